@@ -1,0 +1,209 @@
+"""The command line: train, lr-find, bench, worker and datasets, all through the job store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+from core.config import SCHEDULES, TrainConfig
+from core.errors import UserError
+
+DEFAULTS = TrainConfig()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line, exit status 2."""
+
+    def error(self, message: str):
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _config_args(p: argparse.ArgumentParser, training: bool) -> None:
+    p.add_argument("--dataset", default=DEFAULTS.dataset, help="dataset name (see `datasets`)")
+    p.add_argument("--arch", default=DEFAULTS.arch, help="architecture: mnist_cnn, simple_cnn, …")
+    p.add_argument("--bs", type=int, default=DEFAULTS.bs, help="batch size")
+    p.add_argument("--wd", type=float, default=DEFAULTS.wd, help="weight decay")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels")
+    p.add_argument("--augment", action="store_true", help="augment training batches")
+    p.add_argument("--no-pretrained", action="store_true", help="never use pretrained weights")
+    if training:
+        p.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="passes over the data")
+        p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="(peak) learning rate")
+        p.add_argument("--lr-low", type=float, default=None,
+                       help="low end of a discriminative range slice(lr_low, lr)")
+        p.add_argument("--schedule", default=DEFAULTS.schedule, choices=list(SCHEDULES))
+        p.add_argument("--freeze-epochs", type=int, default=0,
+                       help="epochs training only the head before unfreezing")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m core", description="fastai playground engine")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("train", help="train a model and print one line per epoch")
+    _config_args(t, training=True)
+    f = sub.add_parser("lr-find", help="run the learning-rate finder")
+    _config_args(f, training=False)
+    f.add_argument("--num-it", type=int, default=100, help="iterations (default 100)")
+    w = sub.add_parser("worker", help="run queued jobs (the dashboard starts one itself)")
+    w.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--idle-exit", type=float, default=None, help="exit after N idle seconds")
+    b = sub.add_parser("bench", help="engine vs fastai's default pipeline vs a plain loop")
+    b.add_argument("--epochs", type=int, default=3)
+    b.add_argument("--archs", default="simple_cnn,mnist_cnn")
+    b.add_argument("--skip-fastai", action="store_true", help="skip the slow fastai baseline")
+    sub.add_parser("datasets", help="list the datasets")
+    return p
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    from core import datasets
+    from core.models import ARCHS
+
+    fields = dict(dataset=args.dataset, arch=args.arch, bs=args.bs, wd=args.wd, seed=args.seed,
+                  size=args.size, augment=args.augment, pretrained=not args.no_pretrained)
+    if hasattr(args, "epochs"):
+        fields.update(epochs=args.epochs, lr=args.lr, lr_low=args.lr_low,
+                      schedule=args.schedule, freeze_epochs=args.freeze_epochs)
+    cfg = TrainConfig(**fields).validate()
+    if cfg.arch not in ARCHS:
+        raise UserError(f"Unknown architecture {cfg.arch!r}. Choose one of: {', '.join(ARCHS)}.")
+    if cfg.dataset not in datasets.available():
+        names = ", ".join(datasets.available())
+        raise UserError(f"Unknown dataset {cfg.dataset!r}. Choose one of: {names}.")
+    return cfg
+
+
+def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
+    """Queue a job, run it here if no worker is running (else let the worker), follow it.
+
+    on_epoch is called with each new epoch record (a dict). Ctrl-C asks the job to stop.
+    Returns the finished Job.
+    """
+    from core import worker
+    from core.jobs import Store
+
+    store = Store()
+    job_id = store.submit(kind, params)
+    handle = worker.acquire_lock()
+    runner = None
+    if handle is not None:
+        store.fail_orphans(worker.ORPHAN_REASON)
+
+        def work():
+            try:
+                worker.serve(Store(store.path), until_job=job_id)
+            finally:
+                worker.release_lock(handle)
+
+        runner = threading.Thread(target=work, name="inline-worker", daemon=True)
+        runner.start()
+    elif not quiet:
+        pos = store.queue_position(job_id)
+        print(f"A worker (pid {worker.lock_holder()}) is running; job {job_id} is queued "
+              f"at position {pos}.", file=sys.stderr, flush=True)
+    seen = 0
+    while True:
+        try:
+            job = store.get(job_id)
+            epochs = store.epochs(job_id)
+            for _, rec in epochs.iloc[seen:].iterrows():
+                if on_epoch:
+                    on_epoch(rec.to_dict())
+            seen = len(epochs)
+            if job.finished_state:
+                break
+            time.sleep(0.2)
+        except KeyboardInterrupt:
+            print("Stopping after this batch…", file=sys.stderr, flush=True)
+            store.request_cancel(job_id)
+    if runner is not None:
+        runner.join()
+    return store.get(job_id)
+
+
+def _fmt_time(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m:02d}:{s:02d}"
+
+
+def _print_epoch(rec: dict) -> None:
+    acc = rec.get("accuracy")
+    print(f"{int(rec['epoch']):<6d} {rec['train_loss']:<11.6f} {rec['valid_loss']:<11.6f} "
+          f"{acc if acc is not None else float('nan'):<9.6f} {_fmt_time(rec['seconds'])}",
+          flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    print(f"{'epoch':<6} {'train_loss':<11} {'valid_loss':<11} {'accuracy':<9} time", flush=True)
+    job = run_and_follow("train", {"config": cfg.to_dict()}, on_epoch=_print_epoch)
+    return _finish(job, ["run_id", "train_loss", "valid_loss", "accuracy", "seconds",
+                         "total_seconds", "images_per_second", "epochs_done", "notice"])
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    if args.num_it < 6:
+        raise UserError("lr-find needs at least 6 iterations (--num-it).")
+    t = time.perf_counter()
+    job = run_and_follow("lr_find", {"config": cfg.to_dict(), "num_it": args.num_it})
+    if job.result:
+        job.result["seconds"] = round(time.perf_counter() - t, 3)
+        sugg = job.result.get("suggestions", {})
+        for name, lr in sugg.items():
+            print(f"{name:<8} {lr:.2e}" if lr else f"{name:<8} (none)", flush=True)
+    return _finish(job, ["run_id", "suggestions", "seconds", "notice"])
+
+
+def _finish(job, keys: list[str]) -> int:
+    if job.state == "FAILED":
+        print(f"error: {job.error}", file=sys.stderr)
+        print(json.dumps({"run_id": job.id, "state": job.state, "error": job.error}))
+        return 1
+    result = job.result or {}
+    out = {"run_id": job.id, "state": job.state}
+    out.update({k: result.get(k) for k in keys if k in result})
+    print(json.dumps(out), flush=True)
+    return 0 if job.state == "DONE" else 130
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from core import worker
+
+    return worker.main(once=args.once, idle_exit=args.idle_exit)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from core import bench
+
+    if args.epochs < 1:
+        raise UserError("Benchmark at least 1 epoch.")
+    return bench.main(args.epochs, [a.strip() for a in args.archs.split(",") if a.strip()],
+                      skip_fastai=args.skip_fastai)
+
+
+def cmd_datasets(_args: argparse.Namespace) -> int:
+    from core import datasets
+
+    for name in datasets.available():
+        print(f"{name:<16} {datasets.BUILTINS.get(name, '(your own)')}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "lr-find": cmd_lr_find, "worker": cmd_worker,
+            "bench": cmd_bench, "datasets": cmd_datasets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse argv and run the command; user errors print one line and exit with status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,135 @@
+"""TrainConfig: the one source of truth for training settings (UI defaults, CLI flags, stored runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConfigError
+
+SCHEDULES = {
+    "one_cycle": "warm up, then anneal (fastai's fit_one_cycle: usually the best choice)",
+    "constant": "the same learning rate throughout (fastai's fit)",
+    "flat_cos": "flat, then a cosine fall to zero over the last quarter (fit_flat_cos)",
+}
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random changes applied to each training batch so the model cannot memorise pixels."""
+
+    flip: bool = False  # mirror left-right; off by default because a mirrored digit is not a digit
+    max_rotate: float = 10.0  # degrees either way
+    max_zoom: float = 1.1  # 1.0 means no zoom
+    max_translate: float = 0.1  # as a fraction of the image size
+    max_lighting: float = 0.2  # brightness and contrast change, 0 means none
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored with the run so it can be repeated."""
+
+    dataset: str = "digits"
+    arch: str = "mnist_cnn"
+    lr: float = 3e-3  # with one-cycle this is the peak learning rate
+    lr_low: float | None = None  # with lr, a discriminative range like fastai's slice(lr_low, lr)
+    bs: int = 64
+    wd: float = 0.01  # fastai's default weight decay (decoupled, as in AdamW)
+    epochs: int = 5
+    schedule: str = "one_cycle"
+    freeze_epochs: int = 0  # >0 trains only the head first, as fine_tune does
+    seed: int = 0
+    size: int | None = None  # image side in pixels; None takes the dataset's own default
+    valid_pct: float = 0.2  # used only when the dataset has no train/ and valid/ folders
+    augment: bool = False
+    aug: Augment = field(default_factory=Augment)
+    pretrained: bool = True  # use ImageNet weights when they are on this machine
+    mixed_precision: bool = False  # only on a CUDA GPU: faster, half the memory
+
+    def lr_arg(self) -> float | slice:
+        """The learning rate as fastai's fit functions take it: a float, or slice(lo, hi)."""
+        if self.lr_low is None:
+            return self.lr
+        return slice(self.lr_low, self.lr)
+
+    def validate(self, n_train: int | None = None) -> TrainConfig:
+        """Refuse values outside sensible ranges with a sentence saying why; returns self."""
+        problems = config_problems(self, n_train)
+        if problems:
+            raise ConfigError(problems[0])
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. a stored run), refusing unknown keys."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.")
+        values = dict(data)
+        if isinstance(values.get("aug"), dict):
+            values["aug"] = Augment(**values["aug"])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
+    """Every reason the config is not sensible, as sentences (empty when it is fine)."""
+    out = []
+    if not _finite(cfg.lr) or cfg.lr <= 0:
+        out.append("The learning rate must be greater than 0 (try 3e-3).")
+    elif cfg.lr >= 10:
+        out.append("A learning rate of 10 or more makes training diverge; use one below 10.")
+    if cfg.lr_low is not None:
+        if not _finite(cfg.lr_low) or cfg.lr_low <= 0:
+            out.append("The low end of the learning-rate range must be greater than 0.")
+        elif _finite(cfg.lr) and cfg.lr_low > cfg.lr:
+            out.append("The low end of the learning-rate range must not exceed the high end.")
+    if not isinstance(cfg.bs, int) or cfg.bs < 1:
+        out.append("The batch size must be at least 1.")
+    elif cfg.bs > 4096:
+        out.append("A batch size above 4096 will not fit in memory here; use a smaller one.")
+    elif n_train is not None and cfg.bs > n_train:
+        out.append(
+            f"The batch size ({cfg.bs}) is larger than the training set ({n_train} images); "
+            f"use at most {n_train}."
+        )
+    if not _finite(cfg.wd) or not 0 <= cfg.wd <= 1:
+        out.append("Weight decay must be between 0 and 1 (fastai's default is 0.01).")
+    if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
+        out.append("Train for at least 1 epoch.")
+    elif cfg.epochs > 1000:
+        out.append("At most 1000 epochs per run.")
+    if not isinstance(cfg.freeze_epochs, int) or not 0 <= cfg.freeze_epochs <= 100:
+        out.append("Freeze epochs must be between 0 and 100.")
+    if cfg.schedule not in SCHEDULES:
+        out.append(f"Unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}.")
+    if not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
+        out.append("The seed must be a whole number from 0 to 4294967295.")
+    if cfg.size is not None and (not isinstance(cfg.size, int) or not 8 <= cfg.size <= 512):
+        out.append("The image size must be between 8 and 512 pixels.")
+    if not _finite(cfg.valid_pct) or not 0.05 <= cfg.valid_pct <= 0.5:
+        out.append("The validation share must be between 0.05 and 0.5.")
+    a = cfg.aug
+    if not 0 <= a.max_rotate <= 180:
+        out.append("Rotation must be between 0 and 180 degrees.")
+    if not 1 <= a.max_zoom <= 2:
+        out.append("Zoom must be between 1.0 (none) and 2.0.")
+    if not 0 <= a.max_translate <= 0.5:
+        out.append("Shift must be between 0 and 0.5 of the image.")
+    if not 0 <= a.max_lighting <= 0.9:
+        out.append("Lighting change must be between 0 and 0.9.")
+    return out

@@ -1,0 +1,225 @@
+"""The fast data path: decode once into a uint8 tensor cache, serve batches by index to fastai."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import workspace
+from core.augment import augment_batch
+from core.config import Augment, TrainConfig
+from core.datasets import DatasetInfo, Items, read_image_folder, resolve
+from core.errors import UserError
+
+CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
+
+
+def _cache_key(items: Items, size: int) -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{items.root}|{size}".encode())
+    for rel in items.files:
+        st = (items.root / rel).stat()
+        h.update(f"|{rel}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:24]
+
+
+def decode_image(path: Path, size: int) -> np.ndarray:
+    """One image as an RGB uint8 array size×size: centre-cropped to a square, then resized."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.seek(0)
+            img = img.convert("RGB")
+            w, h = img.size
+            side = min(w, h)
+            left, top = (w - side) // 2, (h - side) // 2
+            img = img.crop((left, top, left + side, top + side))
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise UserError(f"Cannot read image {path.name}: {e}") from e
+
+
+_MEMORY: dict[str, np.ndarray] = {}
+
+
+def image_tensor(items: Items, size: int) -> np.ndarray:
+    """All images of items as uint8 N×C×H×W (C is 1 when every image is grey), cached on disk."""
+    n_bytes = len(items.files) * 3 * size * size
+    if n_bytes > MEMORY_BUDGET:
+        raise UserError(
+            f"{len(items.files)} images at {size} px need {n_bytes / 2**30:.1f} GiB, more than "
+            f"the {MEMORY_BUDGET / 2**30:.0f} GiB in-memory budget; choose a smaller image size."
+        )
+    key = _cache_key(items, size)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = workspace.subdir("cache") / f"{key}.npy"
+    if path.exists():
+        try:
+            arr = np.load(path, allow_pickle=False)
+            _MEMORY[key] = arr
+            return arr
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+    rgb = np.stack([decode_image(items.root / rel, size) for rel in items.files])
+    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    arr = rgb[..., :1] if grey else rgb
+    arr = np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+    _MEMORY[key] = arr
+    return arr
+
+
+class TensorLoader:
+    """A fastai-compatible loader that slices batches from tensors already in memory.
+
+    Batches are plain tensors (no per-item Python work, no TensorImage dispatch): images are
+    gathered by index, turned to floats, augmented as a whole batch, and normalised.
+    """
+
+    n_inp = 1
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, bs: int, shuffle: bool = False,
+                 drop_last: bool = False, mean: torch.Tensor | None = None,
+                 std: torch.Tensor | None = None, augment: Augment | None = None, seed: int = 0,
+                 device: torch.device | str = "cpu", vocab: list[str] | None = None,
+                 items: list[str] | None = None):
+        self.x, self.y, self.bs = x, y, bs
+        self.shuffle, self.drop_last, self.augment = shuffle, drop_last, augment
+        c = x.shape[1]
+        self.mean = (mean if mean is not None else torch.zeros(c)).view(1, c, 1, 1).float()
+        self.std = (std if std is not None else torch.ones(c)).view(1, c, 1, 1).float()
+        self.gen = torch.Generator().manual_seed(seed)
+        self.device = torch.device(device)
+        self.vocab = vocab or []
+        self.items = items or []
+
+    @property
+    def n(self) -> int:
+        """Number of images."""
+        return len(self.y)
+
+    @property
+    def c(self) -> int:
+        """Number of classes."""
+        return len(self.vocab)
+
+    @property
+    def dataset(self) -> TensorLoader:
+        """fastai reads len(dl.dataset); the loader is its own dataset."""
+        return self
+
+    def __len__(self) -> int:
+        if self.n == 0:
+            return 0
+        return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
+
+    def get_idxs(self) -> torch.Tensor:
+        """The order of this pass: shuffled from the loader's own seeded generator, or as stored."""
+        if self.shuffle:
+            return torch.randperm(self.n, generator=self.gen)
+        return torch.arange(self.n)
+
+    def decode_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (normalised floats, augmented when set) and labels for the given indices."""
+        xb = self.x.index_select(0, idx).to(self.device, non_blocking=True).float().div_(255)
+        if self.augment is not None:
+            xb = augment_batch(xb, self.augment, self.gen)
+        xb = (xb - self.mean.to(self.device)) / self.std.to(self.device)
+        return xb, self.y.index_select(0, idx).to(self.device, non_blocking=True)
+
+    def __iter__(self):
+        idxs = self.get_idxs()
+        for i in range(len(self)):
+            yield self.decode_batch(idxs[i * self.bs : (i + 1) * self.bs])
+
+    def one_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first batch, as training would see it."""
+        return next(iter(self))
+
+    def new(self, dataset=None, **kwargs) -> TensorLoader:
+        """A copy with some attributes changed (fastai calls new(shuffle=False, drop_last=False))."""
+        clone = copy.copy(self)
+        clone.gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=self.gen)))
+        get_idxs = kwargs.pop("get_idxs", None)
+        for k, v in kwargs.items():
+            setattr(clone, k, v)
+        if get_idxs is not None:
+            clone.get_idxs = get_idxs
+        return clone
+
+    def to(self, device) -> TensorLoader:
+        """Move batches to device (the data stay on the CPU; each batch is copied)."""
+        self.device = torch.device(device)
+        return self
+
+
+@dataclass
+class DataBundle:
+    """Loaders plus what a page or a saved model needs to know about them."""
+
+    dls: object  # fastai DataLoaders of two TensorLoaders
+    items: Items
+    size: int
+    channels: int
+    mean: list[float]
+    std: list[float]
+    n_train: int
+    n_valid: int
+    path_used: str = "in-memory tensor cache"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def vocab(self) -> list[str]:
+        """Class names in the order of the model's outputs."""
+        return self.items.vocab
+
+
+def default_device() -> torch.device:
+    """CUDA when there is a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> DataBundle:
+    """Train and validation loaders for cfg's dataset, through the tensor cache."""
+    from fastai.data.core import DataLoaders
+
+    info = info or resolve(cfg.dataset)
+    size = cfg.size or info.default_size
+    items = read_image_folder(info.path, valid_pct=cfg.valid_pct, seed=cfg.seed)
+    arr = torch.from_numpy(image_tensor(items, size))
+    labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
+    valid = torch.tensor(items.is_valid)
+    train_idx = torch.nonzero(~valid).flatten()
+    valid_idx = torch.nonzero(valid).flatten()
+    if len(train_idx) == 0 or len(valid_idx) == 0:
+        raise UserError(f"{info.name} needs images in both the training and validation split.")
+    x_train, x_valid = arr[train_idx], arr[valid_idx]
+    sample = x_train.float().div_(255)
+    mean = sample.mean(dim=(0, 2, 3))
+    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    device = torch.device(device) if device is not None else default_device()
+    files = items.files
+    train = TensorLoader(
+        x_train, labels[train_idx], cfg.bs, shuffle=True, drop_last=len(train_idx) > cfg.bs,
+        mean=mean, std=std, augment=cfg.aug if cfg.augment else None, seed=cfg.seed,
+        device=device, vocab=items.vocab, items=[files[i] for i in train_idx],
+    )
+    valid_dl = TensorLoader(
+        x_valid, labels[valid_idx], cfg.bs * 2, mean=mean, std=std, device=device,
+        vocab=items.vocab, items=[files[i] for i in valid_idx],
+    )
+    dls = DataLoaders(train, valid_dl, path=workspace.root(), device=device)
+    return DataBundle(dls, items, size, arr.shape[1], mean.tolist(), std.tolist(),
+                      len(train_idx), len(valid_idx))

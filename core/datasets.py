@@ -1,0 +1,227 @@
+"""The dataset registry: built-in Digits (and its flipped-label variants) and image folders."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import workspace
+from core.errors import UserError
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+DIGITS_SPLIT_SEED = 42  # fixed so every machine gets the same train/validation split
+DIGITS_VALID_PCT = 0.2
+FLIP_SEED = 1234
+FLIP_VARIANTS = {"digits_flip5": 0.05, "digits_flip10": 0.10, "digits_flip20": 0.20}
+META_FILE = "dataset.json"
+FLIPPED_FILE = "flipped.json"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the rest of the program needs to know about a dataset on disk."""
+
+    name: str
+    path: Path
+    title: str
+    description: str
+    default_size: int = 32
+
+
+@dataclass(frozen=True)
+class Items:
+    """The images of a dataset: relative paths, label names, and which split each is in."""
+
+    root: Path
+    files: list[str]  # relative to root, POSIX style
+    labels: list[str]
+    is_valid: list[bool]
+    vocab: list[str]  # class names, sorted like fastai's CategoryMap
+
+    def split(self, valid: bool) -> tuple[list[str], list[int]]:
+        """Files and label indices of one split."""
+        index = {c: i for i, c in enumerate(self.vocab)}
+        pairs = [(f, index[lab]) for f, lab, v in zip(self.files, self.labels, self.is_valid) if v == valid]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+BUILTINS = {
+    "digits": "1,797 real 8×8 handwritten digits (scikit-learn), 10 classes.",
+    **{
+        name: f"Digits with {round(frac * 100)}% of the training labels flipped on purpose, "
+        "to practise finding label errors."
+        for name, frac in FLIP_VARIANTS.items()
+    },
+}
+
+
+def builtin_names() -> list[str]:
+    """Names of the datasets that work offline out of the box."""
+    return list(BUILTINS)
+
+
+def available() -> list[str]:
+    """Every dataset name that can be trained on now: built-ins plus folders in the workspace."""
+    root = workspace.subdir("datasets")
+    own = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return builtin_names() + [n for n in own if n not in BUILTINS]
+
+
+def resolve(name: str) -> DatasetInfo:
+    """Find (and for built-ins, materialise on first use) the dataset called name."""
+    if name == "digits":
+        return DatasetInfo(name, ensure_digits(), "Digits", BUILTINS[name], default_size=16)
+    if name in FLIP_VARIANTS:
+        path = ensure_flipped(name, FLIP_VARIANTS[name])
+        return DatasetInfo(name, path, f"Digits, {name[11:]}% flipped", BUILTINS[name], 16)
+    root = workspace.subdir("datasets")
+    try:
+        path = workspace.safe_join(root, name)
+    except UserError:
+        path = None
+    if not name or path is None or path.parent != root or not path.is_dir():
+        choices = ", ".join(available())
+        raise UserError(f"Unknown dataset {name!r}. Choose one of: {choices}.")
+    meta = _read_meta(path)
+    return DatasetInfo(name, path, meta.get("title", name), meta.get("description", ""),
+                       int(meta.get("default_size", 64)))
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        return json.loads((path / META_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _publish(tmp: Path, target: Path) -> Path:
+    """Move a fully written folder into place; another process may have won the race."""
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not (target / META_FILE).exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def ensure_digits() -> Path:
+    """Write scikit-learn's digits as PNG files in train/ and valid/ class folders (once)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    root = workspace.subdir("datasets")
+    target = root / "digits"
+    if (target / META_FILE).exists():
+        return target
+    bunch = load_digits()
+    pixels = np.round(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
+    labels = bunch.target
+    valid = _stratified_valid(labels, DIGITS_VALID_PCT, DIGITS_SPLIT_SEED)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-digits-", dir=root))
+    for i, (img, lab) in enumerate(zip(pixels, labels)):
+        folder = tmp / ("valid" if valid[i] else "train") / str(int(lab))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img, mode="L").save(folder / f"{i:04d}.png")
+    meta = {
+        "title": "Digits",
+        "description": BUILTINS["digits"],
+        "source": "sklearn.datasets.load_digits",
+        "split": f"stratified, {int(DIGITS_VALID_PCT * 100)}% validation, seed {DIGITS_SPLIT_SEED}",
+        "n_train": int((~valid).sum()),
+        "n_valid": int(valid.sum()),
+        "default_size": 16,
+    }
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    return _publish(tmp, target)
+
+
+def _stratified_valid(labels: np.ndarray, pct: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    valid = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        valid[idx[: round(len(idx) * pct)]] = True
+    return valid
+
+
+def ensure_flipped(name: str, fraction: float, seed: int = FLIP_SEED) -> Path:
+    """A copy of Digits with `fraction` of the training labels moved to a wrong class.
+
+    The moved files are listed in flipped.json (file as it is now, true label, given label)
+    so a cleaner's success can be measured.
+    """
+    source = ensure_digits()
+    root = workspace.subdir("datasets")
+    target = root / name
+    if (target / META_FILE).exists():
+        return target
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    shutil.copytree(source, tmp, dirs_exist_ok=True)
+    train = sorted(p.relative_to(tmp).as_posix() for p in (tmp / "train").glob("*/*.png"))
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(train, round(len(train) * fraction)))
+    classes = sorted(p.name for p in (tmp / "train").iterdir())
+    flipped = []
+    for rel in chosen:
+        true = rel.split("/")[1]
+        given = rng.choice([c for c in classes if c != true])
+        new_rel = f"train/{given}/{rel.split('/')[2]}"
+        (tmp / rel).rename(tmp / new_rel)
+        flipped.append({"file": new_rel, "true": true, "given": given})
+    (tmp / FLIPPED_FILE).write_text(json.dumps(flipped, indent=1))
+    meta = _read_meta(source)
+    meta.update(title=f"Digits, {round(fraction * 100)}% flipped", description=BUILTINS[name],
+                flipped=len(flipped), flip_seed=seed)
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    return _publish(tmp, target)
+
+
+def flipped_files(info: DatasetInfo) -> list[dict]:
+    """The label errors planted in a flipped variant (empty for other datasets)."""
+    try:
+        return json.loads((info.path / FLIPPED_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Items:
+    """Items of a folder laid out as class/image, or train/class/image + valid/class/image.
+
+    Without train/ and valid/ folders, a seeded random share valid_pct becomes validation.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"The folder {path} does not exist.")
+    has_split = (path / "train").is_dir() and (path / "valid").is_dir()
+    files, labels, is_valid = [], [], []
+    tops = [("train", False), ("valid", True)] if has_split else [(".", None)]
+    for top, valid in tops:
+        base = path / top
+        for cls_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if not has_split and cls_dir.name in ("train", "valid"):
+                continue
+            for f in sorted(cls_dir.iterdir()):
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not f.name.startswith("."):
+                    files.append(f.relative_to(path).as_posix())
+                    labels.append(cls_dir.name)
+                    is_valid.append(valid)
+    if not files:
+        raise UserError(f"No images found in {path}: expected class folders holding image files.")
+    if not has_split:
+        rng = random.Random(seed)
+        order = list(range(len(files)))
+        rng.shuffle(order)
+        cut = set(order[: max(1, round(len(files) * valid_pct))])
+        is_valid = [i in cut for i in range(len(files))]
+    vocab = sorted(set(labels))
+    if len(vocab) < 2:
+        raise UserError(f"{path} holds only one class ({vocab[0]}); a classifier needs at least two.")
+    return Items(path, files, labels, is_valid, vocab)

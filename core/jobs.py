@@ -1,0 +1,336 @@
+"""The SQLite job store: jobs and their live records, shared by the dashboard, CLI and worker."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core import workspace
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
+FINISHED = (DONE, FAILED, CANCELLED)
+KINDS = ("train", "lr_find")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'QUEUED',
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    heartbeat REAL,
+    worker_pid INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT,
+    error TEXT,
+    traceback TEXT,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
+CREATE TABLE IF NOT EXISTS batches (
+    job_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    loss REAL,
+    lr REAL,
+    mom REAL,
+    PRIMARY KEY (job_id, step)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epochs (
+    job_id INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    phase TEXT,
+    step INTEGER,
+    train_loss REAL,
+    valid_loss REAL,
+    metrics TEXT,
+    seconds REAL,
+    PRIMARY KEY (job_id, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workers (
+    pid INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    job_id INTEGER
+);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the jobs table."""
+
+    id: int
+    kind: str
+    params: dict
+    state: str
+    created: float
+    started: float | None
+    finished: float | None
+    heartbeat: float | None
+    worker_pid: int | None
+    cancel_requested: bool
+    progress: float
+    message: str | None
+    error: str | None
+    result: dict | None
+
+    @property
+    def finished_state(self) -> bool:
+        """True once the job is DONE, FAILED or CANCELLED."""
+        return self.state in FINISHED
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"], kind=row["kind"], params=json.loads(row["params"]), state=row["state"],
+        created=row["created"], started=row["started"], finished=row["finished"],
+        heartbeat=row["heartbeat"], worker_pid=row["worker_pid"],
+        cancel_requested=bool(row["cancel_requested"]), progress=row["progress"],
+        message=row["message"], error=row["error"],
+        result=json.loads(row["result"]) if row["result"] else None,
+    )
+
+
+class Store:
+    """A handle on the store; each thread gets its own SQLite connection."""
+
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path else workspace.db_path()
+        self._local = threading.local()
+        self._con().executescript(SCHEMA)
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA busy_timeout=30000")
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+        return con
+
+    class _Tx:
+        def __init__(self, con: sqlite3.Connection, immediate: bool):
+            self.con, self.immediate = con, immediate
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.con.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+            return self.con
+
+        def __exit__(self, exc_type, *_):
+            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _tx(self, immediate: bool = True) -> Store._Tx:
+        return Store._Tx(self._con(), immediate)
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def submit(self, kind: str, params: dict[str, Any]) -> int:
+        """Queue a job; returns its id."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}")
+        with self._tx() as con:
+            cur = con.execute(
+                "INSERT INTO jobs(kind, params, state, created) VALUES (?, ?, ?, ?)",
+                (kind, json.dumps(params), QUEUED, time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def get(self, job_id: int) -> Job | None:
+        """The job with this id, or None."""
+        row = self._con().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self, limit: int = 50, kind: str | None = None, state: str | None = None) -> list[Job]:
+        """The newest jobs first, optionally of one kind or state."""
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if kind:
+            sql, args = sql + " AND kind = ?", args + [kind]
+        if state:
+            sql, args = sql + " AND state = ?", args + [state]
+        rows = self._con().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [_job(r) for r in rows]
+
+    def queue_position(self, job_id: int) -> int | None:
+        """1 for the next job to run, 2 for the one after…; None when not queued."""
+        job = self.get(job_id)
+        if job is None or job.state != QUEUED:
+            return None
+        (ahead,) = self._con().execute(
+            "SELECT COUNT(*) FROM jobs WHERE state = ? AND id < ?", (QUEUED, job_id)
+        ).fetchone()
+        return ahead + 1
+
+    def claim_next(self, pid: int) -> Job | None:
+        """Atomically move the oldest QUEUED job to RUNNING for worker pid."""
+        now = time.time()
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (QUEUED,)
+            ).fetchone()
+            if row is None:
+                return None
+            con.execute(
+                "UPDATE jobs SET state = ?, started = ?, heartbeat = ?, worker_pid = ? WHERE id = ?",
+                (RUNNING, now, now, pid, row["id"]),
+            )
+        return self.get(row["id"])
+
+    def heartbeat(self, job_id: int | None, pid: int) -> None:
+        """Say that worker pid (and its job, if any) is alive."""
+        now = time.time()
+        with self._tx() as con:
+            con.execute(
+                "INSERT INTO workers(pid, started, heartbeat, job_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(pid) DO UPDATE SET heartbeat = excluded.heartbeat, "
+                "job_id = excluded.job_id",
+                (pid, now, now, job_id),
+            )
+            if job_id is not None:
+                con.execute(
+                    "UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = ?",
+                    (now, job_id, RUNNING),
+                )
+
+    def worker_gone(self, pid: int) -> None:
+        """Forget worker pid (it exited cleanly)."""
+        with self._tx() as con:
+            con.execute("DELETE FROM workers WHERE pid = ?", (pid,))
+
+    def set_progress(self, job_id: int, progress: float, message: str | None = None) -> None:
+        """Record how far a job has come (0…1) and, optionally, what it is doing."""
+        with self._tx() as con:
+            if message is None:
+                con.execute("UPDATE jobs SET progress = ? WHERE id = ?", (progress, job_id))
+            else:
+                con.execute(
+                    "UPDATE jobs SET progress = ?, message = ? WHERE id = ?",
+                    (progress, message, job_id),
+                )
+
+    def request_cancel(self, job_id: int) -> str | None:
+        """Ask a job to stop: a queued job is cancelled at once, a running one within a batch.
+
+        Returns the job's state afterwards (None when there is no such job).
+        """
+        now = time.time()
+        with self._tx() as con:
+            con.execute(
+                "UPDATE jobs SET state = ?, finished = ?, message = 'cancelled before it started' "
+                "WHERE id = ? AND state = ?",
+                (CANCELLED, now, job_id, QUEUED),
+            )
+            con.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?",
+                (job_id, RUNNING),
+            )
+        job = self.get(job_id)
+        return job.state if job else None
+
+    def cancel_requested(self, job_id: int) -> bool:
+        """True when someone asked this job to stop."""
+        row = self._con().execute(
+            "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def finish(self, job_id: int, state: str, result: dict | None = None,
+               error: str | None = None, traceback: str | None = None) -> None:
+        """Move a running job to DONE, FAILED or CANCELLED."""
+        assert state in FINISHED
+        with self._tx() as con:
+            con.execute(
+                "UPDATE jobs SET state = ?, finished = ?, result = ?, error = ?, traceback = ?, "
+                "progress = CASE WHEN ? = 'DONE' THEN 1 ELSE progress END WHERE id = ?",
+                (state, time.time(), json.dumps(result) if result is not None else None, error,
+                 traceback, state, job_id),
+            )
+
+    def fail_orphans(self, reason: str) -> list[int]:
+        """Mark every RUNNING job FAILED (call only while holding the worker lock)."""
+        now = time.time()
+        failed = []
+        with self._tx() as con:
+            rows = con.execute(
+                "SELECT id, worker_pid, heartbeat FROM jobs WHERE state = ?", (RUNNING,)
+            ).fetchall()
+            for r in rows:
+                ago = f"{now - r['heartbeat']:.0f} s ago" if r["heartbeat"] else "never"
+                msg = f"{reason} (worker pid {r['worker_pid']}, last heartbeat {ago})."
+                con.execute(
+                    "UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
+                    (FAILED, now, msg, r["id"]),
+                )
+                failed.append(r["id"])
+            con.execute("DELETE FROM workers")
+        return failed
+
+    # --- records ----------------------------------------------------------------------
+
+    def add_batches(self, job_id: int, rows: list[tuple[int, float, float, float | None]]) -> None:
+        """Append per-batch records: (step, smoothed loss, learning rate, momentum)."""
+        if not rows:
+            return
+        with self._tx() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO batches(job_id, step, loss, lr, mom) VALUES (?, ?, ?, ?, ?)",
+                [(job_id, *r) for r in rows],
+            )
+
+    def add_epoch(self, job_id: int, epoch: int, train_loss: float | None,
+                  valid_loss: float | None, metrics: dict[str, float], seconds: float,
+                  step: int, phase: str = "") -> None:
+        """Append one epoch's record."""
+        with self._tx() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO epochs(job_id, epoch, phase, step, train_loss, valid_loss, "
+                "metrics, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, epoch, phase, step, train_loss, valid_loss, json.dumps(metrics), seconds),
+            )
+
+    def batches(self, job_id: int, after_step: int = 0) -> pd.DataFrame:
+        """Per-batch records of a job (step, loss, lr, mom), optionally only after a step."""
+        rows = self._con().execute(
+            "SELECT step, loss, lr, mom FROM batches WHERE job_id = ? AND step > ? ORDER BY step",
+            (job_id, after_step),
+        ).fetchall()
+        return pd.DataFrame([tuple(r) for r in rows], columns=["step", "loss", "lr", "mom"])
+
+    def epochs(self, job_id: int) -> pd.DataFrame:
+        """Per-epoch records, one column per metric."""
+        rows = self._con().execute(
+            "SELECT epoch, phase, step, train_loss, valid_loss, metrics, seconds FROM epochs "
+            "WHERE job_id = ? ORDER BY epoch",
+            (job_id,),
+        ).fetchall()
+        records = []
+        for r in rows:
+            rec = {k: r[k] for k in ("epoch", "phase", "step", "train_loss", "valid_loss")}
+            rec.update(json.loads(r["metrics"] or "{}"))
+            rec["seconds"] = r["seconds"]
+            records.append(rec)
+        columns = ["epoch", "phase", "step", "train_loss", "valid_loss", "seconds"]
+        return pd.DataFrame(records, columns=None if records else columns)
+
+    def workers(self) -> list[dict]:
+        """Workers that said they are alive: pid, started, heartbeat, job_id."""
+        rows = self._con().execute("SELECT * FROM workers ORDER BY pid").fetchall()
+        return [dict(r) for r in rows]
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

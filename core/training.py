@@ -1,0 +1,129 @@
+"""Training runs: build a fastai Learner on the fast data path and fit it with a schedule."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from fastai.callback.progress import ProgressCallback
+from fastai.callback.schedule import fit_flat_cos, fit_one_cycle  # noqa: F401 (patches Learner)
+from fastai.learner import Learner
+from fastai.metrics import accuracy
+from torch import nn
+
+from core import data, workspace
+from core.callbacks import StreamToStore
+from core.config import TrainConfig
+from core.jobs import Job, Store
+from core.models import BuiltModel, build_model
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, BuiltModel]:
+    """A fastai Learner for cfg on the bundle's loaders, quiet (no progress bar, no printing)."""
+    seed_everything(cfg.seed)
+    built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
+    learn = Learner(bundle.dls, built.model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy,
+                    splitter=built.splitter, wd=cfg.wd, path=workspace.root())
+    if learn.cbs.filter(lambda cb: isinstance(cb, ProgressCallback)):
+        learn.remove_cb(ProgressCallback)
+    learn.logger = lambda *_: None
+    if cfg.mixed_precision and torch.cuda.is_available():
+        learn.to_fp16()
+    return learn, built
+
+
+def fit(learn: Learner, cfg: TrainConfig, stream: StreamToStore | None = None) -> None:
+    """Fit with cfg's schedule; with freeze_epochs, train only the head first (as fine_tune)."""
+    cbs = [stream] if stream else []
+    schedules = {"one_cycle": learn.fit_one_cycle, "constant": learn.fit,
+                 "flat_cos": learn.fit_flat_cos}
+    fit_fn = schedules[cfg.schedule]
+    if cfg.freeze_epochs > 0:
+        if stream:
+            stream.phase = "frozen"
+        learn.freeze()
+        extra = {"pct_start": 0.99} if cfg.schedule == "one_cycle" else {}
+        fit_fn(cfg.freeze_epochs, cfg.lr, wd=cfg.wd, cbs=cbs, **extra)
+        learn.unfreeze()
+        if stream and stream.cancelled:
+            return
+    if stream:
+        stream.phase = "unfrozen" if cfg.freeze_epochs > 0 else "train"
+    fit_fn(cfg.epochs, cfg.lr_arg(), wd=cfg.wd, cbs=cbs)
+
+
+def save_weights(learn: Learner, cfg: TrainConfig, bundle: data.DataBundle, folder: Path) -> Path:
+    """Write the run's weights (safetensors) and what is needed to rebuild it, atomically."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
+    target = folder / "model.safetensors"
+    tmp = folder / f".model.{os.getpid()}.tmp"
+    save_file(state, str(tmp))
+    os.replace(tmp, target)
+    meta = {"config": cfg.to_dict(), "vocab": bundle.vocab, "size": bundle.size,
+            "channels": bundle.channels, "mean": bundle.mean, "std": bundle.std}
+    tmp_meta = folder / f".run.{os.getpid()}.tmp"
+    tmp_meta.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp_meta, folder / "run.json")
+    return target
+
+
+def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
+    """Run one training job end to end and return its final figures."""
+    t_start = time.perf_counter()
+    store.set_progress(job_id, 0.0, "preparing data")
+    bundle = data.build(cfg)
+    cfg.validate(n_train=bundle.n_train)
+    store.set_progress(job_id, 0.0, "building the model")
+    learn, built = build_learner(cfg, bundle)
+    total = (cfg.freeze_epochs + cfg.epochs) * len(bundle.dls.train)
+    stream = StreamToStore(store, job_id, total)
+    store.set_progress(job_id, 0.0, "training")
+    t_fit = time.perf_counter()
+    fit(learn, cfg, stream)
+    seconds = time.perf_counter() - t_fit
+    hypers = learn.opt.hypers[-1] if learn.opt else {}
+    record = list(getattr(learn, "final_record", []) or [])
+    result = {
+        "run_id": job_id,
+        "train_loss": float(record[0]) if len(record) > 0 and record[0] is not None else None,
+        "valid_loss": float(record[1]) if len(record) > 1 and record[1] is not None else None,
+        "accuracy": float(record[2]) if len(record) > 2 and record[2] is not None else None,
+        "epochs_done": stream.epochs_done,
+        "seconds": round(seconds, 3),
+        "total_seconds": round(time.perf_counter() - t_start, 3),
+        "images_per_second": round(stream.step * cfg.bs / seconds, 1) if seconds > 0 else None,
+        "final_lr": float(hypers["lr"]) if "lr" in hypers else None,
+        "final_mom": float(hypers["mom"]) if "mom" in hypers else None,
+        "n_train": bundle.n_train,
+        "n_valid": bundle.n_valid,
+        "classes": bundle.vocab,
+        "data_path": bundle.path_used,
+        "device": str(bundle.dls.device),
+        "notice": built.notice,
+        "cancelled": stream.cancelled,
+    }
+    if stream.epochs_done > 0:
+        folder = workspace.subdir("runs") / str(job_id)
+        result["weights"] = str(save_weights(learn, cfg, bundle, folder))
+    return result
+
+
+def run_train_job(job: Job, store: Store) -> dict:
+    """The worker's entry point for a "train" job."""
+    cfg = TrainConfig.from_dict(job.params["config"]).validate()
+    return train(cfg, store, job.id)

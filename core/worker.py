@@ -1,0 +1,189 @@
+"""The worker process: claims jobs one at a time from the store and runs them."""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from core import workspace
+from core.errors import UserError
+from core.jobs import CANCELLED, DONE, FAILED, Job, Store
+
+HANDLERS = {
+    "train": "core.training:run_train_job",
+    "lr_find": "core.lr_find:run_lr_find_job",
+}
+HEARTBEAT_EVERY = 1.0  # seconds
+ORPHAN_REASON = "The worker running this job stopped before it finished"
+
+
+def lock_path() -> Path:
+    """The file whose lock says 'a worker is running' (released by the OS if it dies)."""
+    return workspace.root() / "worker.lock"
+
+
+def acquire_lock() -> IO | None:
+    """Take the worker lock without waiting; None when another process holds it."""
+    handle = open(lock_path(), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def release_lock(handle: IO) -> None:
+    """Give the worker lock back."""
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def worker_alive() -> bool:
+    """True while some process holds the worker lock."""
+    handle = acquire_lock()
+    if handle is None:
+        return True
+    release_lock(handle)
+    return False
+
+
+def lock_holder() -> int | None:
+    """The pid written by the process holding the worker lock, when there is one."""
+    if not worker_alive():
+        return None
+    try:
+        return int(lock_path().read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def load_handler(kind: str) -> Callable[[Job, Store], dict]:
+    """The function that runs jobs of this kind."""
+    module, name = HANDLERS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def warm_up() -> None:
+    """Import fastai and the handlers once, so each job starts at once."""
+    for kind in HANDLERS:
+        load_handler(kind)
+
+
+class _Heartbeat(threading.Thread):
+    """Beats for the worker and its job; on shutdown, asks the running job to stop."""
+
+    def __init__(self, store_path: Path, pid: int, shutdown: threading.Event):
+        super().__init__(daemon=True, name="heartbeat")
+        self.store_path, self.pid, self.shutdown = store_path, pid, shutdown
+        self.job_id: int | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        store = Store(self.store_path)
+        while not self.stop.is_set():
+            try:
+                store.heartbeat(self.job_id, self.pid)
+                if self.shutdown.is_set() and self.job_id is not None:
+                    store.request_cancel(self.job_id)
+            except Exception:  # noqa: BLE001 - a busy database must not kill the heartbeat
+                pass
+            self.stop.wait(0.2 if self.shutdown.is_set() else HEARTBEAT_EVERY)
+        store.close()
+
+
+def run_job(store: Store, job: Job) -> str:
+    """Run one claimed job and record how it ended; returns the final state."""
+    try:
+        result = load_handler(job.kind)(job, store)
+    except UserError as e:
+        store.finish(job.id, FAILED, error=str(e))
+        return FAILED
+    except Exception as e:  # noqa: BLE001 - any failure must end as FAILED, not kill the worker
+        message = f"{type(e).__name__}: {e}"
+        store.finish(job.id, FAILED, error=message, traceback=traceback.format_exc())
+        return FAILED
+    state = CANCELLED if result.get("cancelled") else DONE
+    store.finish(job.id, state, result=result)
+    return state
+
+
+def serve(store: Store, *, until_job: int | None = None, once: bool = False,
+          idle_exit: float | None = None, poll: float = 0.3, stop: threading.Event | None = None,
+          on_state: Callable[[Job, str], None] | None = None) -> None:
+    """The worker loop; the caller must hold the worker lock.
+
+    until_job: return once that job has ended. once: return when the queue is empty.
+    idle_exit: return after that many idle seconds.
+    """
+    pid = os.getpid()
+    stop = stop or threading.Event()
+    beat = _Heartbeat(store.path, pid, stop)
+    beat.start()
+    idle_since = time.monotonic()
+    try:
+        while not stop.is_set():
+            if until_job is not None:
+                target = store.get(until_job)
+                if target is None or target.finished_state:
+                    return
+            job = store.claim_next(pid)
+            if job is None:
+                if once or (idle_exit is not None and time.monotonic() - idle_since > idle_exit):
+                    return
+                stop.wait(poll)
+                continue
+            beat.job_id = job.id
+            state = run_job(store, job)
+            beat.job_id = None
+            idle_since = time.monotonic()
+            if on_state:
+                on_state(job, state)
+    finally:
+        beat.stop.set()
+        beat.join(timeout=5)
+        store.worker_gone(pid)
+
+
+def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False) -> int:
+    """`python -m core worker`: take the lock, recover orphans, then serve until stopped."""
+    handle = acquire_lock()
+    if handle is None:
+        print(f"A worker is already running (pid {lock_holder()}); not starting another.")
+        return 1
+    store = Store()
+    stop = threading.Event()
+
+    def on_signal(_signum, _frame):
+        stop.set()  # the heartbeat thread asks the running job to stop
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        failed = store.fail_orphans(ORPHAN_REASON)
+        if failed and not quiet:
+            print(f"Marked {len(failed)} interrupted job(s) as FAILED: {failed}", flush=True)
+        warm_up()
+        if not quiet:
+            print(f"Worker {os.getpid()} ready; waiting for jobs in {store.path}", flush=True)
+
+        def report(job: Job, state: str) -> None:
+            if not quiet:
+                print(f"job {job.id} ({job.kind}): {state}", flush=True)
+
+        serve(store, once=once, idle_exit=idle_exit, stop=stop, on_state=report)
+    finally:
+        release_lock(handle)
+    return 0
