@@ -1,0 +1,50 @@
+"""Shared fixtures: every test writes into a temporary workspace, never the real one."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core import workspace  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_workspace(tmp_path_factory) -> Path:
+    """One workspace for the whole session, so Digits is written and decoded only once."""
+    root = tmp_path_factory.mktemp("workspace")
+    os.environ[workspace.ENV_VAR] = str(root)
+    return root
+
+
+@pytest.fixture
+def fresh_workspace(tmp_path, monkeypatch) -> Path:
+    """A workspace of this test's own (its own store, lock and datasets)."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    monkeypatch.setenv(workspace.ENV_VAR, str(root))
+    return root
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty job store in a temporary file."""
+    from core.jobs import Store
+
+    s = Store(tmp_path / "runs.sqlite")
+    yield s
+    s.close()
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child `python -m core …` (the current workspace, unbuffered)."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
