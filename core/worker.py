@@ -187,3 +187,26 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
     finally:
         release_lock(handle)
     return 0
+
+
+def ensure_running() -> bool:
+    """Start a worker process in the background unless one is alive; True if one was started.
+
+    The worker outlives the caller (its own session), so closing the dashboard's tab or
+    restarting the server does not stop a run.
+    """
+    import subprocess
+    import sys
+
+    if worker_alive():
+        return False
+    log = open(workspace.root() / "worker.log", "ab")
+    subprocess.Popen(
+        [sys.executable, "-m", "core", "worker"],
+        cwd=str(workspace.PROJECT_ROOT),
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    log.close()
+    return True
