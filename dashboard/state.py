@@ -1,13 +1,21 @@
-"""Session-state keys, as constants, and their one initialiser."""
+"""Session-state keys, as constants, and their one initialiser.
+
+Cross-page choices live here: the current dataset, the current run, the chosen learning rate.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
 DATASET = "dataset"  # name of the dataset the pages work on
-RUN = "run_id"  # the run (job id) the pages show
+ARCH = "arch"  # architecture chosen on the Train page (the LR finder and Model page follow it)
+RUN = "run_id"  # the training run (job id) the Train page shows
+LR_RUN = "lr_find_run_id"  # the lr_find job the LR finder page shows
+LR = "train_lr"  # the Train page's learning rate (the LR finder's "Use this" writes it)
+LR_SUGGESTIONS = "lr_suggestions"  # {name: lr} of the lr_find run shown
 
-DEFAULTS = {DATASET: "digits", RUN: None}
+DEFAULTS = {DATASET: "digits", ARCH: "mnist_cnn", RUN: None, LR_RUN: None, LR: 3e-3,
+            LR_SUGGESTIONS: {}}
 
 
 def init() -> None:
