@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.config import TrainConfig
+
 DATASET = "dataset"  # name of the dataset the pages work on
 ARCH = "arch"  # architecture chosen on the Train page (the LR finder and Model page follow it)
 RUN = "run_id"  # the training run (job id) the Train page shows
@@ -14,7 +16,8 @@ LR_RUN = "lr_find_run_id"  # the lr_find job the LR finder page shows
 LR = "train_lr"  # the Train page's learning rate (the LR finder's "Use this" writes it)
 LR_SUGGESTIONS = "lr_suggestions"  # {name: lr} of the lr_find run shown
 
-DEFAULTS = {DATASET: "digits", ARCH: "mnist_cnn", RUN: None, LR_RUN: None, LR: 3e-3,
+_CFG = TrainConfig()
+DEFAULTS = {DATASET: _CFG.dataset, ARCH: _CFG.arch, RUN: None, LR_RUN: None, LR: _CFG.lr,
             LR_SUGGESTIONS: {}}
 
 

@@ -107,7 +107,7 @@ def test_bad_arguments_get_one_line_and_status_2(args, says):
 
 def test_bad_arguments_are_refused_without_loading_fastai():
     code = (
-        "import sys, contextlib, io\n"
+        "import contextlib, io, json, sys\n"
         "from core.cli import main\n"
         f"cases = {[a for a, _ in BAD_ARGUMENTS.values()]!r}\n"
         "codes = []\n"
@@ -117,13 +117,15 @@ def test_bad_arguments_are_refused_without_loading_fastai():
         "            codes.append(main(['train', *args]))\n"
         "        except SystemExit as e:\n"
         "            codes.append(e.code)\n"
-        "print(codes, any(m == 'fastai' or m.startswith('fastai.') for m in sys.modules))\n"
+        "fastai = sorted(m for m in sys.modules if m.split('.')[0] == 'fastai')\n"
+        "print(json.dumps({'codes': codes, 'fastai': fastai}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env(),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("]")[0] == str([2] * len(BAD_ARGUMENTS))[:-1]
-    assert out.stdout.strip().endswith("False"), "fastai was imported to refuse bad arguments"
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["codes"] == [2] * len(BAD_ARGUMENTS)
+    assert report["fastai"] == [], "fastai was imported just to refuse bad arguments"
 
 
 def test_datasets_lists_digits_and_its_flipped_variants():
@@ -135,3 +137,65 @@ def test_datasets_lists_digits_and_its_flipped_variants():
     assert "1,797" in text
     for pct in (5, 10, 20):
         assert f"{pct}% of the training labels flipped" in text
+
+
+FAKE_WORKER = """
+import os, time
+from core import worker
+from core.jobs import Store
+handle = worker.acquire_lock()
+assert handle is not None
+store = Store()
+job = None
+while True:
+    job = job or store.claim_next(os.getpid())
+    store.heartbeat(job.id if job else None, os.getpid())
+    time.sleep(0.2)
+"""
+
+
+@pytest.mark.xfail(
+    reason="BUG: core.cli.run_and_follow only checks the worker lock once, when it submits; "
+    "if that worker is then killed, nothing reads the stale heartbeat or the freed lock, "
+    "so the job stays RUNNING and `python -m core train` waits forever",
+    strict=True,
+)
+def test_train_behind_a_worker_that_gets_killed_does_not_wait_forever(fresh_workspace, tmp_path):
+    from core import worker
+
+    # A stand-in for `python -m core worker`: holds the lock, claims jobs and beats (no fastai).
+    fake = subprocess.Popen([sys.executable, "-c", FAKE_WORKER], cwd=ROOT, env=subprocess_env())
+    cli = None
+    store = Store()
+    err = open(tmp_path / "cli.err", "w+")
+    try:
+        wait_deadline = time.monotonic() + 30
+        while not worker.worker_alive():
+            assert fake.poll() is None and time.monotonic() < wait_deadline, "no fake worker"
+            time.sleep(0.05)
+        cli = subprocess.Popen([sys.executable, "-m", "core", "train", "--epochs", "1"], cwd=ROOT,
+                               env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=err)
+        while not (store.jobs() and store.jobs()[0].state == "RUNNING"):
+            assert time.monotonic() < wait_deadline + 30, "the worker never claimed the job"
+            time.sleep(0.05)
+        job_id = store.jobs()[0].id
+        fake.kill()  # SIGKILL: the OS frees the lock, the heartbeat stops
+        fake.wait(10)
+        assert not worker.worker_alive()
+        try:
+            rc = cli.wait(timeout=10)  # ten missed heartbeats
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"job {job_id} is still {store.get(job_id).state} 10 s after its worker "
+                        "died, and the CLI is still waiting on it")
+        err.seek(0)
+        message = err.read()
+        assert rc != 0
+        assert "worker" in message and "stopped" in message
+        assert store.get(job_id).state == "FAILED"
+    finally:
+        for proc in (fake, cli):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        err.close()
+        store.close()
