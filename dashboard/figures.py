@@ -55,9 +55,10 @@ def lr_find_figure(lrs: list[float], losses: list[float],
     for name, lr in suggestions.items():
         if lr is None:
             continue
-        fig.add_vline(x=lr, line=dict(color=SUGGESTION_COLOURS.get(name, "grey"), dash="dash"))
-        fig.add_scatter(x=[lr], y=[min(losses) if losses else 0], mode="markers",
-                        name=f"{name}: {lr:.1e}",
-                        marker=dict(color=SUGGESTION_COLOURS.get(name, "grey"), size=10))
+        colour = SUGGESTION_COLOURS.get(name, "grey")
+        low, high = (min(losses), max(losses)) if losses else (0, 1)
+        # a vertical line drawn as a trace: shapes on a log axis would need log10 coordinates
+        fig.add_scatter(x=[lr, lr], y=[low, high], mode="lines+markers", name=f"{name}: {lr:.1e}",
+                        line=dict(color=colour, dash="dash"), marker=dict(size=[10, 0]))
     return fig.update_layout(xaxis=dict(type="log", title="learning rate", exponentformat="e"),
                              yaxis_title="loss", height=380, margin=dict(l=10, r=10, t=30, b=10))
