@@ -47,9 +47,9 @@ def run_fastai_default(cfg: TrainConfig) -> dict:
     from fastai.callback.progress import ProgressCallback
     from fastai.learner import Learner
     from fastai.metrics import accuracy
+    from fastai.vision.augment import Resize
     from fastai.vision.core import PILImageBW
     from fastai.vision.data import ImageDataLoaders
-    from fastai.vision.augment import Resize
 
     from core.training import seed_everything
 

@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> TrainConfig:
     from core import datasets
-    from core.models import ARCHS
+    from core.archs import ARCHS
 
     fields = dict(dataset=args.dataset, arch=args.arch, bs=args.bs, wd=args.wd, seed=args.seed,
                   size=args.size, augment=args.augment, pretrained=not args.no_pretrained)
@@ -89,26 +89,37 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
 
     store = Store()
     job_id = store.submit(kind, params)
-    handle = worker.acquire_lock()
-    runner = None
-    if handle is not None:
-        store.fail_orphans(worker.ORPHAN_REASON)
+    runners: list[threading.Thread] = []
+
+    def run_here_if_no_worker() -> bool:
+        handle = worker.acquire_lock()
+        if handle is None:
+            return False
+        store.fail_orphans(worker.ORPHAN_REASON)  # a worker that died left these RUNNING
 
         def work():
             try:
+                worker.warm_up()
                 worker.serve(Store(store.path), until_job=job_id)
             finally:
                 worker.release_lock(handle)
 
-        runner = threading.Thread(target=work, name="inline-worker", daemon=True)
-        runner.start()
-    elif not quiet:
+        runners.append(threading.Thread(target=work, name="inline-worker", daemon=True))
+        runners[-1].start()
+        return True
+
+    if not run_here_if_no_worker() and not quiet:
         pos = store.queue_position(job_id)
         print(f"A worker (pid {worker.lock_holder()}) is running; job {job_id} is queued "
               f"at position {pos}.", file=sys.stderr, flush=True)
     seen = 0
+    last_check = time.monotonic()
     while True:
         try:
+            if not runners and time.monotonic() - last_check > 1.0:
+                last_check = time.monotonic()
+                if run_here_if_no_worker() and not quiet:  # the worker we waited on died
+                    print("The worker stopped; running the job here.", file=sys.stderr, flush=True)
             job = store.get(job_id)
             epochs = store.epochs(job_id)
             for _, rec in epochs.iloc[seen:].iterrows():
@@ -121,7 +132,7 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
         except KeyboardInterrupt:
             print("Stopping after this batch…", file=sys.stderr, flush=True)
             store.request_cancel(job_id)
-    if runner is not None:
+    for runner in runners:
         runner.join()
     return store.get(job_id)
 

@@ -74,6 +74,10 @@ class TrainConfig:
             raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.")
         values = dict(data)
         if isinstance(values.get("aug"), dict):
+            aug_known = {f.name for f in dataclasses.fields(Augment)}
+            aug_unknown = sorted(set(values["aug"]) - aug_known)
+            if aug_unknown:
+                raise ConfigError(f"Unknown augmentation setting(s): {', '.join(aug_unknown)}.")
             values["aug"] = Augment(**values["aug"])
         return cls(**values)
 

@@ -31,6 +31,8 @@ def _snapshot(learn: Learner) -> dict:
         "model": copy.deepcopy(learn.model.state_dict()),
         "opt": copy.deepcopy(learn.opt.state_dict()) if learn.opt is not None else None,
         "rng": (torch.get_rng_state(), random.getstate(), np.random.get_state()),
+        # the loaders shuffle and augment from generators of their own
+        "loaders": [dl.gen.get_state() for dl in learn.dls.loaders if hasattr(dl, "gen")],
     }
 
 
@@ -43,6 +45,9 @@ def _restore(learn: Learner, snap: dict) -> None:
     torch.set_rng_state(snap["rng"][0])
     random.setstate(snap["rng"][1])
     np.random.set_state(snap["rng"][2])
+    loaders = [dl for dl in learn.dls.loaders if hasattr(dl, "gen")]
+    for dl, state in zip(loaders, snap["loaders"]):
+        dl.gen.set_state(state)
 
 
 def find_lr(learn: Learner, num_it: int = 100, start_lr: float = 1e-7, end_lr: float = 10.0,

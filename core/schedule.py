@@ -73,8 +73,9 @@ def preview(cfg: TrainConfig, batches_per_epoch: int, n_groups: int | None = Non
                    group_lrs(cfg.lr, cfg.lr_low, n_groups), ONE_CYCLE["pct_start"]))
     step = 0
     for name, epochs, lrs, pct in phases:
-        for group, mom in _phase(cfg.schedule, lrs, epochs * batches_per_epoch, pct, mom):
+        for group, group_mom in _phase(cfg.schedule, lrs, epochs * batches_per_epoch, pct, mom):
             step += 1
+            mom = group_mom  # the next phase starts from the momentum this one ends with
             row = {"step": step, "phase": name, "lr": group[-1], "mom": mom}
             row.update({f"lr_{g}": v for g, v in enumerate(group)})
             rows.append(row)

@@ -13,8 +13,8 @@ import torch
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import fit_flat_cos, fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from torch import nn
 
 from core import data, workspace
 from core.callbacks import StreamToStore
@@ -34,7 +34,8 @@ def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, B
     """A fastai Learner for cfg on the bundle's loaders, quiet (no progress bar, no printing)."""
     seed_everything(cfg.seed)
     built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
-    learn = Learner(bundle.dls, built.model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy,
+    # fastai's flat cross-entropy: same loss, plus softmax for get_preds and argmax to decode
+    learn = Learner(bundle.dls, built.model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
                     splitter=built.splitter, wd=cfg.wd, path=workspace.root())
     if learn.cbs.filter(lambda cb: isinstance(cb, ProgressCallback)):
         learn.remove_cb(ProgressCallback)
@@ -73,13 +74,20 @@ def save_weights(learn: Learner, cfg: TrainConfig, bundle: data.DataBundle, fold
     target = folder / "model.safetensors"
     tmp = folder / f".model.{os.getpid()}.tmp"
     save_file(state, str(tmp))
+    _fsync(tmp)
     os.replace(tmp, target)
     meta = {"config": cfg.to_dict(), "vocab": bundle.vocab, "size": bundle.size,
             "channels": bundle.channels, "mean": bundle.mean, "std": bundle.std}
     tmp_meta = folder / f".run.{os.getpid()}.tmp"
     tmp_meta.write_text(json.dumps(meta, indent=2))
+    _fsync(tmp_meta)
     os.replace(tmp_meta, folder / "run.json")
     return target
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:

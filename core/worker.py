@@ -22,6 +22,7 @@ HANDLERS = {
     "lr_find": "core.lr_find:run_lr_find_job",
 }
 HEARTBEAT_EVERY = 1.0  # seconds
+THREADS = max(1, os.cpu_count() or 1)  # one compute thread per core; set once for the worker
 ORPHAN_REASON = "The worker running this job stopped before it finished"
 
 
@@ -30,18 +31,27 @@ def lock_path() -> Path:
     return workspace.root() / "worker.lock"
 
 
-def acquire_lock() -> IO | None:
-    """Take the worker lock without waiting; None when another process holds it."""
-    handle = open(lock_path(), "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
+def acquire_lock(wait: float = 0.0, probe: bool = False) -> IO | None:
+    """Take the worker lock, retrying for up to `wait` seconds; None when another holds it.
+
+    A probe only checks: it does not write its pid, so it never looks like a worker.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        handle = open(lock_path(), "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            handle.close()
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+    if not probe:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
     return handle
 
 
@@ -53,7 +63,7 @@ def release_lock(handle: IO) -> None:
 
 def worker_alive() -> bool:
     """True while some process holds the worker lock."""
-    handle = acquire_lock()
+    handle = acquire_lock(probe=True)
     if handle is None:
         return True
     release_lock(handle)
@@ -78,6 +88,9 @@ def load_handler(kind: str) -> Callable[[Job, Store], dict]:
 
 def warm_up() -> None:
     """Import fastai and the handlers once, so each job starts at once."""
+    import torch
+
+    torch.set_num_threads(THREADS)
     for kind in HANDLERS:
         load_handler(kind)
 
@@ -159,7 +172,7 @@ def serve(store: Store, *, until_job: int | None = None, once: bool = False,
 
 def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False) -> int:
     """`python -m core worker`: take the lock, recover orphans, then serve until stopped."""
-    handle = acquire_lock()
+    handle = acquire_lock(wait=2.0)  # a probe may hold the lock for an instant
     if handle is None:
         print(f"A worker is already running (pid {lock_holder()}); not starting another.")
         return 1
@@ -206,7 +219,7 @@ def ensure_running() -> bool:
         cwd=str(workspace.PROJECT_ROOT),
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
     )
     log.close()
     return True
