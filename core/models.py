@@ -134,3 +134,22 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
+
+
+def freeze_groups(built: BuiltModel, n_frozen: int) -> None:
+    """Freeze the first n_frozen layer groups as fastai's freeze_to does.
+
+    As in fastai (train_bn=True), batch-norm layers stay trainable even in frozen groups: their
+    statistics must adapt to the new data.
+    """
+    groups = built.splitter(built.model)
+    bn_params = {id(p) for m in built.model.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
+    for i, params in enumerate(groups):
+        for p in params:
+            p.requires_grad_(i >= n_frozen or id(p) in bn_params)
+
+
+def n_groups(built: BuiltModel) -> int:
+    """How many layer groups (body parts and head) the model is split into."""
+    return len(built.splitter(built.model))

@@ -1,4 +1,4 @@
-"""The dashboard's entry point: only a router over pages/."""
+"""The dashboard's entry point: only a router over pages/ (and the shared sidebar)."""
 
 import sys
 from pathlib import Path
@@ -9,12 +9,19 @@ if str(ROOT) not in sys.path:  # so `streamlit run dashboard/app.py` finds core/
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state  # noqa: E402
+from dashboard import state, widgets  # noqa: E402
 
 st.set_page_config(page_title="fastai playground", page_icon=":material/school:", layout="wide")
 state.init()
 pages = [
     st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True,
-            help="What the playground is for, its datasets and the runs so far."),
+            help="What the playground is for; train your first model in one click."),
+    st.Page("../pages/train.py", title="Train", icon=":material/model_training:",
+            help="Tune the hyper-parameters and watch the loss fall, live."),
+    st.Page("../pages/lr_find.py", title="LR finder", icon=":material/search_insights:",
+            help="Find a good learning rate before you train."),
+    st.Page("../pages/model.py", title="Model", icon=":material/account_tree:",
+            help="The architecture layer by layer: shapes, parameters, what is trainable."),
 ]
+widgets.sidebar()
 st.navigation(pages).run()

@@ -1,0 +1,61 @@
+"""The store as the dashboard sees it: one handle per workspace, the current run, the worker."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import workspace
+from core.jobs import QUEUED, RUNNING, Job, Store
+from core.worker import ensure_running, lock_holder, worker_alive
+
+
+@st.cache_resource(show_spinner=False)
+def _store_at(path: str) -> Store:
+    return Store(path)
+
+
+def store() -> Store:
+    """The job store of the current workspace (one handle per server process)."""
+    return _store_at(str(workspace.db_path()))
+
+
+def newest(kind: str, **match: object) -> Job | None:
+    """The newest job of a kind whose config matches the given fields (e.g. dataset='digits')."""
+    for job in store().jobs(limit=50, kind=kind):
+        cfg = job.params.get("config", {})
+        if all(cfg.get(k) == v for k, v in match.items()):
+            return job
+    return None
+
+
+def resolve_run(key: str, kind: str) -> int | None:
+    """The job id held in session key, or else the newest job of kind (so a reload finds it)."""
+    run_id = st.session_state.get(key)
+    if run_id is not None and store().get(run_id) is not None:
+        return run_id
+    job = newest(kind)
+    st.session_state[key] = job.id if job else None
+    return st.session_state[key]
+
+
+def active_jobs() -> list[Job]:
+    """Jobs queued or running, oldest first."""
+    jobs = store().jobs(limit=100, state=RUNNING) + store().jobs(limit=100, state=QUEUED)
+    return sorted(jobs, key=lambda j: j.id)
+
+
+def keep_worker_alive() -> str:
+    """Start a worker when work is waiting and none is alive; returns a status line."""
+    if worker_alive():
+        return f"running (pid {lock_holder()})"
+    if active_jobs():
+        ensure_running()
+        return "starting…"
+    return "idle (starts when you queue a job)"
+
+
+def submit(kind: str, params: dict) -> int:
+    """Queue a job and make sure a worker will run it."""
+    job_id = store().submit(kind, params)
+    ensure_running()
+    return job_id
