@@ -93,7 +93,9 @@ def _finite(x: Any) -> bool:
 def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
     """Every reason the config is not sensible, as sentences (empty when it is fine)."""
     out = []
-    if not _finite(cfg.lr) or cfg.lr <= 0:
+    if isinstance(cfg.lr, float) and cfg.lr == math.inf:
+        out.append("The learning rate must be a finite number below 10 (try 3e-3).")
+    elif not _finite(cfg.lr) or cfg.lr <= 0:
         out.append("The learning rate must be greater than 0 (try 3e-3).")
     elif cfg.lr >= 10:
         out.append("A learning rate of 10 or more makes training diverge; use one below 10.")

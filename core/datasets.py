@@ -21,6 +21,7 @@ FLIP_SEED = 1234
 FLIP_VARIANTS = {"digits_flip5": 0.05, "digits_flip10": 0.10, "digits_flip20": 0.20}
 META_FILE = "dataset.json"
 FLIPPED_FILE = "flipped.json"
+VALID_NAMES = ("valid", "val", "validation")  # fastai's, Imagenette's and others' names
 
 
 @dataclass(frozen=True)
@@ -195,18 +196,25 @@ def flipped_files(info: DatasetInfo) -> list[dict]:
 def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Items:
     """Items of a folder laid out as class/image, or train/class/image + valid/class/image.
 
-    Without train/ and valid/ folders, a seeded random share valid_pct becomes validation.
+    valid/ may also be called val/ or validation/. Without such a split, a seeded random share
+    valid_pct becomes validation.
     """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"The folder {path} does not exist.")
-    has_split = (path / "train").is_dir() and (path / "valid").is_dir()
+    valid_name = next((n for n in VALID_NAMES if (path / n).is_dir()), None)
+    has_split = (path / "train").is_dir() and valid_name is not None
     files, labels, is_valid = [], [], []
-    tops = [("train", False), ("valid", True)] if has_split else [(".", None)]
+    if has_split:
+        tops = [("train", False), (valid_name, True)]
+    elif (path / "train").is_dir():
+        tops = [("train", None)]  # only a train/ folder: split it by seed below
+    else:
+        tops = [(".", None)]
     for top, valid in tops:
         base = path / top
         for cls_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if not has_split and cls_dir.name in ("train", "valid"):
+            if top == "." and cls_dir.name in ("train", *VALID_NAMES):
                 continue
             for f in sorted(cls_dir.iterdir()):
                 if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not f.name.startswith("."):

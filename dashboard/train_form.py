@@ -79,7 +79,8 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             help="The images to learn from; Digits is built in and works offline.",
         )
         arch = st.selectbox(
-            "Architecture", list(ARCHS), key=state.ARCH, persist_state="session", format_func=lambda a: ARCHS[a].title,
+            "Architecture", list(ARCHS), key=state.ARCH, persist_state="session",
+            format_func=lambda a: ARCHS[a].title,
             help="The network's shape. Small ones train in seconds on a CPU; ResNets are stronger "
                  "but slower.",
         )

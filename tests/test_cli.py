@@ -154,12 +154,6 @@ while True:
 """
 
 
-@pytest.mark.xfail(
-    reason="BUG: core.cli.run_and_follow only checks the worker lock once, when it submits; "
-    "if that worker is then killed, nothing reads the stale heartbeat or the freed lock, "
-    "so the job stays RUNNING and `python -m core train` waits forever",
-    strict=True,
-)
 def test_train_behind_a_worker_that_gets_killed_does_not_wait_forever(fresh_workspace, tmp_path):
     from core import worker
 

@@ -1,0 +1,93 @@
+"""What the LR finder page shows, as plain functions: which run, the suggestions, a value's check."""
+
+from __future__ import annotations
+
+import ast
+import math
+from functools import lru_cache
+from pathlib import Path
+
+from core.config import TrainConfig, config_problems
+from core.jobs import Job, Store
+
+NUM_IT = 100  # mini-batches the finder trains for, as fastai's lr_find does by default
+SUGGESTION_NAMES = ("valley", "slide", "minimum", "steep")
+_ENGINE = Path(__file__).resolve().parents[1] / "core" / "lr_find.py"
+
+INTRO = (
+    f"The LR finder trains the model for {NUM_IT} mini-batches while it raises the learning rate "
+    "step by step from 1e-7 to 10, records the loss at each step, then puts the weights back as "
+    "they were: the curve shows which learning rates make the loss fall fastest."
+)
+TOO_HIGH_OR_LOW = (
+    "**Too high** looks like the right end of the curve: the loss shoots up and diverges, "
+    "because each step overshoots. **Too low** looks like the flat left end: the loss barely "
+    "moves, so training is slow and may stop short. Pick a rate on the steep downward slope, "
+    "well before the lowest point."
+)
+
+
+@lru_cache(maxsize=1)
+def explanations() -> dict[str, str]:
+    """The engine's one-sentence explanation of each suggestion (core.lr_find.SUGGESTIONS).
+
+    Read from the source rather than imported: importing core.lr_find imports fastai (~10 s),
+    which this page must not pay just to show four sentences.
+    """
+    tree = ast.parse(_ENGINE.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "SUGGESTIONS" for t in node.targets
+        ):
+            return dict(ast.literal_eval(node.value))
+    raise LookupError(f"SUGGESTIONS not found in {_ENGINE}")
+
+
+def matches(job: Job, dataset: str, arch: str) -> bool:
+    """True when an lr_find job was run for this dataset and architecture."""
+    cfg = job.params.get("config", {})
+    return job.kind == "lr_find" and cfg.get("dataset") == dataset and cfg.get("arch") == arch
+
+
+def pick_job(store: Store, run_id: int | None, dataset: str, arch: str) -> Job | None:
+    """The lr_find job to show: the session's own when it fits, else the newest that does.
+
+    So a reload (or a second tab) shows the latest finder run for the same dataset and
+    architecture, and changing either on the Train page shows that pair's run instead.
+    """
+    if run_id is not None:
+        job = store.get(run_id)
+        if job is not None and matches(job, dataset, arch):
+            return job
+    for job in store.jobs(limit=100, kind="lr_find"):
+        if matches(job, dataset, arch):
+            return job
+    return None
+
+
+def job_params(dataset: str, arch: str) -> dict:
+    """The parameters of an lr_find job for this dataset and architecture."""
+    cfg = TrainConfig(dataset=dataset, arch=arch)
+    return {"config": cfg.to_dict(), "num_it": NUM_IT}
+
+
+def usable_suggestions(suggestions: dict[str, float | None]) -> dict[str, float]:
+    """The suggestions that have a finite value (a curve that diverged at once may lack some)."""
+    return {
+        name: float(v)
+        for name, v in suggestions.items()
+        if v is not None and math.isfinite(float(v))
+    }
+
+
+def lr_problem(value: float | None) -> str | None:
+    """Why a learning rate typed by a person cannot be used, or None when it can."""
+    if value is None:
+        return "Type a learning rate first."
+    lr_problems = [p for p in config_problems(TrainConfig(lr=value)) if "learning rate" in p]
+    return lr_problems[0] if lr_problems else None
+
+
+def fmt_lr(value: float) -> str:
+    """A learning rate as people write it: 1.23e-03."""
+    return f"{value:.2e}"

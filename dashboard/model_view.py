@@ -1,0 +1,125 @@
+"""What the Model page shows, as plain functions: the input a dataset gives, tables per freeze."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:  # torch and the model factory load only when a model is built
+    from core.models import BuiltModel
+
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}  # Pillow modes of single-channel images
+
+LAYER_KINDS = {
+    "Conv2d": "slides small learned filters over the image to detect local patterns: edges "
+              "first, then shapes and parts in later layers.",
+    "BatchNorm2d": "rescales each channel to mean 0 and variance 1 over the batch, then applies a "
+                   "learned scale and shift, so training is faster and steadier.",
+    "BatchNorm1d": "the same normalisation for flat feature vectors, in the head.",
+    "ReLU": "keeps positive values and sets negatives to zero: the non-linearity that lets stacked "
+            "layers learn more than one straight line.",
+    "MaxPool2d": "keeps the largest value of each small window, halving width and height: less "
+                 "work, and a little tolerance to shifts.",
+    "AdaptiveAvgPool2d": "averages each channel over the whole grid, so any image size gives the "
+                         "same number of features.",
+    "AdaptiveMaxPool2d": "takes each channel's maximum over the whole grid; fastai's "
+                         "AdaptiveConcatPool2d puts it beside the average, doubling the features.",
+    "Flatten": "turns each image's channels×height×width grid into one long vector for the "
+               "linear layers.",
+    "Dropout": "while training, zeroes a random share of the activations so the network cannot "
+               "lean on any one of them (less overfitting); it does nothing at prediction time.",
+    "Linear": "each output is a weighted sum of all the inputs plus a bias; the last one gives one "
+              "score per class.",
+}
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """What a model built for a dataset takes and gives."""
+
+    n_classes: int
+    channels: int
+    size: int
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """A built model with its layer table under every freeze setting (index = groups frozen)."""
+
+    built: BuiltModel
+    tables: list[pd.DataFrame]
+    counts: list[tuple[int, int]]  # (total, trainable) parameters per freeze setting
+
+    @property
+    def n_groups(self) -> int:
+        """How many layer groups the model is split into."""
+        return len(self.tables)
+
+
+def dataset_input(name: str) -> DatasetInput:
+    """Classes, channels and default image size of a dataset, without decoding its images.
+
+    Channels are read from the first image's mode (the engine later checks every image).
+    """
+    from PIL import Image
+
+    from core import datasets
+
+    info = datasets.resolve(name)
+    items = datasets.read_image_folder(info.path)
+    with Image.open(items.root / items.files[0]) as img:
+        channels = 1 if img.mode in GREY_MODES else 3
+    return DatasetInput(len(items.vocab), channels, info.default_size)
+
+
+def group_names(n_groups: int) -> list[str]:
+    """Names of the layer groups: body parts first, the head last."""
+    if n_groups == 2:
+        return ["body", "head"]
+    return [f"body {i + 1}" for i in range(n_groups - 1)] + ["head"]
+
+
+def describe(built: BuiltModel, size: int, channels: int) -> ModelView:
+    """The layer table and parameter counts for each number of frozen groups (0 … n-1).
+
+    Works on a copy, so the model given (possibly shared between sessions) is left as it was.
+    """
+    from core import models
+
+    work = models.BuiltModel(copy.deepcopy(built.model), built.splitter, built.notice,
+                             built.pretrained)
+    n = models.n_groups(work)
+    names = group_names(n)
+    group_of = {id(p): names[i] for i, params in enumerate(work.splitter(work.model)) for p in params}
+    modules = dict(work.model.named_modules())
+    tables, counts = [], []
+    for frozen in range(n):
+        models.freeze_groups(work, frozen)
+        table = models.summary(work.model, (channels, size, size))
+        table.insert(1, "group", [
+            next((group_of.get(id(p), "") for p in modules[layer].parameters(recurse=False)), "")
+            for layer in table["layer"]
+        ])
+        # a layer without parameters (ReLU, pooling) has nothing to train: leave the cell empty
+        table["trainable"] = table["trainable"].astype(object).where(table["parameters"] > 0, None)
+        tables.append(table)
+        counts.append(models.count_parameters(work.model))
+    return ModelView(built, tables, counts)
+
+
+def freeze_label(frozen: int, n_groups: int) -> str:
+    """A freeze setting in words, with the fastai call that gives it."""
+    if frozen == 0:
+        return "0: nothing frozen, every layer trains (unfreeze())"
+    if frozen == n_groups - 1:
+        return f"{frozen}: only the head trains (freeze())"
+    return f"{frozen}: the first {frozen} groups frozen (freeze_to({frozen}))"
+
+
+def layer_explanations(kinds: list[str]) -> list[tuple[str, str]]:
+    """(kind, one line on what it does) for each kind, in order of first appearance."""
+    seen = dict.fromkeys(kinds)
+    return [(k, LAYER_KINDS.get(k, "a layer this page has no note for yet.")) for k in seen]
