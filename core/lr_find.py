@@ -15,15 +15,8 @@ from core import data
 from core.callbacks import StreamToStore
 from core.config import TrainConfig
 from core.jobs import Job, Store
+from core.lr_text import SUGGESTIONS
 from core.training import build_learner
-
-SUGGESTIONS = {
-    "valley": "the middle of the longest steady fall of the loss: fastai's default, a safe pick",
-    "slide": "where the loss is still falling fast, just before it levels off",
-    "minimum": "a tenth of the learning rate where the loss was lowest (the minimum itself is "
-               "already too high)",
-    "steep": "where the loss falls most steeply",
-}
 
 
 def _snapshot(learn: Learner) -> dict:

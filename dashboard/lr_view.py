@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import math
-from functools import lru_cache
-from pathlib import Path
 
 from core.config import TrainConfig, config_problems
 from core.jobs import Job, Store
+from core.lr_text import SUGGESTIONS
 
 NUM_IT = 100  # mini-batches the finder trains for, as fastai's lr_find does by default
 SUGGESTION_NAMES = ("valley", "slide", "minimum", "steep")
-_ENGINE = Path(__file__).resolve().parents[1] / "core" / "lr_find.py"
 
 INTRO = (
     f"The LR finder trains the model for {NUM_IT} mini-batches while it raises the learning rate "
@@ -27,20 +24,9 @@ TOO_HIGH_OR_LOW = (
 )
 
 
-@lru_cache(maxsize=1)
 def explanations() -> dict[str, str]:
-    """The engine's one-sentence explanation of each suggestion (core.lr_find.SUGGESTIONS).
-
-    Read from the source rather than imported: importing core.lr_find imports fastai (~10 s),
-    which this page must not pay just to show four sentences.
-    """
-    tree = ast.parse(_ENGINE.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "SUGGESTIONS" for t in node.targets
-        ):
-            return dict(ast.literal_eval(node.value))
-    raise LookupError(f"SUGGESTIONS not found in {_ENGINE}")
+    """The engine's one-sentence explanation of each suggestion."""
+    return dict(SUGGESTIONS)
 
 
 def matches(job: Job, dataset: str, arch: str) -> bool:
@@ -73,11 +59,7 @@ def job_params(dataset: str, arch: str) -> dict:
 
 def usable_suggestions(suggestions: dict[str, float | None]) -> dict[str, float]:
     """The suggestions that have a finite value (a curve that diverged at once may lack some)."""
-    return {
-        name: float(v)
-        for name, v in suggestions.items()
-        if v is not None and math.isfinite(float(v))
-    }
+    return {name: float(v) for name, v in suggestions.items() if v is not None and math.isfinite(float(v))}
 
 
 def lr_problem(value: float | None) -> str | None:

@@ -14,25 +14,38 @@ if TYPE_CHECKING:  # torch and the model factory load only when a model is built
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}  # Pillow modes of single-channel images
 
 LAYER_KINDS = {
-    "Conv2d": "slides small learned filters over the image to detect local patterns: edges "
-              "first, then shapes and parts in later layers.",
-    "BatchNorm2d": "rescales each channel to mean 0 and variance 1 over the batch, then applies a "
-                   "learned scale and shift, so training is faster and steadier.",
+    "Conv2d": (
+        "slides small learned filters over the image to detect local patterns: edges first, then "
+        "shapes and parts in later layers."
+    ),
+    "BatchNorm2d": (
+        "rescales each channel to mean 0 and variance 1 over the batch, then applies a learned "
+        "scale and shift, so training is faster and steadier."
+    ),
     "BatchNorm1d": "the same normalisation for flat feature vectors, in the head.",
-    "ReLU": "keeps positive values and sets negatives to zero: the non-linearity that lets stacked "
-            "layers learn more than one straight line.",
-    "MaxPool2d": "keeps the largest value of each small window, halving width and height: less "
-                 "work, and a little tolerance to shifts.",
-    "AdaptiveAvgPool2d": "averages each channel over the whole grid, so any image size gives the "
-                         "same number of features.",
-    "AdaptiveMaxPool2d": "takes each channel's maximum over the whole grid; fastai's "
-                         "AdaptiveConcatPool2d puts it beside the average, doubling the features.",
-    "Flatten": "turns each image's channels×height×width grid into one long vector for the "
-               "linear layers.",
-    "Dropout": "while training, zeroes a random share of the activations so the network cannot "
-               "lean on any one of them (less overfitting); it does nothing at prediction time.",
-    "Linear": "each output is a weighted sum of all the inputs plus a bias; the last one gives one "
-              "score per class.",
+    "ReLU": (
+        "keeps positive values and sets negatives to zero: the non-linearity that lets stacked "
+        "layers learn more than one straight line."
+    ),
+    "MaxPool2d": (
+        "keeps the largest value of each small window, halving width and height: less work, and a "
+        "little tolerance to shifts."
+    ),
+    "AdaptiveAvgPool2d": (
+        "averages each channel over the whole grid, so any image size gives the same number of features."
+    ),
+    "AdaptiveMaxPool2d": (
+        "takes each channel's maximum over the whole grid; fastai's AdaptiveConcatPool2d puts it "
+        "beside the average, doubling the features."
+    ),
+    "Flatten": "turns each image's channels×height×width grid into one long vector for the linear layers.",
+    "Dropout": (
+        "while training, zeroes a random share of the activations so the network cannot lean on any "
+        "one of them (less overfitting); it does nothing at prediction time."
+    ),
+    "Linear": (
+        "each output is a weighted sum of all the inputs plus a bias; the last one gives one score per class."
+    ),
 }
 
 
@@ -89,8 +102,7 @@ def describe(built: BuiltModel, size: int, channels: int) -> ModelView:
     """
     from core import models
 
-    work = models.BuiltModel(copy.deepcopy(built.model), built.splitter, built.notice,
-                             built.pretrained)
+    work = models.BuiltModel(copy.deepcopy(built.model), built.splitter, built.notice, built.pretrained)
     n = models.n_groups(work)
     names = group_names(n)
     group_of = {id(p): names[i] for i, params in enumerate(work.splitter(work.model)) for p in params}
@@ -99,10 +111,14 @@ def describe(built: BuiltModel, size: int, channels: int) -> ModelView:
     for frozen in range(n):
         models.freeze_groups(work, frozen)
         table = models.summary(work.model, (channels, size, size))
-        table.insert(1, "group", [
-            next((group_of.get(id(p), "") for p in modules[layer].parameters(recurse=False)), "")
-            for layer in table["layer"]
-        ])
+        table.insert(
+            1,
+            "group",
+            [
+                next((group_of.get(id(p), "") for p in modules[layer].parameters(recurse=False)), "")
+                for layer in table["layer"]
+            ],
+        )
         # a layer without parameters (ReLU, pooling) has nothing to train: leave the cell empty
         table["trainable"] = table["trainable"].astype(object).where(table["parameters"] > 0, None)
         tables.append(table)

@@ -1,5 +1,107 @@
-"""Model: the architecture layer by layer (being written)."""
+"""Model: the architecture layer by layer — shapes, parameters, and what a freeze setting trains."""
 
 import streamlit as st
 
+from core.archs import ARCHS
+from core.errors import UserError
+from dashboard import model_view, state
+
+FROZEN = "model_frozen_groups"  # the freeze control's key
+
+state.init()
 st.title("Model")
+st.write(
+    "A network is a stack of layers, each turning the output of the one before into something "
+    "a little more useful for telling the classes apart. Here is the chosen one layer by layer: "
+    "the shape of what comes out of each, how many numbers (parameters) it learns, and which of "
+    "them a freeze setting lets train."
+)
+
+
+@st.cache_data(show_spinner=False, ttl="1m")
+def input_of(dataset: str) -> model_view.DatasetInput:
+    """Classes, channels and image size of a dataset (lists files; decodes one image)."""
+    return model_view.dataset_input(dataset)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def view_of(arch: str, n_classes: int, channels: int, size: int) -> model_view.ModelView:
+    """The built model and its tables, kept per server so switching back is instant."""
+    from core.models import build_model
+
+    return model_view.describe(build_model(arch, n_classes, channels, size), size, channels)
+
+
+dataset = st.session_state[state.DATASET]
+try:
+    with st.spinner("Reading the dataset's folder (the first time, Digits is written out)…"):
+        given = input_of(dataset)
+except UserError as e:
+    st.error(str(e))
+    st.stop()
+
+arch = st.selectbox(
+    "Architecture",
+    list(ARCHS),
+    key=state.ARCH,
+    persist_state="session",
+    format_func=lambda a: ARCHS[a].title,
+    help="The network's shape; the Train page and the LR finder use the same choice.",
+)
+st.caption(ARCHS[arch].description)
+st.caption(
+    f"Built for **{dataset}**: {given.n_classes} classes, {given.channels} channel(s), "
+    f"{given.size}×{given.size} px images. Change the dataset on the Train page."
+)
+
+try:
+    with st.spinner(
+        "Building the model… the first one loads PyTorch, and simple_cnn or a ResNet also "
+        "fastai, whose import takes about 8 seconds; after that, switching is instant."
+    ):
+        view = view_of(arch, given.n_classes, given.channels, given.size)
+except UserError as e:
+    st.error(str(e))
+    st.stop()
+if view.built.notice:
+    st.info(view.built.notice)
+
+n = view.n_groups
+if st.session_state.get(FROZEN) not in range(n):
+    st.session_state.pop(FROZEN, None)  # the last architecture had more groups
+frozen = st.radio(
+    "Frozen layer groups",
+    list(range(n)),
+    key=FROZEN,
+    format_func=lambda k: model_view.freeze_label(k, n),
+    help="Frozen layers keep their weights; fine-tuning a pretrained model first trains only "
+    "the head, then unfreezes the rest.",
+)
+total, trainable = view.counts[frozen]
+table = view.tables[frozen]
+left, middle, right = st.columns(3)
+left.metric("Parameters", f"{total:,}", help="Every number the model learns, in all layers.")
+middle.metric("Trainable", f"{trainable:,}", help="The parameters this freeze setting updates.")
+right.metric("Layer groups", n, help="fastai splits a model into groups that freeze together.")
+if frozen and "BatchNorm" in " ".join(table["kind"]):
+    st.caption(
+        "Batch-norm layers stay trainable in frozen groups, as in fastai (train_bn=True): "
+        "their statistics must adapt to the new data."
+    )
+
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "output shape": st.column_config.TextColumn(help="Channels × height × width for one image."),
+        "parameters": st.column_config.NumberColumn(format="localized"),
+        "trainable": st.column_config.CheckboxColumn(help="Updated by training at this setting."),
+        "group": st.column_config.TextColumn(help="The layer group it belongs to; groups freeze together."),
+    },
+)
+
+st.subheader("What each kind of layer does")
+st.markdown(
+    "\n".join(f"- **{kind}** {line}" for kind, line in model_view.layer_explanations(list(table["kind"])))
+)

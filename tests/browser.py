@@ -73,6 +73,35 @@ def streamlit_server(workspace: Path, timeout: float = 60):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        stop_worker(workspace)
+
+
+def stop_worker(workspace: Path) -> None:
+    """Stop the worker the dashboard started in this workspace (it outlives the server)."""
+    import signal
+
+    from core import workspace as ws
+
+    old = os.environ.get(ws.ENV_VAR)
+    os.environ[ws.ENV_VAR] = str(workspace)
+    try:
+        from core.worker import lock_holder
+
+        pid = lock_holder()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while lock_holder() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if lock_holder():
+                os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        if old is None:
+            os.environ.pop(ws.ENV_VAR, None)
+        else:
+            os.environ[ws.ENV_VAR] = old
 
 
 @contextmanager

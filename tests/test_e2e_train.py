@@ -56,7 +56,7 @@ def test_train_watch_stop_and_reload(fresh_workspace):
         assert store.get(2).progress >= before and after_steps > 0
 
         # Stop it: it ends as cancelled, with its history kept.
-        page.get_by_role("button", name="Stop").click()
+        page.get_by_role("button", name="Stop").first.click()
         page.get_by_text("Run 2: cancelled").first.wait_for(timeout=60_000)
         assert _job_states(store)[2] == "CANCELLED"
         assert len(store.batches(2)) >= after_steps

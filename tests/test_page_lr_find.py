@@ -1,0 +1,162 @@
+"""AppTest: the LR finder page queues a job, shows a finished one's suggestions, and sets the lr."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.jobs import CANCELLED, DONE, FAILED, QUEUED, Store
+from dashboard import lr_view, runs, state
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+PAGE = "../pages/lr_find.py"
+SUGGESTIONS = {"valley": 1.2345678e-3, "slide": 2.5e-3, "minimum": 6.1e-2, "steep": 4.75e-4}
+DEFAULT_LR = state.DEFAULTS[state.LR]
+
+
+def _curve() -> tuple[list[float], list[float]]:
+    lrs = [1e-7 * 1e8 ** (i / 99) for i in range(100)]
+    losses = [2.3 - 1.5 / (1 + math.exp(-2 * (math.log10(lr) + 3))) + max(0.0, lr - 0.1) * 20 for lr in lrs]
+    return lrs, losses
+
+
+def seed_lr_find(
+    state_: str = DONE, arch: str = "mnist_cnn", suggestions: dict | None = None, error: str | None = None
+) -> int:
+    """A finished lr_find job in the store, as the worker would leave it (no training)."""
+    store = Store()
+    job_id = store.submit("lr_find", lr_view.job_params("digits", arch))
+    store.claim_next(pid=1)
+    result = None
+    if state_ == DONE:
+        lrs, losses = _curve()
+        result = {
+            "lrs": lrs,
+            "losses": losses,
+            "suggestions": suggestions or SUGGESTIONS,
+            "run_id": job_id,
+            "notice": None,
+            "cancelled": False,
+        }
+    store.finish(job_id, state_, result=result, error=error)
+    return job_id
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_without_a_run_it_offers_to_start_one(fresh_workspace):
+    at = open_page()
+    assert at.title[0].value == "Learning-rate finder"
+    assert any("No LR finder run yet" in i.value for i in at.info)
+    assert at.button[0].label == "Run the LR finder"
+    assert "raises the learning rate" in texts(at)
+
+
+def test_run_queues_a_job_for_the_current_dataset_and_arch(fresh_workspace, monkeypatch):
+    started = []
+    monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
+    at = open_page()
+    at.button[0].click().run()
+    assert not at.exception
+    (job,) = Store().jobs(kind="lr_find")
+    assert job.state == QUEUED
+    assert job.params["config"]["dataset"] == "digits"
+    assert job.params["config"]["arch"] == "mnist_cnn"
+    assert job.params["num_it"] == 100
+    assert at.session_state[state.LR_RUN] == job.id
+    assert started, "the worker was not asked to start"
+    assert at.button[0].disabled  # no second run while this one is active
+    assert any("queued" in p.proto.text for p in at.get("progress"))
+    # Stop cancels it (a queued job at once) and the page says so
+    at.button(key=f"stop_lr_{job.id}").click().run()
+    assert Store().get(job.id).state == CANCELLED
+    at.run()
+    assert any("stopped before the end" in w.value for w in at.warning)
+
+
+def test_a_finished_run_shows_the_four_suggestions_with_their_values(fresh_workspace):
+    seed_lr_find()
+    at = open_page()
+    shown = texts(at)
+    explanations = lr_view.explanations()
+    for name, value in SUGGESTIONS.items():
+        assert f"**{name}** — `{value:.2e}`" in shown
+        assert explanations[name] in shown
+    assert at.session_state[state.LR_SUGGESTIONS] == SUGGESTIONS
+    assert "shoots up" in shown and "barely" in shown  # what too high and too low look like
+    (chart,) = at.get("plotly_chart")
+    assert "log" in chart.proto.spec
+
+
+def test_use_this_learning_rate_sets_the_train_page_value(fresh_workspace):
+    seed_lr_find()
+    at = open_page()
+    at.button(key="use_valley").click().run()
+    assert at.session_state[state.LR] == SUGGESTIONS["valley"]  # exactly, not a rounded copy
+    assert "1.23e-03" in at.success[0].value
+    assert at.get("page_link")[0].proto.page.endswith("train")
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception
+    assert any(n.value == SUGGESTIONS["valley"] for n in at.number_input)
+
+
+def test_a_picked_value_is_used_exactly(fresh_workspace):
+    seed_lr_find()
+    at = open_page()
+    at.number_input(key="lr_find_pick").set_value(0.0123).run()
+    at.button(key="use_picked").click().run()
+    assert not at.error
+    assert at.session_state[state.LR] == 0.0123
+    assert "1.23e-02" in at.success[0].value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [(0.0, "greater than 0"), (-1e-3, "greater than 0"), (10.0, "10 or more")]
+)
+def test_a_bad_picked_value_is_refused(fresh_workspace, value, message):
+    seed_lr_find()
+    at = open_page()
+    at.number_input(key="lr_find_pick").set_value(value).run()
+    at.button(key="use_picked").click().run()
+    assert any(message in e.value for e in at.error)
+    assert at.session_state[state.LR] == DEFAULT_LR
+    assert not at.success
+
+
+def test_a_failed_run_shows_its_error(fresh_workspace):
+    seed_lr_find(FAILED, error="The batch size (64) is larger than the training set (20 images).")
+    at = open_page()
+    assert "larger than the training set" in at.error[0].value
+    assert not [b for b in at.button if (b.key or "").startswith("use_")]
+    assert at.button[0].label == "Run it again"
+
+
+def test_a_missing_suggestion_cannot_be_used(fresh_workspace):
+    seed_lr_find(suggestions={**SUGGESTIONS, "slide": None})
+    at = open_page()
+    assert at.button(key="use_slide").disabled
+    assert "slide" not in at.session_state[state.LR_SUGGESTIONS]
+
+
+def test_a_new_session_shows_the_newest_run_for_its_dataset_and_arch(fresh_workspace):
+    seed_lr_find(suggestions={**SUGGESTIONS, "valley": 1e-4})
+    seed_lr_find(suggestions={**SUGGESTIONS, "valley": 2e-4})
+    seed_lr_find(arch="simple_cnn", suggestions={**SUGGESTIONS, "valley": 3e-4})
+    at = open_page()  # state.LR_RUN is None: as after a reload
+    assert at.session_state[state.LR_SUGGESTIONS]["valley"] == 2e-4
+    at.session_state[state.ARCH] = "simple_cnn"
+    at.run()
+    assert at.session_state[state.LR_SUGGESTIONS]["valley"] == 3e-4
