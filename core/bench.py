@@ -16,6 +16,32 @@ from core.jobs import Store
 from core.models import build_model
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+class _EpochTimes:
+    """A fastai callback collecting each epoch's wall time (train + validation)."""
+
+    def __new__(cls):
+        from fastai.callback.core import Callback
+
+        class EpochTimes(Callback):
+            order = 0
+
+            def before_fit(self):
+                self.times = []
+
+            def before_epoch(self):
+                self.t0 = time.perf_counter()
+
+            def after_epoch(self):
+                self.times.append(time.perf_counter() - self.t0)
+
+        return EpochTimes()
+
+
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
     with torch.no_grad():
@@ -34,12 +60,12 @@ def run_engine(cfg: TrainConfig) -> dict:
         store = Store(Path(tmp) / "bench.sqlite")
         job_id = store.submit("train", {"config": cfg.to_dict()})
         stream = StreamToStore(store, job_id, cfg.epochs * len(bundle.dls.train))
-        t = time.perf_counter()
+        timer = _EpochTimes()
+        learn.add_cb(timer)
         fit(learn, cfg, stream)
-        seconds = time.perf_counter() - t
         store.close()
     acc = float(learn.final_record[2])
-    return {"seconds": seconds, "accuracy": acc, "n_train": bundle.n_train}
+    return {"epoch_seconds": timer.times, "accuracy": acc, "n_train": bundle.n_train}
 
 
 def run_fastai_default(cfg: TrainConfig) -> dict:
@@ -64,10 +90,9 @@ def run_fastai_default(cfg: TrainConfig) -> dict:
                     splitter=built.splitter, wd=cfg.wd)
     learn.remove_cb(ProgressCallback)
     learn.logger = lambda *_: None
-    t = time.perf_counter()
-    learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd)
-    seconds = time.perf_counter() - t
-    return {"seconds": seconds, "accuracy": float(learn.final_record[2]),
+    timer = _EpochTimes()
+    learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=[timer])
+    return {"epoch_seconds": timer.times, "accuracy": float(learn.final_record[2]),
             "n_train": len(dls.train_ds)}
 
 
@@ -88,8 +113,9 @@ def run_plain_loop(cfg: TrainConfig) -> dict:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
                                                 pct_start=0.25, div_factor=25)
     loss_fn = nn.CrossEntropyLoss()
-    t = time.perf_counter()
+    times = []
     for _ in range(cfg.epochs):
+        t = time.perf_counter()
         model.train()
         perm = torch.randperm(len(x))
         for i in range(len(x) // cfg.bs):
@@ -100,8 +126,8 @@ def run_plain_loop(cfg: TrainConfig) -> dict:
             opt.step()
             sched.step()
         acc = _accuracy(model, xv, valid.y)  # validate each epoch, as fastai does
-    seconds = time.perf_counter() - t
-    return {"seconds": seconds, "accuracy": acc, "n_train": len(x)}
+        times.append(time.perf_counter() - t)
+    return {"epoch_seconds": times, "accuracy": acc, "n_train": len(x)}
 
 
 def bench_arch(arch: str, epochs: int, skip_fastai: bool = False) -> dict:
@@ -113,10 +139,12 @@ def bench_arch(arch: str, epochs: int, skip_fastai: bool = False) -> dict:
         ways["fastai_default"] = run_fastai_default
     for name, fn in ways.items():
         r = fn(cfg)
+        per_epoch = _median(r["epoch_seconds"])  # the median shrugs off warm-up and noise
         out[name] = {
-            "seconds_per_epoch": round(r["seconds"] / epochs, 3),
-            "images_per_second": round(r["n_train"] * epochs / r["seconds"], 1),
+            "seconds_per_epoch": round(per_epoch, 4),
+            "images_per_second": round(r["n_train"] / per_epoch, 1),
             "accuracy": round(r["accuracy"], 4),
+            "epoch_seconds": [round(v, 4) for v in r["epoch_seconds"]],
         }
     e = out["engine"]["seconds_per_epoch"]
     out["engine_vs_plain"] = round(e / out["plain_loop"]["seconds_per_epoch"], 3)
@@ -132,7 +160,8 @@ def main(epochs: int, archs: list[str], skip_fastai: bool = False) -> int:
     """Print a table per architecture and end with one JSON line of every figure."""
     datasets.resolve("digits")
     results = []
-    print(f"Digits, {epochs} epoch(s) each, {torch.get_num_threads()} threads", flush=True)
+    print(f"Digits, {epochs} epoch(s) each, {torch.get_num_threads()} threads; seconds per "
+          "epoch are medians over the epochs (train + validation)", flush=True)
     print(f"{'arch':<11} {'way':<15} {'s/epoch':>8} {'img/s':>9} {'accuracy':>9}", flush=True)
     for arch in archs:
         r = bench_arch(arch, epochs, skip_fastai)

@@ -164,11 +164,11 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     job = run_and_follow("lr_find", {"config": cfg.to_dict(), "num_it": args.num_it})
     if job.result:
-        job.result["seconds"] = round(time.perf_counter() - t, 3)
+        job.result["total_seconds"] = round(time.perf_counter() - t, 3)
         sugg = job.result.get("suggestions", {})
         for name, lr in sugg.items():
             print(f"{name:<8} {lr:.2e}" if lr else f"{name:<8} (none)", flush=True)
-    return _finish(job, ["run_id", "suggestions", "seconds", "notice"])
+    return _finish(job, ["run_id", "suggestions", "seconds", "total_seconds", "notice"])
 
 
 def _finish(job, keys: list[str]) -> int:

@@ -20,6 +20,7 @@ from core.errors import UserError
 
 CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
 MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
+FLOAT_BUDGET = 512 * 2**20  # bytes of pre-normalised floats kept when not augmenting
 
 
 def _cache_key(items: Items, size: int) -> str:
@@ -131,8 +132,22 @@ class TensorLoader:
             return torch.randperm(self.n, generator=self.gen)
         return torch.arange(self.n)
 
+    def _normalised(self) -> torch.Tensor | None:
+        """Without augmentation, every image normalised once (when that fits the budget)."""
+        if self.augment is not None or self.x.numel() * 4 > FLOAT_BUDGET:
+            return None
+        source = (self.x, self.mean, self.std)
+        cached = getattr(self, "_xf", None)
+        if cached is None or any(a is not b for a, b in zip(cached[0], source)):
+            self._xf = (source, (self.x.float().div_(255) - self.mean) / self.std)
+        return self._xf[1]
+
     def decode_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (normalised floats, augmented when set) and labels for the given indices."""
+        ready = self._normalised()
+        if ready is not None:
+            xb = ready.index_select(0, idx).to(self.device, non_blocking=True)
+            return xb, self.y.index_select(0, idx).to(self.device, non_blocking=True)
         xb = self.x.index_select(0, idx).to(self.device, non_blocking=True).float().div_(255)
         if self.augment is not None:
             xb = augment_batch(xb, self.augment, self.gen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import time
 
 import numpy as np
 import torch
@@ -96,7 +97,9 @@ def run_lr_find_job(job: Job, store: Store) -> dict:
     learn, built = build_learner(cfg, bundle)
     stream = StreamToStore(store, job.id, num_it, record_epochs=False)
     store.set_progress(job.id, 0.0, "finding the learning rate")
+    started = time.perf_counter()
     result = find_lr(learn, num_it=num_it, start_lr=float(job.params.get("start_lr", 1e-7)),
                      end_lr=float(job.params.get("end_lr", 10.0)), stream=stream)
-    result.update(run_id=job.id, notice=built.notice)
+    result.update(run_id=job.id, notice=built.notice,
+                  seconds=round(time.perf_counter() - started, 3))
     return result

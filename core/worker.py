@@ -93,6 +93,12 @@ def warm_up() -> None:
     torch.set_num_threads(THREADS)
     for kind in HANDLERS:
         load_handler(kind)
+    # PyTorch imports its compiler stack (~1.5 s) on an optimizer's first step: pay it here,
+    # not in the first job's first batch.
+    layer = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(layer.parameters())
+    layer(torch.zeros(1, 2)).sum().backward()
+    opt.step()
 
 
 class _Heartbeat(threading.Thread):
