@@ -13,9 +13,8 @@ import torch
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import fit_flat_cos, fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.learner import Learner
-from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy
-
+from fastai.optimizer import OptimWrapper
 from torch import nn
 
 from core import data, workspace
