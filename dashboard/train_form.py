@@ -11,7 +11,7 @@ from core.archs import ARCHS
 from core.config import SCHEDULES, TrainConfig, config_problems
 from dashboard import state
 
-LR_STEPS = sorted({float(f"{m * 10.0 ** e:.0e}") for e in range(-6, 1) for m in (1, 2, 5)})
+LR_STEPS = sorted({float(f"{m * 10.0 ** e:.0e}") for e in range(-6, 1) for m in (1, 2, 3, 5)})
 LR_STEPS = [v for v in LR_STEPS if v <= 1.0]
 W_LR_SLIDER, W_LR_NUMBER = "w_lr_slider", "w_lr_number"
 GROUP_NAMES = {2: ["body (feature layers)", "head (classifier)"],

@@ -1,0 +1,206 @@
+"""AppTest: the Train page's form, its refusals, the schedule preview, and a run's live view."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import TrainConfig
+from core.jobs import CANCELLED, DONE, QUEUED, RUNNING, Store
+from core.schedule import preview
+from dashboard import runs, state
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+PAGE = "../pages/train.py"
+N_TRAIN = 1438  # Digits' training split
+
+
+@pytest.fixture
+def no_worker(monkeypatch):
+    """Record worker starts instead of spawning a process."""
+    started = []
+    monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
+    return started
+
+
+def open_train() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def start_button(at: AppTest):
+    return next(b for b in at.button if "Start training" in b.label)
+
+
+def seed_run(state_: str = DONE, epochs: int = 3, batches_per_epoch: int = 22) -> int:
+    """A training run in the store with records, as the worker writes them (no training)."""
+    store = Store()
+    cfg = TrainConfig(epochs=epochs)
+    job_id = store.submit("train", {"config": cfg.to_dict()})
+    store.claim_next(pid=1)
+    steps = epochs * batches_per_epoch
+    store.add_batches(job_id, [(s, 2.3 * math.exp(-s / 20) + 0.05, 1e-3, 0.9)
+                               for s in range(1, steps + 1)])
+    for e in range(epochs):
+        store.add_epoch(job_id, e, 0.5 / (e + 1), 0.3 / (e + 1), {"accuracy": 0.9 + 0.02 * e},
+                        1.1, (e + 1) * batches_per_epoch, "train")
+    if state_ in (DONE, CANCELLED):
+        result = {"run_id": job_id, "accuracy": 0.94, "valid_loss": 0.1, "seconds": 3.3,
+                  "images_per_second": 2000.0, "epochs_done": epochs,
+                  "cancelled": state_ == CANCELLED}
+        store.finish(job_id, state_, result=result)
+    else:
+        store.set_progress(job_id, 0.5, "training")
+    return job_id
+
+
+def test_defaults_render_with_a_preview_and_an_enabled_start(fresh_workspace):
+    at = open_train()
+    assert errors(at) == []
+    assert at.number_input(key="w_lr_number").value == pytest.approx(TrainConfig().lr)
+    assert at.select_slider(key="w_lr_slider").value == pytest.approx(TrainConfig().lr)
+    assert at.number_input(key="cfg_bs").value == TrainConfig().bs
+    assert at.number_input(key="cfg_epochs").value == TrainConfig().epochs
+    assert not start_button(at).disabled
+    # every control explains itself in a sentence
+    for widget in [*at.number_input, *at.selectbox, *at.toggle, *at.radio, *at.select_slider]:
+        assert widget.help and len(widget.help) > 20, widget.label
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("w_lr_number", 0.0, "The learning rate must be greater than 0"),
+        ("w_lr_number", 12.0, "A learning rate of 10 or more"),
+        ("cfg_bs", 0, "The batch size must be at least 1"),
+        ("cfg_bs", 2000, f"larger than the training set ({N_TRAIN} images)"),
+        ("cfg_epochs", 0, "Train for at least 1 epoch"),
+        ("cfg_wd", 2.0, "Weight decay must be between 0 and 1"),
+    ],
+)
+def test_out_of_range_values_are_refused_with_a_reason(fresh_workspace, key, value, message):
+    at = open_train()
+    at.number_input(key=key).set_value(value).run()
+    assert any(message in e for e in errors(at)), errors(at)
+    assert start_button(at).disabled
+
+
+def test_discriminative_low_end_above_the_high_end_is_refused(fresh_workspace):
+    at = open_train()
+    at.toggle(key="cfg_discriminative").set_value(True).run()
+    at.number_input(key="cfg_lr_low").set_value(0.5).run()
+    assert any("must not exceed the high end" in e for e in errors(at))
+
+
+def test_slider_and_exact_number_stay_in_step(fresh_workspace):
+    at = open_train()
+    at.number_input(key="w_lr_number").set_value(0.0123).run()
+    assert at.session_state[state.LR] == pytest.approx(0.0123)
+    assert at.select_slider(key="w_lr_slider").value == pytest.approx(0.01)
+    at.select_slider(key="w_lr_slider").set_value(1e-4).run()
+    assert at.session_state[state.LR] == pytest.approx(1e-4)
+    assert at.number_input(key="w_lr_number").value == pytest.approx(1e-4)
+
+
+def _figure(at: AppTest, containing: str) -> dict:
+    """The plotly spec of the first chart that mentions `containing`."""
+    import json
+
+    chart = next(c for c in at.get("plotly_chart") if containing in c.proto.spec)
+    return json.loads(chart.proto.spec)
+
+
+def values(array) -> list[float]:
+    """A trace's numbers, whether plain JSON or plotly's base64 typed array."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return [float(v) for v in array]
+
+
+def _preview_trace(at: AppTest) -> list[float]:
+    trace = next(t for t in _figure(at, "momentum")["data"] if t["name"] == "learning rate")
+    return values(trace["y"])
+
+
+def test_schedule_preview_matches_the_engines_schedule(fresh_workspace, tmp_path):
+    from core.training import train
+
+    at = open_train()
+    at.number_input(key="cfg_epochs").set_value(2).run()
+    at.toggle(key="cfg_discriminative").set_value(True).run()
+    at.number_input(key="cfg_lr_low").set_value(1e-4).run()
+    shown = _preview_trace(at)
+    cfg = TrainConfig(epochs=2, lr_low=1e-4)
+    # what the engine really does, batch by batch, for the same config
+    store = Store(tmp_path / "engine.sqlite")
+    job_id = store.submit("train", {"config": cfg.to_dict()})
+    train(cfg, store, job_id)
+    used = store.batches(job_id)
+    assert len(shown) == len(used) == len(preview(cfg, N_TRAIN // cfg.bs))
+    for a, b in zip(shown, used["lr"]):
+        assert a == pytest.approx(b, rel=1e-5)
+    # the per-group table shows slice(1e-4, 3e-3) spread over the body and the head
+    groups = at.dataframe[0].value
+    assert list(groups["peak learning rate"]) == ["1.00e-04", "3.00e-03"]
+
+
+def test_start_queues_a_job_and_shows_its_place(fresh_workspace, no_worker):
+    blocker = Store().submit("train", {"config": TrainConfig().to_dict()})
+    at = open_train()
+    start_button(at).click().run()
+    run_id = at.session_state[state.RUN]
+    assert run_id == blocker + 1
+    job = Store().get(run_id)
+    assert job.state == QUEUED and job.params["config"]["lr"] == pytest.approx(TrainConfig().lr)
+    assert no_worker, "the page must make sure a worker will run the job"
+    assert any("position 2" in i.value for i in at.info)
+
+
+def test_a_finished_run_renders_its_curve_table_and_metrics(fresh_workspace):
+    run_id = seed_run(DONE, epochs=3)
+    at = open_train()  # a fresh session finds the newest run by itself (as after a reload)
+    assert at.session_state[state.RUN] == run_id
+    assert any(f"Run {run_id}: done" in s.value for s in at.subheader)
+    table = at.dataframe[-1].value
+    assert list(table["epoch"]) == [0, 1, 2]
+    assert list(table["time"]) == ["00:01"] * 3
+    assert table["accuracy"].iloc[-1] == pytest.approx(0.94)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["accuracy"] == "94.00%"
+    traces = _figure(at, "train (smoothed)")["data"]
+    assert [t["name"] for t in traces] == ["train (smoothed)", "validation"]
+    assert len(values(traces[0]["y"])) == 3 * 22
+    assert values(traces[1]["y"]) == pytest.approx([0.3, 0.15, 0.1])
+
+
+def test_stop_asks_a_running_job_to_cancel(fresh_workspace, no_worker, monkeypatch):
+    monkeypatch.setattr(runs, "worker_alive", lambda: True)
+    run_id = seed_run(RUNNING, epochs=2)
+    at = open_train()
+    assert any("training — 50%" in p.proto.text for p in at.get("progress"))
+    next(b for b in at.button if b.label == "Stop").click().run()
+    assert Store().get(run_id).cancel_requested
+
+
+def test_home_trains_a_first_model_in_one_click(fresh_workspace, no_worker):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    next(b for b in at.button if b.label == "Train your first model").click().run()
+    assert not at.exception
+    job = Store().get(at.session_state[state.RUN])
+    assert job.kind == "train" and job.params["config"] == TrainConfig().to_dict()
+    assert no_worker
+    assert at.title[0].value == "Train"  # switched to the Train page
