@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -56,7 +57,13 @@ def test_train_watch_stop_and_reload(fresh_workspace):
         assert store.get(2).progress >= before and after_steps > 0
 
         # Stop it: it ends as cancelled, with its history kept.
-        page.get_by_role("button", name="Stop").first.click()
+        # The live view redraws every second; a click can land on a copy being replaced, so
+        # click until the server has the request (bounded).
+        deadline = time.monotonic() + 30
+        while not store.get(2).cancel_requested and store.get(2).state == "RUNNING":
+            assert time.monotonic() < deadline, "Stop never reached the server"
+            page.get_by_role("button", name="Stop").first.click()
+            page.wait_for_timeout(1000)
         page.get_by_text("Run 2: cancelled").first.wait_for(timeout=60_000)
         assert _job_states(store)[2] == "CANCELLED"
         assert len(store.batches(2)) >= after_steps
