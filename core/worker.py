@@ -22,7 +22,8 @@ HANDLERS = {
     "lr_find": "core.lr_find:run_lr_find_job",
 }
 HEARTBEAT_EVERY = 1.0  # seconds
-THREADS = max(1, os.cpu_count() or 1)  # one compute thread per core; set once for the worker
+# Compute threads for training, set once per worker; PLAYGROUND_THREADS overrides.
+THREADS = int(os.environ.get("PLAYGROUND_THREADS") or max(1, os.cpu_count() or 1))
 ORPHAN_REASON = "The worker running this job stopped before it finished"
 
 

@@ -66,9 +66,13 @@ def run_monitor(run_id: int | None) -> None:
                         "ahead of it finish.")
             runs.keep_worker_alive()
         if len(snap.batches):
-            st.plotly_chart(figures.loss_curve(snap.batches, snap.epochs), key=f"loss_{job.id}")
+            # While training, a static chart: the browser redraws it every second, and hover
+            # layers would cost CPU the training needs. Finished runs are interactive.
+            live = {"staticPlot": True} if not snap.finished else {"displaylogo": False}
+            st.plotly_chart(figures.loss_curve(snap.batches, snap.epochs), key=f"loss_{job.id}",
+                            config=live)
         if len(snap.epochs):
-            st.dataframe(epoch_table(snap.epochs), hide_index=True)
+            st.table(epoch_table(snap.epochs).set_index("epoch"))  # plain HTML: cheap to redraw
         if snap.finished:
             final_summary(job, snap)
             if polling:

@@ -175,8 +175,8 @@ def test_a_finished_run_renders_its_curve_table_and_metrics(fresh_workspace):
     at = open_train()  # a fresh session finds the newest run by itself (as after a reload)
     assert at.session_state[state.RUN] == run_id
     assert any(f"Run {run_id}: done" in s.value for s in at.subheader)
-    table = at.dataframe[-1].value
-    assert list(table["epoch"]) == [0, 1, 2]
+    table = at.table[-1].value
+    assert list(table.index) == [0, 1, 2]
     assert list(table["time"]) == ["00:01"] * 3
     assert table["accuracy"].iloc[-1] == pytest.approx(0.94)
     metrics = {m.label: m.value for m in at.metric}
