@@ -16,7 +16,7 @@ from core import workspace
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
-KINDS = ("train", "lr_find")
+KINDS = ("train", "lr_find", "crossval", "download")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

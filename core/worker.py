@@ -20,8 +20,11 @@ from core.jobs import CANCELLED, DONE, FAILED, Job, Store
 HANDLERS = {
     "train": "core.training:run_train_job",
     "lr_find": "core.lr_find:run_lr_find_job",
+    "crossval": "core.crossval:run_crossval_job",  # out-of-sample ranking for the cleaner
+    "download": "core.download:run_download_job",  # fastai's catalogue, when online
 }
 HEARTBEAT_EVERY = 1.0  # seconds
+NICENESS = 10  # the background worker yields the CPU to the dashboard when both want it
 # Compute threads for training, set once per worker; PLAYGROUND_THREADS overrides.
 THREADS = int(os.environ.get("PLAYGROUND_THREADS") or max(1, os.cpu_count() or 1))
 ORPHAN_REASON = "The worker running this job stopped before it finished"
@@ -92,7 +95,7 @@ def warm_up() -> None:
     import torch
 
     torch.set_num_threads(THREADS)
-    for kind in HANDLERS:
+    for kind in ("train", "lr_find"):  # the rest import on first use
         load_handler(kind)
     # PyTorch imports its compiler stack (~1.5 s) on an optimizer's first step: pay it here,
     # not in the first job's first batch.
@@ -183,6 +186,9 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
     if handle is None:
         print(f"A worker is already running (pid {lock_holder()}); not starting another.")
         return 1
+    # Interactive work first: the dashboard server and the browser share these cores, and a
+    # page switch should not wait behind a training batch.
+    os.nice(NICENESS)
     store = Store()
     stop = threading.Event()
 
