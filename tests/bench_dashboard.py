@@ -82,6 +82,8 @@ def main(rounds: int = 3) -> None:
 
             # 2. page switches while a run trains
             job_id = start_from_train_page(page, url, store)
+            page.get_by_role("link", name="Model").first.click()  # build (and cache) the model
+            page.get_by_text("Parameters").first.wait_for(timeout=60_000)
             switches = []
             for title, heading in [("Model", "Model"), ("LR finder", "Learning-rate finder"),
                                    ("Train", "Train"), ("Home", "fastai playground"),
@@ -90,6 +92,7 @@ def main(rounds: int = 3) -> None:
                 page.get_by_role("link", name=title).first.click()
                 page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
                 switches.append((title, round(time.perf_counter() - t, 3)))
+                page.wait_for_timeout(1500)  # a person reads the page before switching again
             wait_done(store, job_id)
 
             # 3. throughput: CLI, Train page open and polling, page closed — alternating
