@@ -32,6 +32,17 @@ def fresh_workspace(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Two torch threads on two busy cores stall each other; one gives steady timings."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def store(tmp_path):
     """An empty job store in a temporary file."""

@@ -30,13 +30,7 @@ def _all_batches(dl: data.TensorLoader) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(xs), torch.cat(ys)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on two busy cores stall each other; one gives steady timings."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,7 @@ from core.training import build_learner
 CFG = TrainConfig(size=8, bs=64, epochs=1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on two busy cores stall each other; one gives steady timings."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _learner():

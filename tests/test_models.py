@@ -16,13 +16,7 @@ from core.training import build_learner
 ARCHS = ["mnist_cnn", "simple_cnn", "resnet18", "resnet34"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on two busy cores stall each other; one gives steady timings."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _size(arch: str) -> int:
