@@ -24,6 +24,10 @@ pages = [
             help="Find a good learning rate before you train."),
     st.Page("../pages/model.py", title="Model", icon=":material/account_tree:",
             help="The architecture layer by layer: shapes, parameters, what is trainable."),
+    st.Page("../pages/library.py", title="Models", icon=":material/inventory_2:",
+            help="Your saved models: download, import, rename, delete."),
+    st.Page("../pages/predict.py", title="Predict", icon=":material/image_search:",
+            help="Give a saved model images and see what it predicts, and where it looked."),
     st.Page("../pages/results.py", title="Results", icon=":material/insights:",
             help="Where a trained model goes wrong, and cleaning the labels it doubts."),
 ]

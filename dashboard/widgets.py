@@ -104,3 +104,7 @@ def final_summary(job, snap) -> None:
         st.caption(f"Learning rate used: peak {peak:.2e}, final {last['lr']:.2e}{mom}.")
     if result.get("notice"):
         st.info(result["notice"])
+    if job.state == DONE and result.get("weights"):
+        from dashboard.bundle_view import save_model_controls
+
+        save_model_controls(job)
