@@ -1,4 +1,4 @@
-"""Augmentation on whole batches of float images (flip, rotate, zoom, shift, lighting)."""
+"""Augmentation on whole batches of float images (flip, rotate, zoom, shift, warp, lighting)."""
 
 from __future__ import annotations
 
@@ -29,11 +29,29 @@ def affine_matrices(n: int, spec: Augment, gen: torch.Generator) -> torch.Tensor
     return theta
 
 
+def perspective_warp(grid: torch.Tensor, max_warp: float, gen: torch.Generator) -> torch.Tensor:
+    """Tilt each image of a sampling grid (N×H×W×2, coordinates in [-1, 1]) in perspective.
+
+    A homography x' = x / (1 + a·x + b·y), y' = y / (1 + a·x + b·y), with a and b drawn from
+    ±max_warp / 2: one side of the picture comes nearer, the opposite side moves away, as when
+    a photo is taken at a slant (fastai's max_warp). With max_warp ≤ 0.5 the divisor stays ≥ 0.5.
+    """
+    n = grid.shape[0]
+    a = (torch.rand(n, generator=gen) * 2 - 1) * (max_warp / 2)
+    b = (torch.rand(n, generator=gen) * 2 - 1) * (max_warp / 2)
+    a = a.to(grid.device, grid.dtype).view(n, 1, 1)
+    b = b.to(grid.device, grid.dtype).view(n, 1, 1)
+    denom = 1 + a * grid[..., 0] + b * grid[..., 1]
+    return grid / denom.unsqueeze(-1)
+
+
 def augment_batch(x: torch.Tensor, spec: Augment, gen: torch.Generator) -> torch.Tensor:
     """Randomly transform a batch of images with values in [0, 1] (N×C×H×W), all at once."""
     n = x.shape[0]
     theta = affine_matrices(n, spec, gen).to(x.device, x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if spec.max_warp > 0:  # drawn only when on, so runs without warp keep their random sequence
+        grid = perspective_warp(grid, spec.max_warp, gen)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if spec.max_lighting > 0:
         shape = (n, 1, 1, 1)

@@ -25,6 +25,25 @@ class Augment:
     max_zoom: float = 1.1  # 1.0 means no zoom
     max_translate: float = 0.1  # as a fraction of the image size
     max_lighting: float = 0.2  # brightness and contrast change, 0 means none
+    # Perspective tilt, as fastai's max_warp (0.2 there); off here so existing runs stay the same.
+    max_warp: float = 0.0
+
+    def describe(self) -> str:
+        """The changes that are on, in words (for captions)."""
+        parts = []
+        if self.flip:
+            parts.append("mirror left-right")
+        if self.max_rotate:
+            parts.append(f"rotate up to ±{self.max_rotate:g}°")
+        if self.max_zoom > 1:
+            parts.append(f"zoom up to {self.max_zoom:g}×")
+        if self.max_warp:
+            parts.append(f"warp up to {self.max_warp:g}")
+        if self.max_translate:
+            parts.append(f"shift up to {self.max_translate:.0%}")
+        if self.max_lighting:
+            parts.append(f"lighting up to ±{self.max_lighting:.0%}")
+        return ", ".join(parts) or "nothing (every change is off)"
 
 
 @dataclass(frozen=True)
@@ -62,8 +81,13 @@ class TrainConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict of every field (aug's max_warp only when warp is on)."""
+        data = dataclasses.asdict(self)
+        # A worker started before warp existed refuses unknown keys; runs without warp stay
+        # readable by it, and from_dict fills the missing key with 0.
+        if not data["aug"]["max_warp"]:
+            del data["aug"]["max_warp"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -138,4 +162,6 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         out.append("Shift must be between 0 and 0.5 of the image.")
     if not 0 <= a.max_lighting <= 0.9:
         out.append("Lighting change must be between 0 and 0.9.")
+    if not 0 <= a.max_warp <= 0.5:
+        out.append("Warp must be between 0 and 0.5.")
     return out

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.archs import ARCHS
-from core.config import SCHEDULES, TrainConfig, config_problems
+from core.config import SCHEDULES, Augment, TrainConfig, config_problems
 from dashboard import state
 
 LR_STEPS = sorted({float(f"{m * 10.0 ** e:.0e}") for e in range(-6, 1) for m in (1, 2, 3, 5)})
@@ -134,16 +134,28 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
         )
         augment = st.toggle(
             "Augmentation", **_persisted("cfg_augment"),
-            help="Randomly rotate, zoom, shift and relight each training batch so the model "
-                 "cannot memorise exact pixels.",
+            help="Randomly change each training batch (the changes chosen on the Data page) so "
+                 "the model cannot memorise exact pixels.",
         )
+        aug = chosen_augment()
+        if augment:
+            st.caption(f"Each batch: {aug.describe()}. Change it on the Data page.")
     cfg = TrainConfig(dataset=dataset, arch=arch, lr=float(lr), lr_low=lr_low, bs=int(bs),
                       wd=float(wd), epochs=int(epochs), schedule=schedule,
-                      freeze_epochs=int(freeze_epochs), seed=int(seed), augment=bool(augment))
+                      freeze_epochs=int(freeze_epochs), seed=int(seed), augment=bool(augment),
+                      aug=aug)
     n_train = n_train_of(dataset)
     problems = config_problems(cfg, n_train)
     batches = max(1, n_train // cfg.bs if n_train > cfg.bs else 1) if cfg.bs > 0 else 0
     return FormResult(cfg, problems, batches)
+
+
+def chosen_augment() -> Augment:
+    """The augmentation chosen on the Data page (state.AUGMENT), or the defaults."""
+    try:
+        return Augment(**(st.session_state.get(state.AUGMENT) or {}))
+    except TypeError:
+        return Augment()
 
 
 def group_table(cfg: TrainConfig, n_groups: int) -> list[dict]:

@@ -1,0 +1,343 @@
+"""fastai's downloadable datasets: the catalogue, an online check, and streamed, checked downloads.
+
+A download is streamed to a hidden temporary file in the workspace, checked against the size
+the server announced and the size (and the MD5 of the first megabyte) that fastai's catalogue
+records, renamed into the archive cache only when whole, then extracted with the same checks
+as an upload. An interrupted transfer leaves neither a partial archive nor a partial dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import ingest, workspace
+from core.errors import UserError
+
+OFFLINE_VAR = "PLAYGROUND_OFFLINE"  # set to 1 to never try the network
+MIRROR_VAR = "PLAYGROUND_CATALOGUE_MIRROR"  # a base URL that replaces https://s3.amazonaws.com
+ORIGIN = "https://s3.amazonaws.com"
+PROBE_TIMEOUT = 2.0  # seconds: the page waits at most this long to learn it is offline
+PROBE_TTL = 60.0  # seconds an online/offline answer is reused
+READ_TIMEOUT = 30.0  # seconds without a byte before a download is given up
+CHUNK = 256 * 1024
+REPORT_EVERY = 0.25  # seconds between progress reports
+MAX_DOWNLOAD = 2 * 2**30  # bytes: the largest archive fetched (PETS is 0.8 GB)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One downloadable dataset."""
+
+    key: str  # fastai's URLs attribute name
+    name: str  # the dataset's name in the workspace
+    url: str
+    size: int  # bytes of the archive, from fastai's download_checks.py
+    md5_head: str | None  # MD5 of the archive's first MiB, as fastai's checks record it
+    title: str
+    description: str
+    layout: str = "folders"  # how the archive's paths map to classes: folders, pets, imagenette
+
+    @property
+    def source_url(self) -> str:
+        """The URL, on the mirror when PLAYGROUND_CATALOGUE_MIRROR is set."""
+        mirror = os.environ.get(MIRROR_VAR, "").rstrip("/")
+        if mirror and self.url.startswith(ORIGIN):
+            return mirror + self.url[len(ORIGIN):]
+        return self.url
+
+    @property
+    def archive_name(self) -> str:
+        """The archive's file name in the download cache."""
+        return Path(urllib.parse.urlparse(self.url).path).name
+
+
+CATALOGUE = {
+    e.key: e
+    for e in [
+        Entry("MNIST_SAMPLE", "mnist_sample", f"{ORIGIN}/fast-ai-sample/mnist_sample.tgz",
+              3214948, "2dbc7ec6f9259b583af0072c55816a88", "MNIST sample (3s and 7s)",
+              "14,434 handwritten 3s and 7s of 28×28 pixels, as in chapter 4 of the fastai book."),
+        Entry("MNIST_TINY", "mnist_tiny", f"{ORIGIN}/fast-ai-sample/mnist_tiny.tgz",
+              342207, "56143e8f24db90d925d82a5a74141875", "MNIST tiny (3s and 7s)",
+              "1,408 handwritten 3s and 7s of 28×28 pixels: a quick check that things work."),
+        Entry("PETS", "pets", f"{ORIGIN}/fast-ai-imageclas/oxford-iiit-pet.tgz",
+              811706944, "e4db5c768afd933bb91f5f594d7417a4", "Oxford-IIIT Pets",
+              "7,390 photos of 37 breeds of cats and dogs (chapter 5 of the fastai book); "
+              "the breed is in the file name.", layout="pets"),
+        Entry("IMAGENETTE_160", "imagenette_160", f"{ORIGIN}/fast-ai-imageclas/imagenette2-160.tgz",
+              99003388, "c475f8f7617a200ba35b9facc48443c3", "Imagenette (160 px)",
+              "13,394 photos of 10 easy ImageNet classes (tench, church, parachute…), "
+              "shorter side 160 pixels.", layout="imagenette"),
+    ]
+}
+
+IMAGENETTE_CLASSES = {
+    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
+    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
+    "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
+    "n03888605": "parachute",
+}
+PET_NAME = re.compile(r"^(.+)_\d+\.jpe?g$", re.IGNORECASE)
+
+
+def relabel_for(layout: str) -> Callable[[tuple[str, ...]], tuple[str, ...] | None] | None:
+    """How a catalogue archive's paths become class folders (None: they already are)."""
+    if layout == "pets":
+        def pets(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+            # oxford-iiit-pet/images/Abyssinian_12.jpg → Abyssinian/Abyssinian_12.jpg
+            if len(parts) < 2 or parts[-2] != "images":
+                return None  # annotations, trimaps: not needed for classification
+            match = PET_NAME.match(parts[-1])
+            return (match.group(1), parts[-1]) if match else ("unlabelled", parts[-1])
+        return pets
+    if layout == "imagenette":
+        def imagenette(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+            if parts[-1].endswith(".csv"):
+                return None  # noisy-label variants, not used here
+            return tuple(IMAGENETTE_CLASSES.get(p, p) for p in parts)
+        return imagenette
+    return None
+
+
+# --- online or not --------------------------------------------------------------------------
+
+_probe_lock = threading.Lock()
+_probe_cache: dict[str, tuple[float, bool, str]] = {}
+
+
+def availability(timeout: float = PROBE_TIMEOUT, ttl: float = PROBE_TTL) -> tuple[bool, str]:
+    """(online, reason): whether the catalogue's server answers, asked at most once a minute.
+
+    The check is one HEAD request with a short timeout, run in a thread so that a slow name
+    lookup cannot hold the page up longer than timeout.
+    """
+    if os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
+        return False, f"{OFFLINE_VAR} is set, so the network is never tried"
+    url = CATALOGUE["MNIST_TINY"].source_url
+    now = time.monotonic()
+    with _probe_lock:
+        cached = _probe_cache.get(url)
+        if cached and now - cached[0] < ttl:
+            return cached[1], cached[2]
+    answer: list[tuple[bool, str]] = []
+
+    def probe() -> None:
+        answer.append(_probe(url, timeout))
+
+    thread = threading.Thread(target=probe, name="online-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    host = urllib.parse.urlparse(url).netloc
+    result = answer[0] if answer else (False, f"no answer from {host} within {timeout:g} s")
+    with _probe_lock:
+        _probe_cache[url] = (time.monotonic(), *result)
+    return result
+
+
+def forget_availability() -> None:
+    """Ask the network again next time (after a person says they are back online)."""
+    with _probe_lock:
+        _probe_cache.clear()
+
+
+def _probe(url: str, timeout: float) -> tuple[bool, str]:
+    host = urllib.parse.urlparse(url).netloc
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return True, f"{host} answered ({response.status})"
+    except urllib.error.HTTPError as e:
+        return False, f"{host} answered with HTTP {e.code} ({e.reason})"
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, socket.gaierror):
+            return False, f"no internet: the name {host} cannot be looked up"
+        return False, f"no internet: {host} cannot be reached ({reason})"
+    except (TimeoutError, OSError) as e:
+        return False, f"no internet: {host} did not answer ({e})"
+
+
+# --- status of each entry -------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where whole archives are kept, so a dataset can be rebuilt without downloading again."""
+    return workspace.subdir("downloads")
+
+
+def installed(entry: Entry) -> bool:
+    """True when the dataset is in the workspace."""
+    return (workspace.subdir("datasets") / entry.name).is_dir()
+
+
+def cached_archive(entry: Entry) -> Path | None:
+    """The whole archive in the cache, when it is there."""
+    path = cache_dir() / entry.archive_name
+    return path if path.is_file() else None
+
+
+def human_size(n: int) -> str:
+    """Bytes as a person reads them: 3.2 MB, 811.7 MB, 1.2 GB."""
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GB"
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MB"
+    return f"{n / 1024:.0f} KB"
+
+
+# --- the download ---------------------------------------------------------------------------
+
+
+def fetch(url: str, dest: Path, *, expected_size: int | None = None,
+          expected_md5_head: str | None = None,
+          progress: Callable[[int, int | None], None] | None = None,
+          cancelled: Callable[[], bool] | None = None, max_bytes: int = MAX_DOWNLOAD) -> Path:
+    """Stream url into dest, atomically: a hidden temporary file renamed only when whole.
+
+    Checks the length the server announced, the bytes actually received, and (when given)
+    fastai's recorded size and first-MiB MD5. progress(done, total) is called as bytes arrive.
+    Any failure removes the temporary file and raises UserError.
+    """
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("http", "https"):
+        raise UserError(f"Only http and https downloads are allowed, not {scheme!r}.")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.part")
+    name = dest.name
+    try:
+        try:
+            response = urllib.request.urlopen(url, timeout=READ_TIMEOUT)
+        except urllib.error.HTTPError as e:
+            raise UserError(f"The server refused {name}: HTTP {e.code} ({e.reason}).") from e
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise UserError(f"Cannot download {name}: {reason}. Are you online?") from e
+        with response:
+            announced = response.headers.get("Content-Length")
+            total = int(announced) if announced and announced.isdigit() else None
+            if total is not None and expected_size is not None and total != expected_size:
+                raise UserError(
+                    f"The server offers {name} as {total:,} bytes, but fastai's catalogue says "
+                    f"{expected_size:,}; it is not the expected file, so it was not downloaded."
+                )
+            limit = max_bytes
+            if (total or 0) > limit:
+                raise UserError(f"{name} is {human_size(total)}, more than the "
+                                f"{human_size(limit)} allowed for one download.")
+            total = total or expected_size
+            done, last = 0, 0.0
+            head = hashlib.md5()
+            with open(tmp, "wb") as out:
+                while True:
+                    if cancelled and cancelled():
+                        raise ingest.IngestCancelled()
+                    try:
+                        chunk = response.read(CHUNK)
+                    except (OSError, ValueError, http.client.HTTPException) as e:  # reset, timeout
+                        raise _cut_short(name, done, total) from e
+                    if not chunk:
+                        break
+                    if done < 2**20:
+                        head.update(chunk[: 2**20 - done])
+                    done += len(chunk)
+                    if done > limit:
+                        raise UserError(f"{name} is larger than the {human_size(limit)} allowed "
+                                        "for one download; stopped.")
+                    out.write(chunk)
+                    if progress and time.monotonic() - last >= REPORT_EVERY:
+                        last = time.monotonic()
+                        progress(done, total)
+                out.flush()
+                os.fsync(out.fileno())
+        if total is not None and done != total:
+            raise _cut_short(name, done, total)
+        if expected_size is not None and done != expected_size:
+            raise UserError(f"{name} arrived as {done:,} bytes, not the {expected_size:,} that "
+                            "fastai's catalogue records; it was not kept.")
+        if expected_md5_head is not None and head.hexdigest() != expected_md5_head:
+            raise UserError(f"{name} is not the file fastai's catalogue records (its checksum "
+                            "differs); it was not kept.")
+        if progress:
+            progress(done, total)
+        os.replace(tmp, dest)
+        return dest
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _cut_short(name: str, done: int, total: int | None) -> UserError:
+    of = f" of {human_size(total)}" if total else ""
+    return UserError(f"The download of {name} stopped after {human_size(done)}{of}: the "
+                     "connection was closed. Nothing was kept; try again.")
+
+
+def install(key: str, progress: Callable[[float, str], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> dict:
+    """Download (or take from the cache) catalogue entry key and add it as a dataset.
+
+    Returns what happened: the dataset's name, its images and classes, what was skipped,
+    and whether the archive came from the cache.
+    """
+    if key not in CATALOGUE:
+        raise UserError(f"{key!r} is not in the catalogue; choose one of: {', '.join(CATALOGUE)}.")
+    entry = CATALOGUE[key]
+    if installed(entry):
+        return {"dataset": entry.name, "already": True}
+    started = time.monotonic()
+    archive = cached_archive(entry)
+    from_cache = archive is not None
+    if archive is None:
+        def on_bytes(done: int, total: int | None) -> None:
+            if progress:
+                elapsed = max(time.monotonic() - started, 1e-3)
+                of = f" of {human_size(total)}" if total else ""
+                frac = 0.8 * done / total if total else 0.0
+                progress(frac, f"downloading {human_size(done)}{of} "
+                               f"({human_size(done / elapsed)}/s)")
+
+        if progress:
+            progress(0.0, f"connecting to {urllib.parse.urlparse(entry.source_url).netloc}")
+        archive = fetch(entry.source_url, cache_dir() / entry.archive_name,
+                        expected_size=entry.size, expected_md5_head=entry.md5_head,
+                        progress=on_bytes, cancelled=cancelled)
+
+    def on_ingest(frac: float, text: str) -> None:
+        if progress:
+            progress(0.8 + 0.2 * frac, text)
+
+    limits = ingest.Limits(max_archive_bytes=max(entry.size, ingest.Limits().max_archive_bytes))
+    report = ingest.add_archive(archive, entry.name, shown_as=entry.archive_name, limits=limits,
+                                progress=on_ingest, cancelled=cancelled,
+                                relabel=relabel_for(entry.layout),
+                                meta={"title": entry.title, "description": entry.description,
+                                      "source": f"download {entry.source_url}",
+                                      "catalogue_key": entry.key})
+    return {"dataset": report.name, "images": report.n_images, "classes": report.classes,
+            "skipped": len(report.skipped), "from_cache": from_cache,
+            "seconds": round(time.monotonic() - started, 2), "summary": report.summary()}
+
+
+def run_download_job(job, store) -> dict:
+    """The worker's entry point for a "download" job: params {"key": a catalogue key}."""
+    key = job.params.get("key", "")
+
+    def progress(frac: float, text: str) -> None:
+        store.set_progress(job.id, min(1.0, max(0.0, frac)), text)
+
+    try:
+        return install(key, progress=progress, cancelled=lambda: store.cancel_requested(job.id))
+    except ingest.IngestCancelled:
+        return {"dataset": CATALOGUE[key].name if key in CATALOGUE else key, "cancelled": True}

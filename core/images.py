@@ -1,0 +1,170 @@
+"""Recognising images by their content, checking that they decode, and moving bad ones to the trash."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import workspace
+from core.errors import UserError
+
+# Formats a dataset may hold, by Pillow's name for them, with the extension files get.
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp",
+           "TIFF": ".tif"}
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
+PILLOW_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS: above it, it warns of a bomb
+MAX_FILE_BYTES = 64 * 2**20
+
+
+class BadImage(Exception):
+    """A file that is not a usable image; the message says why, in words."""
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What opening an image told us."""
+
+    format: str  # Pillow's name: PNG, JPEG, …
+    width: int
+    height: int
+    mode: str  # L, RGB, RGBA, P, …
+
+    @property
+    def extension(self) -> str:
+        """The extension that matches the content."""
+        return FORMATS[self.format]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that cannot be used, and why."""
+
+    file: str  # as a person knows it: a path inside the dataset, the archive or the folder
+    reason: str
+
+
+def describe_content(head: bytes) -> str:
+    """What a file that is not an image seems to hold, from its first bytes."""
+    if not head:
+        return "it is empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "it is a zip archive"
+    if head.startswith(b"%PDF"):
+        return "it is a PDF document"
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
+        return "it is a compressed archive"
+    if head.lstrip().startswith((b"<!DOCTYPE html", b"<html", b"<HTML")):
+        return "it is a web page (HTML)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "its content is not an image format we recognise"
+    if all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "its content is text"
+    return "its content is not an image format we recognise"
+
+
+def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS,
+            max_bytes: int = MAX_FILE_BYTES) -> ImageFacts:
+    """Open path as an image by its content (never its name) and decode it fully.
+
+    Raises BadImage with the reason for an empty, oversized, unrecognised, corrupt or
+    truncated file, and for one with more pixels than max_pixels (a decompression bomb).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise BadImage("it is empty (0 bytes)")
+    if size > max_bytes:
+        raise BadImage(f"it is {size / 2**20:.0f} MB, more than the {max_bytes / 2**20:.0f} MB "
+                       "limit for one image")
+    try:
+        with Image.open(path, formats=list(FORMATS)) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise BadImage(
+                    f"it is {width:,}×{height:,} pixels, more than the limit of {max_pixels:,} "
+                    "pixels (a decompression bomb?)"
+                )
+            img.load()
+            return ImageFacts(img.format, width, height, img.mode)
+    except Image.DecompressionBombError as e:
+        raise BadImage(f"Pillow refused it as a decompression bomb ({e})") from e
+    except UnidentifiedImageError as e:
+        with open(path, "rb") as f:
+            head = f.read(512)
+        raise BadImage(f"it is not a {FORMAT_NAMES} image: {describe_content(head)}") from e
+    except BadImage:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise BadImage(f"it is corrupt or truncated ({e})") from e
+
+
+def check_files(root: Path, files: list[str], progress: Callable[[float, str], None] | None = None,
+                max_pixels: int = PILLOW_MAX_PIXELS) -> list[Problem]:
+    """Decode every file (relative to root) fully; the ones that fail, with the reason."""
+    problems = []
+    for i, rel in enumerate(files):
+        if progress and i % 50 == 0:
+            progress(i / max(1, len(files)), f"checked {i:,} of {len(files):,} images")
+        try:
+            inspect(Path(root) / rel, max_pixels=max_pixels)
+        except BadImage as e:
+            problems.append(Problem(rel, str(e)))
+        except OSError as e:
+            problems.append(Problem(rel, f"it cannot be read ({e.strerror or e})"))
+    if progress:
+        progress(1.0, f"checked {len(files):,} images")
+    return problems
+
+
+def image_sizes(root: Path, files: list[str]) -> list[tuple[int, int]]:
+    """(width, height) of each file, read from its header only; (0, 0) for unreadable ones."""
+    from PIL import Image
+
+    sizes = []
+    for rel in files:
+        try:
+            with Image.open(Path(root) / rel) as img:
+                sizes.append(img.size)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            sizes.append((0, 0))
+    return sizes
+
+
+def move_to_trash(dataset_root: Path, files: list[str]) -> Path:
+    """Move files (relative to a dataset folder in the workspace) into a new trash folder.
+
+    Nothing is deleted: the files keep their relative paths under
+    trash/<dataset>/<time>-<random>/, beside a manifest.json saying where each came from.
+    Returns that folder.
+    """
+    dataset_root = Path(dataset_root).resolve()
+    datasets_root = workspace.subdir("datasets")
+    if dataset_root.parent != datasets_root:
+        raise UserError(f"{dataset_root} is not a dataset folder of this workspace.")
+    sources = []
+    for rel in files:
+        source = workspace.safe_join(dataset_root, rel)
+        if not source.is_file():
+            raise UserError(f"{rel} is no longer in {dataset_root.name}; reload the list.")
+        sources.append((rel, source))
+    bin_root = workspace.subdir("trash") / dataset_root.name
+    bin_root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=bin_root))
+    moved = []
+    for rel, source in sources:
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target)
+        moved.append({"file": rel, "from": str(source), "moved": time.time()})
+    (folder / "manifest.json").write_text(json.dumps({"dataset": dataset_root.name,
+                                                      "files": moved}, indent=1))
+    return folder
