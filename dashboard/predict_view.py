@@ -1,0 +1,176 @@
+"""The Predict page's parts: where images come from, and how one or many predictions are shown."""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from core import bundle, predict
+from core.errors import UserError
+from dashboard import figures
+
+SOURCE = "predict_source"  # upload, camera or drawing
+UPLOAD = "predict_upload"
+CAMERA = "predict_camera"
+CANVAS = "predict_canvas"
+GRADCAM = "predict_gradcam"
+CLOSER = "predict_closer"
+_PROBS = "_predict_probs"  # (key, probabilities) of the last batch, so moving the threshold is free
+TOP_K = 5
+SOURCES = {"upload": "Upload images", "camera": "Take a photo", "draw": "Draw a digit"}
+
+
+def model_label(info: bundle.ModelInfo) -> str:
+    """How a model is named in the picker: name, data, accuracy."""
+    acc = f", {info.accuracy:.0%}" if info.accuracy is not None else ""
+    return f"{info.name} ({info.arch} on {info.dataset or 'imported data'}{acc})"
+
+
+def model_caption(info: bundle.ModelInfo) -> str:
+    """What the chosen model expects and knows."""
+    colour = "grey" if info.channels == 1 else "colour"
+    shown = ", ".join(info.classes[:12]) + (" …" if info.n_classes > 12 else "")
+    return (f"{info.n_classes} classes ({shown}); every image is centre-cropped to a square, "
+            f"resized to {info.size}×{info.size} px and made {colour}, as in training.")
+
+
+def image_inputs(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
+    """The images to predict, as (name, bytes), from the source the person picks."""
+    options = ["upload", "camera"] + (["draw"] if info.is_digit_model else [])
+    if st.session_state.get(SOURCE) not in options:
+        st.session_state[SOURCE] = "upload"
+    source = st.radio(
+        "Images from", options, key=SOURCE, horizontal=True, format_func=SOURCES.get,
+        help="Upload files, take a photo with your camera, or (for digit models) draw a digit.")
+    if source == "camera":
+        photo = st.camera_input(
+            "Take a photo", key=CAMERA,
+            help="Your browser asks for the camera; the photo goes only to this server.")
+        return [("photo.jpg", photo.getvalue())] if photo is not None else []
+    if source == "draw":
+        return _drawing(info)
+    files = st.file_uploader(
+        "Images", type=predict.UPLOAD_TYPES, accept_multiple_files=True, key=UPLOAD,
+        help=f"One or many {predict.FORMAT_NAMES} files (up to {predict.MAX_IMAGES}); each is "
+        "recognised by its content, not its name.")
+    return [(f.name, f.getvalue()) for f in files or []]
+
+
+def _drawing(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
+    """A canvas to draw a digit on, in the colours of the training images."""
+    from streamlit_drawable_canvas import st_canvas
+
+    dark = info.mean[0] < 0.5  # training images mostly dark: light ink on a dark background
+    st.caption("Draw one digit, large, in the middle. It is cropped to the ink and centred "
+               "before the model sees it, as the training digits were.")
+    result = st_canvas(
+        stroke_width=22, stroke_color="#ffffff" if dark else "#000000",
+        background_color="#000000" if dark else "#ffffff", height=280, width=280,
+        drawing_mode="freedraw", return_image_data=True, key=CANVAS,
+    )
+    image = result.image_data if result is not None else None
+    if image is None:
+        return []
+    png = predict.centre_drawing(image, dark_background=dark)
+    return [("drawing.png", png)] if png else []
+
+
+@st.cache_data(show_spinner=False, max_entries=256, ttl=3600)
+def _prepare(data: bytes, name: str, size: int, channels: int) -> predict.PreparedImage | str:
+    """A prepared image, or the sentence saying why it cannot be used (cached per file)."""
+    try:
+        return predict.prepare(data, name, size, channels)
+    except predict.ImageError as e:
+        return str(e)
+
+
+def prepare_all(files: list[tuple[str, bytes]], info: bundle.ModelInfo):
+    """(prepared images, [(name, why)] for the unusable ones)."""
+    if len(files) > predict.MAX_IMAGES:
+        raise UserError(f"{len(files)} images at once is too many; give at most "
+                                f"{predict.MAX_IMAGES}.")
+    good, bad = [], []
+    for name, data in files:
+        out = _prepare(data, name, info.size, info.channels)
+        if isinstance(out, str):
+            bad.append((name, out))
+        else:
+            good.append(out)
+    return good, bad
+
+
+def predictions(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage]):
+    """Predictions for the batch, remembered so that moving the threshold does not recompute."""
+    h = hashlib.sha256(loaded.info.sha256.encode())
+    for p in prepared:
+        h.update(p.name.encode())
+        h.update(p.pixels.tobytes())
+    key = h.hexdigest()
+    cached = st.session_state.get(_PROBS)
+    if cached is None or cached[0] != key:
+        probs = predict.probabilities(loaded, [p.pixels for p in prepared])
+        st.session_state[_PROBS] = (key, probs)
+    probs = st.session_state[_PROBS][1]
+    return [predict.Prediction(p.name, row, loaded.classes) for p, row in zip(prepared, probs)]
+
+
+def show_one(loaded: predict.LoadedModel, image: predict.PreparedImage,
+             pred: predict.Prediction, threshold: float, heat_map: bool) -> None:
+    """One image: the answer, the top probabilities, the model's view and where it looked."""
+    cls, p = pred.best
+    answer = pred.label(threshold)
+    left, right = st.columns([1, 2])
+    left.metric("Prediction", answer, help="The most likely class, or “not sure” when even that "
+                "is below the threshold.")
+    left.caption(f"{image.name}: most likely {cls} at {p:.1%}.")
+    if answer == predict.NOT_SURE:
+        left.warning(f"Not sure: the best guess, {cls}, has {p:.0%}, below the {threshold:.0%} "
+                     "threshold.")
+    right.plotly_chart(figures.probability_bars(pred.top(TOP_K), threshold),
+                       key=f"probs_{image.name}", config={"displaylogo": False})
+    cols = st.columns(3)
+    cols[0].image(image.thumbnail, caption=f"your image: {image.format}, {image.width}×"
+                  f"{image.height}, {image.mode}")
+    colour = "grey" if image.pixels.ndim == 2 else "colour"
+    cols[1].image(predict.enlarged(image.pixels, 192),
+                  caption=f"as the model sees it: {image.pixels.shape[0]}×"
+                  f"{image.pixels.shape[1]} px, {colour}")
+    if heat_map:
+        from core import gradcam
+
+        heat = gradcam.grad_cam(loaded, image.pixels)
+        cols[2].image(gradcam.overlay(image.pixels, heat.heat, 192),
+                      caption=f"where it looked for {loaded.classes[heat.class_index]} "
+                      f"(Grad-CAM on layer {heat.layer}, a {heat.map_size[0]}×"
+                      f"{heat.map_size[1]} map)")
+    if image.notes:
+        st.caption("Converted: " + "; ".join(image.notes) + ".")
+
+
+def show_many(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage],
+              preds: list[predict.Prediction], threshold: float, heat_map: bool) -> None:
+    """Many images: a results table with a CSV download, then a closer look at one of them."""
+    table = predict.results_table(preds, prepared, threshold)
+    unsure = int((table["prediction"] == predict.NOT_SURE).sum())
+    st.write(f"**{len(table)} images**: {len(table) - unsure} answered, {unsure} not sure at "
+             f"the {threshold:.0%} threshold.")
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "confidence": st.column_config.ProgressColumn(
+            min_value=0.0, max_value=1.0, format="percent",
+            help="The probability of the most likely class."),
+        "runner-up confidence": st.column_config.NumberColumn(format="percent"),
+    })
+    st.download_button(
+        "Download results (CSV)", data=table.to_csv(index=False).encode("utf-8"),
+        file_name=f"predictions_{loaded.info.name}.csv", mime="text/csv", on_click="ignore",
+        key="predict_csv", icon=":material/table_view:",
+        help="The table above as a CSV file, one row per image.")
+    names = [p.name for p in prepared]
+    pick = st.selectbox("Look closer at", range(len(names)), format_func=lambda i: names[i],
+                        key=CLOSER, help="Show one image's probabilities, the model's view of "
+                        "it and where it looked.")
+    if pick is None or pick >= len(prepared):
+        pick = 0
+    show_one(loaded, prepared[pick], preds[pick], threshold, heat_map)
+
