@@ -1,7 +1,12 @@
 """The dashboard's entry point: only a router over pages/ (and the shared sidebar)."""
 
+import os
 import sys
 from pathlib import Path
+
+# Pages that load torch (Model, Predict) share two cores with the worker: idle OpenMP threads
+# must sleep, not spin. Read by torch when it is first imported in this server process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # so `streamlit run dashboard/app.py` finds core/ and dashboard/
