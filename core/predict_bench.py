@@ -18,7 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from core import workspace
+# As in the dashboard server (dashboard/app.py): idle OpenMP threads sleep instead of spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from core import workspace  # noqa: E402
 
 
 def _ms(seconds: float) -> str:
