@@ -17,8 +17,9 @@ from core.augment import augment_batch
 from core.config import Augment, TrainConfig
 from core.datasets import DatasetInfo, Items, read_image_folder, resolve
 from core.errors import UserError
+from core.images import to_rgb
 
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused
 MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
 FLOAT_BUDGET = 512 * 2**20  # bytes of pre-normalised floats kept when not augmenting
 
@@ -38,7 +39,7 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.seek(0)
-            img = img.convert("RGB")
+            img, _notes = to_rgb(img)  # alpha over white, 16-bit scaled: as Predict sees it
             w, h = img.size
             side = min(w, h)
             left, top = (w - side) // 2, (h - side) // 2

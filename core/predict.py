@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core import bundle
+from core import bundle, images
 from core.errors import UserError
+from core.images import to_rgb
 
 MB = 2**20
 MAX_IMAGE_BYTES = 20 * MB
@@ -79,72 +80,10 @@ class Prediction:
 
 
 def describe_content(head: bytes) -> str:
-    """What a file that is not an image seems to hold, from its first bytes."""
-    if not head:
-        return "it is empty"
-    if head.startswith(b"PK\x03\x04"):
-        return "it is a zip archive"
-    if head.startswith(b"%PDF"):
-        return "it is a PDF document"
-    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
-        return "it is a compressed archive"
-    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
-        return "it is a web page (HTML)"
+    """What a file that is not an image (that Predict takes) seems to hold, from its first bytes."""
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "it is a TIFF image, which is not accepted here"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "its content is not an image format we recognise"
-    if all(c.isprintable() or c in "\r\n\t" for c in text):
-        return "its content is text"
-    return "its content is not an image format we recognise"
-
-
-def to_rgb(img) -> tuple[object, list[str]]:
-    """Any Pillow image as 8-bit RGB: alpha over white, palettes expanded, 16-bit and CMYK converted."""
-    from PIL import Image
-
-    notes: list[str] = []
-    mode = img.mode
-    if mode in ("RGB",):
-        return img, notes
-    if mode in ("1", "L"):
-        return img.convert("RGB"), notes
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        if mode.startswith("I;16") or (mode == "I" and arr.max(initial=0) > 255):
-            arr = arr / 257.0
-            notes.append("16-bit image scaled to 8 bits")
-        elif mode == "F" and arr.max(initial=0) <= 1.0:
-            arr = arr * 255.0
-        grey = Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), mode="L")
-        return grey.convert("RGB"), notes
-    if mode == "CMYK":
-        notes.append("CMYK converted to RGB")
-        icc = img.info.get("icc_profile")
-        if icc:
-            try:
-                from PIL import ImageCms
-
-                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-                dst = ImageCms.createProfile("sRGB")
-                return ImageCms.profileToProfile(img, src, dst, outputMode="RGB"), notes
-            except Exception:  # noqa: BLE001 - a broken profile: fall back to the plain formula
-                notes.append("its colour profile could not be used")
-        return img.convert("RGB"), notes
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode == "P" and "transparency" in img.info)
-    if mode == "P":
-        notes.append("palette colours expanded")
-    if has_alpha:
-        rgba = img.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"))
-        if alpha.min(initial=255) < 255:
-            notes.append("transparent areas shown on white")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB"), notes
-    return img.convert("RGB"), notes
+    return images.describe_content(head)
 
 
 def open_image(data: bytes, name: str = "image"):
