@@ -1,0 +1,167 @@
+"""Out-of-sample ranking: k-fold cross-validated predictions for every training image, as a job.
+
+A model ranks the images it trained on by a loss it has driven down, label errors included: it
+memorised them. Here each training image is predicted by a model trained on the other k-1 folds,
+one that never saw it, so a wrong label shows up as a large loss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core import workspace
+from core.config import TrainConfig
+from core.errors import UserError
+from core.interpret import frame_from_probs
+
+DEFAULT_K = 5
+MAX_K = 20
+
+
+def result_path(job_id: int) -> Path:
+    """Where a crossval job writes its predictions."""
+    return workspace.subdir("crossval") / f"{int(job_id)}.json"
+
+
+def stratified_folds(labels: list[int] | np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A fold number (0…k-1) for each item: every class dealt evenly over the folds, shuffled."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        folds[idx] = (np.arange(len(idx)) + offset) % k
+        offset += len(idx)  # so small classes do not all start in fold 0
+    return folds
+
+
+def _fold_bundle(cfg: TrainConfig, items, arr, labels, train_idx, held_idx, size: int, fold: int):
+    import torch
+    from fastai.data.core import DataLoaders
+
+    from core.data import DataBundle, TensorLoader, default_device
+
+    x_train, x_held = arr[train_idx], arr[held_idx]
+    sample = x_train.float().div_(255)
+    mean = sample.mean(dim=(0, 2, 3))
+    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    device = default_device()
+    files = items.files
+    train = TensorLoader(
+        x_train, labels[train_idx], cfg.bs, shuffle=True, drop_last=len(train_idx) > cfg.bs,
+        mean=mean, std=std, augment=cfg.aug if cfg.augment else None, seed=cfg.seed + fold,
+        device=device, vocab=items.vocab, items=[files[i] for i in train_idx.tolist()],
+    )
+    held = TensorLoader(x_held, labels[held_idx], cfg.bs * 2, mean=mean, std=std, device=device,
+                        vocab=items.vocab, items=[files[i] for i in held_idx.tolist()])
+    dls = DataLoaders(train, held, path=workspace.root(), device=device)
+    bundle = DataBundle(dls, items, size, arr.shape[1], mean.tolist(), std.tolist(),
+                        len(train_idx), len(held_idx), notes=[f"fold {fold + 1}"])
+    return bundle, torch.tensor(mean.tolist()), torch.tensor(std.tolist())
+
+
+def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
+    """Train k models, each on k-1 folds of the training split, and predict the held-out fold."""
+    import torch
+
+    from core import clean, data, interpret
+    from core.callbacks import StreamToStore
+    from core.datasets import resolve
+    from core.training import build_learner, fit
+
+    if not 2 <= k <= MAX_K:
+        raise UserError(f"Use between 2 and {MAX_K} folds (5 is usual).")
+    started, t0 = time.perf_counter(), time.time()
+    store.set_progress(job_id, 0.0, "preparing data")
+    info = resolve(cfg.dataset)
+    size = cfg.size or info.default_size
+    clean.recover(cfg.dataset, wait=None)
+    with clean.dataset_lock(cfg.dataset):  # no cleaning half-way through reading the files
+        items = interpret.dataset_items(cfg)
+        arr = torch.from_numpy(data.image_tensor(items, size))
+        print_ = interpret.fingerprint(items)
+    labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
+    train_all = np.flatnonzero(~np.asarray(items.is_valid))
+    if len(train_all) < 2 * k:
+        raise UserError(f"{len(train_all)} training images are too few for {k} folds.")
+    folds = stratified_folds(labels[train_all].numpy(), k, cfg.seed)
+    per_fold = [int((folds != f).sum()) for f in range(k)]
+    cfg.validate(n_train=min(per_fold))
+    batches = [n // cfg.bs if n > cfg.bs else 1 for n in per_fold]
+    total = sum((cfg.freeze_epochs + cfg.epochs) * b for b in batches)
+    stream = StreamToStore(store, job_id, total)
+    probs = np.zeros((len(train_all), len(items.vocab)), dtype=np.float32)
+    fold_accuracy = []
+    for f in range(k):
+        store.set_progress(job_id, stream.step / total, f"fold {f + 1} of {k}: training")
+        train_idx = torch.from_numpy(train_all[folds != f])
+        held_idx = torch.from_numpy(train_all[folds == f])
+        bundle, mean, std = _fold_bundle(cfg, items, arr, labels, train_idx, held_idx, size, f)
+        learn, _ = build_learner(cfg.replace(seed=cfg.seed + f), bundle)
+        fit(learn, cfg, stream)
+        if stream.cancelled:
+            return {"run_id": job_id, "cancelled": True, "folds_done": f}
+        held_probs = interpret.predict_probs(learn.model, arr[held_idx], mean.tolist(), std.tolist())
+        probs[folds == f] = held_probs
+        fold_accuracy.append(float((held_probs.argmax(1) == labels[held_idx].numpy()).mean()))
+    files = [items.files[i] for i in train_all]
+    given = [items.labels[i] for i in train_all]
+    out = {"job_id": job_id, "dataset": cfg.dataset, "k": k, "config": cfg.to_dict(), "created": t0,
+           "fingerprint": print_, "vocab": items.vocab, "files": files, "labels": given,
+           "folds": folds.tolist(), "probs": np.round(probs, 6).tolist()}
+    path = result_path(job_id)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(out))
+    os.replace(tmp, path)
+    oos = float(np.mean([p.argmax() == items.vocab.index(g) for p, g in zip(probs, given)]))
+    return {"run_id": job_id, "k": k, "n": len(files), "fold_accuracy": fold_accuracy,
+            "oos_accuracy": oos, "path": str(path), "fingerprint": print_,
+            "seconds": round(time.perf_counter() - started, 3), "cancelled": False}
+
+
+def run_crossval_job(job, store) -> dict:
+    """The worker's entry point for a "crossval" job: params config, k, and source_run."""
+    cfg = TrainConfig.from_dict(job.params["config"]).validate()
+    return crossval(cfg, int(job.params.get("k", DEFAULT_K)), store, job.id)
+
+
+def load_result(job_id: int) -> dict | None:
+    """The predictions a finished crossval job wrote (None when there are none)."""
+    try:
+        return json.loads(result_path(job_id).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def out_of_sample_frame(result: dict, model_frame: pd.DataFrame,
+                        renamed: dict[str, str] | None = None) -> pd.DataFrame:
+    """Every image judged by a model that never trained on it.
+
+    Training images get their cross-validated predictions, scored against their label as it is
+    now (so a relabel since shows); validation images keep the run's own predictions (the run
+    never trained on them). renamed maps a file's old name to its new one (relabels applied since
+    the cross-validation); images added since are left out.
+    """
+    renamed = renamed or {}
+    now = model_frame.set_index("file")
+    probs = np.asarray(result["probs"], dtype=np.float64)
+    keep, files = [], []
+    for i, old in enumerate(result["files"]):
+        f = renamed.get(old, old)
+        if f in now.index and now.at[f, "split"] == "train":
+            keep.append(i)
+            files.append(f)
+    labels = [now.at[f, "actual"] for f in files]
+    train = frame_from_probs(files, labels, ["train"] * len(files),
+                             probs[keep] if keep else np.zeros((0, len(result["vocab"]))),
+                             result["vocab"])
+    valid = model_frame[model_frame["split"] == "valid"]
+    return pd.concat([train, valid], ignore_index=True) if len(train) else valid.reset_index(drop=True)

@@ -1,0 +1,243 @@
+"""Interpretation of a finished run: predictions, losses, confusion, per-class scores, top losses.
+
+A run's model is rebuilt from its safetensors weights and run.json (never from a pickle) and
+applied to the dataset as it is now on disk, so the views follow the cleaning: a deleted image
+drops out, a relabelled one is judged against its new label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core import workspace
+from core.config import TrainConfig
+from core.datasets import Items, read_image_folder, resolve
+from core.errors import UserError
+
+SPLITS = ("train", "valid")
+EPS = 1e-12  # probabilities are clipped here so a loss is finite (at most about 27.6)
+COLUMNS = ["file", "split", "actual", "predicted", "probability", "p_actual", "loss", "correct"]
+
+
+def run_folder(run_id: int) -> Path:
+    """Where a training run's weights and run.json are."""
+    return workspace.subdir("runs") / str(int(run_id))
+
+
+def has_weights(run_id: int) -> bool:
+    """True when a run saved weights that can be interpreted."""
+    folder = run_folder(run_id)
+    return (folder / "model.safetensors").is_file() and (folder / "run.json").is_file()
+
+
+@dataclass
+class LoadedRun:
+    """A run's model, rebuilt, with what is needed to feed it images."""
+
+    run_id: int
+    config: TrainConfig
+    vocab: list[str]
+    size: int
+    channels: int
+    mean: list[float]
+    std: list[float]
+    model: torch.nn.Module
+
+
+def load_run(run_id: int) -> LoadedRun:
+    """Rebuild a finished run's model from model.safetensors and run.json (strict loading)."""
+    from safetensors.torch import load_file
+
+    from core.models import build_model
+
+    folder = run_folder(run_id)
+    if not has_weights(run_id):
+        raise UserError(f"Run {run_id} has no saved weights (it stopped before its first epoch "
+                        "ended, or it is not a training run).")
+    try:
+        meta = json.loads((folder / "run.json").read_text())
+        cfg = TrainConfig.from_dict(meta["config"])
+        vocab = [str(v) for v in meta["vocab"]]
+        size, channels = int(meta["size"]), int(meta["channels"])
+        mean, std = [float(v) for v in meta["mean"]], [float(v) for v in meta["std"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"Run {run_id}'s run.json cannot be read: {e}") from e
+    built = build_model(cfg.arch, len(vocab), channels, size, pretrained=False)
+    try:
+        built.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"Run {run_id}'s weights do not fit its architecture: {e}") from e
+    built.model.eval()
+    return LoadedRun(int(run_id), cfg, vocab, size, channels, mean, std, built.model)
+
+
+def predict_probs(model: torch.nn.Module, images: np.ndarray | torch.Tensor, mean: list[float],
+                  std: list[float], bs: int = 512) -> np.ndarray:
+    """Class probabilities for uint8 images N×C×H×W, normalised as the loaders do."""
+    x = torch.as_tensor(images)
+    c = len(mean)
+    if x.shape[1] != c:  # a grey set that gained colour images, or the reverse
+        x = x.float().mean(dim=1, keepdim=True).round().to(torch.uint8) if c == 1 else x.expand(-1, c, -1, -1)
+    device = next(model.parameters()).device
+    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, c, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, c, 1, 1)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), bs):
+                xb = (x[i : i + bs].to(device).float().div_(255) - m) / s
+                out.append(torch.softmax(model(xb).float(), dim=-1).cpu())
+    finally:
+        model.train(was_training)
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(out).numpy()
+
+
+def dataset_items(cfg: TrainConfig) -> Items:
+    """The dataset's images as they are now, split as training split them."""
+    info = resolve(cfg.dataset)
+    return read_image_folder(info.path, valid_pct=cfg.valid_pct, seed=cfg.seed)
+
+
+def fingerprint(items: Items) -> str:
+    """A short hash of the files, their labels, sizes and times: it changes when the data change."""
+    h = hashlib.sha256(str(items.root).encode())
+    for rel, valid in zip(items.files, items.is_valid):
+        st = (items.root / rel).stat()
+        h.update(f"|{rel}|{int(valid)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def frame_from_probs(files: list[str], labels: list[str], splits: list[str], probs: np.ndarray,
+                     vocab: list[str]) -> pd.DataFrame:
+    """One row per image: file, split, actual, predicted, probability (of the prediction),
+    p_actual, loss (cross-entropy against the actual label) and correct."""
+    if len(files) == 0:
+        return pd.DataFrame(columns=COLUMNS)
+    index = {c: i for i, c in enumerate(vocab)}
+    actual_idx = np.array([index.get(lab, -1) for lab in labels])
+    pred_idx = probs.argmax(axis=1)
+    rows = np.arange(len(files))
+    p_actual = np.where(actual_idx >= 0, probs[rows, np.maximum(actual_idx, 0)], 0.0)
+    return pd.DataFrame({
+        "file": files,
+        "split": splits,
+        "actual": labels,
+        "predicted": [vocab[i] for i in pred_idx],
+        "probability": probs[rows, pred_idx].astype(float),
+        "p_actual": p_actual.astype(float),
+        "loss": -np.log(np.clip(p_actual, EPS, 1.0)).astype(float),
+        "correct": actual_idx == pred_idx,
+    })
+
+
+@dataclass
+class Interpretation:
+    """A run's predictions on every image of its dataset, as it is now."""
+
+    run_id: int
+    dataset: str
+    vocab: list[str]
+    frame: pd.DataFrame  # columns COLUMNS, in the dataset's file order
+    probs: np.ndarray  # N×classes, rows as frame
+    fingerprint: str
+
+
+def interpret(run_id: int, loaded: LoadedRun | None = None) -> Interpretation:
+    """Predict every image of the run's dataset (train and validation) with the run's model."""
+    from core.data import image_tensor
+
+    run = loaded or load_run(run_id)
+    items = dataset_items(run.config)
+    images = image_tensor(items, run.size)
+    probs = predict_probs(run.model, images, run.mean, run.std)
+    splits = ["valid" if v else "train" for v in items.is_valid]
+    frame = frame_from_probs(items.files, items.labels, splits, probs, run.vocab)
+    return Interpretation(run.run_id, run.config.dataset, run.vocab, frame, probs, fingerprint(items))
+
+
+def _split(frame: pd.DataFrame, split: str | None) -> pd.DataFrame:
+    if split is None:
+        return frame
+    if split not in SPLITS:
+        raise UserError(f"Unknown split {split!r}; choose train or valid.")
+    return frame[frame["split"] == split]
+
+
+def accuracy(frame: pd.DataFrame, split: str | None = "valid") -> float | None:
+    """Share of correct predictions in a split (None when the split is empty)."""
+    part = _split(frame, split)
+    return float(part["correct"].mean()) if len(part) else None
+
+
+def confusion_matrix(frame: pd.DataFrame, vocab: list[str], split: str | None = "valid") -> np.ndarray:
+    """Counts: rows are actual classes, columns predicted ones (images with an unknown label left out)."""
+    part = _split(frame, split)
+    index = {c: i for i, c in enumerate(vocab)}
+    cm = np.zeros((len(vocab), len(vocab)), dtype=np.int64)
+    for a, p in zip(part["actual"], part["predicted"]):
+        if a in index:
+            cm[index[a], index[p]] += 1
+    return cm
+
+
+def normalise_rows(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its total: the share of each actual class given to each prediction."""
+    totals = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, totals, out=np.zeros(cm.shape, dtype=float), where=totals > 0)
+
+
+def most_confused(frame: pd.DataFrame, vocab: list[str], split: str | None = "valid",
+                  min_count: int = 1) -> pd.DataFrame:
+    """fastai's most_confused: (actual, predicted, count) off the diagonal, most frequent first."""
+    cm = confusion_matrix(frame, vocab, split)
+    rows = [{"actual": vocab[i], "predicted": vocab[j], "count": int(cm[i, j])}
+            for i in range(len(vocab)) for j in range(len(vocab))
+            if i != j and cm[i, j] >= min_count]
+    table = pd.DataFrame(rows, columns=["actual", "predicted", "count"])
+    return table.sort_values(["count", "actual", "predicted"], ascending=[False, True, True],
+                             kind="stable").reset_index(drop=True)
+
+
+def per_class(frame: pd.DataFrame, vocab: list[str], split: str | None = "valid") -> pd.DataFrame:
+    """Precision, recall, F1 and support (images actually in the class) for each class."""
+    cm = confusion_matrix(frame, vocab, split)
+    rows = []
+    for i, name in enumerate(vocab):
+        tp = cm[i, i]
+        predicted, actual = cm[:, i].sum(), cm[i, :].sum()
+        precision = tp / predicted if predicted else math.nan
+        recall = tp / actual if actual else math.nan
+        both = precision + recall
+        f1 = 2 * precision * recall / both if both and not math.isnan(both) else math.nan
+        rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1,
+                     "support": int(actual)})
+    return pd.DataFrame(rows, columns=["class", "precision", "recall", "f1", "support"])
+
+
+def top_losses(frame: pd.DataFrame, actual: str | None = None, predicted: str | None = None,
+               split: str | None = None, k: int | None = None) -> pd.DataFrame:
+    """Images with the largest loss first, optionally only one actual class, prediction or split."""
+    part = _split(frame, split)
+    if actual is not None:
+        part = part[part["actual"] == actual]
+    if predicted is not None:
+        part = part[part["predicted"] == predicted]
+    part = part.sort_values(["loss", "file"], ascending=[False, True], kind="stable")
+    return part if k is None else part.head(k)
+
+
+def cell(frame: pd.DataFrame, actual: str, predicted: str, split: str | None = "valid") -> pd.DataFrame:
+    """The images behind one cell of the confusion matrix, largest loss first."""
+    return top_losses(frame, actual=actual, predicted=predicted, split=split)

@@ -1,0 +1,314 @@
+"""The Results page's sections: which run, its interpretation, the confusion matrix, the top-loss
+ranking (the model's own or out-of-sample), and retraining with a comparison.
+
+torch loads only when a section needs the model (inside functions), never on import.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import clean, workspace
+from core.jobs import CANCELLED, DONE, FAILED, Job, Store, snapshot
+from dashboard import cleaner, figures, runs, state
+
+SPLIT_NAMES = {"valid": "validation", "train": "training"}
+RANK_MODEL, RANK_OOS = "model", "oos"
+CELL, CELL_CLICK = "results_cell", "results_cell_click"  # chosen cell; the last click handled
+INTRO = (
+    "Where the model goes wrong. The **confusion matrix** counts, for each actual class, what the "
+    "model predicted; the **top losses** are the images it was most confidently wrong (or least "
+    "sure) about — often a hard image, sometimes a wrong label. Mark each keep, delete or relabel, "
+    "apply the plan (safely, with undo), and retrain to see whether cleaning helped."
+)
+
+
+def has_weights(job_id: int) -> bool:
+    """True when a run saved weights (a cheap file check; no torch)."""
+    folder = workspace.subdir("runs") / str(int(job_id))
+    return (folder / "model.safetensors").is_file() and (folder / "run.json").is_file()
+
+
+def finished_runs(store: Store) -> list[Job]:
+    """Training runs that ended with saved weights, newest first."""
+    return [j for j in store.jobs(limit=200, kind="train")
+            if j.state in (DONE, CANCELLED) and has_weights(j.id)]
+
+
+def run_label(job: Job) -> str:
+    """'run 3: mnist_cnn on digits_flip10, 95.5%'."""
+    cfg = job.params.get("config", {})
+    acc = (job.result or {}).get("accuracy")
+    tail = f", {acc:.1%}" if acc is not None else ""
+    retrain = job.params.get("retrain_of")
+    again = f", retrained from run {retrain}" if retrain else ""
+    return f"run {job.id}: {cfg.get('arch')} on {cfg.get('dataset')}{tail}{again}"
+
+
+def choose_run(store: Store) -> Job | None:
+    """A selectbox over the finished runs (the current run by default); None when there are none."""
+    jobs = finished_runs(store)
+    if not jobs:
+        return None
+    ids = [j.id for j in jobs]
+    if st.session_state.get(state.RESULTS_RUN) not in ids:
+        current = st.session_state.get(state.RUN)
+        st.session_state[state.RESULTS_RUN] = current if current in ids else ids[0]
+    by_id = {j.id: j for j in jobs}
+    chosen = st.selectbox("Run", ids, key=state.RESULTS_RUN, persist_state="session",
+                          format_func=lambda i: run_label(by_id[i]),
+                          help="The finished training run whose mistakes to look at.")
+    return by_id[chosen]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _loaded(run_id: int):
+    from core.interpret import load_run
+
+    return load_run(run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _interpretation(run_id: int, fingerprint: str):
+    from core.interpret import interpret
+
+    return interpret(run_id, _loaded(run_id))
+
+
+def interpretation(job: Job):
+    """The run's predictions on its dataset as it is now (recomputed when the files change)."""
+    from core.config import TrainConfig
+    from core.interpret import dataset_items, fingerprint
+
+    cfg = TrainConfig.from_dict(job.params["config"])
+    return _interpretation(job.id, fingerprint(dataset_items(cfg)))
+
+
+def summary_metrics(interp) -> None:
+    """Accuracy on each split and the image counts, on the data as it is now."""
+    from core.interpret import accuracy
+
+    valid_acc, train_acc = accuracy(interp.frame, "valid"), accuracy(interp.frame, "train")
+    counts = interp.frame["split"].value_counts()
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Validation accuracy", f"{valid_acc:.2%}" if valid_acc is not None else "—",
+              help="Share of validation images predicted right, on the data as it is now.")
+    c2.metric("Training accuracy", f"{train_acc:.2%}" if train_acc is not None else "—",
+              help="On the images the model trained on: far above validation means overfitting.")
+    c3.metric("Validation images", int(counts.get("valid", 0)))
+    c4.metric("Training images", int(counts.get("train", 0)))
+
+
+def confusion_tables(interp) -> None:
+    """The most-confused pairs and per-class precision, recall and F1, side by side."""
+    from core.interpret import most_confused, per_class
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Most confused")
+        st.caption("The pairs the model mixes up most on validation images (fastai's most_confused).")
+        st.dataframe(most_confused(interp.frame, interp.vocab).head(10), hide_index=True)
+    with right:
+        st.subheader("Per class")
+        st.caption("Precision: of the images predicted as the class, the share right. Recall: of "
+                   "the images in the class, the share found. F1 balances the two.")
+        st.dataframe(per_class(interp.frame, interp.vocab), hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("precision", "recall", "f1")})
+
+
+def job_progress(job_id: int, what: str) -> None:
+    """A progress bar with time left and Stop, polled every second; a full rerun when it ends."""
+
+    @st.fragment(run_every="1s")
+    def view() -> None:
+        snap = snapshot(runs.store(), job_id)
+        if snap is None or snap.finished:
+            st.rerun()
+        st.progress(min(1.0, max(0.0, snap.job.progress)), text=f"{what}: {snap.eta_text}")
+        if st.button("Stop", key=f"stop_{job_id}", icon=":material/stop:",
+                     help="Stop this job after the current batch."):
+            runs.store().request_cancel(job_id)
+        runs.keep_worker_alive()
+
+    view()
+
+
+def confusion_section(interp, dataset: str, root) -> None:
+    """The heatmap (counts or shares), and the images behind a chosen cell, with their marks."""
+    from core import interpret
+
+    left, right = st.columns(2)
+    split = left.radio("Images", list(SPLIT_NAMES), format_func=SPLIT_NAMES.get, horizontal=True,
+                       key="results_cm_split", persist_state="session",
+                       help="Validation images show how the model does on data it never trained on.")
+    normalised = right.toggle("Share of each actual class", key="results_cm_norm",
+                              persist_state="session",
+                              help="Divide each row by its total, so small and large classes compare.")
+    cm = interpret.confusion_matrix(interp.frame, interp.vocab, split)
+    event = st.plotly_chart(figures.confusion_figure(cm, interp.vocab, normalised), key="results_cm",
+                            on_select="rerun", selection_mode="points")
+    cells = [(interp.vocab[i], interp.vocab[j]) for i in range(len(cm)) for j in range(len(cm))
+             if cm[i, j] and i != j]
+    cells = sorted(cells, key=lambda c: -cm[interp.vocab.index(c[0]), interp.vocab.index(c[1])])
+    cells += [(c, c) for i, c in enumerate(interp.vocab) if cm[i, i]]
+    points = list(getattr(getattr(event, "selection", None), "points", None) or [])
+    click = (str(points[0].get("y")), str(points[0].get("x"))) if points else None
+    if click != st.session_state.get(CELL_CLICK):  # a new click (None: the click was undone)
+        st.session_state[CELL_CLICK] = click
+        if click is not None:
+            st.session_state[CELL] = click if click in cells else None
+    if st.session_state.get(CELL) not in [None, *cells]:
+        st.session_state[CELL] = None
+    count = {c: int(cm[interp.vocab.index(c[0]), interp.vocab.index(c[1])]) for c in cells}
+    chosen = st.selectbox(
+        "Images behind a cell", [None, *cells], key=CELL,
+        format_func=lambda c: "— click a cell, or choose one here —" if c is None
+        else f"actual {c[0]}, predicted {c[1]} ({count[c]} image(s))",
+        help="The images counted in one cell of the matrix; mistakes first, largest count first.")
+    if chosen is not None:
+        rows = interpret.cell(interp.frame, chosen[0], chosen[1], split)
+        cleaner.image_grid(cleaner.paged(rows, "results_cell_pages"), dataset, root, interp.vocab, "cell")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _crossval_result(job_id: int):
+    from core.crossval import load_result
+
+    return load_result(job_id)
+
+
+def _newest(store: Store, kind: str, key: str, run_id: int) -> Job | None:
+    return next((j for j in store.jobs(limit=200, kind=kind) if j.params.get(key) == run_id), None)
+
+
+def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
+    """The out-of-sample frame when its crossval job is done; else its controls or progress."""
+    from core.crossval import DEFAULT_K, out_of_sample_frame
+
+    store = runs.store()
+    cv = _newest(store, "crossval", "source_run", job.id)
+    if cv is not None and not cv.finished_state:
+        job_progress(cv.id, "Cross-validation")
+        return None
+    if cv is not None and cv.state == DONE:
+        result = _crossval_result(cv.id)
+        if result is not None:
+            if result["fingerprint"] != interp.fingerprint:
+                st.caption("Computed before your latest changes to the data: relabelled images are "
+                           "judged against their new label, deleted ones are gone. Recompute for "
+                           "models trained on the cleaned data.")
+            frame = out_of_sample_frame(result, interp.frame, clean.renames(dataset, result["created"]))
+            k_text = f"{result['k']}-fold cross-validation (job {cv.id})"
+            st.caption(f"Training images ranked by {k_text}; validation images by the run's model.")
+            if st.button("Recompute", icon=":material/refresh:", key="results_cv_again",
+                         help="Run the k-fold cross-validation again on the data as it is now."):
+                runs.submit("crossval", {"config": job.params["config"], "k": result["k"],
+                                         "source_run": job.id})
+                st.rerun()
+            return frame
+    elif cv is not None and cv.state == FAILED:
+        st.error(f"The cross-validation failed: {cv.error}")
+    narrow = st.columns([1, 3])[0]
+    k = narrow.number_input("Folds (k)", min_value=2, max_value=10, value=DEFAULT_K, key="results_k",
+                            help="Each training image is predicted by a model trained on the other "
+                                 "k-1 folds; more folds cost more time.")
+    seconds = (job.result or {}).get("total_seconds") or (job.result or {}).get("seconds")
+    cost = f" (about {int(k) * seconds:.0f} s: {int(k)} × this run's time)" if seconds else ""
+    st.caption(f"Trains {int(k)} models with run {job.id}'s settings{cost}, each on all training "
+               "images but one fold, and predicts that fold: every training image is judged by a "
+               "model that never saw it, so a memorised wrong label cannot hide.")
+    if st.button("Compute the out-of-sample ranking", icon=":material/model_training:",
+                 help="Queue the cross-validation as a job; the worker runs it with progress."):
+        runs.submit("crossval", {"config": job.params["config"], "k": int(k), "source_run": job.id})
+        st.rerun()
+    return None
+
+
+def ranking_section(job: Job, interp, dataset: str, root) -> None:
+    """Top losses, filtered and paged, largest first, each image with its mark controls."""
+    from core import interpret
+
+    source = st.radio("Rank by", [RANK_MODEL, RANK_OOS], horizontal=True, key="results_rank",
+                      persist_state="session",
+                      format_func={RANK_MODEL: "this model's loss",
+                                   RANK_OOS: "out-of-sample loss (k-fold)"}.get,
+                      help="The model's own loss hides label errors it memorised in training; "
+                           "out-of-sample loss comes from models that never saw the image.")
+    frame = interp.frame if source == RANK_MODEL else out_of_sample(job, interp, dataset)
+    if frame is None:
+        return
+    classes = [None, *interp.vocab]
+    a, p, s, m = st.columns(4)
+    actual = a.selectbox("Actual", classes, key="results_f_actual", persist_state="session",
+                         format_func=lambda c: "any" if c is None else c,
+                         help="Only images whose label is this class.")
+    predicted = p.selectbox("Predicted", classes, key="results_f_predicted", persist_state="session",
+                            format_func=lambda c: "any" if c is None else c,
+                            help="Only images the model predicted as this class.")
+    split = s.selectbox("Split", [None, "train", "valid"], key="results_f_split",
+                        persist_state="session",
+                        format_func=lambda v: "both" if v is None else SPLIT_NAMES[v],
+                        help="Training images, validation images, or both.")
+    show = m.selectbox("Show", ["all", "unmarked", "marked"], key="results_f_show",
+                       persist_state="session", help="Hide the images you have already marked, or "
+                                                     "see only those.")
+    rows = interpret.top_losses(frame, actual, predicted, split)
+    marked = set(clean.load_marks(dataset))
+    if show != "all":
+        rows = rows[rows["file"].isin(marked) == (show == "marked")]
+    st.caption(f"{len(rows)} image(s), largest loss first. Each shows **actual → predicted**, the "
+               "probability p of the prediction, the loss (−log of the probability given to the "
+               "actual label: high when the model is confident and wrong) and the split.")
+    cleaner.image_grid(cleaner.paged(rows, "results_top_pages"), dataset, root, interp.vocab, "top")
+
+
+def retrain_section(job: Job, interp) -> None:
+    """Queue the same settings on the cleaned data; compare the new run with this one."""
+    store = runs.store()
+    new = _newest(store, "train", "retrain_of", job.id)
+    busy = new is not None and not new.finished_state
+    if st.button("Retrain with cleaned data", type="primary", icon=":material/replay:", disabled=busy,
+                 help="Queue a training run with exactly this run's settings on the dataset as it "
+                      "is now, then compare the two."):
+        st.session_state[state.RUN] = runs.submit("train", {"config": job.params["config"],
+                                                            "retrain_of": job.id})
+        st.rerun()
+    if new is None:
+        return
+    if busy:
+        job_progress(new.id, f"Run {new.id}")
+        return
+    if new.state == FAILED or not has_weights(new.id):
+        st.error(f"Run {new.id} did not finish: {new.error or new.state.lower()}.")
+        return
+    compare(job, new, interp)
+
+
+def compare(old: Job, new: Job, interp) -> None:
+    """Both runs measured on the same validation images (as they are now), side by side."""
+    from core import interpret
+
+    new_interp = interpretation(new)
+    acc_old = interpret.accuracy(interp.frame) or 0.0
+    acc_new = interpret.accuracy(new_interp.frame) or 0.0
+    st.markdown(f"**Run {new.id} (retrained) against run {old.id}**, both on the "
+                f"{int((interp.frame['split'] == 'valid').sum())} validation images as they are now.")
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"Validation accuracy, run {old.id}", f"{acc_old:.2%}")
+    c2.metric(f"Validation accuracy, run {new.id}", f"{acc_new:.2%}",
+              delta=f"{(acc_new - acc_old) * 100:+.2f} points")
+    n_old, n_new = (old.result or {}).get("n_train"), (new.result or {}).get("n_train")
+    c3.metric("Training images", f"{n_new}", delta=None if not (n_old and n_new) else n_new - n_old,
+              delta_color="off")
+    st.plotly_chart(figures.comparison_figure(interpret.per_class(interp.frame, interp.vocab),
+                                              interpret.per_class(new_interp.frame, new_interp.vocab),
+                                              f"run {old.id}", f"run {new.id}"),
+                    key=f"results_compare_{old.id}_{new.id}")
+
+    def show_new() -> None:
+        st.session_state[state.RESULTS_RUN] = new.id
+
+    st.button(f"Open run {new.id}'s results", on_click=show_new, icon=":material/arrow_forward:",
+              help="Look at the retrained model's own mistakes.")
