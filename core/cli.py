@@ -99,8 +99,12 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
 
         def work():
             try:
+                own = Store(store.path)
+                job = own.get(job_id)
+                if job is None or job.finished_state:
+                    return  # e.g. failed just above, with the worker that died
                 worker.warm_up()
-                worker.serve(Store(store.path), until_job=job_id)
+                worker.serve(own, until_job=job_id)
             finally:
                 worker.release_lock(handle)
 

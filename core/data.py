@@ -211,10 +211,14 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     """Train and validation loaders for cfg's dataset, through the tensor cache."""
     from fastai.data.core import DataLoaders
 
+    from core import clean
+
     info = info or resolve(cfg.dataset)
     size = cfg.size or info.default_size
-    items = read_image_folder(info.path, valid_pct=cfg.valid_pct, seed=cfg.seed)
-    arr = torch.from_numpy(image_tensor(items, size))
+    clean.recover(info.name, wait=None)  # finish or roll back a cleaning a crash interrupted
+    with clean.dataset_lock(info.name):  # never read the files half-way through a cleaning
+        items = read_image_folder(info.path, valid_pct=cfg.valid_pct, seed=cfg.seed)
+        arr = torch.from_numpy(image_tensor(items, size))
     labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
     valid = torch.tensor(items.is_valid)
     train_idx = torch.nonzero(~valid).flatten()

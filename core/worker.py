@@ -201,6 +201,11 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
         failed = store.fail_orphans(ORPHAN_REASON)
         if failed and not quiet:
             print(f"Marked {len(failed)} interrupted job(s) as FAILED: {failed}", flush=True)
+        from core import clean
+
+        for message in clean.recover_all():  # a cleaning a crash cut short: finish or undo it
+            if not quiet:
+                print(message, flush=True)
         warm_up()
         if not quiet:
             print(f"Worker {os.getpid()} ready; waiting for jobs in {store.path}", flush=True)
