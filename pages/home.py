@@ -1,5 +1,6 @@
 """Home: what the playground is for, one click to a first model, and the runs so far."""
 
+import pandas as pd
 import streamlit as st
 
 from core import datasets
@@ -28,7 +29,9 @@ st.caption("Then: the LR finder suggests a learning rate, and the Model page sho
            "layer by layer.")
 
 st.subheader("Datasets")
-st.dataframe([{"name": n, "what": d} for n, d in datasets.BUILTINS.items()], hide_index=True)
+# Plain HTML tables: a few rows each, and much lighter for the browser than interactive grids.
+st.table(pd.DataFrame([{"name": n, "what": d} for n, d in datasets.BUILTINS.items()])
+         .set_index("name"))
 
 st.subheader("Runs")
 jobs = runs.store().jobs(limit=20)
@@ -43,4 +46,4 @@ for job in jobs:
                  "dataset": cfg.get("dataset"), "arch": cfg.get("arch"),
                  "accuracy": result.get("accuracy"), "seconds": result.get("seconds"),
                  "error": job.error})
-st.dataframe(rows, hide_index=True)
+st.table(pd.DataFrame(rows).set_index("run"))

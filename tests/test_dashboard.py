@@ -27,10 +27,10 @@ def test_home_lists_builtin_datasets_and_a_finished_run(fresh_workspace):
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
     assert at.title[0].value == "fastai playground"
-    datasets_table = at.dataframe[0].value
-    assert {"digits", "digits_flip10"} <= set(datasets_table["name"])
-    runs = at.dataframe[1].value
-    row = runs[runs["run"] == run_id].iloc[0]
+    datasets_table = at.table[0].value
+    assert {"digits", "digits_flip10"} <= set(datasets_table.index)
+    runs = at.table[1].value
+    row = runs.loc[run_id]
     assert row["state"] == "DONE"
     assert abs(row["accuracy"] - 0.9777) < 1e-9
 

@@ -15,9 +15,8 @@ def test_dashboard_shows_a_run_trained_from_the_cli(fresh_workspace):
     with streamlit_server(fresh_workspace) as url, browser_page() as page:
         page.goto(url)
         page.get_by_text("fastai playground").first.wait_for(timeout=30_000)
-        # Tables are canvas grids: their cells exist in an accessible (hidden) table.
-        page.get_by_text("digits_flip10").first.wait_for(state="attached", timeout=30_000)
-        runs = page.locator("[data-testid='stDataFrame']").nth(1)
-        runs.locator("td", has_text="DONE").first.wait_for(state="attached", timeout=30_000)
+        page.get_by_text("digits_flip10").first.wait_for(timeout=30_000)
+        runs = page.locator("[data-testid='stTable']").nth(1)
+        runs.locator("td", has_text="DONE").first.wait_for(timeout=30_000)
         assert "0.9777" in runs.text_content()
         page.screenshot(path=str(fresh_workspace / "home.png"))
