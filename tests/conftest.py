@@ -44,6 +44,16 @@ def one_thread():
 
 
 @pytest.fixture
+def no_worker(monkeypatch):
+    """Record the dashboard's worker starts instead of spawning a process."""
+    from dashboard import runs
+
+    started = []
+    monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
+    return started
+
+
+@pytest.fixture
 def store(tmp_path):
     """An empty job store in a temporary file."""
     from core.jobs import Store

@@ -13,11 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from core import datasets, download, ingest, workspace
 from core.jobs import Store
-from dashboard import runs, state
+from dashboard import state
+from tests.apptest import open_page
 from tests.inputs import class_images, truncated_png, write_tree, zip_bytes
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboard" / "app.py")
 PAGE = "../pages/data.py"
 
 
@@ -41,14 +40,6 @@ def ws(fresh_workspace, digits_folder) -> Path:
 
 
 @pytest.fixture
-def no_worker(monkeypatch):
-    """Record worker starts instead of spawning a process."""
-    started = []
-    monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
-    return started
-
-
-@pytest.fixture
 def offline(monkeypatch):
     monkeypatch.setattr(download, "availability",
                         lambda *a, **k: (False, "no internet: the name s3.amazonaws.com cannot "
@@ -56,12 +47,7 @@ def offline(monkeypatch):
 
 
 def open_data(**session) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, **session)
 
 
 def show(at: AppTest, section: str) -> AppTest:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import CANCELLED, DONE, FAILED, QUEUED, Store
 from dashboard import lr_view, runs, state
+from tests.apptest import open_page
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboard" / "app.py")
 PAGE = "../pages/lr_find.py"
 SUGGESTIONS = {"valley": 1.2345678e-3, "slide": 2.5e-3, "minimum": 6.1e-2, "steep": 4.75e-4}
 DEFAULT_LR = state.DEFAULTS[state.LR]
@@ -46,11 +44,8 @@ def seed_lr_find(
     return job_id
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+def open_lr_page() -> AppTest:
+    return open_page(PAGE)
 
 
 def texts(at: AppTest) -> str:
@@ -58,7 +53,7 @@ def texts(at: AppTest) -> str:
 
 
 def test_without_a_run_it_offers_to_start_one(fresh_workspace):
-    at = open_page()
+    at = open_lr_page()
     assert at.title[0].value == "Learning-rate finder"
     assert any("No LR finder run yet" in i.value for i in at.info)
     assert at.button[0].label == "Run the LR finder"
@@ -68,7 +63,7 @@ def test_without_a_run_it_offers_to_start_one(fresh_workspace):
 def test_run_queues_a_job_for_the_current_dataset_and_arch(fresh_workspace, monkeypatch):
     started = []
     monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
-    at = open_page()
+    at = open_lr_page()
     at.button[0].click().run()
     assert not at.exception
     (job,) = Store().jobs(kind="lr_find")
@@ -89,7 +84,7 @@ def test_run_queues_a_job_for_the_current_dataset_and_arch(fresh_workspace, monk
 
 def test_a_finished_run_shows_the_four_suggestions_with_their_values(fresh_workspace):
     seed_lr_find()
-    at = open_page()
+    at = open_lr_page()
     shown = texts(at)
     explanations = lr_view.explanations()
     for name, value in SUGGESTIONS.items():
@@ -103,7 +98,7 @@ def test_a_finished_run_shows_the_four_suggestions_with_their_values(fresh_works
 
 def test_use_this_learning_rate_sets_the_train_page_value(fresh_workspace):
     seed_lr_find()
-    at = open_page()
+    at = open_lr_page()
     at.button(key="use_valley").click().run()
     assert at.session_state[state.LR] == SUGGESTIONS["valley"]  # exactly, not a rounded copy
     assert "1.23e-03" in at.success[0].value
@@ -115,7 +110,7 @@ def test_use_this_learning_rate_sets_the_train_page_value(fresh_workspace):
 
 def test_a_picked_value_is_used_exactly(fresh_workspace):
     seed_lr_find()
-    at = open_page()
+    at = open_lr_page()
     at.number_input(key="lr_find_pick").set_value(0.0123).run()
     at.button(key="use_picked").click().run()
     assert not at.error
@@ -128,7 +123,7 @@ def test_a_picked_value_is_used_exactly(fresh_workspace):
 )
 def test_a_bad_picked_value_is_refused(fresh_workspace, value, message):
     seed_lr_find()
-    at = open_page()
+    at = open_lr_page()
     at.number_input(key="lr_find_pick").set_value(value).run()
     at.button(key="use_picked").click().run()
     assert any(message in e.value for e in at.error)
@@ -138,7 +133,7 @@ def test_a_bad_picked_value_is_refused(fresh_workspace, value, message):
 
 def test_a_failed_run_shows_its_error(fresh_workspace):
     seed_lr_find(FAILED, error="The batch size (64) is larger than the training set (20 images).")
-    at = open_page()
+    at = open_lr_page()
     assert "larger than the training set" in at.error[0].value
     assert not [b for b in at.button if (b.key or "").startswith("use_")]
     assert at.button[0].label == "Run it again"
@@ -146,7 +141,7 @@ def test_a_failed_run_shows_its_error(fresh_workspace):
 
 def test_a_missing_suggestion_cannot_be_used(fresh_workspace):
     seed_lr_find(suggestions={**SUGGESTIONS, "slide": None})
-    at = open_page()
+    at = open_lr_page()
     assert at.button(key="use_slide").disabled
     assert "slide" not in at.session_state[state.LR_SUGGESTIONS]
 
@@ -155,7 +150,7 @@ def test_a_new_session_shows_the_newest_run_for_its_dataset_and_arch(fresh_works
     seed_lr_find(suggestions={**SUGGESTIONS, "valley": 1e-4})
     seed_lr_find(suggestions={**SUGGESTIONS, "valley": 2e-4})
     seed_lr_find(arch="simple_cnn", suggestions={**SUGGESTIONS, "valley": 3e-4})
-    at = open_page()  # state.LR_RUN is None: as after a reload
+    at = open_lr_page()  # state.LR_RUN is None: as after a reload
     assert at.session_state[state.LR_SUGGESTIONS]["valley"] == 2e-4
     at.session_state[state.ARCH] = "simple_cnn"
     at.run()

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from core import models
 from dashboard import state
+from tests.apptest import open_page as open_app_page
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboard" / "app.py")
 DIGITS = {"n_classes": 10, "n_in": 1, "size": 16}  # what the page must derive from the folder
 
 
 def open_page(arch: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90).run()
-    at.switch_page("../pages/model.py").run()
-    assert not at.exception, at.exception
+    at = open_app_page("../pages/model.py", timeout=90)
     if arch is not None:
         at.selectbox(key=state.ARCH).select(arch).run()
         assert not at.exception, at.exception

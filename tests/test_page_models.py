@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,10 +11,8 @@ from streamlit.testing.v1 import AppTest
 from core import bundle, predict
 from core.jobs import Store
 from dashboard import state
+from tests.apptest import open_page
 from tests.model_helpers import MODEL, seed_finished_run, trained_model
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboard" / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +26,6 @@ def saved(trained, fresh_workspace):
     return bundle.import_bundle(trained.zip, "digits_small.zip")
 
 
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def button(at: AppTest, label: str):

@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import clean, interpret
 from core.jobs import DONE, QUEUED, Store
-from dashboard import cleaner, runs, state
+from dashboard import cleaner, state
 from tests import results_helpers
+from tests.apptest import open_page
 from tests.results_helpers import CFG, folder_bytes
 
 trained_template = results_helpers.trained_template  # the fixtures, shared
 results_ws = results_helpers.results_ws
 template_ws = results_helpers.template_ws
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboard" / "app.py")
 PAGE = "../pages/results.py"
 DATASET = CFG.dataset
 
 
-@pytest.fixture
-def no_worker(monkeypatch):
-    """Record worker starts instead of spawning a process."""
-    started = []
-    monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
-    return started
-
-
 def open_results() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE)
 
 
 def top_files(n: int = 12) -> list[str]:

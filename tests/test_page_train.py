@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,26 +11,14 @@ from core.config import TrainConfig
 from core.jobs import CANCELLED, DONE, QUEUED, RUNNING, Store
 from core.schedule import preview
 from dashboard import runs, state
+from tests.apptest import APP, open_page
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboard" / "app.py")
 PAGE = "../pages/train.py"
 N_TRAIN = 1438  # Digits' training split
 
 
-@pytest.fixture
-def no_worker(monkeypatch):
-    """Record worker starts instead of spawning a process."""
-    started = []
-    monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
-    return started
-
-
 def open_train() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE)
 
 
 def errors(at: AppTest) -> list[str]:
