@@ -429,7 +429,7 @@ def _free_name(folder: Path, name: str, taken: set[str]) -> str:
     """name, or name-1, name-2… : the first that is neither on disk in folder nor taken."""
     stem, suffix = os.path.splitext(name)
     candidate, n = name, 0
-    while (folder / candidate).exists() or f"{folder}/{candidate}" in taken:
+    while os.path.lexists(folder / candidate) or f"{folder}/{candidate}" in taken:
         n += 1
         candidate = f"{stem}-{n}{suffix}"
     taken.add(f"{folder}/{candidate}")
@@ -621,7 +621,8 @@ def apply_plan(plan: Plan) -> ApplyReport:
         _finish(journal, moves)
     report.moved = [{"file": m["file"], "action": m["action"], "to": m["to"],
                      "dest": _dest_in_dataset(m, root)} for m in moves]
-    clear_marks(plan.dataset, [a.file for a in plan.actions] + list(plan.kept))
+    # skipped files (changed or gone since the plan) keep their marks: the decision still stands
+    clear_marks(plan.dataset, [m["file"] for m in moves] + list(plan.kept))
     return report
 
 

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import math
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from core.augment import augment_batch
 from core.config import Augment, TrainConfig
 from core.datasets import DatasetInfo, Items, read_image_folder, resolve
 from core.errors import UserError
-from core.images import to_rgb
+from core.images import square_resize, to_rgb, upright
 
-CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused
+CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused
 MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
 FLOAT_BUDGET = 512 * 2**20  # bytes of pre-normalised floats kept when not augmenting
 
@@ -39,18 +40,23 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.seek(0)
-            img, _notes = to_rgb(img)  # alpha over white, 16-bit scaled: as Predict sees it
-            w, h = img.size
-            side = min(w, h)
-            left, top = (w - side) // 2, (h - side) // 2
-            img = img.crop((left, top, left + side, top + side))
-            img = img.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
+            # upright, alpha over white, 16-bit scaled, cropped and resized: as Predict sees it
+            rgb, _notes = to_rgb(upright(img))
+            return np.asarray(square_resize(rgb, size), dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise UserError(f"Cannot read image {path.name}: {e}") from e
 
 
-_MEMORY: dict[str, np.ndarray] = {}
+_MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()
+MEMORY_ENTRIES = 4  # decoded datasets kept per process (each clean-up makes a new one)
+
+
+def _remember(key: str, arr: np.ndarray) -> np.ndarray:
+    _MEMORY[key] = arr
+    _MEMORY.move_to_end(key)
+    while len(_MEMORY) > MEMORY_ENTRIES:
+        _MEMORY.popitem(last=False)
+    return arr
 
 
 def image_tensor(items: Items, size: int) -> np.ndarray:
@@ -63,13 +69,11 @@ def image_tensor(items: Items, size: int) -> np.ndarray:
         )
     key = _cache_key(items, size)
     if key in _MEMORY:
-        return _MEMORY[key]
+        return _remember(key, _MEMORY[key])
     path = workspace.subdir("cache") / f"{key}.npy"
     if path.exists():
         try:
-            arr = np.load(path, allow_pickle=False)
-            _MEMORY[key] = arr
-            return arr
+            return _remember(key, np.load(path, allow_pickle=False))
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
     rgb = np.stack([decode_image(items.root / rel, size) for rel in items.files])
@@ -79,8 +83,7 @@ def image_tensor(items: Items, size: int) -> np.ndarray:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
     np.save(tmp, arr)
     os.replace(tmp, path)
-    _MEMORY[key] = arr
-    return arr
+    return _remember(key, arr)
 
 
 class TensorLoader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import random
 import shutil
@@ -123,15 +125,14 @@ def _publish(tmp: Path, target: Path) -> Path:
     try:
         tmp.rename(target)
     except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
         if not (target / META_FILE).exists():
             raise
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
 def ensure_digits() -> Path:
     """Write scikit-learn's digits as PNG files in train/ and valid/ class folders (once)."""
-    from PIL import Image
     from sklearn.datasets import load_digits
 
     root = workspace.subdir("datasets")
@@ -143,6 +144,14 @@ def ensure_digits() -> Path:
     labels = bunch.target
     valid = _stratified_valid(labels, DIGITS_VALID_PCT, DIGITS_SPLIT_SEED)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-digits-", dir=root))
+    with _removed_on_failure(tmp):
+        _write_digits(tmp, pixels, labels, valid)
+    return _publish(tmp, target)
+
+
+def _write_digits(tmp: Path, pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> None:
+    from PIL import Image
+
     for i, (img, lab) in enumerate(zip(pixels, labels)):
         folder = tmp / ("valid" if valid[i] else "train") / str(int(lab))
         folder.mkdir(parents=True, exist_ok=True)
@@ -157,7 +166,16 @@ def ensure_digits() -> Path:
         "default_size": 16,
     }
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-    return _publish(tmp, target)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(tmp: Path):
+    """Delete a half-written temporary folder when writing it fails (then re-raise)."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _stratified_valid(labels: np.ndarray, pct: float, seed: int) -> np.ndarray:
@@ -182,23 +200,24 @@ def ensure_flipped(name: str, fraction: float, seed: int = FLIP_SEED) -> Path:
     if (target / META_FILE).exists():
         return target
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
-    shutil.copytree(source, tmp, dirs_exist_ok=True)
-    train = sorted(p.relative_to(tmp).as_posix() for p in (tmp / "train").glob("*/*.png"))
-    rng = random.Random(seed)
-    chosen = sorted(rng.sample(train, round(len(train) * fraction)))
-    classes = sorted(p.name for p in (tmp / "train").iterdir())
-    flipped = []
-    for rel in chosen:
-        true = rel.split("/")[1]
-        given = rng.choice([c for c in classes if c != true])
-        new_rel = f"train/{given}/{rel.split('/')[2]}"
-        (tmp / rel).rename(tmp / new_rel)
-        flipped.append({"file": new_rel, "true": true, "given": given})
-    (tmp / FLIPPED_FILE).write_text(json.dumps(flipped, indent=1))
-    meta = _read_meta(source)
-    meta.update(title=f"Digits, {round(fraction * 100)}% flipped", description=BUILTINS[name],
-                flipped=len(flipped), flip_seed=seed)
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    with _removed_on_failure(tmp):
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        train = sorted(p.relative_to(tmp).as_posix() for p in (tmp / "train").glob("*/*.png"))
+        rng = random.Random(seed)
+        chosen = sorted(rng.sample(train, round(len(train) * fraction)))
+        classes = sorted(p.name for p in (tmp / "train").iterdir())
+        flipped = []
+        for rel in chosen:
+            true = rel.split("/")[1]
+            given = rng.choice([c for c in classes if c != true])
+            new_rel = f"train/{given}/{rel.split('/')[2]}"
+            (tmp / rel).rename(tmp / new_rel)
+            flipped.append({"file": new_rel, "true": true, "given": given})
+        (tmp / FLIPPED_FILE).write_text(json.dumps(flipped, indent=1))
+        meta = _read_meta(source)
+        meta.update(title=f"Digits, {round(fraction * 100)}% flipped", description=BUILTINS[name],
+                    flipped=len(flipped), flip_seed=seed)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
     return _publish(tmp, target)
 
 
@@ -241,9 +260,13 @@ def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Item
     if not files:
         raise UserError(f"No images found in {path}: expected class folders holding image files.")
     if not has_split:
-        rng = random.Random(seed)
-        order = list(range(len(files)))
-        rng.shuffle(order)
+        # Rank each file by a seeded hash of its name (not its class, not its place in the list),
+        # so deleting or relabelling files moves no other file between the splits.
+        def rank(i: int) -> tuple[str, str]:
+            key = f"{seed}|{Path(files[i]).name}".encode()
+            return hashlib.sha1(key).hexdigest(), files[i]
+
+        order = sorted(range(len(files)), key=rank)
         cut = set(order[: max(1, round(len(files) * valid_pct))])
         is_valid = [i in cut for i in range(len(files))]
     vocab = sorted(set(labels))

@@ -188,15 +188,6 @@ def cached_archive(entry: Entry) -> Path | None:
     return path if path.is_file() else None
 
 
-def human_size(n: int) -> str:
-    """Bytes as a person reads them: 3.2 MB, 811.7 MB, 1.2 GB."""
-    if n >= 2**30:
-        return f"{n / 2**30:.1f} GB"
-    if n >= 2**20:
-        return f"{n / 2**20:.1f} MB"
-    return f"{n / 1024:.0f} KB"
-
-
 # --- the download ---------------------------------------------------------------------------
 
 
@@ -235,8 +226,8 @@ def fetch(url: str, dest: Path, *, expected_size: int | None = None,
                 )
             limit = max_bytes
             if (total or 0) > limit:
-                raise UserError(f"{name} is {human_size(total)}, more than the "
-                                f"{human_size(limit)} allowed for one download.")
+                raise UserError(f"{name} is {ingest.human_size(total)}, more than the "
+                                f"{ingest.human_size(limit)} allowed for one download.")
             total = total or expected_size
             done, last = 0, 0.0
             head = hashlib.md5()
@@ -254,7 +245,7 @@ def fetch(url: str, dest: Path, *, expected_size: int | None = None,
                         head.update(chunk[: 2**20 - done])
                     done += len(chunk)
                     if done > limit:
-                        raise UserError(f"{name} is larger than the {human_size(limit)} allowed "
+                        raise UserError(f"{name} is larger than the {ingest.human_size(limit)} allowed "
                                         "for one download; stopped.")
                     out.write(chunk)
                     if progress and time.monotonic() - last >= REPORT_EVERY:
@@ -279,8 +270,8 @@ def fetch(url: str, dest: Path, *, expected_size: int | None = None,
 
 
 def _cut_short(name: str, done: int, total: int | None) -> UserError:
-    of = f" of {human_size(total)}" if total else ""
-    return UserError(f"The download of {name} stopped after {human_size(done)}{of}: the "
+    of = f" of {ingest.human_size(total)}" if total else ""
+    return UserError(f"The download of {name} stopped after {ingest.human_size(done)}{of}: the "
                      "connection was closed. Nothing was kept; try again.")
 
 
@@ -303,10 +294,10 @@ def install(key: str, progress: Callable[[float, str], None] | None = None,
         def on_bytes(done: int, total: int | None) -> None:
             if progress:
                 elapsed = max(time.monotonic() - started, 1e-3)
-                of = f" of {human_size(total)}" if total else ""
+                of = f" of {ingest.human_size(total)}" if total else ""
                 frac = 0.8 * done / total if total else 0.0
-                progress(frac, f"downloading {human_size(done)}{of} "
-                               f"({human_size(done / elapsed)}/s)")
+                progress(frac, f"downloading {ingest.human_size(done)}{of} "
+                               f"({ingest.human_size(done / elapsed)}/s)")
 
         if progress:
             progress(0.0, f"connecting to {urllib.parse.urlparse(entry.source_url).netloc}")

@@ -118,6 +118,28 @@ def to_rgb(img) -> tuple[object, list[str]]:
     return img.convert("RGB"), notes
 
 
+def upright(img):
+    """The image turned as its camera's orientation tag says (as it is when there is none)."""
+    from PIL import ImageOps
+
+    try:
+        turned = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - odd EXIF: keep the image as stored
+        return img
+    return turned if turned is not None else img
+
+
+def square_resize(img, size: int):
+    """Centre-crop a Pillow image to a square, then resize it (bilinear) to size×size."""
+    from PIL import Image
+
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = img.crop((left, top, left + side, top + side))
+    return square.resize((size, size), Image.Resampling.BILINEAR)
+
+
 def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS,
             max_bytes: int = MAX_FILE_BYTES) -> ImageFacts:
     """Open path as an image by its content (never its name) and decode it fully.
@@ -152,8 +174,8 @@ def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS,
         raise BadImage(f"it is not a {FORMAT_NAMES} image: {describe_content(head)}") from e
     except BadImage:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise BadImage(f"it is corrupt or truncated ({e})") from e
+    except Exception as e:  # noqa: BLE001 - crafted files make Pillow plugins raise anything
+        raise BadImage(f"it is corrupt or truncated ({type(e).__name__}: {e})") from e
 
 
 def check_files(root: Path, files: list[str], progress: Callable[[float, str], None] | None = None,

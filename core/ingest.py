@@ -135,12 +135,13 @@ class _Budget:
         self.total += n
         if self.total > self.limits.max_total_bytes:
             raise UserError(
-                f"{self.what} expands to more than {_size(self.limits.max_total_bytes)}, the "
+                f"{self.what} expands to more than {human_size(self.limits.max_total_bytes)}, the "
                 "limit for one dataset (a zip bomb?). Extraction stopped; nothing was added."
             )
 
 
-def _size(n: float) -> str:
+def human_size(n: float) -> str:
+    """Bytes as a person reads them: 3.2 MB, 811.7 MB, 1.2 GB."""
     if n >= 2**30:
         return f"{n / 2**30:.1f} GB"
     if n >= MB:
@@ -229,8 +230,9 @@ def add_archive(source: BinaryIO | Path | str, name: str, *, shown_as: str | Non
         size = f.tell()
         f.seek(0)
         if size > limits.max_archive_bytes:
-            raise UserError(f"{shown} is {_size(size)}, more than the {_size(limits.max_archive_bytes)} "
-                            "limit for one upload. Nothing was added.")
+            raise UserError(f"{shown} is {human_size(size)}, more than the "
+                            f"{human_size(limits.max_archive_bytes)} limit for one upload. "
+                            "Nothing was added.")
         head = f.read(512)
         f.seek(0)
         kind = _archive_kind(head, shown)
@@ -267,6 +269,8 @@ def add_csv(csv_path: str | Path, name: str, *, limits: Limits = Limits(),
     path = Path(text).expanduser()
     if not path.is_absolute():
         raise UserError(f"{text} is not a full path; give it from the root, e.g. /data/labels.csv.")
+    path = path.resolve()  # a CSV that is a link is judged (and read) where it really lies
+    _check_import_root(path)
     if not path.is_file():
         raise UserError(f"There is no file {path} on the machine running the dashboard.")
     folder = _outside_folder(path.parent)
@@ -363,7 +367,7 @@ def clean_stale_temps() -> int:
     """Remove temporary folders left by an ingestion that crashed long ago; returns how many."""
     root = workspace.subdir("datasets")
     removed = 0
-    for p in root.glob(f"{TMP_PREFIX}*"):
+    for p in root.glob(".tmp-*"):  # ingestions, and built-ins whose writing was cut short
         try:
             if time.time() - p.stat().st_mtime > STALE_AFTER:
                 shutil.rmtree(p, ignore_errors=True)
@@ -452,7 +456,7 @@ def _read_csv(data: bytes | None, shown: str,
               limits: Limits) -> list[tuple[int, str, str, bool | None]]:
     """(line, file, label, is_valid or None) for each row of a file,label CSV."""
     if data is None:
-        raise UserError(f"{shown} is larger than {_size(MAX_CSV_BYTES)}; that is not a labels file.")
+        raise UserError(f"{shown} is larger than {human_size(MAX_CSV_BYTES)}; that is not a labels file.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -623,14 +627,14 @@ def _copy_limited(src: BinaryIO, dst: Path, budget: _Budget, limits: Limits, sho
         while chunk := src.read(CHUNK):
             written += len(chunk)
             if written > limits.max_file_bytes:
-                raise UserError(f"{shown} expands to more than {_size(limits.max_file_bytes)}, the "
+                raise UserError(f"{shown} expands to more than {human_size(limits.max_file_bytes)}, the "
                                 "limit for one file (a zip bomb?). Nothing was added.")
             budget.add_bytes(len(chunk))
             out.write(chunk)
 
 
 def _too_big(limits: Limits) -> str:
-    return f"it is larger than the {_size(limits.max_file_bytes)} limit for one file"
+    return f"it is larger than the {human_size(limits.max_file_bytes)} limit for one file"
 
 
 def _zip_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
@@ -659,8 +663,8 @@ def _zip_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
             if parts and not info.is_dir():
                 declared += info.file_size
         if declared > limits.max_total_bytes:
-            raise UserError(f"{shown} would expand to {_size(declared)}, more than the "
-                            f"{_size(limits.max_total_bytes)} limit (a zip bomb?). "
+            raise UserError(f"{shown} would expand to {human_size(declared)}, more than the "
+                            f"{human_size(limits.max_total_bytes)} limit (a zip bomb?). "
                             "Nothing was added.")
         _check_overlaps(f, infos, getattr(zf, "start_dir", None), shown)
         for i, info in enumerate(infos):
@@ -751,6 +755,14 @@ def _tar_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
     return found
 
 
+def _check_import_root(path: Path) -> None:
+    """Refuse a resolved path outside $PLAYGROUND_IMPORT_ROOT, when that is set."""
+    allowed = os.environ.get(IMPORT_ROOT_VAR)
+    if allowed and not workspace.inside(path, Path(allowed)):
+        raise UserError(f"Only folders inside {allowed} may be imported on this server "
+                        f"({IMPORT_ROOT_VAR}).")
+
+
 def _outside_folder(path: str | Path) -> Path:
     """A folder on this machine that a person may import from."""
     text = str(path).strip()
@@ -759,13 +771,10 @@ def _outside_folder(path: str | Path) -> Path:
     folder = Path(text).expanduser()
     if not folder.is_absolute():
         raise UserError(f"{text} is not a full path; give it from the root, e.g. /data/pets.")
+    folder = folder.resolve()
+    _check_import_root(folder)  # before saying whether it exists
     if not folder.is_dir():
         raise UserError(f"There is no folder {folder} on the machine running the dashboard.")
-    folder = folder.resolve()
-    allowed = os.environ.get(IMPORT_ROOT_VAR)
-    if allowed and not workspace.inside(folder, Path(allowed)):
-        raise UserError(f"Only folders inside {allowed} may be imported on this server "
-                        f"({IMPORT_ROOT_VAR}).")
     if workspace.inside(folder, workspace.subdir("datasets")):
         raise UserError(f"{folder} is already one of the workspace's datasets; choose it from "
                         "the list instead.")

@@ -88,7 +88,7 @@ def describe_content(head: bytes) -> str:
 
 def open_image(data: bytes, name: str = "image"):
     """Recognise, size-check and decode uploaded bytes; returns (RGB Pillow image, facts, notes)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if len(data) == 0:
         raise ImageError(f"{name} is empty (0 bytes): there is nothing to look at.")
@@ -121,14 +121,10 @@ def open_image(data: bytes, name: str = "image"):
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"{name} is damaged: it is a {fmt} file that cannot be decoded "
                          f"({e}). Try saving it again from the program that made it.") from e
-    try:
-        upright = ImageOps.exif_transpose(img)
-        if upright is not None and upright.size != img.size:
-            notes.append("turned upright (camera orientation)")
-        img = upright if upright is not None else img
-    except Exception:  # noqa: BLE001 - odd EXIF: keep the image as stored
-        pass
-    rgb, more = to_rgb(img)
+    turned = images.upright(img)
+    if turned.size != img.size:
+        notes.append("turned upright (camera orientation)")
+    rgb, more = to_rgb(turned)
     return rgb, (fmt, width, height, mode), notes + more
 
 
@@ -146,13 +142,7 @@ def model_view(rgb, size: int, channels: int) -> np.ndarray:
     The crop and resize are those of training's decode_image, so a training image gives the
     same pixels here as in its batch.
     """
-    from PIL import Image
-
-    w, h = rgb.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    square = rgb.crop((left, top, left + side, top + side))
-    small = square.resize((size, size), Image.Resampling.BILINEAR)
+    small = images.square_resize(rgb, size)
     if channels == 1:
         return np.asarray(small.convert("L"), dtype=np.uint8)
     return np.asarray(small, dtype=np.uint8)
@@ -300,15 +290,19 @@ def predict(loaded: LoadedModel, prepared: list[PreparedImage]) -> list[Predicti
     return [Prediction(p.name, row, loaded.classes) for p, row in zip(prepared, probs)]
 
 
-def prepare_many(files: list[tuple[str, bytes]], size: int,
-                 channels: int) -> tuple[list[PreparedImage], list[tuple[str, str]]]:
-    """Prepare several uploads; bad ones are reported as (name, why) and skipped."""
+def prepare_many(files: list[tuple[str, bytes]], size: int, channels: int,
+                 prepare_one=None) -> tuple[list[PreparedImage], list[tuple[str, str]]]:
+    """Prepare several uploads; bad ones are reported as (name, why) and skipped.
+
+    prepare_one (default: prepare) lets a caller add caching; it raises ImageError for a bad file.
+    """
     if len(files) > MAX_IMAGES:
         raise UserError(f"{len(files)} images at once is too many; give at most {MAX_IMAGES}.")
+    prepare_one = prepare_one or prepare
     good, bad = [], []
     for name, data in files:
         try:
-            good.append(prepare(data, name, size, channels))
+            good.append(prepare_one(data, name, size, channels))
         except ImageError as e:
             bad.append((name, str(e)))
     return good, bad

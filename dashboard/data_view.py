@@ -188,13 +188,13 @@ def catalogue_tab() -> None:
     for entry in download.CATALOGUE.values():
         cols = st.columns([4, 1, 2])
         cols[0].markdown(f"**{entry.title}** · `{entry.key}`  \n{entry.description}")
-        cols[1].write(download.human_size(entry.size))
+        cols[1].write(ingest.human_size(entry.size))
         if download.installed(entry):
             cols[2].write(f"✅ added as {entry.name}")
             continue
         cached = download.cached_archive(entry) is not None
         why = ("Extract the archive already in the download cache." if cached else
-               f"Download {download.human_size(entry.size)} from fastai's server.")
+               f"Download {ingest.human_size(entry.size)} from fastai's server.")
         if not online and not cached:
             why = f"Unavailable offline: {reason}."
         if cols[2].button("Add from cache" if cached else "Download", key=f"dl_{entry.key}",
@@ -272,8 +272,9 @@ def stamp(items: datasets.Items) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=20)
-def _sizes(root: str, files: tuple[str, ...], _stamp: str) -> pd.DataFrame:
-    return data_figures.size_table(images.image_sizes(Path(root), list(files)))
+def _sizes(root: str, stamp_: str, _files: tuple[str, ...]) -> pd.DataFrame:
+    # keyed by the folder and its stamp; the file list itself is not hashed on every rerun
+    return data_figures.size_table(images.image_sizes(Path(root), list(_files)))
 
 
 def _thumb(path: Path, px: int) -> np.ndarray | None:
@@ -320,7 +321,7 @@ def overview(info: datasets.DatasetInfo, items: datasets.Items) -> None:
                 "validation images measure how well it does on pictures it has never seen.")
     counts = data_figures.class_counts(list(zip(items.files, items.labels, items.is_valid)))
     st.plotly_chart(data_figures.class_counts_figure(counts), key="class_counts")
-    table = _sizes(str(items.root), tuple(items.files), stamp(items))
+    table = _sizes(str(items.root), stamp(items), tuple(items.files))
     if len(table) == 1:
         w, h = table.iloc[0][["width", "height"]]
         st.markdown(f"**Image sizes:** every image is {w}×{h} pixels.")
@@ -358,7 +359,7 @@ def overview(info: datasets.DatasetInfo, items: datasets.Items) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _normalisation(root: str, _stamp: str, size: int) -> tuple[list[float], list[float], int]:
+def _normalisation(root: str, stamp_: str, size: int) -> tuple[list[float], list[float], int]:
     from core import pipeline
 
     norm = pipeline.normalisation(datasets.read_image_folder(Path(root)), size)

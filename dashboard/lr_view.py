@@ -6,10 +6,8 @@ import math
 
 from core.config import TrainConfig, config_problems
 from core.jobs import Job, Store
-from core.lr_text import SUGGESTIONS
 
 NUM_IT = 100  # mini-batches the finder trains for, as fastai's lr_find does by default
-SUGGESTION_NAMES = ("valley", "slide", "minimum", "steep")
 
 INTRO = (
     f"The LR finder trains the model for {NUM_IT} mini-batches while it raises the learning rate "
@@ -22,11 +20,6 @@ TOO_HIGH_OR_LOW = (
     "moves, so training is slow and may stop short. Pick a rate on the steep downward slope, "
     "well before the lowest point."
 )
-
-
-def explanations() -> dict[str, str]:
-    """The engine's one-sentence explanation of each suggestion."""
-    return dict(SUGGESTIONS)
 
 
 def matches(job: Job, dataset: str, arch: str) -> bool:

@@ -7,7 +7,6 @@ import hashlib
 import streamlit as st
 
 from core import bundle, predict
-from core.errors import UserError
 from dashboard import figures
 
 SOURCE = "predict_source"  # upload, camera or drawing
@@ -86,18 +85,14 @@ def _prepare(data: bytes, name: str, size: int, channels: int) -> predict.Prepar
 
 
 def prepare_all(files: list[tuple[str, bytes]], info: bundle.ModelInfo):
-    """(prepared images, [(name, why)] for the unusable ones)."""
-    if len(files) > predict.MAX_IMAGES:
-        raise UserError(f"{len(files)} images at once is too many; give at most "
-                                f"{predict.MAX_IMAGES}.")
-    good, bad = [], []
-    for name, data in files:
-        out = _prepare(data, name, info.size, info.channels)
+    """(prepared images, [(name, why)] for the unusable ones), each file prepared once."""
+    def cached(data: bytes, name: str, size: int, channels: int) -> predict.PreparedImage:
+        out = _prepare(data, name, size, channels)
         if isinstance(out, str):
-            bad.append((name, out))
-        else:
-            good.append(out)
-    return good, bad
+            raise predict.ImageError(out)
+        return out
+
+    return predict.prepare_many(files, info.size, info.channels, prepare_one=cached)
 
 
 def predictions(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage]):

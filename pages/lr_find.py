@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.archs import ARCHS
 from core.jobs import CANCELLED, FAILED, snapshot
+from core.lr_text import SUGGESTIONS
 from dashboard import figures, lr_view, runs, state
 
 CHOSEN = "lr_find_chosen"  # (what was chosen, its value): the confirmation shown after "Use this"
@@ -94,7 +95,7 @@ def use(label: str, value: float) -> None:
 
 
 st.subheader("Four suggestions")
-for name, explanation in lr_view.explanations().items():
+for name, explanation in SUGGESTIONS.items():
     value = suggestions.get(name)
     text, button = st.columns([5, 1], vertical_alignment="center")
     shown = f"`{lr_view.fmt_lr(value)}`" if value is not None else "not available (curve too short)"

@@ -26,6 +26,9 @@ try:
 except UserError as e:
     st.error(str(e))
     st.stop()
+except OSError as e:  # files moved by a clean-up in another tab while this page read them
+    st.warning(f"The dataset changed while it was being read ({e.strerror}); reload the page.")
+    st.stop()
 
 results_view.summary_metrics(interp)
 

@@ -143,6 +143,8 @@ def test_a_file_removed_or_changed_outside_between_plan_and_apply_is_reported(to
     }
     assert [m["file"] for m in report.moved] == ["train/a/a1.png", "train/c/c2.png", "valid/b/b0.png"]
     assert (toy / "train/b/b1.png").read_bytes() == b"edited meanwhile"  # untouched
+    # the decisions on the skipped files still stand; the applied ones are cleared
+    assert set(clean.load_marks("toy")) == {"train/a/a0.png", "train/b/b1.png"}
     assert "Skipped 2" in report.summary()
 
 

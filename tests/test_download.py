@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import datasets, download, workspace
+from core import datasets, download, ingest, workspace
 from core.errors import UserError
 from core.jobs import DONE, Store
 from core.worker import run_job
@@ -161,8 +161,8 @@ def test_the_download_job_reports_progress_and_adds_the_dataset(toy_entry, tmp_p
     downloading = [(f, m) for f, m in store.reports if m.startswith("downloading")]
     assert len(downloading) >= 2
     assert [f for f, _ in downloading] == sorted(f for f, _ in downloading)
-    assert downloading[-1][1].startswith(f"downloading {download.human_size(len(ARCHIVE))} of "
-                                         f"{download.human_size(len(ARCHIVE))}")
+    assert downloading[-1][1].startswith(f"downloading {ingest.human_size(len(ARCHIVE))} of "
+                                         f"{ingest.human_size(len(ARCHIVE))}")
     assert any(m.startswith("checked") for _, m in store.reports)  # then every image is checked
     # It trains like any dataset: train/ and valid/ are kept as the split.
     info = datasets.resolve("toys")

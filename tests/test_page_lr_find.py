@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import CANCELLED, DONE, FAILED, QUEUED, Store
+from core.lr_text import SUGGESTIONS as EXPLANATIONS
 from dashboard import lr_view, runs, state
 from tests.apptest import open_page
 
@@ -86,7 +87,7 @@ def test_a_finished_run_shows_the_four_suggestions_with_their_values(fresh_works
     seed_lr_find()
     at = open_lr_page()
     shown = texts(at)
-    explanations = lr_view.explanations()
+    explanations = EXPLANATIONS
     for name, value in SUGGESTIONS.items():
         assert f"**{name}** — `{value:.2e}`" in shown
         assert explanations[name] in shown
