@@ -11,7 +11,6 @@ import pandas as pd
 if TYPE_CHECKING:  # torch and the model factory load only when a model is built
     from core.models import BuiltModel
 
-GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}  # Pillow modes of single-channel images
 
 LAYER_KINDS = {
     "Conv2d": (
@@ -73,18 +72,16 @@ class ModelView:
 
 
 def dataset_input(name: str) -> DatasetInput:
-    """Classes, channels and default image size of a dataset, without decoding its images.
+    """Classes, channels and default image size of a dataset, as training will see them.
 
-    Channels are read from the first image's mode (the engine later checks every image).
+    Channels follow the engine's rule (1 only when every image is grey), read from the same
+    decoded-image cache training uses, so the shapes shown are the ones that will train.
     """
-    from PIL import Image
-
-    from core import datasets
+    from core import data, datasets
 
     info = datasets.resolve(name)
     items = datasets.read_image_folder(info.path)
-    with Image.open(items.root / items.files[0]) as img:
-        channels = 1 if img.mode in GREY_MODES else 3
+    channels = int(data.image_tensor(items, info.default_size).shape[1])
     return DatasetInput(len(items.vocab), channels, info.default_size)
 
 

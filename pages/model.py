@@ -20,7 +20,7 @@ st.write(
 
 @st.cache_data(show_spinner=False, ttl="1m")
 def input_of(dataset: str) -> model_view.DatasetInput:
-    """Classes, channels and image size of a dataset (lists files; decodes one image)."""
+    """Classes, channels and image size of a dataset, as training will see them (cached)."""
     return model_view.dataset_input(dataset)
 
 

@@ -93,3 +93,16 @@ def test_resnet_without_weights_says_so_and_has_three_groups(fresh_workspace):
     at.selectbox(key=state.ARCH).select("mnist_cnn").run()
     assert not at.exception
     assert len(at.radio(key="model_frozen_groups").options) == 2
+
+
+def test_grey_pictures_saved_as_rgb_are_shown_with_one_channel(fresh_workspace):
+    """The page counts channels as training does: grey pixels mean one channel, whatever the mode."""
+    from PIL import Image
+
+    root = fresh_workspace / "datasets" / "greyrgb"
+    for cls, shade in (("dark", 40), ("light", 200)):
+        (root / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (20, 20), (shade + i,) * 3).save(root / cls / f"{i}.png")
+    at = open_app_page("../pages/model.py", timeout=90, **{state.DATASET: "greyrgb"})
+    assert "2 classes, 1 channel(s), 64×64 px" in "\n".join(c.value for c in at.caption)
