@@ -61,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
-    from core import datasets
-    from core.archs import ARCHS
+    from core.data import datasets
+    from core.train.archs import ARCHS
 
     fields = dict(dataset=args.dataset, arch=args.arch, bs=args.bs, wd=args.wd, seed=args.seed,
                   size=args.size, augment=args.augment, pretrained=not args.no_pretrained)
@@ -84,8 +84,8 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
     on_epoch is called with each new epoch record (a dict). Ctrl-C asks the job to stop.
     Returns the finished Job.
     """
-    from core import worker
-    from core.jobs import Store
+    from core.jobs import worker
+    from core.jobs.store import Store
 
     store = Store()
     job_id = store.submit(kind, params)
@@ -188,13 +188,13 @@ def _finish(job, keys: list[str]) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from core import worker
+    from core.jobs import worker
 
     return worker.main(once=args.once, idle_exit=args.idle_exit)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from core import bench
+    from bench import engine as bench
 
     if args.epochs < 1:
         raise UserError("Benchmark at least 1 epoch.")
@@ -203,7 +203,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(_args: argparse.Namespace) -> int:
-    from core import datasets
+    from core.data import datasets
 
     for name in datasets.available():
         print(f"{name:<16} {datasets.BUILTINS.get(name, '(your own)')}")

@@ -7,9 +7,9 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core import bundle
 from core.errors import UserError
-from core.jobs import Job
+from core.jobs.store import Job
+from core.serving import bundle
 from dashboard import state
 
 PREDICT_PAGE = "../pages/predict.py"
@@ -64,7 +64,7 @@ def download_buttons(name: str, key: str) -> None:
     )
     st.caption("Unzip the bundle and run `python predict.py photo.png` inside its folder "
                "(torch, safetensors and Pillow needed; mnist_cnn runs anywhere, the other "
-               "architectures import `core.models` from this playground's checkout).")
+               "architectures import `core.train.models` from this playground's checkout).")
 
 
 def model_details(info: bundle.ModelInfo) -> None:

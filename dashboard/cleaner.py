@@ -1,6 +1,6 @@
 """The cleaner's widgets: an image grid with keep/delete/relabel marks, the plan, apply, undo, history.
 
-Marks are stored in the workspace (core.clean), keyed by dataset and file; every widget mirrors the
+Marks are stored in the workspace (core.analysis.clean), keyed by dataset and file; every widget mirrors the
 stored mark on each run, so marks survive filter changes, page switches, reloads and other tabs.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import clean
+from core.analysis import clean
 from core.errors import UserError
 from dashboard import state
 

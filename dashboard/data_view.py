@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import datasets, download, images, ingest, workspace
+from core import workspace
 from core.config import Augment
+from core.data import datasets, download, images, ingest
 from core.errors import UserError
-from core.jobs import DONE, FAILED
+from core.jobs.store import DONE, FAILED
 from dashboard import data_figures, runs, state
 from dashboard.train_form import chosen_augment
 
@@ -360,7 +361,7 @@ def overview(info: datasets.DatasetInfo, items: datasets.Items) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _normalisation(root: str, stamp_: str, size: int) -> tuple[list[float], list[float], int]:
-    from core import pipeline
+    from core.data import pipeline
 
     norm = pipeline.normalisation(datasets.read_image_folder(Path(root)), size)
     return norm.mean.tolist(), norm.std.tolist(), norm.n_train
@@ -370,7 +371,7 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     """One image from the file to the model's input, with the tensor's numbers at each step."""
     import torch
 
-    from core import pipeline
+    from core.data import pipeline
 
     st.caption("An image is a grid of numbers. Follow one through the steps training uses, and "
                "watch its shape (rank = number of axes) and its values change.")
@@ -414,7 +415,7 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
 
 def augmentation_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     """Controls for each random change, a live preview grid, and whether training uses them."""
-    from core import pipeline
+    from core.data import pipeline
 
     st.caption("Augmentation shows the model a slightly different version of each image every "
                "epoch, so it learns the object rather than the exact pixels.")

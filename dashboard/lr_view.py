@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from core.config import TrainConfig, config_problems
-from core.jobs import Job, Store
+from core.jobs.store import Job, Store
 
 NUM_IT = 100  # mini-batches the finder trains for, as fastai's lr_find does by default
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:  # torch and the model factory load only when a model is built
-    from core.models import BuiltModel
+    from core.train.models import BuiltModel
 
 
 LAYER_KINDS = {
@@ -77,7 +77,8 @@ def dataset_input(name: str) -> DatasetInput:
     Channels follow the engine's rule (1 only when every image is grey), read from the same
     decoded-image cache training uses, so the shapes shown are the ones that will train.
     """
-    from core import data, datasets
+    from core.data import datasets
+    from core.data import loaders as data
 
     info = datasets.resolve(name)
     items = datasets.read_image_folder(info.path)
@@ -97,7 +98,7 @@ def describe(built: BuiltModel, size: int, channels: int) -> ModelView:
 
     Works on a copy, so the model given (possibly shared between sessions) is left as it was.
     """
-    from core import models
+    from core.train import models
 
     work = models.BuiltModel(copy.deepcopy(built.model), built.splitter, built.notice, built.pretrained)
     n = models.n_groups(work)

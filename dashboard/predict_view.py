@@ -6,7 +6,7 @@ import hashlib
 
 import streamlit as st
 
-from core import bundle, predict
+from core.serving import bundle, predict
 from dashboard import figures
 
 SOURCE = "predict_source"  # upload, camera or drawing
@@ -132,7 +132,7 @@ def show_one(loaded: predict.LoadedModel, image: predict.PreparedImage,
                   caption=f"as the model sees it: {image.pixels.shape[0]}×"
                   f"{image.pixels.shape[1]} px, {colour}")
     if heat_map:
-        from core import gradcam
+        from core.serving import gradcam
 
         heat = gradcam.grad_cam(loaded, image.pixels)
         cols[2].image(gradcam.overlay(image.pixels, heat.heat, 192),

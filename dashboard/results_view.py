@@ -9,8 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import clean, workspace
-from core.jobs import CANCELLED, DONE, FAILED, Job, Store, snapshot
+from core import workspace
+from core.analysis import clean
+from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store, snapshot
 from dashboard import cleaner, figures, runs, state
 
 SPLIT_NAMES = {"valid": "validation", "train": "training"}
@@ -64,22 +65,22 @@ def choose_run(store: Store) -> Job | None:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _loaded(run_id: int):
-    from core.interpret import load_run
+    from core.analysis.interpret import load_run
 
     return load_run(run_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _interpretation(run_id: int, fingerprint: str):
-    from core.interpret import interpret
+    from core.analysis.interpret import interpret
 
     return interpret(run_id, _loaded(run_id))
 
 
 def interpretation(job: Job):
     """The run's predictions on its dataset as it is now (recomputed when the files change)."""
+    from core.analysis.interpret import dataset_items, fingerprint
     from core.config import TrainConfig
-    from core.interpret import dataset_items, fingerprint
 
     cfg = TrainConfig.from_dict(job.params["config"])
     return _interpretation(job.id, fingerprint(dataset_items(cfg)))
@@ -87,7 +88,7 @@ def interpretation(job: Job):
 
 def summary_metrics(interp) -> None:
     """Accuracy on each split and the image counts, on the data as it is now."""
-    from core.interpret import accuracy
+    from core.analysis.interpret import accuracy
 
     valid_acc, train_acc = accuracy(interp.frame, "valid"), accuracy(interp.frame, "train")
     counts = interp.frame["split"].value_counts()
@@ -102,7 +103,7 @@ def summary_metrics(interp) -> None:
 
 def confusion_tables(interp) -> None:
     """The most-confused pairs and per-class precision, recall and F1, side by side."""
-    from core.interpret import most_confused, per_class
+    from core.analysis.interpret import most_confused, per_class
 
     left, right = st.columns(2)
     with left:
@@ -137,7 +138,7 @@ def job_progress(job_id: int, what: str) -> None:
 
 def confusion_section(interp, dataset: str, root) -> None:
     """The heatmap (counts or shares), and the images behind a chosen cell, with their marks."""
-    from core import interpret
+    from core.analysis import interpret
 
     left, right = st.columns(2)
     split = left.radio("Images", list(SPLIT_NAMES), format_func=SPLIT_NAMES.get, horizontal=True,
@@ -174,7 +175,7 @@ def confusion_section(interp, dataset: str, root) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _crossval_result(job_id: int):
-    from core.crossval import load_result
+    from core.train.crossval import load_result
 
     return load_result(job_id)
 
@@ -185,7 +186,7 @@ def _newest(store: Store, kind: str, key: str, run_id: int) -> Job | None:
 
 def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
     """The out-of-sample frame when its crossval job is done; else its controls or progress."""
-    from core.crossval import DEFAULT_K, out_of_sample_frame
+    from core.train.crossval import DEFAULT_K, out_of_sample_frame
 
     store = runs.store()
     cv = _newest(store, "crossval", "source_run", job.id)
@@ -228,7 +229,7 @@ def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
 
 def ranking_section(job: Job, interp, dataset: str, root) -> None:
     """Top losses, filtered and paged, largest first, each image with its mark controls."""
-    from core import interpret
+    from core.analysis import interpret
 
     source = st.radio("Rank by", [RANK_MODEL, RANK_OOS], horizontal=True, key="results_rank",
                       persist_state="session",
@@ -288,7 +289,7 @@ def retrain_section(job: Job, interp) -> None:
 
 def compare(old: Job, new: Job, interp) -> None:
     """Both runs measured on the same validation images (as they are now), side by side."""
-    from core import interpret
+    from core.analysis import interpret
 
     new_interp = interpretation(new)
     acc_old = interpret.accuracy(interp.frame) or 0.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import workspace
-from core.jobs import QUEUED, RUNNING, Job, Store
-from core.worker import ensure_running, lock_holder, worker_alive
+from core.jobs.store import QUEUED, RUNNING, Job, Store
+from core.jobs.worker import ensure_running, lock_holder, worker_alive
 
 
 @st.cache_resource(show_spinner=False)

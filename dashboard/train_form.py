@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.archs import ARCHS
 from core.config import SCHEDULES, Augment, TrainConfig, config_problems
+from core.train.archs import ARCHS
 from dashboard import state
 
 LR_STEPS = sorted({float(f"{m * 10.0 ** e:.0e}") for e in range(-6, 1) for m in (1, 2, 3, 5)})
@@ -160,7 +160,7 @@ def chosen_augment() -> Augment:
 
 def group_table(cfg: TrainConfig, n_groups: int) -> list[dict]:
     """The peak learning rate each layer group gets under cfg."""
-    from core.schedule import group_lrs
+    from core.train.schedule import group_lrs
 
     names = GROUP_NAMES.get(n_groups, [f"group {i}" for i in range(n_groups)])
     return [{"layer group": n, "peak learning rate": f"{v:.2e}"}

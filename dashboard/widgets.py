@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.jobs import CANCELLED, DONE, FAILED, QUEUED, snapshot
+from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, snapshot
 from dashboard import figures, runs, state
 
 STATE_ICONS = {QUEUED: "⏳", "RUNNING": "🏃", DONE: "✅", FAILED: "❌", CANCELLED: "⏹️"}

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from core import datasets
 from core.config import TrainConfig
+from core.data import datasets
 from dashboard import runs, state
 
 state.init()

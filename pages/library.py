@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import bundle
 from core.errors import UserError
+from core.serving import bundle
 from dashboard import bundle_view, state
 
 IMPORT_ROUND = "library_import_round"  # bumped after an import, to empty the uploader

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core.archs import ARCHS
-from core.jobs import CANCELLED, FAILED, snapshot
-from core.lr_text import SUGGESTIONS
+from core.jobs.store import CANCELLED, FAILED, snapshot
+from core.train.archs import ARCHS
+from core.train.lr_text import SUGGESTIONS
 from dashboard import figures, lr_view, runs, state
 
 CHOSEN = "lr_find_chosen"  # (what was chosen, its value): the confirmation shown after "Use this"

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.archs import ARCHS
 from core.errors import UserError
+from core.train.archs import ARCHS
 from dashboard import model_view, state
 
 FROZEN = "model_frozen_groups"  # the freeze control's key
@@ -27,7 +27,7 @@ def input_of(dataset: str) -> model_view.DatasetInput:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def view_of(arch: str, n_classes: int, channels: int, size: int) -> model_view.ModelView:
     """The built model and its tables, kept per server so switching back is instant."""
-    from core.models import build_model
+    from core.train.models import build_model
 
     return model_view.describe(build_model(arch, n_classes, channels, size), size, channels)
 

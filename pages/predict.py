@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import bundle, gradcam, predict
 from core.errors import UserError
+from core.serving import bundle, gradcam, predict
 from dashboard import predict_view, state
 
 state.init()

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from core import clean, datasets
+from core.analysis import clean
+from core.data import datasets
 from core.errors import UserError
 from dashboard import cleaner, results_view, runs, state
 

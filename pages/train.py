@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import datasets
-from core.schedule import GROUPS, preview
+from core.data import datasets
+from core.train.schedule import GROUPS, preview
 from dashboard import figures, runs, state, widgets
 from dashboard.train_form import group_table, train_form
 

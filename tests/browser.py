@@ -85,7 +85,7 @@ def stop_worker(workspace: Path) -> None:
     old = os.environ.get(ws.ENV_VAR)
     os.environ[ws.ENV_VAR] = str(workspace)
     try:
-        from core.worker import lock_holder
+        from core.jobs.worker import lock_holder
 
         pid = lock_holder()
         if pid:

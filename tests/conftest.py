@@ -56,7 +56,7 @@ def no_worker(monkeypatch):
 @pytest.fixture
 def store(tmp_path):
     """An empty job store in a temporary file."""
-    from core.jobs import Store
+    from core.jobs.store import Store
 
     s = Store(tmp_path / "runs.sqlite")
     yield s

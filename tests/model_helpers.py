@@ -14,7 +14,7 @@ import pytest
 
 from core import workspace
 from core.config import TrainConfig
-from core.jobs import DONE, Job, Store
+from core.jobs.store import DONE, Job, Store
 
 CFG = TrainConfig(epochs=5, size=8)  # ~1 s on one core; about 96% on Digits' validation set
 MODEL = "digits_small"
@@ -46,8 +46,8 @@ def trained_model(tmp_path_factory) -> Trained:
         return _TRAINED
     import torch
 
-    from core import bundle
-    from core.training import train
+    from core.serving import bundle
+    from core.train.training import train
 
     root = tmp_path_factory.mktemp("trained")
     threads = torch.get_num_threads()

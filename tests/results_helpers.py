@@ -11,14 +11,14 @@ import pytest
 
 from core import workspace
 from core.config import TrainConfig
-from core.jobs import DONE, Store
+from core.jobs.store import DONE, Store
 
 CFG = TrainConfig(dataset="digits_flip10", epochs=1)  # one epoch: a couple of seconds on a CPU
 
 
 def train_run(cfg: TrainConfig = CFG, **params) -> int:
     """Train cfg in this process as the worker would and record it DONE; returns the job id."""
-    from core.training import train
+    from core.train.training import train
 
     store = Store()
     job_id = store.submit("train", {"config": cfg.to_dict(), **params})

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import bundle, predict, workspace
+from core import workspace
 from core.errors import UserError
+from core.serving import bundle, predict
 from tests.conftest import subprocess_env
 from tests.model_helpers import MODEL, altered, entries, make_zip, trained_model, tree
 
@@ -53,11 +54,11 @@ def test_export_writes_weights_config_and_script(trained):
 
 
 def _reference_probabilities(trained, files: list[Path]) -> np.ndarray:
-    """The trained run's own weights, rebuilt here, on the images as core.predict prepares them."""
+    """The trained run's own weights, rebuilt here, on the images as core.serving.predict prepares them."""
     import torch
     from safetensors.torch import load_file
 
-    from core.models import build_model
+    from core.train.models import build_model
 
     run = json.loads((trained.run_dir / "run.json").read_text())
     model = build_model("mnist_cnn", 10, 1, 8, pretrained=False).model
@@ -106,7 +107,7 @@ def test_predicting_a_file_matches_the_training_pipelines_validation_batch(train
     """The image as the model sees it is the image training saw: same crop, resize, normalisation."""
     import torch
 
-    from core import data
+    from core.data import loaders as data
     from tests.model_helpers import CFG
 
     monkeypatch.setenv(workspace.ENV_VAR, str(trained.root))
@@ -178,7 +179,7 @@ def test_save_run_refuses_a_taken_name_and_writes_nothing(trained, fresh_workspa
     from tests.model_helpers import seed_finished_run
 
     run_id = seed_finished_run(trained)
-    from core.jobs import Store
+    from core.jobs.store import Store
 
     job = Store().get(run_id)
     saved = bundle.save_run(job, "first")

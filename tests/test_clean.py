@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core import clean
+from core.analysis import clean
 from core.errors import PathEscapeError, UserError
 from tests.conftest import subprocess_env
 from tests.results_helpers import contents, folder_bytes
@@ -208,7 +208,7 @@ def test_a_failure_on_the_third_move_puts_everything_back(toy, fresh_workspace, 
 
 CRASH = textwrap.dedent("""
     import os, sys
-    from core import clean
+    from core.analysis import clean
     real, calls = {target}, []
     def crash(*args, **kwargs):
         calls.append(args)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core import workspace
-from core.jobs import DONE, Store
+from core.jobs.store import DONE, Store
 from tests.conftest import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,8 +141,8 @@ def test_datasets_lists_digits_and_its_flipped_variants():
 
 FAKE_WORKER = """
 import os, time
-from core import worker
-from core.jobs import Store
+from core.jobs import worker
+from core.jobs.store import Store
 handle = worker.acquire_lock()
 assert handle is not None
 store = Store()
@@ -155,7 +155,7 @@ while True:
 
 
 def test_train_behind_a_worker_that_gets_killed_does_not_wait_forever(fresh_workspace, tmp_path):
-    from core import worker
+    from core.jobs import worker
 
     # A stand-in for `python -m core worker`: holds the lock, claims jobs and beats (no fastai).
     fake = subprocess.Popen([sys.executable, "-c", FAKE_WORKER], cwd=ROOT, env=subprocess_env())

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from core import clean, crossval, interpret, worker
-from core.datasets import flipped_files, resolve
-from core.jobs import CANCELLED, DONE, Store
+from core.analysis import clean, interpret
+from core.data.datasets import flipped_files, resolve
+from core.jobs import worker
+from core.jobs.store import CANCELLED, DONE, Store
+from core.train import crossval
 from tests import results_helpers
 from tests.results_helpers import CFG
 

@@ -11,9 +11,10 @@ from fastai.callback.core import Callback
 from fastai.vision.all import ImageDataLoaders, Resize
 from PIL import Image
 
-from core import data, datasets
 from core.config import Augment, TrainConfig
-from core.training import build_learner
+from core.data import datasets
+from core.data import loaders as data
+from core.train.training import build_learner
 
 SIZE = 12  # small, so each training test takes a fraction of a second
 
@@ -209,7 +210,7 @@ def test_augmentation_changes_pixels_but_not_shape_or_labels():
 
 
 def test_flip_only_augmentation_mirrors_about_half_the_images_exactly():
-    from core.augment import augment_batch
+    from core.data.augment import augment_batch
 
     x = torch.rand(64, 1, SIZE, SIZE)
     spec = Augment(flip=True, max_rotate=0, max_zoom=1.0, max_translate=0, max_lighting=0)
@@ -221,7 +222,7 @@ def test_flip_only_augmentation_mirrors_about_half_the_images_exactly():
 
 
 def test_augmentation_with_everything_off_leaves_pixels_alone():
-    from core.augment import augment_batch
+    from core.data.augment import augment_batch
 
     x = torch.rand(8, 3, SIZE, SIZE)
     spec = Augment(flip=False, max_rotate=0, max_zoom=1.0, max_translate=0, max_lighting=0)
@@ -311,7 +312,7 @@ def test_fit_one_cycle_with_a_slice_gives_each_group_its_own_rate():
 
 
 def test_project_fit_with_freeze_epochs_and_lr_range():
-    from core.training import fit
+    from core.train.training import fit
 
     cfg = _cfg(freeze_epochs=1, lr=2e-3, lr_low=2e-5, schedule="constant")
     learn, built = build_learner(cfg, _bundle())

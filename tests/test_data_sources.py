@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import cli, datasets, ingest
+from core import cli
+from core.data import datasets, ingest
 from core.errors import UserError
-from core.jobs import Store
+from core.jobs.store import Store
 from tests.conftest import subprocess_env
 from tests.inputs import class_images, zip_bytes
 

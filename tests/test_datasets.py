@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import datasets, workspace
+from core import workspace
+from core.data import datasets
 from core.errors import UserError
 
 N_DIGITS = 1797

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from core import datasets, download, ingest, workspace
+from core import workspace
+from core.data import datasets, download, ingest
 from core.errors import UserError
-from core.jobs import DONE, Store
-from core.worker import run_job
+from core.jobs.store import DONE, Store
+from core.jobs.worker import run_job
 from tests.inputs import class_images, png, tar_bytes, tree
 
 ARCHIVE = tar_bytes({**class_images(per_class=6, prefix="toys/train/", size=20),

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from core.jobs import Store
+from core.jobs.store import Store
 from tests.browser import browser_page, require_chromium, streamlit_server
 from tests.inputs import class_images, zip_bytes
 

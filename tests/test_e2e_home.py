@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.jobs import DONE, Store
+from core.jobs.store import DONE, Store
 from tests.browser import browser_page, require_chromium, streamlit_server
 
 

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from core import predict
+from core.serving import predict
 from tests.browser import browser_page, require_chromium, streamlit_server
 from tests.model_helpers import seed_finished_run, trained_model
 

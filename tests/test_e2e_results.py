@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-from core import clean
-from core.jobs import Store
+from core.analysis import clean
+from core.jobs.store import Store
 from tests.browser import browser_page, require_chromium, streamlit_server
 from tests.results_helpers import folder_bytes
 

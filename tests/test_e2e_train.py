@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core.jobs import Store
+from core.jobs.store import Store
 from tests.browser import browser_page, require_chromium, streamlit_server
 
 pytestmark = pytest.mark.browser

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from core import datasets, images, ingest, workspace
+from core import workspace
+from core.data import datasets, images, ingest
 from core.errors import UserError
 from tests.inputs import (
     class_images,

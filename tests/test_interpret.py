@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import clean, interpret
+from core.analysis import clean, interpret
 from core.errors import UserError
 from tests import results_helpers
 from tests.results_helpers import CFG

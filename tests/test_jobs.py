@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
+from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
 
 TRAIN = {"config": {"epochs": 1}}
 

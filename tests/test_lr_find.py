@@ -11,10 +11,10 @@ import pytest
 import torch
 from fastcore.foundation import L
 
-from core import data
 from core.config import TrainConfig
-from core.lr_find import SUGGESTIONS, find_lr, suggest
-from core.training import build_learner
+from core.data import loaders as data
+from core.train.lr_find import SUGGESTIONS, find_lr, suggest
+from core.train.training import build_learner
 
 CFG = TrainConfig(size=8, bs=64, epochs=1)
 

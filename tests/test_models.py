@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from core import data, models
 from core.config import TrainConfig
+from core.data import loaders as data
 from core.errors import UserError
-from core.training import build_learner
+from core.train import models
+from core.train.training import build_learner
 
 ARCHS = ["mnist_cnn", "simple_cnn", "resnet18", "resnet34"]
 

@@ -60,7 +60,8 @@ def test_no_module_under_core_imports_streamlit():
 
 def test_importing_the_engine_does_not_load_streamlit():
     code = (
-        "import core.cli, core.jobs, core.worker, core.training, core.lr_find, core.data; "
+        "import core.cli, core.jobs.store, core.jobs.worker, core.train.training, core.train.lr_find; "
+        "import core.data.loaders; "
         "import sys; print('streamlit' in sys.modules)"
     )
     done = subprocess.run(

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import datasets, download, ingest, workspace
-from core.jobs import Store
+from core import workspace
+from core.data import datasets, download, ingest
+from core.jobs.store import Store
 from dashboard import state
 from tests.apptest import open_page
 from tests.inputs import class_images, truncated_png, write_tree, zip_bytes

@@ -7,8 +7,8 @@ import math
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.jobs import CANCELLED, DONE, FAILED, QUEUED, Store
-from core.lr_text import SUGGESTIONS as EXPLANATIONS
+from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, Store
+from core.train.lr_text import SUGGESTIONS as EXPLANATIONS
 from dashboard import lr_view, runs, state
 from tests.apptest import open_page
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from core import models
+from core.train import models
 from dashboard import state
 from tests.apptest import open_page as open_app_page
 

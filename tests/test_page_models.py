@@ -8,8 +8,8 @@ import pickle
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import bundle, predict
-from core.jobs import Store
+from core.jobs.store import Store
+from core.serving import bundle, predict
 from dashboard import state
 from tests.apptest import open_page
 from tests.model_helpers import MODEL, seed_finished_run, trained_model

@@ -7,8 +7,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import clean, interpret
-from core.jobs import DONE, QUEUED, Store
+from core.analysis import clean, interpret
+from core.jobs.store import DONE, QUEUED, Store
 from dashboard import cleaner, state
 from tests import results_helpers
 from tests.apptest import open_page
@@ -165,7 +165,7 @@ def test_a_cell_of_the_matrix_shows_its_images(template_ws):
 
 def test_out_of_sample_ranking_runs_as_a_job_and_ranks_the_training_images(results_ws, no_worker,
                                                                             one_thread):
-    from core import crossval
+    from core.train import crossval
 
     at = open_results()
     at.radio(key="results_rank").set_value("oos").run()
@@ -186,7 +186,7 @@ def test_out_of_sample_ranking_runs_as_a_job_and_ranks_the_training_images(resul
 
 
 def test_retrain_queues_the_same_settings_and_compares_the_runs(results_ws, no_worker, one_thread):
-    from core.training import train
+    from core.train.training import train
 
     at = open_results()
     next(b for b in at.button if b.label == "Retrain with cleaned data").click().run()

@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig
-from core.jobs import CANCELLED, DONE, QUEUED, RUNNING, Store
-from core.schedule import preview
+from core.jobs.store import CANCELLED, DONE, QUEUED, RUNNING, Store
+from core.train.schedule import preview
 from dashboard import runs, state
 from tests.apptest import APP, open_page
 
@@ -124,7 +124,7 @@ def _preview_trace(at: AppTest) -> list[float]:
 
 
 def test_schedule_preview_matches_the_engines_schedule(fresh_workspace, tmp_path):
-    from core.training import train
+    from core.train.training import train
 
     at = open_train()
     at.number_input(key="cfg_epochs").set_value(2).run()

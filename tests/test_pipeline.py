@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core import data, datasets, pipeline
-from core.augment import augment_batch
 from core.config import Augment, TrainConfig
+from core.data import datasets, pipeline
+from core.data import loaders as data
+from core.data.augment import augment_batch
 from core.errors import ConfigError
 
 SIZE = 16

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import bundle, gradcam, predict
+from core.serving import bundle, gradcam, predict
 from tests.model_helpers import MODEL, trained_model, tree
 
 
@@ -83,7 +83,7 @@ def test_bad_files_in_a_batch_are_reported_and_the_rest_predicted():
 
 
 def test_the_model_view_is_a_centre_crop_resized_like_training(tmp_path):
-    from core.data import decode_image
+    from core.data.loaders import decode_image
 
     data = encode(gradient(size=(40, 30)), "PNG")
     img = predict.prepare(data, "ramp.png", 10, 3)
@@ -204,7 +204,7 @@ def test_grad_cam_gives_a_heat_map_for_the_predicted_class(trained, loaded):
 def test_grad_cam_picks_a_map_not_the_one_pixel_classifier_layer(fresh_workspace):
     import torch
 
-    from core.models import build_model
+    from core.train.models import build_model
 
     model = build_model("simple_cnn", 3, 3, 16, pretrained=False).model.eval()
     state = {k: v.clone() for k, v in model.state_dict().items()}

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core import callbacks, worker
 from core.config import TrainConfig
-from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
+from core.jobs import worker
+from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
+from core.train import callbacks
 from tests.conftest import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 
 
 class InProcessWorker:
-    """core.worker.serve in a thread of this process, with its own Store."""
+    """core.jobs.worker.serve in a thread of this process, with its own Store."""
 
     def __init__(self, path: Path, **kwargs):
         self.stop = threading.Event()
@@ -141,14 +142,14 @@ def test_a_failing_job_is_failed_with_a_message_and_the_next_job_runs(ws_store, 
 
 
 def test_an_unexpected_exception_fails_only_its_job(ws_store, workers, monkeypatch):
-    import core.lr_find
-    import core.training
+    import core.train.lr_find
+    import core.train.training
 
     def broken(job, store):
         raise ValueError("the loss went sideways")
 
-    monkeypatch.setattr(core.training, "run_train_job", broken)
-    monkeypatch.setattr(core.lr_find, "run_lr_find_job", lambda job, store: {"ok": job.id})
+    monkeypatch.setattr(core.train.training, "run_train_job", broken)
+    monkeypatch.setattr(core.train.lr_find, "run_lr_find_job", lambda job, store: {"ok": job.id})
     bad = ws_store.submit("train", train_params())
     after = ws_store.submit("lr_find", train_params())
     workers(ws_store.path, once=True).join(60)

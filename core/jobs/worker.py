@@ -15,13 +15,13 @@ from typing import IO
 
 from core import workspace
 from core.errors import UserError
-from core.jobs import CANCELLED, DONE, FAILED, Job, Store
+from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store
 
 HANDLERS = {
-    "train": "core.training:run_train_job",
-    "lr_find": "core.lr_find:run_lr_find_job",
-    "crossval": "core.crossval:run_crossval_job",  # out-of-sample ranking for the cleaner
-    "download": "core.download:run_download_job",  # fastai's catalogue, when online
+    "train": "core.train.training:run_train_job",
+    "lr_find": "core.train.lr_find:run_lr_find_job",
+    "crossval": "core.train.crossval:run_crossval_job",  # out-of-sample ranking for the cleaner
+    "download": "core.data.download:run_download_job",  # fastai's catalogue, when online
 }
 HEARTBEAT_EVERY = 1.0  # seconds
 NICENESS = 10  # the background worker yields the CPU to the dashboard when both want it
@@ -201,7 +201,7 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
         failed = store.fail_orphans(ORPHAN_REASON)
         if failed and not quiet:
             print(f"Marked {len(failed)} interrupted job(s) as FAILED: {failed}", flush=True)
-        from core import clean
+        from core.analysis import clean
 
         for message in clean.recover_all():  # a cleaning a crash cut short: finish or undo it
             if not quiet:

@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core import data, datasets
 from core.config import TrainConfig
-from core.jobs import Store
-from core.models import build_model
+from core.data import datasets
+from core.data import loaders as data
+from core.jobs.store import Store
+from core.train.models import build_model
 
 
 def _median(values: list[float]) -> float:
@@ -51,8 +52,8 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def run_engine(cfg: TrainConfig) -> dict:
     """The engine as the worker runs it: tensor cache, fastai Learner, records streamed to a store."""
-    from core.callbacks import StreamToStore
-    from core.training import build_learner, fit
+    from core.train.callbacks import StreamToStore
+    from core.train.training import build_learner, fit
 
     bundle = data.build(cfg)
     learn, _ = build_learner(cfg, bundle)
@@ -77,7 +78,7 @@ def run_fastai_default(cfg: TrainConfig) -> dict:
     from fastai.vision.core import PILImageBW
     from fastai.vision.data import ImageDataLoaders
 
-    from core.training import seed_everything
+    from core.train.training import seed_everything
 
     info = datasets.resolve(cfg.dataset)
     size = cfg.size or info.default_size
@@ -98,7 +99,7 @@ def run_fastai_default(cfg: TrainConfig) -> dict:
 
 def run_plain_loop(cfg: TrainConfig) -> dict:
     """A hand-written PyTorch loop over normalised tensors already in memory (the floor)."""
-    from core.training import seed_everything
+    from core.train.training import seed_everything
 
     bundle = data.build(cfg, device="cpu")
     train, valid = bundle.dls.train, bundle.dls.valid

@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from core import datasets, images, workspace
+from core import workspace
+from core.data import datasets, images
 from core.errors import UserError
 
 MB = 2**20

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core import bundle, images
+from core.data import images
+from core.data.images import to_rgb
 from core.errors import UserError
-from core.images import to_rgb
+from core.serving import bundle
 
 MB = 2**20
 MAX_IMAGE_BYTES = 20 * MB

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from core import workspace
+from core.analysis.interpret import frame_from_probs
 from core.config import TrainConfig
 from core.errors import UserError
-from core.interpret import frame_from_probs
 
 DEFAULT_K = 5
 MAX_K = 20
@@ -47,7 +47,7 @@ def _fold_bundle(cfg: TrainConfig, items, arr, labels, train_idx, held_idx, size
     import torch
     from fastai.data.core import DataLoaders
 
-    from core.data import DataBundle, TensorLoader, default_device
+    from core.data.loaders import DataBundle, TensorLoader, default_device
 
     x_train, x_held = arr[train_idx], arr[held_idx]
     sample = x_train.float().div_(255)
@@ -72,10 +72,11 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
     """Train k models, each on k-1 folds of the training split, and predict the held-out fold."""
     import torch
 
-    from core import clean, data, interpret
-    from core.callbacks import StreamToStore
-    from core.datasets import resolve
-    from core.training import build_learner, fit
+    from core.analysis import clean, interpret
+    from core.data import loaders as data
+    from core.data.datasets import resolve
+    from core.train.callbacks import StreamToStore
+    from core.train.training import build_learner, fit
 
     if not 2 <= k <= MAX_K:
         raise UserError(f"Use between 2 and {MAX_K} folds (5 is usual).")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.predict import MODEL_LOCK, LoadedModel, to_batch
+from core.serving.predict import MODEL_LOCK, LoadedModel, to_batch
 
 # Colours from dark blue (no evidence) through green and yellow to red (strong evidence).
 _STOPS = np.array([[0.0, 0, 0, 130], [0.25, 0, 90, 255], [0.5, 0, 220, 160],

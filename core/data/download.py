@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import ingest, workspace
+from core import workspace
+from core.data import ingest
 from core.errors import UserError
 
 OFFLINE_VAR = "PLAYGROUND_OFFLINE"  # set to 1 to never try the network

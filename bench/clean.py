@@ -1,10 +1,10 @@
-"""`python -m core.clean_bench`: how well the rankings find planted label errors, and what cleaning buys.
+"""`python -m bench.clean`: how well the rankings find planted label errors, and what cleaning buys.
 
 On Digits with a share of training labels flipped on purpose (flipped.json lists them), it trains a
 model, ranks the training images by that model's own loss and by out-of-sample (k-fold) loss, and
 counts the flipped images found in the top N and top 2N of each ranking (N = number flipped). Then,
 for each cleaning policy, it applies the top 2N of the out-of-sample ranking through the cleaner
-(core.clean: plan, journal, moves), retrains with the same settings and reports the validation
+(core.analysis.clean: plan, journal, moves), retrains with the same settings and reports the validation
 accuracy. It works in a temporary workspace: your own datasets are never touched.
 """
 
@@ -24,7 +24,7 @@ def recall_at(ranked_files: list[str], flipped: set[str], n: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
-    p = argparse.ArgumentParser(prog="python -m core.clean_bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.clean", description=__doc__)
     p.add_argument("--dataset", default="digits_flip10", help="a flipped Digits variant")
     p.add_argument("--epochs", type=int, default=5, help="epochs of every training run")
     p.add_argument("--arch", default="mnist_cnn", help="the architecture (see python -m core train -h)")
@@ -75,11 +75,13 @@ def _marks(policy: str, top, truth: dict[str, str], confident: float) -> dict[st
 
 
 def _one(args: argparse.Namespace, seed: int) -> None:
-    from core import clean, crossval, interpret, workspace
+    from core import workspace
+    from core.analysis import clean, interpret
     from core.config import TrainConfig
-    from core.datasets import flipped_files, resolve
-    from core.jobs import Store
-    from core.training import train
+    from core.data.datasets import flipped_files, resolve
+    from core.jobs.store import Store
+    from core.train import crossval
+    from core.train.training import train
 
     info = resolve(args.dataset)
     truth = {f["file"]: f["true"] for f in flipped_files(info)}

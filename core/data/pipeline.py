@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import data
-from core.augment import augment_batch
 from core.config import Augment
-from core.datasets import Items
+from core.data import loaders as data
+from core.data.augment import augment_batch
+from core.data.datasets import Items
 
 
 @dataclass(frozen=True)

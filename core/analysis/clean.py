@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core import workspace
-from core.datasets import VALID_NAMES
+from core.data.datasets import VALID_NAMES
 from core.errors import PathEscapeError, UserError
 
 ACTIONS = ("keep", "delete", "relabel")
@@ -52,7 +52,7 @@ class DatasetBusy(UserError):
 
 def dataset_root(dataset: str) -> Path:
     """The folder of a dataset in the workspace (built-ins are written out on first use)."""
-    from core.datasets import resolve
+    from core.data.datasets import resolve
 
     root = resolve(dataset).path.resolve()
     if not workspace.inside(root, workspace.subdir("datasets")):

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from core import workspace
-from core.archs import ARCHS
 from core.errors import UserError
+from core.train.archs import ARCHS
 
 FORMAT = "fastai-playground-model"
 SCHEMA_VERSION = 1
@@ -67,7 +67,7 @@ _MARKUP = set("<>[]{}`*|$~^#!=\"\\")
 CONVERT_HINT = (
     "To convert it, on a machine you trust and only for a file whose origin you trust: load it "
     "with fastai (`learn = load_learner('export.pkl')`), then write a bundle from its weights "
-    "with `core.bundle.pack(learn.model.state_dict(), arch=…, classes=list(learn.dls.vocab), "
+    "with `core.serving.bundle.pack(learn.model.state_dict(), arch=…, classes=list(learn.dls.vocab), "
     "size=…, channels=…, mean=…, std=…)` from this playground's checkout, and import that zip. "
     f"The architecture must be one the playground can build: {', '.join(ARCHS)}. "
     "Or train the model here and press Save model."
@@ -738,7 +738,7 @@ def build_checked(config: dict, weights: bytes, shown: str = WEIGHTS):
     from safetensors import SafetensorError
     from safetensors.torch import load as load_tensors
 
-    from core.models import build_model
+    from core.train.models import build_model
 
     specs = parse_safetensors_header(weights, shown)
     try:
@@ -891,7 +891,7 @@ def check_bundle(data: bytes, filename: str = "bundle.zip") -> tuple[str | None,
                               f"bundle zip ({CONFIG} with the class names and input size, plus "
                               f"{WEIGHTS}), as Save model makes it.")
         raise BundleError(f"{shown} is not a zip file, so not a model bundle. Download a bundle "
-                          "with Save model, or pack one with core.bundle.pack.")
+                          "with Save model, or pack one with core.serving.bundle.pack.")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as e:

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from core import workspace
-from core.augment import augment_batch
 from core.config import Augment, TrainConfig
-from core.datasets import DatasetInfo, Items, read_image_folder, resolve
+from core.data.augment import augment_batch
+from core.data.datasets import DatasetInfo, Items, read_image_folder, resolve
+from core.data.images import square_resize, to_rgb, upright
 from core.errors import UserError
-from core.images import square_resize, to_rgb, upright
 
 CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused
 MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
@@ -214,7 +214,7 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     """Train and validation loaders for cfg's dataset, through the tensor cache."""
     from fastai.data.core import DataLoaders
 
-    from core import clean
+    from core.analysis import clean
 
     info = info or resolve(cfg.dataset)
     size = cfg.size or info.default_size

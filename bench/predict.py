@@ -1,4 +1,4 @@
-"""How fast a saved model loads and predicts one image on this machine: `python -m core.predict_bench`.
+"""How fast a saved model loads and predicts one image on this machine: `python -m bench.predict`.
 
 Without --model, it packs an mnist_cnn bundle (untrained weights: the time does not depend on
 their values) for each --sizes, imports it into a scratch folder inside the workspace, and
@@ -61,7 +61,7 @@ def _images(size: int, channels: int) -> dict[str, bytes]:
 
 def bench_model(name: str, repeat: int) -> None:
     """Print load and single-image prediction times for the saved model called name."""
-    from core import bundle, gradcam, predict
+    from core.serving import bundle, gradcam, predict
 
     info = bundle.get(name)
     print(f"\n{name}: {info.arch}, {info.size}×{info.size} px, {info.channels} channel(s), "
@@ -99,7 +99,7 @@ def bench_model(name: str, repeat: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the figures."""
-    p = argparse.ArgumentParser(prog="python -m core.predict_bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.predict", description=__doc__)
     p.add_argument("--model", help="a saved model's name (default: packed mnist_cnn bundles)")
     p.add_argument("--sizes", default="28,16", help="input sizes of the packed mnist_cnn bundles")
     p.add_argument("--repeat", type=int, default=50, help="timed calls per figure")
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         bench_model(args.model, args.repeat)
         return 0
-    from core import bundle
-    from core.models import build_model
+    from core.serving import bundle
+    from core.train.models import build_model
 
     scratch = Path(tempfile.mkdtemp(prefix="predict-bench-", dir=workspace.subdir("cache")))
     old = os.environ.get(workspace.ENV_VAR)

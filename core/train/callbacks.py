@@ -7,7 +7,7 @@ import time
 from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
 
-from core.jobs import Store
+from core.jobs.store import Store
 
 FLUSH_EVERY = 0.25  # seconds between writes of buffered batch records
 

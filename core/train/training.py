@@ -17,11 +17,12 @@ from fastai.metrics import accuracy
 from fastai.optimizer import OptimWrapper
 from torch import nn
 
-from core import data, workspace
-from core.callbacks import StreamToStore
+from core import workspace
 from core.config import TrainConfig
-from core.jobs import Job, Store
-from core.models import BuiltModel, build_model
+from core.data import loaders as data
+from core.jobs.store import Job, Store
+from core.train.callbacks import StreamToStore
+from core.train.models import BuiltModel, build_model
 
 
 class CrossEntropy(nn.CrossEntropyLoss):

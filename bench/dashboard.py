@@ -1,6 +1,6 @@
 """Dashboard figures (reported, not asserted): first paint, page switches, training throughput.
 
-Run: .venv/bin/python -m tests.bench_dashboard
+Run: .venv/bin/python -m bench.dashboard
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def main(rounds: int = 3) -> None:
         os.environ["PLAYGROUND_WORKSPACE"] = str(ws)
         import urllib.request
 
-        from core import datasets
-        from core.jobs import Store
+        from core.data import datasets
+        from core.jobs.store import Store
 
         datasets.resolve("digits")
         cli_throughput(ws)  # warm the decoded-image cache once

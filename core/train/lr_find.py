@@ -12,12 +12,12 @@ import torch
 from fastai.callback.schedule import minimum, slide, steep, valley
 from fastai.learner import Learner
 
-from core import data
-from core.callbacks import StreamToStore
 from core.config import TrainConfig
-from core.jobs import Job, Store
-from core.lr_text import SUGGESTIONS
-from core.training import build_learner
+from core.data import loaders as data
+from core.jobs.store import Job, Store
+from core.train.callbacks import StreamToStore
+from core.train.lr_text import SUGGESTIONS
+from core.train.training import build_learner
 
 
 def _snapshot(learn: Learner) -> dict:

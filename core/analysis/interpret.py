@@ -19,7 +19,7 @@ import torch
 
 from core import workspace
 from core.config import TrainConfig
-from core.datasets import Items, read_image_folder, resolve
+from core.data.datasets import Items, read_image_folder, resolve
 from core.errors import UserError
 
 SPLITS = ("train", "valid")
@@ -56,7 +56,7 @@ def load_run(run_id: int) -> LoadedRun:
     """Rebuild a finished run's model from model.safetensors and run.json (strict loading)."""
     from safetensors.torch import load_file
 
-    from core.models import build_model
+    from core.train.models import build_model
 
     folder = run_folder(run_id)
     if not has_weights(run_id):
@@ -156,7 +156,7 @@ class Interpretation:
 
 def interpret(run_id: int, loaded: LoadedRun | None = None) -> Interpretation:
     """Predict every image of the run's dataset (train and validation) with the run's model."""
-    from core.data import image_tensor
+    from core.data.loaders import image_tensor
 
     run = loaded or load_run(run_id)
     items = dataset_items(run.config)

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): engine, dashboard, cleaning and prediction figures."""

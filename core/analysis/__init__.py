@@ -1,0 +1,1 @@
+"""Analysis of finished runs: interpretation and the top-loss cleaner."""

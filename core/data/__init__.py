@@ -1,0 +1,1 @@
+"""Data: datasets and built-ins, safe ingestion, downloads, image decoding, the tensor cache and loaders."""

@@ -1,0 +1,1 @@
+"""Jobs: the run store (SQLite) and the worker process that runs queued jobs."""

@@ -1,0 +1,1 @@
+"""Serving: model bundles (format, checks, library, export), prediction and Grad-CAM."""

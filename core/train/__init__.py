@@ -1,0 +1,1 @@
+"""Training: architectures and models, schedules, callbacks, the fit loop, lr_find and cross-validation."""
