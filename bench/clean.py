@@ -30,8 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", default="mnist_cnn", help="the architecture (see python -m core train -h)")
     p.add_argument("--k", type=int, default=5, help="folds for the out-of-sample ranking")
     p.add_argument("--seeds", type=int, default=1, help="repeat with seeds 0…n-1 and report each")
-    p.add_argument("--confident", type=float, default=0.5,
-                   help="the 'relabel' policy relabels when the prediction is at least this sure")
+    p.add_argument(
+        "--confident",
+        type=float,
+        default=0.5,
+        help="the 'relabel' policy relabels when the prediction is at least this sure",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary workspace afterwards")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     args = p.parse_args(argv)
@@ -40,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"{args.dataset}: {args.arch}, {args.epochs} epochs, {args.k} folds, workspace "
-          f"{os.environ['PLAYGROUND_WORKSPACE']}")
+    print(
+        f"{args.dataset}: {args.arch}, {args.epochs} epochs, {args.k} folds, workspace "
+        f"{os.environ['PLAYGROUND_WORKSPACE']}"
+    )
     print("Cleaning policies, each applied to the top 2N of the out-of-sample ranking:")
     for name, text in POLICIES.items():
         print(f"  {name}: {text}")
@@ -104,14 +110,17 @@ def _one(args: argparse.Namespace, seed: int) -> None:
     cv_id = store.submit("crossval", {"config": cfg.to_dict(), "k": args.k})
     crossval.crossval(cfg, args.k, store, cv_id)
     oos_ranked = interpret.top_losses(
-        crossval.out_of_sample_frame(crossval.load_result(cv_id), frame), split="train")
+        crossval.out_of_sample_frame(crossval.load_result(cv_id), frame), split="train"
+    )
     oos = oos_ranked["file"].tolist()
     t2 = time.perf_counter()
     print(f"\nseed {seed}: {n} flipped training labels (N) among {len(own)}")
     print("  flipped images found in the top N / top 2N of the ranking")
     for label, ranked in (("by the model's own training loss", own), ("out-of-sample (k-fold)", oos)):
-        print(f"    {label:34s}: {recall_at(ranked, flipped, n):6.1%} / "
-              f"{recall_at(ranked, flipped, 2 * n):6.1%}")
+        print(
+            f"    {label:34s}: {recall_at(ranked, flipped, n):6.1%} / "
+            f"{recall_at(ranked, flipped, 2 * n):6.1%}"
+        )
     print("  validation accuracy (the validation labels are clean)")
     print(f"    {args.dataset + ' as given':34s}: {before['accuracy']:6.2%}")
     print(f"    {'Digits without flips':34s}: {run('digits')['accuracy']:6.2%}")
@@ -121,11 +130,16 @@ def _one(args: argparse.Namespace, seed: int) -> None:
         plan = clean.make_plan(name, _marks(policy, oos_ranked.head(2 * n), truth, args.confident))
         clean.apply_plan(plan)
         fixed = sum(1 for a in plan.relabels if truth.get(a.file) == a.to)
-        print(f"    {'cleaned (' + policy + '), retrained':34s}: {run(name)['accuracy']:6.2%}  "
-              f"({len(plan.relabels)} relabels, {fixed} of them to the true class; "
-              f"{len(plan.deletes)} deletes)")
-    print(f"  seconds: train {t1 - t0:.1f}, {args.k}-fold ranking {t2 - t1:.1f}, "
-          f"the rest {time.perf_counter() - t2:.1f}", flush=True)
+        print(
+            f"    {'cleaned (' + policy + '), retrained':34s}: {run(name)['accuracy']:6.2%}  "
+            f"({len(plan.relabels)} relabels, {fixed} of them to the true class; "
+            f"{len(plan.deletes)} deletes)"
+        )
+    print(
+        f"  seconds: train {t1 - t0:.1f}, {args.k}-fold ranking {t2 - t1:.1f}, "
+        f"the rest {time.perf_counter() - t2:.1f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

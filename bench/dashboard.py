@@ -22,8 +22,14 @@ EPOCHS = 12
 def cli_throughput(workspace: Path) -> float:
     """images/second of `python -m core train` with the bench config."""
     env = dict(os.environ, PLAYGROUND_WORKSPACE=str(workspace))
-    out = subprocess.run([sys.executable, "-m", "core", "train", "--epochs", str(EPOCHS)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--epochs", str(EPOCHS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_second"]
 
 
@@ -85,9 +91,14 @@ def main(rounds: int = 3) -> None:
             page.get_by_role("link", name="Model").first.click()  # build (and cache) the model
             page.get_by_text("Parameters").first.wait_for(timeout=60_000)
             switches = []
-            for title, heading in [("Model", "Model"), ("LR finder", "Learning-rate finder"),
-                                   ("Train", "Train"), ("Home", "fastai playground"),
-                                   ("LR finder", "Learning-rate finder"), ("Train", "Train")]:
+            for title, heading in [
+                ("Model", "Model"),
+                ("LR finder", "Learning-rate finder"),
+                ("Train", "Train"),
+                ("Home", "fastai playground"),
+                ("LR finder", "Learning-rate finder"),
+                ("Train", "Train"),
+            ]:
                 t = time.perf_counter()
                 page.get_by_role("link", name=title).first.click()
                 page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)

@@ -83,18 +83,33 @@ def run_fastai_default(cfg: TrainConfig) -> dict:
     info = datasets.resolve(cfg.dataset)
     size = cfg.size or info.default_size
     seed_everything(cfg.seed)
-    dls = ImageDataLoaders.from_folder(info.path, train="train", valid="valid", bs=cfg.bs,
-                                       item_tfms=Resize(size), img_cls=PILImageBW,
-                                       seed=cfg.seed)
+    dls = ImageDataLoaders.from_folder(
+        info.path,
+        train="train",
+        valid="valid",
+        bs=cfg.bs,
+        item_tfms=Resize(size),
+        img_cls=PILImageBW,
+        seed=cfg.seed,
+    )
     built = build_model(cfg.arch, len(dls.vocab), 1, size, False)
-    learn = Learner(dls, built.model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy,
-                    splitter=built.splitter, wd=cfg.wd)
+    learn = Learner(
+        dls,
+        built.model,
+        loss_func=nn.CrossEntropyLoss(),
+        metrics=accuracy,
+        splitter=built.splitter,
+        wd=cfg.wd,
+    )
     learn.remove_cb(ProgressCallback)
     learn.logger = lambda *_: None
     timer = _EpochTimes()
     learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=[timer])
-    return {"epoch_seconds": timer.times, "accuracy": float(learn.final_record[2]),
-            "n_train": len(dls.train_ds)}
+    return {
+        "epoch_seconds": timer.times,
+        "accuracy": float(learn.final_record[2]),
+        "n_train": len(dls.train_ds),
+    }
 
 
 def run_plain_loop(cfg: TrainConfig) -> dict:
@@ -108,11 +123,11 @@ def run_plain_loop(cfg: TrainConfig) -> dict:
     xv = ((valid.x.float() / 255) - valid.mean) / valid.std
     seed_everything(cfg.seed)
     model = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, False).model
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-5,
-                            weight_decay=cfg.wd)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=cfg.wd)
     steps = cfg.epochs * (len(x) // cfg.bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
-                                                pct_start=0.25, div_factor=25)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.25, div_factor=25
+    )
     loss_fn = nn.CrossEntropyLoss()
     times = []
     for _ in range(cfg.epochs):
@@ -161,20 +176,28 @@ def main(epochs: int, archs: list[str], skip_fastai: bool = False) -> int:
     """Print a table per architecture and end with one JSON line of every figure."""
     datasets.resolve("digits")
     results = []
-    print(f"Digits, {epochs} epoch(s) each, {torch.get_num_threads()} threads; seconds per "
-          "epoch are medians over the epochs (train + validation)", flush=True)
+    print(
+        f"Digits, {epochs} epoch(s) each, {torch.get_num_threads()} threads; seconds per "
+        "epoch are medians over the epochs (train + validation)",
+        flush=True,
+    )
     print(f"{'arch':<11} {'way':<15} {'s/epoch':>8} {'img/s':>9} {'accuracy':>9}", flush=True)
     for arch in archs:
         r = bench_arch(arch, epochs, skip_fastai)
         for way in ("engine", "fastai_default", "plain_loop"):
             if way in r:
                 w = r[way]
-                print(f"{arch:<11} {way:<15} {w['seconds_per_epoch']:>8.3f} "
-                      f"{w['images_per_second']:>9.1f} {w['accuracy']:>9.4f}", flush=True)
+                print(
+                    f"{arch:<11} {way:<15} {w['seconds_per_epoch']:>8.3f} "
+                    f"{w['images_per_second']:>9.1f} {w['accuracy']:>9.4f}",
+                    flush=True,
+                )
         ratios = f"engine/plain = {r['engine_vs_plain']:.2f}×"
         if "engine_vs_fastai" in r:
-            ratios += (f", engine/fastai-default = {r['engine_vs_fastai']:.3f}×, "
-                       f"fastai-default/plain = {r['fastai_vs_plain']:.1f}×")
+            ratios += (
+                f", engine/fastai-default = {r['engine_vs_fastai']:.3f}×, "
+                f"fastai-default/plain = {r['fastai_vs_plain']:.1f}×"
+            )
         print(f"{arch:<11} {ratios}", flush=True)
         results.append(r)
     print(json.dumps({"bench": results}), flush=True)

@@ -51,8 +51,10 @@ def _images(size: int, channels: int) -> dict[str, bytes]:
     photo = np.stack([(x * 255 // 1024), (y * 255 // 768), ((x + y) % 256)], axis=2).astype(np.uint8)
     photo = (photo + rng.integers(0, 30, photo.shape)).clip(0, 255).astype(np.uint8)
     out = {}
-    for name, img, fmt in [(f"digit {size}×{size} PNG", small, "PNG"),
-                           ("photo 1024×768 JPEG", Image.fromarray(photo, "RGB"), "JPEG")]:
+    for name, img, fmt in [
+        (f"digit {size}×{size} PNG", small, "PNG"),
+        ("photo 1024×768 JPEG", Image.fromarray(photo, "RGB"), "JPEG"),
+    ]:
         buf = io.BytesIO()
         img.save(buf, format=fmt)
         out[name] = buf.getvalue()
@@ -64,8 +66,10 @@ def bench_model(name: str, repeat: int) -> None:
     from core.serving import bundle, gradcam, predict
 
     info = bundle.get(name)
-    print(f"\n{name}: {info.arch}, {info.size}×{info.size} px, {info.channels} channel(s), "
-          f"{info.n_classes} classes, weights {info.weights.stat().st_size / 1024:.0f} KB")
+    print(
+        f"\n{name}: {info.arch}, {info.size}×{info.size} px, {info.channels} channel(s), "
+        f"{info.n_classes} classes, weights {info.weights.stat().st_size / 1024:.0f} KB"
+    )
     loads = []
     for _ in range(5):
         predict.forget_cache()
@@ -74,22 +78,25 @@ def bench_model(name: str, repeat: int) -> None:
         predict.load(name)
         loads.append(time.perf_counter() - start)
     print(f"  load, first (imports safetensors, builds the network): {_ms(loads[0])}")
-    print(f"  load, cold (read, SHA-256, rebuild, strict load), median of 4: "
-          f"{_ms(statistics.median(loads[1:]))}")
+    print(
+        f"  load, cold (read, SHA-256, rebuild, strict load), median of 4: "
+        f"{_ms(statistics.median(loads[1:]))}"
+    )
     med, _ = _median(lambda: predict.load(name), repeat)
     print(f"  load, cached by weights hash:                   {_ms(med)}")
     loaded = predict.load(name)
     for label, data in _images(info.size, info.channels).items():
+
         def one(data=data, label=label):
             """Decode, check and convert the upload, then the forward pass and softmax."""
             img = predict.prepare(data, label, info.size, info.channels)
             return predict.probabilities(loaded, [img.pixels])
 
         med, p90 = _median(one, repeat)
-        print(f"  predict one {label:<22} (decode → probabilities): median {_ms(med)}, "
-              f"p90 {_ms(p90)}")
-    img = predict.prepare(next(iter(_images(info.size, info.channels).values())), "x", info.size,
-                          info.channels)
+        print(f"  predict one {label:<22} (decode → probabilities): median {_ms(med)}, p90 {_ms(p90)}")
+    img = predict.prepare(
+        next(iter(_images(info.size, info.channels).values())), "x", info.size, info.channels
+    )
     med, _ = _median(lambda: predict.probabilities(loaded, [img.pixels]), repeat)
     print(f"  forward pass alone:                             {_ms(med)}")
     if gradcam.supports(loaded.model):
@@ -112,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     import_seconds = time.perf_counter() - start
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} thread(s), "
-          f"{os.cpu_count()} core(s); Python {sys.version.split()[0]}")
+    print(
+        f"torch {torch.__version__}, CPU, {torch.get_num_threads()} thread(s), "
+        f"{os.cpu_count()} core(s); Python {sys.version.split()[0]}"
+    )
     print(f"import torch (once per server process): {_ms(import_seconds)}")
     if args.model:
         bench_model(args.model, args.repeat)
@@ -128,9 +137,16 @@ def main(argv: list[str] | None = None) -> int:
         for size in [int(s) for s in args.sizes.split(",")]:
             torch.manual_seed(0)
             model = build_model("mnist_cnn", 10, 1, size, pretrained=False).model
-            data = bundle.pack(model.state_dict(), arch="mnist_cnn", classes=list("0123456789"),
-                               size=size, channels=1, mean=[0.13], std=[0.31],
-                               name=f"mnist_cnn_{size}px")
+            data = bundle.pack(
+                model.state_dict(),
+                arch="mnist_cnn",
+                classes=list("0123456789"),
+                size=size,
+                channels=1,
+                mean=[0.13],
+                std=[0.31],
+                name=f"mnist_cnn_{size}px",
+            )
             info = bundle.import_bundle(data, "bench.zip")
             bench_model(info.name, args.repeat)
     finally:

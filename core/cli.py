@@ -34,11 +34,13 @@ def _config_args(p: argparse.ArgumentParser, training: bool) -> None:
     if training:
         p.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="passes over the data")
         p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="(peak) learning rate")
-        p.add_argument("--lr-low", type=float, default=None,
-                       help="low end of a discriminative range slice(lr_low, lr)")
+        p.add_argument(
+            "--lr-low", type=float, default=None, help="low end of a discriminative range slice(lr_low, lr)"
+        )
         p.add_argument("--schedule", default=DEFAULTS.schedule, choices=list(SCHEDULES))
-        p.add_argument("--freeze-epochs", type=int, default=0,
-                       help="epochs training only the head before unfreezing")
+        p.add_argument(
+            "--freeze-epochs", type=int, default=0, help="epochs training only the head before unfreezing"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,11 +66,24 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     from core.data import datasets
     from core.train.archs import ARCHS
 
-    fields = dict(dataset=args.dataset, arch=args.arch, bs=args.bs, wd=args.wd, seed=args.seed,
-                  size=args.size, augment=args.augment, pretrained=not args.no_pretrained)
+    fields = dict(
+        dataset=args.dataset,
+        arch=args.arch,
+        bs=args.bs,
+        wd=args.wd,
+        seed=args.seed,
+        size=args.size,
+        augment=args.augment,
+        pretrained=not args.no_pretrained,
+    )
     if hasattr(args, "epochs"):
-        fields.update(epochs=args.epochs, lr=args.lr, lr_low=args.lr_low,
-                      schedule=args.schedule, freeze_epochs=args.freeze_epochs)
+        fields.update(
+            epochs=args.epochs,
+            lr=args.lr,
+            lr_low=args.lr_low,
+            schedule=args.schedule,
+            freeze_epochs=args.freeze_epochs,
+        )
     cfg = TrainConfig(**fields).validate()
     if cfg.arch not in ARCHS:
         raise UserError(f"Unknown architecture {cfg.arch!r}. Choose one of: {', '.join(ARCHS)}.")
@@ -114,8 +129,11 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
 
     if not run_here_if_no_worker() and not quiet:
         pos = store.queue_position(job_id)
-        print(f"A worker (pid {worker.lock_holder()}) is running; job {job_id} is queued "
-              f"at position {pos}.", file=sys.stderr, flush=True)
+        print(
+            f"A worker (pid {worker.lock_holder()}) is running; job {job_id} is queued at position {pos}.",
+            file=sys.stderr,
+            flush=True,
+        )
     seen = 0
     last_check = time.monotonic()
     while True:
@@ -148,17 +166,31 @@ def _fmt_time(seconds: float) -> str:
 
 def _print_epoch(rec: dict) -> None:
     acc = rec.get("accuracy")
-    print(f"{int(rec['epoch']):<6d} {rec['train_loss']:<11.6f} {rec['valid_loss']:<11.6f} "
-          f"{acc if acc is not None else float('nan'):<9.6f} {_fmt_time(rec['seconds'])}",
-          flush=True)
+    print(
+        f"{int(rec['epoch']):<6d} {rec['train_loss']:<11.6f} {rec['valid_loss']:<11.6f} "
+        f"{acc if acc is not None else float('nan'):<9.6f} {_fmt_time(rec['seconds'])}",
+        flush=True,
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     print(f"{'epoch':<6} {'train_loss':<11} {'valid_loss':<11} {'accuracy':<9} time", flush=True)
     job = run_and_follow("train", {"config": cfg.to_dict()}, on_epoch=_print_epoch)
-    return _finish(job, ["run_id", "train_loss", "valid_loss", "accuracy", "seconds",
-                         "total_seconds", "images_per_second", "epochs_done", "notice"])
+    return _finish(
+        job,
+        [
+            "run_id",
+            "train_loss",
+            "valid_loss",
+            "accuracy",
+            "seconds",
+            "total_seconds",
+            "images_per_second",
+            "epochs_done",
+            "notice",
+        ],
+    )
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
@@ -198,8 +230,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise UserError("Benchmark at least 1 epoch.")
-    return bench.main(args.epochs, [a.strip() for a in args.archs.split(",") if a.strip()],
-                      skip_fastai=args.skip_fastai)
+    return bench.main(
+        args.epochs, [a.strip() for a in args.archs.split(",") if a.strip()], skip_fastai=args.skip_fastai
+    )
 
 
 def cmd_datasets(_args: argparse.Namespace) -> int:
@@ -210,8 +243,13 @@ def cmd_datasets(_args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "lr-find": cmd_lr_find, "worker": cmd_worker,
-            "bench": cmd_bench, "datasets": cmd_datasets}
+COMMANDS = {
+    "train": cmd_train,
+    "lr-find": cmd_lr_find,
+    "worker": cmd_worker,
+    "bench": cmd_bench,
+    "datasets": cmd_datasets,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,22 +19,55 @@ from dashboard import state, widgets  # noqa: E402
 st.set_page_config(page_title="fastai playground", page_icon=":material/school:", layout="wide")
 state.init()
 pages = [
-    st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True,
-            help="What the playground is for; train your first model in one click."),
-    st.Page("../pages/data.py", title="Data", icon=":material/dataset:",
-            help="Choose or add a dataset, see what is in it and what the model will see."),
-    st.Page("../pages/train.py", title="Train", icon=":material/model_training:",
-            help="Tune the hyper-parameters and watch the loss fall, live."),
-    st.Page("../pages/lr_find.py", title="LR finder", icon=":material/search_insights:",
-            help="Find a good learning rate before you train."),
-    st.Page("../pages/model.py", title="Model", icon=":material/account_tree:",
-            help="The architecture layer by layer: shapes, parameters, what is trainable."),
-    st.Page("../pages/library.py", title="Models", icon=":material/inventory_2:",
-            help="Your saved models: download, import, rename, delete."),
-    st.Page("../pages/predict.py", title="Predict", icon=":material/image_search:",
-            help="Give a saved model images and see what it predicts, and where it looked."),
-    st.Page("../pages/results.py", title="Results", icon=":material/insights:",
-            help="Where a trained model goes wrong, and cleaning the labels it doubts."),
+    st.Page(
+        "../pages/home.py",
+        title="Home",
+        icon=":material/home:",
+        default=True,
+        help="What the playground is for; train your first model in one click.",
+    ),
+    st.Page(
+        "../pages/data.py",
+        title="Data",
+        icon=":material/dataset:",
+        help="Choose or add a dataset, see what is in it and what the model will see.",
+    ),
+    st.Page(
+        "../pages/train.py",
+        title="Train",
+        icon=":material/model_training:",
+        help="Tune the hyper-parameters and watch the loss fall, live.",
+    ),
+    st.Page(
+        "../pages/lr_find.py",
+        title="LR finder",
+        icon=":material/search_insights:",
+        help="Find a good learning rate before you train.",
+    ),
+    st.Page(
+        "../pages/model.py",
+        title="Model",
+        icon=":material/account_tree:",
+        help="The architecture layer by layer: shapes, parameters, what is trainable.",
+    ),
+    st.Page(
+        "../pages/library.py",
+        title="Models",
+        icon=":material/inventory_2:",
+        help="Your saved models: download, import, rename, delete.",
+    ),
+    st.Page(
+        "../pages/predict.py",
+        title="Predict",
+        icon=":material/image_search:",
+        help="Give a saved model images and see what it predicts, and where it looked.",
+    ),
+    st.Page(
+        "../pages/results.py",
+        title="Results",
+        icon=":material/insights:",
+        help="Where a trained model goes wrong, and cleaning the labels it doubts.",
+    ),
 ]
 widgets.sidebar()
 st.navigation(pages).run()

@@ -73,8 +73,9 @@ def _on_relabel(dataset: str, file: str, key: str) -> None:
         st.toast(str(e), icon=":material/error:")
 
 
-def image_grid(rows: pd.DataFrame, dataset: str, root: Path, classes: list[str], prefix: str,
-               columns: int = 6) -> None:
+def image_grid(
+    rows: pd.DataFrame, dataset: str, root: Path, classes: list[str], prefix: str, columns: int = 6
+) -> None:
     """Images with actual, predicted, probability, loss and split, each with its mark controls."""
     marks = clean.load_marks(dataset)
     for n, row in enumerate(rows.itertuples(index=False)):
@@ -87,37 +88,61 @@ def image_grid(rows: pd.DataFrame, dataset: str, root: Path, classes: list[str],
             except OSError:
                 st.caption("(the file is gone)")
             verdict = ":green[:material/check:]" if row.actual == row.predicted else ":red[:material/close:]"
-            st.markdown(f"{verdict} **{row.actual}** → {row.predicted}  \n"
-                        f"p {row.probability:.2f} · loss {row.loss:.2f} · {row.split}")
+            st.markdown(
+                f"{verdict} **{row.actual}** → {row.predicted}  \n"
+                f"p {row.probability:.2f} · loss {row.loss:.2f} · {row.split}"
+            )
             st.caption(Path(row.file).name, help=row.file)
             mark = marks.get(row.file, {})
             key = mark_key(prefix, row.file)
             st.session_state[key] = mark.get("action", UNMARKED)  # the stored mark is the truth
             others = [c for c in classes if c != row.actual] or list(classes)
             default_to = row.predicted if row.predicted in others else others[0]
-            st.radio(f"Mark {row.file}", CHOICES, key=key, label_visibility="collapsed",
-                     on_change=_on_mark, args=(dataset, row.file, key, default_to),
-                     help="keep: the label is right; delete: move the image to the trash; "
-                          "relabel: move it to another class. Nothing changes until you apply.")
+            st.radio(
+                f"Mark {row.file}",
+                CHOICES,
+                key=key,
+                label_visibility="collapsed",
+                on_change=_on_mark,
+                args=(dataset, row.file, key, default_to),
+                help="keep: the label is right; delete: move the image to the trash; "
+                "relabel: move it to another class. Nothing changes until you apply.",
+            )
             if mark.get("action") == "relabel":
                 rkey = relabel_key(prefix, row.file)
                 to = mark.get("to")
                 st.session_state[rkey] = to if to in others else default_to
-                st.selectbox("Relabel to", others, key=rkey, on_change=_on_relabel,
-                             args=(dataset, row.file, rkey),
-                             help="The class this image really shows; it moves to that folder.")
+                st.selectbox(
+                    "Relabel to",
+                    others,
+                    key=rkey,
+                    on_change=_on_relabel,
+                    args=(dataset, row.file, rkey),
+                    help="The class this image really shows; it moves to that folder.",
+                )
 
 
 def paged(rows: pd.DataFrame, key: str) -> pd.DataFrame:
     """One page of rows, with a page-size choice and a page number under the same key."""
     left, right = st.columns(2)
-    size = left.selectbox("Images per page", PAGE_SIZES, key=f"{key}_size", persist_state="session",
-                          help="How many images to show at once; fewer keeps the page quick.")
+    size = left.selectbox(
+        "Images per page",
+        PAGE_SIZES,
+        key=f"{key}_size",
+        persist_state="session",
+        help="How many images to show at once; fewer keeps the page quick.",
+    )
     pages = max(1, -(-len(rows) // size))
     if st.session_state.get(f"{key}_page", 1) > pages:  # a filter left fewer pages
         st.session_state[f"{key}_page"] = 1
-    page = right.number_input("Page", min_value=1, max_value=pages, step=1, key=f"{key}_page",
-                              help=f"Which page of the ranking to show: there are {pages}.")
+    page = right.number_input(
+        "Page",
+        min_value=1,
+        max_value=pages,
+        step=1,
+        key=f"{key}_page",
+        help=f"Which page of the ranking to show: there are {pages}.",
+    )
     start = (int(page) - 1) * size
     return rows.iloc[start : start + size]
 
@@ -130,8 +155,15 @@ def marks_summary(dataset: str) -> str:
 
 def plan_table(plan: clean.Plan) -> pd.DataFrame:
     """One row per file the plan moves: file, action, from class, to class."""
-    rows = [{"file": a.file, "action": a.action, "from": a.file.split("/")[-2],
-             "to": a.to if a.action == "relabel" else "trash"} for a in plan.actions]
+    rows = [
+        {
+            "file": a.file,
+            "action": a.action,
+            "from": a.file.split("/")[-2],
+            "to": a.to if a.action == "relabel" else "trash",
+        }
+        for a in plan.actions
+    ]
     return pd.DataFrame(rows, columns=["file", "action", "from", "to"])
 
 
@@ -159,17 +191,25 @@ def plan_section(dataset: str) -> None:
     marks = clean.load_marks(dataset)
     st.write(f"Marked so far: {marks_summary(dataset)}.")
     left, right = st.columns(2)
-    if left.button("Apply…", type="primary", icon=":material/playlist_add_check:",
-                   disabled=not any(m["action"] != "keep" for m in marks.values()),
-                   help="Show the plan: which files go to the trash and which change class. "
-                        "Nothing moves until you confirm."):
+    if left.button(
+        "Apply…",
+        type="primary",
+        icon=":material/playlist_add_check:",
+        disabled=not any(m["action"] != "keep" for m in marks.values()),
+        help="Show the plan: which files go to the trash and which change class. "
+        "Nothing moves until you confirm.",
+    ):
         try:
             plan = clean.make_plan(dataset)
             st.session_state[state.RESULTS_PLAN] = {"plan": plan.to_dict(), "marks": marks}
         except UserError as e:
             st.error(str(e))
-    if right.button("Clear all marks", icon=":material/backspace:", disabled=not marks,
-                    help="Forget every mark on this dataset (no file is touched)."):
+    if right.button(
+        "Clear all marks",
+        icon=":material/backspace:",
+        disabled=not marks,
+        help="Forget every mark on this dataset (no file is touched).",
+    ):
         clean.clear_marks(dataset)
         st.session_state[state.RESULTS_PLAN] = None
         st.rerun()
@@ -182,16 +222,22 @@ def plan_section(dataset: str) -> None:
         return
     plan = clean.Plan.from_dict(pending["plan"])
     with st.container(border=True):
-        st.markdown(f"**The plan: {plan.summary()}.** Deleted images go to the workspace trash; "
-                    "relabelled ones move to their new class folder (never over another file). "
-                    "You can undo it afterwards.")
+        st.markdown(
+            f"**The plan: {plan.summary()}.** Deleted images go to the workspace trash; "
+            "relabelled ones move to their new class folder (never over another file). "
+            "You can undo it afterwards."
+        )
         st.dataframe(plan_table(plan), hide_index=True)
         for problem in plan.problems:
             st.caption(problem)
         go, cancel = st.columns(2)
-        if go.button("Confirm and apply", type="primary", icon=":material/check:",
-                     disabled=not plan.actions,
-                     help="Move the files now, as listed; a journal records every move first."):
+        if go.button(
+            "Confirm and apply",
+            type="primary",
+            icon=":material/check:",
+            disabled=not plan.actions,
+            help="Move the files now, as listed; a journal records every move first.",
+        ):
             st.session_state[state.RESULTS_PLAN] = None
             try:
                 report = clean.apply_plan(plan)
@@ -200,8 +246,9 @@ def plan_section(dataset: str) -> None:
             else:
                 _notice("warning" if report.skipped else "success", report.summary(), report.skipped)
             st.rerun()
-        if cancel.button("Cancel", icon=":material/close:",
-                         help="Close the plan; your marks stay as they are."):
+        if cancel.button(
+            "Cancel", icon=":material/close:", help="Close the plan; your marks stay as they are."
+        ):
             st.session_state[state.RESULTS_PLAN] = None
             st.rerun()
 
@@ -212,20 +259,37 @@ def history_section(dataset: str) -> None:
     if not entries:
         st.caption("No changes applied to this dataset yet.")
     else:
-        st.dataframe(pd.DataFrame([{
-            "change": e.apply_id, "when": datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M:%S"),
-            "deletes": e.deletes, "relabels": e.relabels, "skipped": e.skipped, "state": e.state,
-            "note": e.note} for e in entries]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "change": e.apply_id,
+                        "when": datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M:%S"),
+                        "deletes": e.deletes,
+                        "relabels": e.relabels,
+                        "skipped": e.skipped,
+                        "state": e.state,
+                        "note": e.note,
+                    }
+                    for e in entries
+                ]
+            ),
+            hide_index=True,
+        )
     undoable = any(e.state == "applied" for e in entries)
-    if st.button("Undo the last change", icon=":material/undo:", disabled=not undoable,
-                 help="Put every file of the most recent applied change back where it was, and "
-                      "bring back its marks."):
+    if st.button(
+        "Undo the last change",
+        icon=":material/undo:",
+        disabled=not undoable,
+        help="Put every file of the most recent applied change back where it was, and bring back its marks.",
+    ):
         try:
             report = clean.undo_last(dataset)
         except UserError as e:
             _notice("error", str(e))
         else:
             problems = [{"file": f, "problem": "missing"} for f in report.missing] + [
-                {"file": r["file"], "problem": f"came back as {r['as']}"} for r in report.renamed]
+                {"file": r["file"], "problem": f"came back as {r['as']}"} for r in report.renamed
+            ]
             _notice("warning" if problems else "success", report.summary(), problems)
         st.rerun()

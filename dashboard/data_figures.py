@@ -21,11 +21,18 @@ def class_counts_figure(counts: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for split in ("train", "valid"):
         part = counts[counts["split"] == split]
-        fig.add_bar(x=part["class"].astype(str), y=part["images"], name=split,
-                    marker_color=SPLIT_COLOURS[split])
-    return fig.update_layout(barmode="stack", xaxis_title="class", yaxis_title="images",
-                             xaxis_type="category", height=320, margin=dict(l=10, r=10, t=30, b=10),
-                             legend=dict(orientation="h"))
+        fig.add_bar(
+            x=part["class"].astype(str), y=part["images"], name=split, marker_color=SPLIT_COLOURS[split]
+        )
+    return fig.update_layout(
+        barmode="stack",
+        xaxis_title="class",
+        yaxis_title="images",
+        xaxis_type="category",
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h"),
+    )
 
 
 def size_table(sizes: list[tuple[int, int]]) -> pd.DataFrame:
@@ -33,8 +40,7 @@ def size_table(sizes: list[tuple[int, int]]) -> pd.DataFrame:
     frame = pd.DataFrame(sizes, columns=["width", "height"])
     frame = frame[(frame["width"] > 0) & (frame["height"] > 0)]
     table = frame.value_counts(["width", "height"]).rename("images").reset_index()
-    return table.sort_values(["images", "width", "height"], ascending=[False, True, True],
-                             ignore_index=True)
+    return table.sort_values(["images", "width", "height"], ascending=[False, True, True], ignore_index=True)
 
 
 def size_figure(table: pd.DataFrame) -> go.Figure:
@@ -42,11 +48,19 @@ def size_figure(table: pd.DataFrame) -> go.Figure:
     biggest = max(1, int(table["images"].max())) if len(table) else 1
     fig = go.Figure()
     fig.add_scatter(
-        x=table["width"], y=table["height"], mode="markers", name="images",
+        x=table["width"],
+        y=table["height"],
+        mode="markers",
+        name="images",
         marker=dict(size=[8 + 30 * (n / biggest) ** 0.5 for n in table["images"]], opacity=0.6),
-        text=[f"{w}×{h}: {n:,} image(s)" for w, h, n in
-              zip(table["width"], table["height"], table["images"])],
+        text=[
+            f"{w}×{h}: {n:,} image(s)" for w, h, n in zip(table["width"], table["height"], table["images"])
+        ],
         hoverinfo="text",
     )
-    return fig.update_layout(xaxis_title="width (pixels)", yaxis_title="height (pixels)",
-                             height=300, margin=dict(l=10, r=10, t=30, b=10))
+    return fig.update_layout(
+        xaxis_title="width (pixels)",
+        yaxis_title="height (pixels)",
+        height=300,
+        margin=dict(l=10, r=10, t=30, b=10),
+    )

@@ -30,8 +30,13 @@ SAMPLES_PER_CLASS = 8
 MAX_CLASSES_SHOWN = 12
 THUMB = 72  # pixels a sample is shown at
 PIPE_PX = 112  # pixels a pipeline step is shown at
-PIPE_TITLES = {"file": "The file", "resized": "Resized", "floats": "As floats",
-               "augmented": "Augmented", "normalised": "Normalised"}
+PIPE_TITLES = {
+    "file": "The file",
+    "resized": "Resized",
+    "floats": "As floats",
+    "augmented": "Augmented",
+    "normalised": "Normalised",
+}
 MB = 2**20
 
 
@@ -73,7 +78,10 @@ def choose_dataset() -> str:
         current = st.session_state[state.DATASET] = names[0]
     st.session_state[W_DATASET] = current
     return st.selectbox(
-        "Dataset", names, key=W_DATASET, on_change=_chosen,
+        "Dataset",
+        names,
+        key=W_DATASET,
+        on_change=_chosen,
         format_func=lambda n: f"{n} · {_kind(n)}",
         help="The images the pages work on and the Train page trains on; add your own below.",
     )
@@ -101,55 +109,95 @@ def _run_ingest(work: Callable[[Callable[[float, str], None]], ingest.Report]) -
 def add_dataset() -> None:
     """The five ways to add a dataset, each in its own tab."""
     limits = ingest.Limits()
-    with st.expander("Add a dataset", icon=":material/add_photo_alternate:",
-                     expanded=st.session_state.get(state.DOWNLOAD_JOB) is not None):
+    with st.expander(
+        "Add a dataset",
+        icon=":material/add_photo_alternate:",
+        expanded=st.session_state.get(state.DOWNLOAD_JOB) is not None,
+    ):
         upload, folder, table, catalogue, shapes = st.tabs(
-            ["Upload a zip", "Folder on the server", "CSV of file,label", "Download (fastai)",
-             "Draw shapes"])
+            ["Upload a zip", "Folder on the server", "CSV of file,label", "Download (fastai)", "Draw shapes"]
+        )
         with upload:
-            st.caption("A zip of class folders (cats/…, dogs/…), optionally inside train/ and "
-                       "valid/. Files are recognised by their content; anything that is not an "
-                       "image is skipped and listed.")
+            st.caption(
+                "A zip of class folders (cats/…, dogs/…), optionally inside train/ and "
+                "valid/. Files are recognised by their content; anything that is not an "
+                "image is skipped and listed."
+            )
             up = st.file_uploader(
-                "Zip of class folders", type=["zip", "tgz", "gz", "tar"], key="add_zip_file",
+                "Zip of class folders",
+                type=["zip", "tgz", "gz", "tar"],
+                key="add_zip_file",
                 max_upload_size=limits.max_archive_bytes // MB,
                 help=f"At most {limits.max_archive_bytes // MB} MB, {limits.max_files:,} files and "
-                     f"{limits.max_total_bytes // MB:,} MB unpacked.")
-            name = st.text_input("Name for the upload", key="add_zip_name",
-                                 placeholder="the zip's file name",
-                                 help="Letters, digits and _; leave empty to use the file's name.")
-            if st.button("Add the upload", key="add_zip_go", disabled=up is None,
-                         icon=":material/upload:",
-                         help="Check every file, then add the images as a new dataset."):
-                _run_ingest(lambda p: ingest.add_archive(up, name or up.name, shown_as=up.name,
-                                                         progress=p))
+                f"{limits.max_total_bytes // MB:,} MB unpacked.",
+            )
+            name = st.text_input(
+                "Name for the upload",
+                key="add_zip_name",
+                placeholder="the zip's file name",
+                help="Letters, digits and _; leave empty to use the file's name.",
+            )
+            if st.button(
+                "Add the upload",
+                key="add_zip_go",
+                disabled=up is None,
+                icon=":material/upload:",
+                help="Check every file, then add the images as a new dataset.",
+            ):
+                _run_ingest(lambda p: ingest.add_archive(up, name or up.name, shown_as=up.name, progress=p))
         with folder:
-            st.caption("A folder on the machine running the dashboard: class folders, or train/ "
-                       "and valid/ holding class folders. It is copied into the workspace.")
-            path = st.text_input("Folder path", key="add_folder_path", placeholder="/data/pets",
-                                 help="The full path of the folder on the server's machine.")
-            fname = st.text_input("Name for the folder", key="add_folder_name",
-                                  placeholder="the folder's name",
-                                  help="Letters, digits and _; leave empty to use the folder's name.")
-            if st.button("Add the folder", key="add_folder_go", disabled=not path,
-                         icon=":material/folder_open:",
-                         help="Check every file, then copy the images in as a new dataset."):
+            st.caption(
+                "A folder on the machine running the dashboard: class folders, or train/ "
+                "and valid/ holding class folders. It is copied into the workspace."
+            )
+            path = st.text_input(
+                "Folder path",
+                key="add_folder_path",
+                placeholder="/data/pets",
+                help="The full path of the folder on the server's machine.",
+            )
+            fname = st.text_input(
+                "Name for the folder",
+                key="add_folder_name",
+                placeholder="the folder's name",
+                help="Letters, digits and _; leave empty to use the folder's name.",
+            )
+            if st.button(
+                "Add the folder",
+                key="add_folder_go",
+                disabled=not path,
+                icon=":material/folder_open:",
+                help="Check every file, then copy the images in as a new dataset.",
+            ):
                 _run_ingest(lambda p: ingest.add_folder(path, fname or Path(path).name, progress=p))
         with table:
-            st.caption("A CSV with a file and a label column (a header such as file,label is "
-                       "optional; an is_valid column sets the split). Paths are relative to the "
-                       "CSV's folder.")
-            csv_path = st.text_input("CSV path", key="add_csv_path",
-                                     placeholder="/data/pets/labels.csv",
-                                     help="The full path of the CSV on the server's machine.")
-            cname = st.text_input("Name for the CSV's dataset", key="add_csv_name",
-                                  placeholder="the CSV's folder name",
-                                  help="Letters, digits and _; leave empty to use the folder's name.")
-            if st.button("Add from the CSV", key="add_csv_go", disabled=not csv_path,
-                         icon=":material/table:",
-                         help="Check every row and image, then copy them in as a new dataset."):
-                _run_ingest(lambda p: ingest.add_csv(
-                    csv_path, cname or Path(csv_path).parent.name, progress=p))
+            st.caption(
+                "A CSV with a file and a label column (a header such as file,label is "
+                "optional; an is_valid column sets the split). Paths are relative to the "
+                "CSV's folder."
+            )
+            csv_path = st.text_input(
+                "CSV path",
+                key="add_csv_path",
+                placeholder="/data/pets/labels.csv",
+                help="The full path of the CSV on the server's machine.",
+            )
+            cname = st.text_input(
+                "Name for the CSV's dataset",
+                key="add_csv_name",
+                placeholder="the CSV's folder name",
+                help="Letters, digits and _; leave empty to use the folder's name.",
+            )
+            if st.button(
+                "Add from the CSV",
+                key="add_csv_go",
+                disabled=not csv_path,
+                icon=":material/table:",
+                help="Check every row and image, then copy them in as a new dataset.",
+            ):
+                _run_ingest(
+                    lambda p: ingest.add_csv(csv_path, cname or Path(csv_path).parent.name, progress=p)
+                )
         with catalogue:
             catalogue_tab()
         with shapes:
@@ -158,16 +206,34 @@ def add_dataset() -> None:
 
 def shapes_tab() -> None:
     """Draw a new coloured-shapes dataset from a seed."""
-    st.caption("Circles, squares and triangles in random colours, sizes, places and angles. "
-               "The same seed always draws the same images.")
+    st.caption(
+        "Circles, squares and triangles in random colours, sizes, places and angles. "
+        "The same seed always draws the same images."
+    )
     left, right = st.columns(2)
-    seed = left.number_input("Seed", 0, 2**31 - 1, 1, key="add_shapes_seed",
-                             help="Which random drawing: another seed gives other images.")
-    per_class = right.number_input("Images per shape", 10, 2000, 160, step=10,
-                                   key="add_shapes_n",
-                                   help="How many circles, squares and triangles to draw each.")
-    if st.button("Draw them", key="add_shapes_go", icon=":material/category:",
-                 help="Generate the images and add them as a new dataset."):
+    seed = left.number_input(
+        "Seed",
+        0,
+        2**31 - 1,
+        1,
+        key="add_shapes_seed",
+        help="Which random drawing: another seed gives other images.",
+    )
+    per_class = right.number_input(
+        "Images per shape",
+        10,
+        2000,
+        160,
+        step=10,
+        key="add_shapes_n",
+        help="How many circles, squares and triangles to draw each.",
+    )
+    if st.button(
+        "Draw them",
+        key="add_shapes_go",
+        icon=":material/category:",
+        help="Generate the images and add them as a new dataset.",
+    ):
         name = f"shapes_seed{int(seed)}_{int(per_class)}"
         try:
             ingest.check_free(name)
@@ -183,8 +249,9 @@ def catalogue_tab() -> None:
     """fastai's datasets: size, state, a Download button (disabled offline, with the reason)."""
     online, reason = download.availability()
     if not online:
-        st.warning(f"Offline: {reason}. Downloads are off; everything else works.",
-                   icon=":material/cloud_off:")
+        st.warning(
+            f"Offline: {reason}. Downloads are off; everything else works.", icon=":material/cloud_off:"
+        )
     active = _active_download()
     for entry in download.CATALOGUE.values():
         cols = st.columns([4, 1, 2])
@@ -194,13 +261,20 @@ def catalogue_tab() -> None:
             cols[2].write(f"✅ added as {entry.name}")
             continue
         cached = download.cached_archive(entry) is not None
-        why = ("Extract the archive already in the download cache." if cached else
-               f"Download {ingest.human_size(entry.size)} from fastai's server.")
+        why = (
+            "Extract the archive already in the download cache."
+            if cached
+            else f"Download {ingest.human_size(entry.size)} from fastai's server."
+        )
         if not online and not cached:
             why = f"Unavailable offline: {reason}."
-        if cols[2].button("Add from cache" if cached else "Download", key=f"dl_{entry.key}",
-                          icon=":material/download:", disabled=(not online and not cached)
-                          or active is not None, help=why):
+        if cols[2].button(
+            "Add from cache" if cached else "Download",
+            key=f"dl_{entry.key}",
+            icon=":material/download:",
+            disabled=(not online and not cached) or active is not None,
+            help=why,
+        ):
             job_id = runs.submit("download", {"key": entry.key})
             st.session_state[state.DOWNLOAD_JOB] = job_id
             st.rerun()
@@ -229,8 +303,12 @@ def download_monitor() -> None:
         if not job.finished_state:
             text = job.message or ("queued" if job.state == "QUEUED" else "starting")
             st.progress(min(1.0, max(0.0, job.progress)), text=f"{title}: {text}")
-            if st.button("Stop the download", key=f"dl_stop_{job.id}", icon=":material/stop:",
-                         help="Stop now; nothing partial is kept."):
+            if st.button(
+                "Stop the download",
+                key=f"dl_stop_{job.id}",
+                icon=":material/stop:",
+                help="Stop now; nothing partial is kept.",
+            ):
                 runs.store().request_cancel(job.id)
             runs.keep_worker_alive()
             return
@@ -318,8 +396,10 @@ def overview(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     cols[2].metric("training", f"{len(items.files) - n_valid:,}")
     cols[3].metric("validation", f"{n_valid:,}")
     split = meta.get("split") or "a random 20% becomes validation when training"
-    st.markdown(f"**Split:** {split}. The model learns from the training images only; the "
-                "validation images measure how well it does on pictures it has never seen.")
+    st.markdown(
+        f"**Split:** {split}. The model learns from the training images only; the "
+        "validation images measure how well it does on pictures it has never seen."
+    )
     counts = data_figures.class_counts(list(zip(items.files, items.labels, items.is_valid)))
     st.plotly_chart(data_figures.class_counts_figure(counts), key="class_counts")
     table = _sizes(str(items.root), stamp(items), tuple(items.files))
@@ -327,15 +407,22 @@ def overview(info: datasets.DatasetInfo, items: datasets.Items) -> None:
         w, h = table.iloc[0][["width", "height"]]
         st.markdown(f"**Image sizes:** every image is {w}×{h} pixels.")
     else:
-        st.markdown(f"**Image sizes:** {len(table):,} different sizes; training resizes them all "
-                    f"to one square size ({info.default_size}×{info.default_size} by default).")
+        st.markdown(
+            f"**Image sizes:** {len(table):,} different sizes; training resizes them all "
+            f"to one square size ({info.default_size}×{info.default_size} by default)."
+        )
         st.plotly_chart(data_figures.size_figure(table), key="image_sizes")
     st.markdown("**Samples per class**")
     rng = random.Random(0)
     shown = items.vocab[:MAX_CLASSES_SHOWN]
     if len(items.vocab) > MAX_CLASSES_SHOWN:
-        shown = st.multiselect("Classes to show", items.vocab, default=shown, key="data_classes",
-                               help="Which classes the sample grid shows.")
+        shown = st.multiselect(
+            "Classes to show",
+            items.vocab,
+            default=shown,
+            key="data_classes",
+            help="Which classes the sample grid shows.",
+        )
     unreadable = []
     for cls in shown:
         files = [f for f, lab in zip(items.files, items.labels) if lab == cls]
@@ -344,15 +431,15 @@ def overview(info: datasets.DatasetInfo, items: datasets.Items) -> None:
         unreadable += [f for f, t in zip(picked, thumbs) if t is None]
         captions = [cls if i == 0 else "" for i in range(len(picked))]
         captions = [c or ("unreadable" if t is None else "") for c, t in zip(captions, thumbs)]
-        st.image([framed(UNREADABLE if t is None else t) for t in thumbs], caption=captions,
-                 width=THUMB + 6)
+        st.image([framed(UNREADABLE if t is None else t) for t in thumbs], caption=captions, width=THUMB + 6)
     if unreadable:
-        st.warning(f"{', '.join(unreadable)} cannot be read; training would stop there. "
-                   "Use Check images to find every such file and move them to the trash.")
+        st.warning(
+            f"{', '.join(unreadable)} cannot be read; training would stop there. "
+            "Use Check images to find every such file and move them to the trash."
+        )
     skipped = meta.get("skipped") or []
     if skipped:
-        with st.expander(f"{meta.get('n_skipped', len(skipped))} file(s) were left out when it "
-                         "was added"):
+        with st.expander(f"{meta.get('n_skipped', len(skipped))} file(s) were left out when it was added"):
             st.dataframe(pd.DataFrame(skipped), hide_index=True)
 
 
@@ -373,107 +460,192 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
 
     from core.data import pipeline
 
-    st.caption("An image is a grid of numbers. Follow one through the steps training uses, and "
-               "watch its shape (rank = number of axes) and its values change.")
+    st.caption(
+        "An image is a grid of numbers. Follow one through the steps training uses, and "
+        "watch its shape (rank = number of axes) and its values change."
+    )
     left, middle, right = st.columns(3)
-    cls = left.selectbox("Class", items.vocab, key="pipe_class",
-                         help="Which class to take the image from.")
+    cls = left.selectbox("Class", items.vocab, key="pipe_class", help="Which class to take the image from.")
     files = [f for f, lab in zip(items.files, items.labels) if lab == cls]
-    number = middle.number_input("Image", 1, len(files), 1, key="pipe_number",
-                                 help="Which image of the class (in file-name order).")
-    size = right.slider("Image size", 8, 128, info.default_size, key=f"pipe_size_{info.name}",
-                        help="The square side training resizes to; the Train page uses the "
-                             "dataset's default.")
-    augment = st.toggle("Show augmentation draws", True, key="pipe_augment",
-                        help="Add the random changes chosen under Augmentation, four times.")
-    if st.button("New draws", key="pipe_redraw", icon=":material/casino:",
-                 help="Draw the random augmentations again."):
+    number = middle.number_input(
+        "Image", 1, len(files), 1, key="pipe_number", help="Which image of the class (in file-name order)."
+    )
+    size = right.slider(
+        "Image size",
+        8,
+        128,
+        info.default_size,
+        key=f"pipe_size_{info.name}",
+        help="The square side training resizes to; the Train page uses the dataset's default.",
+    )
+    augment = st.toggle(
+        "Show augmentation draws",
+        True,
+        key="pipe_augment",
+        help="Add the random changes chosen under Augmentation, four times.",
+    )
+    if st.button(
+        "New draws", key="pipe_redraw", icon=":material/casino:", help="Draw the random augmentations again."
+    ):
         st.session_state["pipe_seed"] = st.session_state.get("pipe_seed", 0) + 1
     file = files[min(int(number), len(files)) - 1]
     with st.spinner("Decoding every image once into the tensor cache (training reuses it)…"):
         mean, std, _n = _normalisation(str(items.root), stamp(items), int(size))
     norm = pipeline.Normalisation(torch.tensor(mean), torch.tensor(std), _n)
-    steps = pipeline.image_steps(items, file, int(size), norm,
-                                 chosen_augment() if augment else None, n_draws=4,
-                                 seed=st.session_state.get("pipe_seed", 0))
-    st.caption(f"{file} ({'validation' if items.is_valid[items.files.index(file)] else 'training'}"
-               " image)")
+    steps = pipeline.image_steps(
+        items,
+        file,
+        int(size),
+        norm,
+        chosen_augment() if augment else None,
+        n_draws=4,
+        seed=st.session_state.get("pipe_seed", 0),
+    )
+    st.caption(f"{file} ({'validation' if items.is_valid[items.files.index(file)] else 'training'} image)")
     for number_, group in enumerate(dict.fromkeys(s.group for s in steps), start=1):
         shown = [s for s in steps if s.group == group]
         st.markdown(f"**{number_}. {PIPE_TITLES[group]}** — {shown[0].what}")
-        st.image([enlarge(s.picture, PIPE_PX) for s in shown], width=PIPE_PX + 6,
-                 caption=[f"{s.name}: {' × '.join(map(str, s.stats.shape))}" for s in shown])
+        st.image(
+            [enlarge(s.picture, PIPE_PX) for s in shown],
+            width=PIPE_PX + 6,
+            caption=[f"{s.name}: {' × '.join(map(str, s.stats.shape))}" for s in shown],
+        )
     rows = [{"step": f"{s.group}: {s.name}", **s.stats.row()} for s in steps]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="pipe_stats",
-                 column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                for c in ("min", "max", "mean", "std")})
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        key="pipe_stats",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.4f") for c in ("min", "max", "mean", "std")
+        },
+    )
     shape = steps[-1].stats.shape
-    st.info(f"The model takes a batch of these: 64 × {' × '.join(map(str, shape))} for a batch of "
-            f"64 — a rank-{len(shape) + 1} tensor (batch, channels, height, width).",
-            icon=":material/view_in_ar:")
+    st.info(
+        f"The model takes a batch of these: 64 × {' × '.join(map(str, shape))} for a batch of "
+        f"64 — a rank-{len(shape) + 1} tensor (batch, channels, height, width).",
+        icon=":material/view_in_ar:",
+    )
 
 
 def augmentation_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     """Controls for each random change, a live preview grid, and whether training uses them."""
     from core.data import pipeline
 
-    st.caption("Augmentation shows the model a slightly different version of each image every "
-               "epoch, so it learns the object rather than the exact pixels.")
+    st.caption(
+        "Augmentation shows the model a slightly different version of each image every "
+        "epoch, so it learns the object rather than the exact pixels."
+    )
     a = chosen_augment()
     left, right = st.columns(2)
-    flip = left.toggle("Flip left-right", a.flip, key="aug_flip",
-                       help="Mirror half the images: right for photos, wrong for digits and text.")
-    rotate = left.slider("Rotate (± degrees)", 0, 180, int(a.max_rotate), step=5, key="aug_rotate",
-                         help="Turn each image by a random angle up to this, either way.")
-    zoom = left.slider("Zoom (up to ×)", 1.0, 2.0, float(a.max_zoom), step=0.05, key="aug_zoom",
-                       help="Magnify by a random factor up to this; 1.0 means no zoom.")
-    warp = right.slider("Warp (perspective)", 0.0, 0.5, float(a.max_warp), step=0.05,
-                        key="aug_warp",
-                        help="Tilt the picture as if photographed at a slant; 0 means none.")
-    light = right.slider("Lighting (±)", 0.0, 0.9, float(a.max_lighting), step=0.05,
-                         key="aug_light",
-                         help="Change brightness and contrast by up to this fraction.")
-    shift = right.slider("Shift (fraction of the side)", 0.0, 0.5, float(a.max_translate),
-                         step=0.05, key="aug_shift",
-                         help="Move the picture by up to this share of its width and height.")
-    spec = Augment(flip=flip, max_rotate=float(rotate), max_zoom=float(zoom),
-                   max_translate=float(shift), max_lighting=float(light), max_warp=float(warp))
+    flip = left.toggle(
+        "Flip left-right",
+        a.flip,
+        key="aug_flip",
+        help="Mirror half the images: right for photos, wrong for digits and text.",
+    )
+    rotate = left.slider(
+        "Rotate (± degrees)",
+        0,
+        180,
+        int(a.max_rotate),
+        step=5,
+        key="aug_rotate",
+        help="Turn each image by a random angle up to this, either way.",
+    )
+    zoom = left.slider(
+        "Zoom (up to ×)",
+        1.0,
+        2.0,
+        float(a.max_zoom),
+        step=0.05,
+        key="aug_zoom",
+        help="Magnify by a random factor up to this; 1.0 means no zoom.",
+    )
+    warp = right.slider(
+        "Warp (perspective)",
+        0.0,
+        0.5,
+        float(a.max_warp),
+        step=0.05,
+        key="aug_warp",
+        help="Tilt the picture as if photographed at a slant; 0 means none.",
+    )
+    light = right.slider(
+        "Lighting (±)",
+        0.0,
+        0.9,
+        float(a.max_lighting),
+        step=0.05,
+        key="aug_light",
+        help="Change brightness and contrast by up to this fraction.",
+    )
+    shift = right.slider(
+        "Shift (fraction of the side)",
+        0.0,
+        0.5,
+        float(a.max_translate),
+        step=0.05,
+        key="aug_shift",
+        help="Move the picture by up to this share of its width and height.",
+    )
+    spec = Augment(
+        flip=flip,
+        max_rotate=float(rotate),
+        max_zoom=float(zoom),
+        max_translate=float(shift),
+        max_lighting=float(light),
+        max_warp=float(warp),
+    )
     st.session_state[state.AUGMENT] = dataclasses.asdict(spec)
     st.session_state.setdefault("data_use_augment", bool(st.session_state.get("cfg_augment")))
-    use = st.toggle("Use these augmentations when training", key="data_use_augment",
-                    help="Switches on Augmentation on the Train page; validation images are "
-                         "never augmented.")
+    use = st.toggle(
+        "Use these augmentations when training",
+        key="data_use_augment",
+        help="Switches on Augmentation on the Train page; validation images are never augmented.",
+    )
     st.session_state["cfg_augment"] = use
     st.caption(f"Each training batch gets: {spec.describe()}.")
-    if st.button("New draws", key="aug_redraw", icon=":material/casino:",
-                 help="Draw the random changes again."):
+    if st.button(
+        "New draws", key="aug_redraw", icon=":material/casino:", help="Draw the random changes again."
+    ):
         st.session_state["aug_seed"] = st.session_state.get("aug_seed", 0) + 1
     rng = random.Random(1)
     picked = []
     for cls in items.vocab[:4]:
         files = [f for f, lab in zip(items.files, items.labels) if lab == cls]
         picked.append(items.root / rng.choice(files))
-    grid = pipeline.augment_preview(picked, info.default_size, spec, 6,
-                                    seed=st.session_state.get("aug_seed", 0))
+    grid = pipeline.augment_preview(
+        picked, info.default_size, spec, 6, seed=st.session_state.get("aug_seed", 0)
+    )
     for path, row in zip(picked, grid):
-        st.image([enlarge(p, THUMB) for p in row], width=THUMB + 6,
-                 caption=[f"{path.parent.name}: original"] + [f"draw {k}" for k in range(1, 7)])
+        st.image(
+            [enlarge(p, THUMB) for p in row],
+            width=THUMB + 6,
+            caption=[f"{path.parent.name}: original"] + [f"draw {k}" for k in range(1, 7)],
+        )
 
 
 def check_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     """Decode every image as training will; list the ones that fail; move them to the trash."""
-    st.caption("Training stops at the first image it cannot read. This decodes every image in "
-               "full and lists the ones that fail, by name.")
+    st.caption(
+        "Training stops at the first image it cannot read. This decodes every image in "
+        "full and lists the ones that fail, by name."
+    )
     fingerprint = stamp(items)
-    if st.button("Check every image", key="check_go", icon=":material/fact_check:",
-                 help=f"Open and decode all {len(items.files):,} images (a few seconds per "
-                      "thousand)."):
+    if st.button(
+        "Check every image",
+        key="check_go",
+        icon=":material/fact_check:",
+        help=f"Open and decode all {len(items.files):,} images (a few seconds per thousand).",
+    ):
         bar = st.progress(0.0)
-        problems = images.check_files(items.root, items.files,
-                                      progress=lambda f, t: bar.progress(f, text=t))
+        problems = images.check_files(items.root, items.files, progress=lambda f, t: bar.progress(f, text=t))
         bar.empty()
-        st.session_state[W_CHECK] = {"dataset": info.name, "stamp": fingerprint,
-                                     "problems": [dataclasses.asdict(p) for p in problems]}
+        st.session_state[W_CHECK] = {
+            "dataset": info.name,
+            "stamp": fingerprint,
+            "problems": [dataclasses.asdict(p) for p in problems],
+        }
     result = st.session_state.get(W_CHECK)
     if not result or result["dataset"] != info.name:
         return
@@ -486,10 +658,12 @@ def check_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
         return
     st.warning(f"{len(problems)} image(s) cannot be read; training would stop at them.")
     st.dataframe(pd.DataFrame(problems), hide_index=True, key="check_problems")
-    if st.button(f"Move {len(problems)} file(s) to the trash", key="check_trash",
-                 icon=":material/delete:",
-                 help="Moves them to the workspace's trash (nothing is deleted), with a list of "
-                      "where each came from."):
+    if st.button(
+        f"Move {len(problems)} file(s) to the trash",
+        key="check_trash",
+        icon=":material/delete:",
+        help="Moves them to the workspace's trash (nothing is deleted), with a list of where each came from.",
+    ):
         try:
             folder = images.move_to_trash(info.path, [p["file"] for p in problems])
         except UserError as e:
@@ -497,5 +671,7 @@ def check_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
             return
         st.session_state[W_CHECK] = None
         st.session_state[state.DATA_NOTICE] = {
-            "text": f"Moved {len(problems)} file(s) to the trash: {folder}", "skipped": []}
+            "text": f"Moved {len(problems)} file(s) to the trash: {folder}",
+            "skipped": [],
+        }
         st.rerun()

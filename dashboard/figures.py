@@ -6,8 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 MAX_POINTS = 2000  # thin long runs so the browser stays quick
-SUGGESTION_COLOURS = {"valley": "#2ca02c", "slide": "#9467bd", "minimum": "#d62728",
-                      "steep": "#ff7f0e"}
+SUGGESTION_COLOURS = {"valley": "#2ca02c", "slide": "#9467bd", "minimum": "#d62728", "steep": "#ff7f0e"}
 
 
 def thin(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
@@ -27,10 +26,14 @@ def loss_curve(batches: pd.DataFrame, epochs: pd.DataFrame) -> go.Figure:
     b = thin(batches)
     fig.add_scatter(x=b["step"], y=b["loss"], name="train (smoothed)", mode="lines")
     if len(epochs) and "valid_loss" in epochs:
-        fig.add_scatter(x=epochs["step"], y=epochs["valid_loss"], name="validation",
-                        mode="lines+markers")
-    return fig.update_layout(xaxis_title="batch", yaxis_title="loss", height=360,
-                             margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+        fig.add_scatter(x=epochs["step"], y=epochs["valid_loss"], name="validation", mode="lines+markers")
+    return fig.update_layout(
+        xaxis_title="batch",
+        yaxis_title="loss",
+        height=360,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h"),
+    )
 
 
 def schedule_figure(preview: pd.DataFrame) -> go.Figure:
@@ -38,17 +41,18 @@ def schedule_figure(preview: pd.DataFrame) -> go.Figure:
     p = thin(preview)
     fig = go.Figure()
     fig.add_scatter(x=p["step"], y=p["lr"], name="learning rate", mode="lines")
-    fig.add_scatter(x=p["step"], y=p["mom"], name="momentum", mode="lines", yaxis="y2",
-                    line=dict(dash="dot"))
+    fig.add_scatter(x=p["step"], y=p["mom"], name="momentum", mode="lines", yaxis="y2", line=dict(dash="dot"))
     return fig.update_layout(
-        xaxis_title="batch", yaxis=dict(title="learning rate", exponentformat="e"),
-        yaxis2=dict(title="momentum", overlaying="y", side="right"), height=300,
-        margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"),
+        xaxis_title="batch",
+        yaxis=dict(title="learning rate", exponentformat="e"),
+        yaxis2=dict(title="momentum", overlaying="y", side="right"),
+        height=300,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h"),
     )
 
 
-def lr_find_figure(lrs: list[float], losses: list[float],
-                   suggestions: dict[str, float | None]) -> go.Figure:
+def lr_find_figure(lrs: list[float], losses: list[float], suggestions: dict[str, float | None]) -> go.Figure:
     """Loss against learning rate on a log axis, with each suggestion marked."""
     fig = go.Figure()
     fig.add_scatter(x=lrs, y=losses, name="loss", mode="lines")
@@ -58,10 +62,20 @@ def lr_find_figure(lrs: list[float], losses: list[float],
         colour = SUGGESTION_COLOURS.get(name, "grey")
         low, high = (min(losses), max(losses)) if losses else (0, 1)
         # a vertical line drawn as a trace: shapes on a log axis would need log10 coordinates
-        fig.add_scatter(x=[lr, lr], y=[low, high], mode="lines+markers", name=f"{name}: {lr:.1e}",
-                        line=dict(color=colour, dash="dash"), marker=dict(size=[10, 0]))
-    return fig.update_layout(xaxis=dict(type="log", title="learning rate", exponentformat="e"),
-                             yaxis_title="loss", height=380, margin=dict(l=10, r=10, t=30, b=10))
+        fig.add_scatter(
+            x=[lr, lr],
+            y=[low, high],
+            mode="lines+markers",
+            name=f"{name}: {lr:.1e}",
+            line=dict(color=colour, dash="dash"),
+            marker=dict(size=[10, 0]),
+        )
+    return fig.update_layout(
+        xaxis=dict(type="log", title="learning rate", exponentformat="e"),
+        yaxis_title="loss",
+        height=380,
+        margin=dict(l=10, r=10, t=30, b=10),
+    )
 
 
 def confusion_figure(matrix, vocab: list[str], normalised: bool = False) -> go.Figure:
@@ -76,38 +90,66 @@ def confusion_figure(matrix, vocab: list[str], normalised: bool = False) -> go.F
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
     z = shares if normalised else counts
-    text = [[f"{shares[i, j]:.0%}" if normalised else str(counts[i, j]) for j in range(len(vocab))]
-            for i in range(len(vocab))]
+    text = [
+        [f"{shares[i, j]:.0%}" if normalised else str(counts[i, j]) for j in range(len(vocab))]
+        for i in range(len(vocab))
+    ]
     labels = [str(v) for v in vocab]
     fig = go.Figure()
-    fig.add_heatmap(z=z.tolist(), x=labels, y=labels, text=text, texttemplate="%{text}", hoverinfo="skip",
-                    colorscale="Blues", showscale=False)
+    fig.add_heatmap(
+        z=z.tolist(),
+        x=labels,
+        y=labels,
+        text=text,
+        texttemplate="%{text}",
+        hoverinfo="skip",
+        colorscale="Blues",
+        showscale=False,
+    )
     xs = [c for _ in labels for c in labels]
     ys = [r for r in labels for _ in labels]
-    cells = [f"actual {labels[i]}, predicted {labels[j]}: {counts[i, j]} image(s)"
-             for i in range(len(labels)) for j in range(len(labels))]
+    cells = [
+        f"actual {labels[i]}, predicted {labels[j]}: {counts[i, j]} image(s)"
+        for i in range(len(labels))
+        for j in range(len(labels))
+    ]
     side = max(6, min(40, 360 // max(1, len(labels))))
-    fig.add_scatter(x=xs, y=ys, mode="markers", name="cells", showlegend=False, text=cells,
-                    hovertemplate="%{text}<br>click to see them<extra></extra>",
-                    marker=dict(symbol="square", size=side, color="rgba(0,0,0,0)"))
+    fig.add_scatter(
+        x=xs,
+        y=ys,
+        mode="markers",
+        name="cells",
+        showlegend=False,
+        text=cells,
+        hovertemplate="%{text}<br>click to see them<extra></extra>",
+        marker=dict(symbol="square", size=side, color="rgba(0,0,0,0)"),
+    )
     height = max(320, min(720, 60 + 36 * len(labels)))
     return fig.update_layout(
         xaxis=dict(title="predicted", type="category", side="bottom"),
         yaxis=dict(title="actual", type="category", autorange="reversed"),
-        height=height, margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select",
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        clickmode="event+select",
         dragmode=False,
     )
 
 
-def comparison_figure(old: pd.DataFrame, new: pd.DataFrame, old_name: str, new_name: str,
-                      column: str = "f1") -> go.Figure:
+def comparison_figure(
+    old: pd.DataFrame, new: pd.DataFrame, old_name: str, new_name: str, column: str = "f1"
+) -> go.Figure:
     """Per-class scores of two runs side by side (frames with 'class' and the score column)."""
     fig = go.Figure()
     fig.add_bar(x=[str(c) for c in old["class"]], y=old[column], name=old_name)
     fig.add_bar(x=[str(c) for c in new["class"]], y=new[column], name=new_name)
-    return fig.update_layout(barmode="group", xaxis=dict(title="class", type="category"),
-                             yaxis=dict(title=column, range=[0, 1.02]), height=320,
-                             margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+    return fig.update_layout(
+        barmode="group",
+        xaxis=dict(title="class", type="category"),
+        yaxis=dict(title=column, range=[0, 1.02]),
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h"),
+    )
 
 
 def probability_bars(top: list[tuple[str, float]], threshold: float | None = None) -> go.Figure:
@@ -117,14 +159,28 @@ def probability_bars(top: list[tuple[str, float]], threshold: float | None = Non
     sure = threshold is None or (bool(top) and top[0][1] >= threshold)
     colours = ["#1f77b4" if sure and i == len(probs) - 1 else "#9aa5b1" for i in range(len(probs))]
     fig = go.Figure()
-    fig.add_bar(x=probs, y=names, orientation="h", name="probability", marker_color=colours,
-                text=[f"{p:.1%}" for p in probs], textposition="auto",
-                hovertemplate="%{y}: %{x:.2%}<extra></extra>")
+    fig.add_bar(
+        x=probs,
+        y=names,
+        orientation="h",
+        name="probability",
+        marker_color=colours,
+        text=[f"{p:.1%}" for p in probs],
+        textposition="auto",
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+    )
     if threshold is not None:
-        fig.add_vline(x=threshold, line_dash="dash", line_color="#d62728",
-                      annotation_text=f"threshold {threshold:.0%}", annotation_position="top")
+        fig.add_vline(
+            x=threshold,
+            line_dash="dash",
+            line_color="#d62728",
+            annotation_text=f"threshold {threshold:.0%}",
+            annotation_position="top",
+        )
     return fig.update_layout(
         xaxis=dict(title="probability", range=[0, 1], tickformat=".0%"),
-        yaxis=dict(type="category"), height=max(180, 60 + 32 * len(names)),
-        margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
+        yaxis=dict(type="category"),
+        height=max(180, 60 + 32 * len(names)),
+        margin=dict(l=10, r=10, t=30, b=10),
+        showlegend=False,
     )

@@ -30,8 +30,10 @@ def model_caption(info: bundle.ModelInfo) -> str:
     """What the chosen model expects and knows."""
     colour = "grey" if info.channels == 1 else "colour"
     shown = ", ".join(info.classes[:12]) + (" …" if info.n_classes > 12 else "")
-    return (f"{info.n_classes} classes ({shown}); every image is centre-cropped to a square, "
-            f"resized to {info.size}×{info.size} px and made {colour}, as in training.")
+    return (
+        f"{info.n_classes} classes ({shown}); every image is centre-cropped to a square, "
+        f"resized to {info.size}×{info.size} px and made {colour}, as in training."
+    )
 
 
 def image_inputs(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
@@ -40,19 +42,30 @@ def image_inputs(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
     if st.session_state.get(SOURCE) not in options:
         st.session_state[SOURCE] = "upload"
     source = st.radio(
-        "Images from", options, key=SOURCE, horizontal=True, format_func=SOURCES.get,
-        help="Upload files, take a photo with your camera, or (for digit models) draw a digit.")
+        "Images from",
+        options,
+        key=SOURCE,
+        horizontal=True,
+        format_func=SOURCES.get,
+        help="Upload files, take a photo with your camera, or (for digit models) draw a digit.",
+    )
     if source == "camera":
         photo = st.camera_input(
-            "Take a photo", key=CAMERA,
-            help="Your browser asks for the camera; the photo goes only to this server.")
+            "Take a photo",
+            key=CAMERA,
+            help="Your browser asks for the camera; the photo goes only to this server.",
+        )
         return [("photo.jpg", photo.getvalue())] if photo is not None else []
     if source == "draw":
         return _drawing(info)
     files = st.file_uploader(
-        "Images", type=predict.UPLOAD_TYPES, accept_multiple_files=True, key=UPLOAD,
+        "Images",
+        type=predict.UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key=UPLOAD,
         help=f"One or many {predict.FORMAT_NAMES} files (up to {predict.MAX_IMAGES}); each is "
-        "recognised by its content, not its name.")
+        "recognised by its content, not its name.",
+    )
     return [(f.name, f.getvalue()) for f in files or []]
 
 
@@ -61,12 +74,19 @@ def _drawing(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
     from streamlit_drawable_canvas import st_canvas
 
     dark = info.mean[0] < 0.5  # training images mostly dark: light ink on a dark background
-    st.caption("Draw one digit, large, in the middle. It is cropped to the ink and centred "
-               "before the model sees it, as the training digits were.")
+    st.caption(
+        "Draw one digit, large, in the middle. It is cropped to the ink and centred "
+        "before the model sees it, as the training digits were."
+    )
     result = st_canvas(
-        stroke_width=22, stroke_color="#ffffff" if dark else "#000000",
-        background_color="#000000" if dark else "#ffffff", height=280, width=280,
-        drawing_mode="freedraw", return_image_data=True, key=CANVAS,
+        stroke_width=22,
+        stroke_color="#ffffff" if dark else "#000000",
+        background_color="#000000" if dark else "#ffffff",
+        height=280,
+        width=280,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=CANVAS,
     )
     image = result.image_data if result is not None else None
     if image is None:
@@ -86,6 +106,7 @@ def _prepare(data: bytes, name: str, size: int, channels: int) -> predict.Prepar
 
 def prepare_all(files: list[tuple[str, bytes]], info: bundle.ModelInfo):
     """(prepared images, [(name, why)] for the unusable ones), each file prepared once."""
+
     def cached(data: bytes, name: str, size: int, channels: int) -> predict.PreparedImage:
         out = _prepare(data, name, size, channels)
         if isinstance(out, str):
@@ -110,62 +131,99 @@ def predictions(loaded: predict.LoadedModel, prepared: list[predict.PreparedImag
     return [predict.Prediction(p.name, row, loaded.classes) for p, row in zip(prepared, probs)]
 
 
-def show_one(loaded: predict.LoadedModel, image: predict.PreparedImage,
-             pred: predict.Prediction, threshold: float, heat_map: bool) -> None:
+def show_one(
+    loaded: predict.LoadedModel,
+    image: predict.PreparedImage,
+    pred: predict.Prediction,
+    threshold: float,
+    heat_map: bool,
+) -> None:
     """One image: the answer, the top probabilities, the model's view and where it looked."""
     cls, p = pred.best
     answer = pred.label(threshold)
     left, right = st.columns([1, 2])
-    left.metric("Prediction", answer, help="The most likely class, or “not sure” when even that "
-                "is below the threshold.")
+    left.metric(
+        "Prediction",
+        answer,
+        help="The most likely class, or “not sure” when even that is below the threshold.",
+    )
     left.caption(f"{image.name}: most likely {cls} at {p:.1%}.")
     if answer == predict.NOT_SURE:
-        left.warning(f"Not sure: the best guess, {cls}, has {p:.0%}, below the {threshold:.0%} "
-                     "threshold.")
-    right.plotly_chart(figures.probability_bars(pred.top(TOP_K), threshold),
-                       key=f"probs_{image.name}", config={"displaylogo": False})
+        left.warning(f"Not sure: the best guess, {cls}, has {p:.0%}, below the {threshold:.0%} threshold.")
+    right.plotly_chart(
+        figures.probability_bars(pred.top(TOP_K), threshold),
+        key=f"probs_{image.name}",
+        config={"displaylogo": False},
+    )
     cols = st.columns(3)
-    cols[0].image(image.thumbnail, caption=f"your image: {image.format}, {image.width}×"
-                  f"{image.height}, {image.mode}")
+    cols[0].image(
+        image.thumbnail, caption=f"your image: {image.format}, {image.width}×{image.height}, {image.mode}"
+    )
     colour = "grey" if image.pixels.ndim == 2 else "colour"
-    cols[1].image(predict.enlarged(image.pixels, 192),
-                  caption=f"as the model sees it: {image.pixels.shape[0]}×"
-                  f"{image.pixels.shape[1]} px, {colour}")
+    cols[1].image(
+        predict.enlarged(image.pixels, 192),
+        caption=f"as the model sees it: {image.pixels.shape[0]}×{image.pixels.shape[1]} px, {colour}",
+    )
     if heat_map:
         from core.serving import gradcam
 
         heat = gradcam.grad_cam(loaded, image.pixels)
-        cols[2].image(gradcam.overlay(image.pixels, heat.heat, 192),
-                      caption=f"where it looked for {loaded.classes[heat.class_index]} "
-                      f"(Grad-CAM on layer {heat.layer}, a {heat.map_size[0]}×"
-                      f"{heat.map_size[1]} map)")
+        cols[2].image(
+            gradcam.overlay(image.pixels, heat.heat, 192),
+            caption=f"where it looked for {loaded.classes[heat.class_index]} "
+            f"(Grad-CAM on layer {heat.layer}, a {heat.map_size[0]}×"
+            f"{heat.map_size[1]} map)",
+        )
     if image.notes:
         st.caption("Converted: " + "; ".join(image.notes) + ".")
 
 
-def show_many(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage],
-              preds: list[predict.Prediction], threshold: float, heat_map: bool) -> None:
+def show_many(
+    loaded: predict.LoadedModel,
+    prepared: list[predict.PreparedImage],
+    preds: list[predict.Prediction],
+    threshold: float,
+    heat_map: bool,
+) -> None:
     """Many images: a results table with a CSV download, then a closer look at one of them."""
     table = predict.results_table(preds, prepared, threshold)
     unsure = int((table["prediction"] == predict.NOT_SURE).sum())
-    st.write(f"**{len(table)} images**: {len(table) - unsure} answered, {unsure} not sure at "
-             f"the {threshold:.0%} threshold.")
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "confidence": st.column_config.ProgressColumn(
-            min_value=0.0, max_value=1.0, format="percent",
-            help="The probability of the most likely class."),
-        "runner-up confidence": st.column_config.NumberColumn(format="percent"),
-    })
+    st.write(
+        f"**{len(table)} images**: {len(table) - unsure} answered, {unsure} not sure at "
+        f"the {threshold:.0%} threshold."
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "confidence": st.column_config.ProgressColumn(
+                min_value=0.0,
+                max_value=1.0,
+                format="percent",
+                help="The probability of the most likely class.",
+            ),
+            "runner-up confidence": st.column_config.NumberColumn(format="percent"),
+        },
+    )
     st.download_button(
-        "Download results (CSV)", data=table.to_csv(index=False).encode("utf-8"),
-        file_name=f"predictions_{loaded.info.name}.csv", mime="text/csv", on_click="ignore",
-        key="predict_csv", icon=":material/table_view:",
-        help="The table above as a CSV file, one row per image.")
+        "Download results (CSV)",
+        data=table.to_csv(index=False).encode("utf-8"),
+        file_name=f"predictions_{loaded.info.name}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="predict_csv",
+        icon=":material/table_view:",
+        help="The table above as a CSV file, one row per image.",
+    )
     names = [p.name for p in prepared]
-    pick = st.selectbox("Look closer at", range(len(names)), format_func=lambda i: names[i],
-                        key=CLOSER, help="Show one image's probabilities, the model's view of "
-                        "it and where it looked.")
+    pick = st.selectbox(
+        "Look closer at",
+        range(len(names)),
+        format_func=lambda i: names[i],
+        key=CLOSER,
+        help="Show one image's probabilities, the model's view of it and where it looked.",
+    )
     if pick is None or pick >= len(prepared):
         pick = 0
     show_one(loaded, prepared[pick], preds[pick], threshold, heat_map)
-

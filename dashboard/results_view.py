@@ -33,8 +33,9 @@ def has_weights(job_id: int) -> bool:
 
 def finished_runs(store: Store) -> list[Job]:
     """Training runs that ended with saved weights, newest first."""
-    return [j for j in store.jobs(limit=200, kind="train")
-            if j.state in (DONE, CANCELLED) and has_weights(j.id)]
+    return [
+        j for j in store.jobs(limit=200, kind="train") if j.state in (DONE, CANCELLED) and has_weights(j.id)
+    ]
 
 
 def run_label(job: Job) -> str:
@@ -57,9 +58,14 @@ def choose_run(store: Store) -> Job | None:
         current = st.session_state.get(state.RUN)
         st.session_state[state.RESULTS_RUN] = current if current in ids else ids[0]
     by_id = {j.id: j for j in jobs}
-    chosen = st.selectbox("Run", ids, key=state.RESULTS_RUN, persist_state="session",
-                          format_func=lambda i: run_label(by_id[i]),
-                          help="The finished training run whose mistakes to look at.")
+    chosen = st.selectbox(
+        "Run",
+        ids,
+        key=state.RESULTS_RUN,
+        persist_state="session",
+        format_func=lambda i: run_label(by_id[i]),
+        help="The finished training run whose mistakes to look at.",
+    )
     return by_id[chosen]
 
 
@@ -93,10 +99,16 @@ def summary_metrics(interp) -> None:
     valid_acc, train_acc = accuracy(interp.frame, "valid"), accuracy(interp.frame, "train")
     counts = interp.frame["split"].value_counts()
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Validation accuracy", f"{valid_acc:.2%}" if valid_acc is not None else "—",
-              help="Share of validation images predicted right, on the data as it is now.")
-    c2.metric("Training accuracy", f"{train_acc:.2%}" if train_acc is not None else "—",
-              help="On the images the model trained on: far above validation means overfitting.")
+    c1.metric(
+        "Validation accuracy",
+        f"{valid_acc:.2%}" if valid_acc is not None else "—",
+        help="Share of validation images predicted right, on the data as it is now.",
+    )
+    c2.metric(
+        "Training accuracy",
+        f"{train_acc:.2%}" if train_acc is not None else "—",
+        help="On the images the model trained on: far above validation means overfitting.",
+    )
     c3.metric("Validation images", int(counts.get("valid", 0)))
     c4.metric("Training images", int(counts.get("train", 0)))
 
@@ -112,11 +124,17 @@ def confusion_tables(interp) -> None:
         st.dataframe(most_confused(interp.frame, interp.vocab).head(10), hide_index=True)
     with right:
         st.subheader("Per class")
-        st.caption("Precision: of the images predicted as the class, the share right. Recall: of "
-                   "the images in the class, the share found. F1 balances the two.")
-        st.dataframe(per_class(interp.frame, interp.vocab), hide_index=True,
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("precision", "recall", "f1")})
+        st.caption(
+            "Precision: of the images predicted as the class, the share right. Recall: of "
+            "the images in the class, the share found. F1 balances the two."
+        )
+        st.dataframe(
+            per_class(interp.frame, interp.vocab),
+            hide_index=True,
+            column_config={
+                c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")
+            },
+        )
 
 
 def job_progress(job_id: int, what: str) -> None:
@@ -128,8 +146,12 @@ def job_progress(job_id: int, what: str) -> None:
         if snap is None or snap.finished:
             st.rerun()
         st.progress(min(1.0, max(0.0, snap.job.progress)), text=f"{what}: {snap.eta_text}")
-        if st.button("Stop", key=f"stop_{job_id}", icon=":material/stop:",
-                     help="Stop this job after the current batch."):
+        if st.button(
+            "Stop",
+            key=f"stop_{job_id}",
+            icon=":material/stop:",
+            help="Stop this job after the current batch.",
+        ):
             runs.store().request_cancel(job_id)
         runs.keep_worker_alive()
 
@@ -141,17 +163,34 @@ def confusion_section(interp, dataset: str, root) -> None:
     from core.analysis import interpret
 
     left, right = st.columns(2)
-    split = left.radio("Images", list(SPLIT_NAMES), format_func=SPLIT_NAMES.get, horizontal=True,
-                       key="results_cm_split", persist_state="session",
-                       help="Validation images show how the model does on data it never trained on.")
-    normalised = right.toggle("Share of each actual class", key="results_cm_norm",
-                              persist_state="session",
-                              help="Divide each row by its total, so small and large classes compare.")
+    split = left.radio(
+        "Images",
+        list(SPLIT_NAMES),
+        format_func=SPLIT_NAMES.get,
+        horizontal=True,
+        key="results_cm_split",
+        persist_state="session",
+        help="Validation images show how the model does on data it never trained on.",
+    )
+    normalised = right.toggle(
+        "Share of each actual class",
+        key="results_cm_norm",
+        persist_state="session",
+        help="Divide each row by its total, so small and large classes compare.",
+    )
     cm = interpret.confusion_matrix(interp.frame, interp.vocab, split)
-    event = st.plotly_chart(figures.confusion_figure(cm, interp.vocab, normalised), key="results_cm",
-                            on_select="rerun", selection_mode="points")
-    cells = [(interp.vocab[i], interp.vocab[j]) for i in range(len(cm)) for j in range(len(cm))
-             if cm[i, j] and i != j]
+    event = st.plotly_chart(
+        figures.confusion_figure(cm, interp.vocab, normalised),
+        key="results_cm",
+        on_select="rerun",
+        selection_mode="points",
+    )
+    cells = [
+        (interp.vocab[i], interp.vocab[j])
+        for i in range(len(cm))
+        for j in range(len(cm))
+        if cm[i, j] and i != j
+    ]
     cells = sorted(cells, key=lambda c: -cm[interp.vocab.index(c[0]), interp.vocab.index(c[1])])
     cells += [(c, c) for i, c in enumerate(interp.vocab) if cm[i, i]]
     points = list(getattr(getattr(event, "selection", None), "points", None) or [])
@@ -164,10 +203,16 @@ def confusion_section(interp, dataset: str, root) -> None:
         st.session_state[CELL] = None
     count = {c: int(cm[interp.vocab.index(c[0]), interp.vocab.index(c[1])]) for c in cells}
     chosen = st.selectbox(
-        "Images behind a cell", [None, *cells], key=CELL,
-        format_func=lambda c: "— click a cell, or choose one here —" if c is None
-        else f"actual {c[0]}, predicted {c[1]} ({count[c]} image(s))",
-        help="The images counted in one cell of the matrix; mistakes first, largest count first.")
+        "Images behind a cell",
+        [None, *cells],
+        key=CELL,
+        format_func=lambda c: (
+            "— click a cell, or choose one here —"
+            if c is None
+            else f"actual {c[0]}, predicted {c[1]} ({count[c]} image(s))"
+        ),
+        help="The images counted in one cell of the matrix; mistakes first, largest count first.",
+    )
     if chosen is not None:
         rows = interpret.cell(interp.frame, chosen[0], chosen[1], split)
         cleaner.image_grid(cleaner.paged(rows, "results_cell_pages"), dataset, root, interp.vocab, "cell")
@@ -197,31 +242,49 @@ def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
         result = _crossval_result(cv.id)
         if result is not None:
             if result["fingerprint"] != interp.fingerprint:
-                st.caption("Computed before your latest changes to the data: relabelled images are "
-                           "judged against their new label, deleted ones are gone. Recompute for "
-                           "models trained on the cleaned data.")
+                st.caption(
+                    "Computed before your latest changes to the data: relabelled images are "
+                    "judged against their new label, deleted ones are gone. Recompute for "
+                    "models trained on the cleaned data."
+                )
             frame = out_of_sample_frame(result, interp.frame, clean.renames(dataset, result["created"]))
             k_text = f"{result['k']}-fold cross-validation (job {cv.id})"
             st.caption(f"Training images ranked by {k_text}; validation images by the run's model.")
-            if st.button("Recompute", icon=":material/refresh:", key="results_cv_again",
-                         help="Run the k-fold cross-validation again on the data as it is now."):
-                runs.submit("crossval", {"config": job.params["config"], "k": result["k"],
-                                         "source_run": job.id})
+            if st.button(
+                "Recompute",
+                icon=":material/refresh:",
+                key="results_cv_again",
+                help="Run the k-fold cross-validation again on the data as it is now.",
+            ):
+                runs.submit(
+                    "crossval", {"config": job.params["config"], "k": result["k"], "source_run": job.id}
+                )
                 st.rerun()
             return frame
     elif cv is not None and cv.state == FAILED:
         st.error(f"The cross-validation failed: {cv.error}")
     narrow = st.columns([1, 3])[0]
-    k = narrow.number_input("Folds (k)", min_value=2, max_value=10, value=DEFAULT_K, key="results_k",
-                            help="Each training image is predicted by a model trained on the other "
-                                 "k-1 folds; more folds cost more time.")
+    k = narrow.number_input(
+        "Folds (k)",
+        min_value=2,
+        max_value=10,
+        value=DEFAULT_K,
+        key="results_k",
+        help="Each training image is predicted by a model trained on the other "
+        "k-1 folds; more folds cost more time.",
+    )
     seconds = (job.result or {}).get("total_seconds") or (job.result or {}).get("seconds")
     cost = f" (about {int(k) * seconds:.0f} s: {int(k)} × this run's time)" if seconds else ""
-    st.caption(f"Trains {int(k)} models with run {job.id}'s settings{cost}, each on all training "
-               "images but one fold, and predicts that fold: every training image is judged by a "
-               "model that never saw it, so a memorised wrong label cannot hide.")
-    if st.button("Compute the out-of-sample ranking", icon=":material/model_training:",
-                 help="Queue the cross-validation as a job; the worker runs it with progress."):
+    st.caption(
+        f"Trains {int(k)} models with run {job.id}'s settings{cost}, each on all training "
+        "images but one fold, and predicts that fold: every training image is judged by a "
+        "model that never saw it, so a memorised wrong label cannot hide."
+    )
+    if st.button(
+        "Compute the out-of-sample ranking",
+        icon=":material/model_training:",
+        help="Queue the cross-validation as a job; the worker runs it with progress.",
+    ):
         runs.submit("crossval", {"config": job.params["config"], "k": int(k), "source_run": job.id})
         st.rerun()
     return None
@@ -231,37 +294,61 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
     """Top losses, filtered and paged, largest first, each image with its mark controls."""
     from core.analysis import interpret
 
-    source = st.radio("Rank by", [RANK_MODEL, RANK_OOS], horizontal=True, key="results_rank",
-                      persist_state="session",
-                      format_func={RANK_MODEL: "this model's loss",
-                                   RANK_OOS: "out-of-sample loss (k-fold)"}.get,
-                      help="The model's own loss hides label errors it memorised in training; "
-                           "out-of-sample loss comes from models that never saw the image.")
+    source = st.radio(
+        "Rank by",
+        [RANK_MODEL, RANK_OOS],
+        horizontal=True,
+        key="results_rank",
+        persist_state="session",
+        format_func={RANK_MODEL: "this model's loss", RANK_OOS: "out-of-sample loss (k-fold)"}.get,
+        help="The model's own loss hides label errors it memorised in training; "
+        "out-of-sample loss comes from models that never saw the image.",
+    )
     frame = interp.frame if source == RANK_MODEL else out_of_sample(job, interp, dataset)
     if frame is None:
         return
     classes = [None, *interp.vocab]
     a, p, s, m = st.columns(4)
-    actual = a.selectbox("Actual", classes, key="results_f_actual", persist_state="session",
-                         format_func=lambda c: "any" if c is None else c,
-                         help="Only images whose label is this class.")
-    predicted = p.selectbox("Predicted", classes, key="results_f_predicted", persist_state="session",
-                            format_func=lambda c: "any" if c is None else c,
-                            help="Only images the model predicted as this class.")
-    split = s.selectbox("Split", [None, "train", "valid"], key="results_f_split",
-                        persist_state="session",
-                        format_func=lambda v: "both" if v is None else SPLIT_NAMES[v],
-                        help="Training images, validation images, or both.")
-    show = m.selectbox("Show", ["all", "unmarked", "marked"], key="results_f_show",
-                       persist_state="session", help="Hide the images you have already marked, or "
-                                                     "see only those.")
+    actual = a.selectbox(
+        "Actual",
+        classes,
+        key="results_f_actual",
+        persist_state="session",
+        format_func=lambda c: "any" if c is None else c,
+        help="Only images whose label is this class.",
+    )
+    predicted = p.selectbox(
+        "Predicted",
+        classes,
+        key="results_f_predicted",
+        persist_state="session",
+        format_func=lambda c: "any" if c is None else c,
+        help="Only images the model predicted as this class.",
+    )
+    split = s.selectbox(
+        "Split",
+        [None, "train", "valid"],
+        key="results_f_split",
+        persist_state="session",
+        format_func=lambda v: "both" if v is None else SPLIT_NAMES[v],
+        help="Training images, validation images, or both.",
+    )
+    show = m.selectbox(
+        "Show",
+        ["all", "unmarked", "marked"],
+        key="results_f_show",
+        persist_state="session",
+        help="Hide the images you have already marked, or see only those.",
+    )
     rows = interpret.top_losses(frame, actual, predicted, split)
     marked = set(clean.load_marks(dataset))
     if show != "all":
         rows = rows[rows["file"].isin(marked) == (show == "marked")]
-    st.caption(f"{len(rows)} image(s), largest loss first. Each shows **actual → predicted**, the "
-               "probability p of the prediction, the loss (−log of the probability given to the "
-               "actual label: high when the model is confident and wrong) and the split.")
+    st.caption(
+        f"{len(rows)} image(s), largest loss first. Each shows **actual → predicted**, the "
+        "probability p of the prediction, the loss (−log of the probability given to the "
+        "actual label: high when the model is confident and wrong) and the split."
+    )
     cleaner.image_grid(cleaner.paged(rows, "results_top_pages"), dataset, root, interp.vocab, "top")
 
 
@@ -270,11 +357,17 @@ def retrain_section(job: Job, interp) -> None:
     store = runs.store()
     new = _newest(store, "train", "retrain_of", job.id)
     busy = new is not None and not new.finished_state
-    if st.button("Retrain with cleaned data", type="primary", icon=":material/replay:", disabled=busy,
-                 help="Queue a training run with exactly this run's settings on the dataset as it "
-                      "is now, then compare the two."):
-        st.session_state[state.RUN] = runs.submit("train", {"config": job.params["config"],
-                                                            "retrain_of": job.id})
+    if st.button(
+        "Retrain with cleaned data",
+        type="primary",
+        icon=":material/replay:",
+        disabled=busy,
+        help="Queue a training run with exactly this run's settings on the dataset as it "
+        "is now, then compare the two.",
+    ):
+        st.session_state[state.RUN] = runs.submit(
+            "train", {"config": job.params["config"], "retrain_of": job.id}
+        )
         st.rerun()
     if new is None:
         return
@@ -294,22 +387,40 @@ def compare(old: Job, new: Job, interp) -> None:
     new_interp = interpretation(new)
     acc_old = interpret.accuracy(interp.frame) or 0.0
     acc_new = interpret.accuracy(new_interp.frame) or 0.0
-    st.markdown(f"**Run {new.id} (retrained) against run {old.id}**, both on the "
-                f"{int((interp.frame['split'] == 'valid').sum())} validation images as they are now.")
+    st.markdown(
+        f"**Run {new.id} (retrained) against run {old.id}**, both on the "
+        f"{int((interp.frame['split'] == 'valid').sum())} validation images as they are now."
+    )
     c1, c2, c3 = st.columns(3)
     c1.metric(f"Validation accuracy, run {old.id}", f"{acc_old:.2%}")
-    c2.metric(f"Validation accuracy, run {new.id}", f"{acc_new:.2%}",
-              delta=f"{(acc_new - acc_old) * 100:+.2f} points")
+    c2.metric(
+        f"Validation accuracy, run {new.id}",
+        f"{acc_new:.2%}",
+        delta=f"{(acc_new - acc_old) * 100:+.2f} points",
+    )
     n_old, n_new = (old.result or {}).get("n_train"), (new.result or {}).get("n_train")
-    c3.metric("Training images", f"{n_new}", delta=None if not (n_old and n_new) else n_new - n_old,
-              delta_color="off")
-    st.plotly_chart(figures.comparison_figure(interpret.per_class(interp.frame, interp.vocab),
-                                              interpret.per_class(new_interp.frame, new_interp.vocab),
-                                              f"run {old.id}", f"run {new.id}"),
-                    key=f"results_compare_{old.id}_{new.id}")
+    c3.metric(
+        "Training images",
+        f"{n_new}",
+        delta=None if not (n_old and n_new) else n_new - n_old,
+        delta_color="off",
+    )
+    st.plotly_chart(
+        figures.comparison_figure(
+            interpret.per_class(interp.frame, interp.vocab),
+            interpret.per_class(new_interp.frame, new_interp.vocab),
+            f"run {old.id}",
+            f"run {new.id}",
+        ),
+        key=f"results_compare_{old.id}_{new.id}",
+    )
 
     def show_new() -> None:
         st.session_state[state.RESULTS_RUN] = new.id
 
-    st.button(f"Open run {new.id}'s results", on_click=show_new, icon=":material/arrow_forward:",
-              help="Look at the retrained model's own mistakes.")
+    st.button(
+        f"Open run {new.id}'s results",
+        on_click=show_new,
+        icon=":material/arrow_forward:",
+        help="Look at the retrained model's own mistakes.",
+    )

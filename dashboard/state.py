@@ -17,8 +17,7 @@ LR = "train_lr"  # the Train page's learning rate (the LR finder's "Use this" wr
 LR_SUGGESTIONS = "lr_suggestions"  # {name: lr} of the lr_find run shown
 
 _CFG = TrainConfig()
-DEFAULTS = {DATASET: _CFG.dataset, ARCH: _CFG.arch, RUN: None, LR_RUN: None, LR: _CFG.lr,
-            LR_SUGGESTIONS: {}}
+DEFAULTS = {DATASET: _CFG.dataset, ARCH: _CFG.arch, RUN: None, LR_RUN: None, LR: _CFG.lr, LR_SUGGESTIONS: {}}
 
 
 def init() -> None:

@@ -11,11 +11,13 @@ from core.config import SCHEDULES, Augment, TrainConfig, config_problems
 from core.train.archs import ARCHS
 from dashboard import state
 
-LR_STEPS = sorted({float(f"{m * 10.0 ** e:.0e}") for e in range(-6, 1) for m in (1, 2, 3, 5)})
+LR_STEPS = sorted({float(f"{m * 10.0**e:.0e}") for e in range(-6, 1) for m in (1, 2, 3, 5)})
 LR_STEPS = [v for v in LR_STEPS if v <= 1.0]
 W_LR_SLIDER, W_LR_NUMBER = "w_lr_slider", "w_lr_number"
-GROUP_NAMES = {2: ["body (feature layers)", "head (classifier)"],
-               3: ["early body", "late body", "head (classifier)"]}
+GROUP_NAMES = {
+    2: ["body (feature layers)", "head (classifier)"],
+    3: ["early body", "late body", "head (classifier)"],
+}
 
 
 def nearest_step(lr: float) -> float:
@@ -42,14 +44,22 @@ def lr_controls() -> float:
         st.session_state[W_LR_NUMBER] = lr
         st.session_state[W_LR_SLIDER] = nearest_step(lr)
     st.select_slider(
-        "Learning rate", options=LR_STEPS, key=W_LR_SLIDER, format_func=lambda v: f"{v:.0e}",
+        "Learning rate",
+        options=LR_STEPS,
+        key=W_LR_SLIDER,
+        format_func=lambda v: f"{v:.0e}",
         on_change=_from_slider,
         help="How big a step the optimiser takes each batch: too small learns slowly, too large "
-             "makes the loss jump or explode. The LR finder suggests one.",
+        "makes the loss jump or explode. The LR finder suggests one.",
     )
     st.number_input(
-        "Learning rate (exact)", min_value=0.0, max_value=100.0, step=1e-4, format="%.2e",
-        key=W_LR_NUMBER, on_change=_from_number,
+        "Learning rate (exact)",
+        min_value=0.0,
+        max_value=100.0,
+        step=1e-4,
+        format="%.2e",
+        key=W_LR_NUMBER,
+        on_change=_from_number,
         help="The same learning rate as a number, for values between the slider's stops.",
     )
     return st.session_state[state.LR]
@@ -75,75 +85,121 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
     left, right = st.columns(2)
     with left:
         dataset = st.selectbox(
-            "Dataset", dataset_names, key=state.DATASET, persist_state="session",
+            "Dataset",
+            dataset_names,
+            key=state.DATASET,
+            persist_state="session",
             help="The images to learn from; Digits is built in and works offline.",
         )
         arch = st.selectbox(
-            "Architecture", list(ARCHS), key=state.ARCH, persist_state="session",
+            "Architecture",
+            list(ARCHS),
+            key=state.ARCH,
+            persist_state="session",
             format_func=lambda a: ARCHS[a].title,
             help="The network's shape. Small ones train in seconds on a CPU; ResNets are stronger "
-                 "but slower.",
+            "but slower.",
         )
         st.caption(ARCHS[arch].description)
         lr = lr_controls()
         discriminative = st.toggle(
-            "Discriminative learning rates", **_persisted("cfg_discriminative"),
+            "Discriminative learning rates",
+            **_persisted("cfg_discriminative"),
             help="Give early layers a smaller rate than the head, as fastai's slice(low, high): "
-                 "early layers hold general features that need less change.",
+            "early layers hold general features that need less change.",
         )
         lr_low = None
         if discriminative:
             st.session_state.setdefault("cfg_lr_low", lr / 100)
             lr_low = st.number_input(
-                "Lowest learning rate (first layer group)", min_value=0.0, max_value=100.0,
-                format="%.2e", step=1e-5, **_persisted("cfg_lr_low"),
+                "Lowest learning rate (first layer group)",
+                min_value=0.0,
+                max_value=100.0,
+                format="%.2e",
+                step=1e-5,
+                **_persisted("cfg_lr_low"),
                 help="The rate of the earliest layers; the groups in between get evenly "
-                     "spaced rates on a log scale up to the learning rate above.",
+                "spaced rates on a log scale up to the learning rate above.",
             )
     with right:
         bs = st.number_input(
-            "Batch size", min_value=0, max_value=100_000, value=d.bs, step=16,
+            "Batch size",
+            min_value=0,
+            max_value=100_000,
+            value=d.bs,
+            step=16,
             **_persisted("cfg_bs"),
             help="Images per step. Bigger batches give smoother but fewer steps per epoch.",
         )
         wd = st.number_input(
-            "Weight decay", min_value=0.0, max_value=10.0, value=d.wd, step=0.01, format="%.3f",
+            "Weight decay",
+            min_value=0.0,
+            max_value=10.0,
+            value=d.wd,
+            step=0.01,
+            format="%.3f",
             **_persisted("cfg_wd"),
             help="Pulls weights towards zero each step so the model cannot lean on a few large "
-                 "ones: a brake on overfitting.",
+            "ones: a brake on overfitting.",
         )
         epochs = st.number_input(
-            "Epochs", min_value=0, max_value=10_000, value=d.epochs, **_persisted("cfg_epochs"),
+            "Epochs",
+            min_value=0,
+            max_value=10_000,
+            value=d.epochs,
+            **_persisted("cfg_epochs"),
             help="One epoch is one pass over every training image.",
         )
         schedule = st.radio(
-            "Schedule", list(SCHEDULES), horizontal=True, **_persisted("cfg_schedule"),
-            captions=None, format_func=lambda s: s.replace("_", " "),
-            help="How the learning rate moves during training: " + "; ".join(
-                f"{k.replace('_', ' ')}: {v}" for k, v in SCHEDULES.items()),
+            "Schedule",
+            list(SCHEDULES),
+            horizontal=True,
+            **_persisted("cfg_schedule"),
+            captions=None,
+            format_func=lambda s: s.replace("_", " "),
+            help="How the learning rate moves during training: "
+            + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in SCHEDULES.items()),
         )
         freeze_epochs = st.number_input(
-            "Freeze epochs", min_value=0, max_value=1000, value=0, **_persisted("cfg_freeze"),
+            "Freeze epochs",
+            min_value=0,
+            max_value=1000,
+            value=0,
+            **_persisted("cfg_freeze"),
             help="Epochs that train only the head before everything unfreezes (fastai's "
-                 "fine_tune). Most useful with pretrained weights.",
+            "fine_tune). Most useful with pretrained weights.",
         )
         seed = st.number_input(
-            "Seed", min_value=0, max_value=2**32 - 1, value=d.seed, **_persisted("cfg_seed"),
-            help="Fixes the random start and the batch order, so the same settings give the same "
-                 "run.",
+            "Seed",
+            min_value=0,
+            max_value=2**32 - 1,
+            value=d.seed,
+            **_persisted("cfg_seed"),
+            help="Fixes the random start and the batch order, so the same settings give the same run.",
         )
         augment = st.toggle(
-            "Augmentation", **_persisted("cfg_augment"),
+            "Augmentation",
+            **_persisted("cfg_augment"),
             help="Randomly change each training batch (the changes chosen on the Data page) so "
-                 "the model cannot memorise exact pixels.",
+            "the model cannot memorise exact pixels.",
         )
         aug = chosen_augment()
         if augment:
             st.caption(f"Each batch: {aug.describe()}. Change it on the Data page.")
-    cfg = TrainConfig(dataset=dataset, arch=arch, lr=float(lr), lr_low=lr_low, bs=int(bs),
-                      wd=float(wd), epochs=int(epochs), schedule=schedule,
-                      freeze_epochs=int(freeze_epochs), seed=int(seed), augment=bool(augment),
-                      aug=aug)
+    cfg = TrainConfig(
+        dataset=dataset,
+        arch=arch,
+        lr=float(lr),
+        lr_low=lr_low,
+        bs=int(bs),
+        wd=float(wd),
+        epochs=int(epochs),
+        schedule=schedule,
+        freeze_epochs=int(freeze_epochs),
+        seed=int(seed),
+        augment=bool(augment),
+        aug=aug,
+    )
     n_train = n_train_of(dataset)
     problems = config_problems(cfg, n_train)
     batches = max(1, n_train // cfg.bs if n_train > cfg.bs else 1) if cfg.bs > 0 else 0
@@ -163,5 +219,7 @@ def group_table(cfg: TrainConfig, n_groups: int) -> list[dict]:
     from core.train.schedule import group_lrs
 
     names = GROUP_NAMES.get(n_groups, [f"group {i}" for i in range(n_groups)])
-    return [{"layer group": n, "peak learning rate": f"{v:.2e}"}
-            for n, v in zip(names, group_lrs(cfg.lr, cfg.lr_low, n_groups))]
+    return [
+        {"layer group": n, "peak learning rate": f"{v:.2e}"}
+        for n, v in zip(names, group_lrs(cfg.lr, cfg.lr_low, n_groups))
+    ]

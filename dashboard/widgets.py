@@ -53,24 +53,30 @@ def run_monitor(run_id: int | None) -> None:
         job = snap.job
         cfg = job.params.get("config", {})
         st.subheader(f"{STATE_ICONS.get(job.state, '')} Run {job.id}: {job.state.lower()}")
-        st.caption(f"{cfg.get('arch')} on {cfg.get('dataset')}, {cfg.get('epochs')} epoch(s), "
-                   f"lr {cfg.get('lr'):.2e}, batch size {cfg.get('bs')}")
+        st.caption(
+            f"{cfg.get('arch')} on {cfg.get('dataset')}, {cfg.get('epochs')} epoch(s), "
+            f"lr {cfg.get('lr'):.2e}, batch size {cfg.get('bs')}"
+        )
         if not snap.finished:
             st.progress(min(1.0, max(0.0, job.progress)), text=snap.eta_text)
-            if st.button("Stop", key=f"stop_{job.id}", icon=":material/stop:",
-                         help="Stop after the current batch; the history so far is kept."):
+            if st.button(
+                "Stop",
+                key=f"stop_{job.id}",
+                icon=":material/stop:",
+                help="Stop after the current batch; the history so far is kept.",
+            ):
                 runs.store().request_cancel(job.id)
                 st.toast("Stopping after this batch…")
             if job.state == QUEUED:
-                st.info(f"Queued: position {snap.queue_position}. It starts when the jobs "
-                        "ahead of it finish.")
+                st.info(
+                    f"Queued: position {snap.queue_position}. It starts when the jobs ahead of it finish."
+                )
             runs.keep_worker_alive()
         if len(snap.batches):
             # While training, a static chart: the browser redraws it every second, and hover
             # layers would cost CPU the training needs. Finished runs are interactive.
             live = {"staticPlot": True} if not snap.finished else {"displaylogo": False}
-            st.plotly_chart(figures.loss_curve(snap.batches, snap.epochs), key=f"loss_{job.id}",
-                            config=live)
+            st.plotly_chart(figures.loss_curve(snap.batches, snap.epochs), key=f"loss_{job.id}", config=live)
         if len(snap.epochs):
             st.table(epoch_table(snap.epochs).set_index("epoch"))  # plain HTML: cheap to redraw
         if snap.finished:

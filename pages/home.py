@@ -18,20 +18,26 @@ st.write(
 
 first = TrainConfig()
 st.subheader("Start here")
-st.write(f"Train a digit classifier on {first.dataset} ({datasets.BUILTINS[first.dataset]}) "
-         f"with good defaults: {first.arch}, learning rate {first.lr:g}, {first.epochs} epochs. "
-         "It takes a few seconds on a laptop CPU.")
-if st.button("Train your first model", type="primary", icon=":material/rocket_launch:",
-             help="Queue a run with the defaults and open the Train page to watch it."):
+st.write(
+    f"Train a digit classifier on {first.dataset} ({datasets.BUILTINS[first.dataset]}) "
+    f"with good defaults: {first.arch}, learning rate {first.lr:g}, {first.epochs} epochs. "
+    "It takes a few seconds on a laptop CPU."
+)
+if st.button(
+    "Train your first model",
+    type="primary",
+    icon=":material/rocket_launch:",
+    help="Queue a run with the defaults and open the Train page to watch it.",
+):
     st.session_state[state.RUN] = runs.submit("train", {"config": first.to_dict()})
     st.switch_page("../pages/train.py")
-st.caption("Then: the LR finder suggests a learning rate, and the Model page shows the network "
-           "layer by layer.")
+st.caption(
+    "Then: the LR finder suggests a learning rate, and the Model page shows the network layer by layer."
+)
 
 st.subheader("Datasets")
 # Plain HTML tables: a few rows each, and much lighter for the browser than interactive grids.
-st.table(pd.DataFrame([{"name": n, "what": d} for n, d in datasets.BUILTINS.items()])
-         .set_index("name"))
+st.table(pd.DataFrame([{"name": n, "what": d} for n, d in datasets.BUILTINS.items()]).set_index("name"))
 
 st.subheader("Runs")
 jobs = runs.store().jobs(limit=20)
@@ -42,8 +48,16 @@ rows = []
 for job in jobs:
     cfg = job.params.get("config", {})
     result = job.result or {}
-    rows.append({"run": job.id, "kind": job.kind, "state": job.state,
-                 "dataset": cfg.get("dataset"), "arch": cfg.get("arch"),
-                 "accuracy": result.get("accuracy"), "seconds": result.get("seconds"),
-                 "error": job.error})
+    rows.append(
+        {
+            "run": job.id,
+            "kind": job.kind,
+            "state": job.state,
+            "dataset": cfg.get("dataset"),
+            "arch": cfg.get("arch"),
+            "accuracy": result.get("accuracy"),
+            "seconds": result.get("seconds"),
+            "error": job.error,
+        }
+    )
 st.table(pd.DataFrame(rows).set_index("run"))

@@ -25,19 +25,31 @@ if notice:
 
 models = bundle.list_models()
 with st.expander("Import a model bundle", expanded=not models, icon=":material/upload:"):
-    st.caption("Checked strictly before anything is saved: the zip's entries, the config, the "
-               "architecture (it must be one this playground builds), the weights' SHA-256, "
-               "and every layer's name and shape. Pickled models (.pkl, .pth, .pt) are refused "
-               "unopened.")
+    st.caption(
+        "Checked strictly before anything is saved: the zip's entries, the config, the "
+        "architecture (it must be one this playground builds), the weights' SHA-256, "
+        "and every layer's name and shape. Pickled models (.pkl, .pth, .pt) are refused "
+        "unopened."
+    )
     n = st.session_state.setdefault(IMPORT_ROUND, 0)
     upload = st.file_uploader(
-        "Bundle (.zip)", type=["zip", "pkl", "pth", "pt", "safetensors"], key=f"import_{n}",
-        help="A zip made by Download bundle; other model files are explained and refused.")
+        "Bundle (.zip)",
+        type=["zip", "pkl", "pth", "pt", "safetensors"],
+        key=f"import_{n}",
+        help="A zip made by Download bundle; other model files are explained and refused.",
+    )
     wanted = st.text_input(
-        "Name in the library (optional)", key=f"import_name_{n}", max_chars=64,
-        help="Leave empty to use the name inside the zip (a number is added if it is taken).")
-    if st.button("Import", disabled=upload is None, icon=":material/input:",
-                 help="Check the bundle and add it to the library; a refused one leaves nothing."):
+        "Name in the library (optional)",
+        key=f"import_name_{n}",
+        max_chars=64,
+        help="Leave empty to use the name inside the zip (a number is added if it is taken).",
+    )
+    if st.button(
+        "Import",
+        disabled=upload is None,
+        icon=":material/input:",
+        help="Check the bundle and add it to the library; a refused one leaves nothing.",
+    ):
         try:
             with st.spinner("Checking the bundle and loading its weights strictly…"):
                 info = bundle.import_bundle(upload.getvalue(), upload.name, wanted or None)
@@ -50,13 +62,19 @@ with st.expander("Import a model bundle", expanded=not models, icon=":material/u
             st.rerun()
 
 if not models:
-    st.info("No saved models yet. Train a model, then press **Save model** under the "
-            "finished run — or import a bundle above.")
+    st.info(
+        "No saved models yet. Train a model, then press **Save model** under the "
+        "finished run — or import a bundle above."
+    )
     st.page_link("../pages/train.py", label="Train a model", icon=":material/model_training:")
     st.stop()
 
-st.dataframe(bundle_view.library_table(models), hide_index=True, width="stretch",
-             column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
+st.dataframe(
+    bundle_view.library_table(models),
+    hide_index=True,
+    width="stretch",
+    column_config={"accuracy": st.column_config.NumberColumn(format="percent")},
+)
 
 by_name = {m.name: m for m in models}
 pending = st.session_state.pop(PENDING, None)
@@ -64,21 +82,34 @@ if pending in by_name:
     st.session_state[CHOSEN] = pending
 if st.session_state.get(CHOSEN) not in by_name:
     st.session_state[CHOSEN] = models[0].name
-name = st.selectbox("Model", list(by_name), key=CHOSEN,
-                    help="The saved model to look at, download, rename or delete.")
+name = st.selectbox(
+    "Model", list(by_name), key=CHOSEN, help="The saved model to look at, download, rename or delete."
+)
 info = by_name[name]
 bundle_view.model_details(info)
 bundle_view.download_buttons(info.name, key="library")
-if st.button("Predict with this model", type="primary", icon=":material/image_search:",
-             help="Open the Predict page with this model chosen."):
+if st.button(
+    "Predict with this model",
+    type="primary",
+    icon=":material/image_search:",
+    help="Open the Predict page with this model chosen.",
+):
     st.session_state[state.PREDICT_MODEL] = info.name
     st.switch_page("../pages/predict.py")
 
 with st.expander("Rename or delete", icon=":material/edit:"):
-    new_name = st.text_input("New name", value=info.name, key=f"rename_{info.name}",
-                             max_chars=64, help="Letters, digits, - and _; it must be free.")
-    if st.button("Rename", icon=":material/drive_file_rename_outline:",
-                 help="Give the model the new name; nothing else changes."):
+    new_name = st.text_input(
+        "New name",
+        value=info.name,
+        key=f"rename_{info.name}",
+        max_chars=64,
+        help="Letters, digits, - and _; it must be free.",
+    )
+    if st.button(
+        "Rename",
+        icon=":material/drive_file_rename_outline:",
+        help="Give the model the new name; nothing else changes.",
+    ):
         try:
             renamed = bundle.rename(info.name, new_name)
         except UserError as e:
@@ -87,12 +118,18 @@ with st.expander("Rename or delete", icon=":material/edit:"):
             st.session_state[PENDING] = renamed.name
             st.session_state[state.MODELS_NOTICE] = ("success", f"Renamed to {renamed.name}.")
             st.rerun()
-    sure = st.checkbox(f"Yes, move {info.name} to the trash", key=f"confirm_delete_{info.name}",
-                       help="Deleting moves the folder into the workspace's trash; nothing is "
-                       "destroyed, and you can move it back by hand.")
-    if st.button("Delete", disabled=not sure, icon=":material/delete:",
-                 help="Move this model to the workspace trash."):
+    sure = st.checkbox(
+        f"Yes, move {info.name} to the trash",
+        key=f"confirm_delete_{info.name}",
+        help="Deleting moves the folder into the workspace's trash; nothing is "
+        "destroyed, and you can move it back by hand.",
+    )
+    if st.button(
+        "Delete", disabled=not sure, icon=":material/delete:", help="Move this model to the workspace trash."
+    ):
         where = bundle.delete(info.name)
         st.session_state[state.MODELS_NOTICE] = (
-            "info", f"Moved {info.name} to the trash ({where.relative_to(where.parents[2])}).")
+            "info",
+            f"Moved {info.name} to the trash ({where.relative_to(where.parents[2])}).",
+        )
         st.rerun()

@@ -34,24 +34,30 @@ except OSError as e:  # files moved by a clean-up in another tab while this page
 results_view.summary_metrics(interp)
 
 st.subheader("Confusion matrix")
-st.caption("Rows are the actual classes, columns the predictions: the diagonal is right, "
-           "everything else is a mistake. Click a cell to see its images.")
+st.caption(
+    "Rows are the actual classes, columns the predictions: the diagonal is right, "
+    "everything else is a mistake. Click a cell to see its images."
+)
 results_view.confusion_section(interp, dataset, root)
 
 results_view.confusion_tables(interp)
 
 st.subheader("Top losses")
-st.caption("The images the model is most wrong, or most surprised, about. Mark each: keep "
-           "(the label is right), delete (to the trash), or relabel. Marks are saved at once and "
-           "stay until you apply or clear them.")
+st.caption(
+    "The images the model is most wrong, or most surprised, about. Mark each: keep "
+    "(the label is right), delete (to the trash), or relabel. Marks are saved at once and "
+    "stay until you apply or clear them."
+)
 results_view.ranking_section(job, interp, dataset, root)
 
 st.subheader("Apply the changes")
 cleaner.plan_section(dataset)
 
 st.subheader("History")
-st.caption("Every applied plan is journalled before a file moves; undo puts the files back "
-           "byte for byte, most recent change first.")
+st.caption(
+    "Every applied plan is journalled before a file moves; undo puts the files back "
+    "byte for byte, most recent change first."
+)
 cleaner.history_section(dataset)
 
 st.subheader("Retrain and compare")

@@ -42,23 +42,33 @@ def truncated_png() -> bytes:
 
 def pixel_bomb_png(side: int = 30_000) -> bytes:
     """A valid PNG header claiming side×side pixels, with almost no data (a decompression bomb)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
-def class_images(classes: tuple[str, ...] = ("cats", "dogs"), per_class: int = 5,
-                 prefix: str = "", size: int = 12) -> dict[str, bytes]:
+def class_images(
+    classes: tuple[str, ...] = ("cats", "dogs"), per_class: int = 5, prefix: str = "", size: int = 12
+) -> dict[str, bytes]:
     """{path: PNG bytes} laid out as prefix + class/image.png."""
-    return {f"{prefix}{c}/{c[:-1]}{i}.png": png(COLOURS.get(c, (128, 128, 128)), size, seed=i)
-            for c in classes for i in range(per_class)}
+    return {
+        f"{prefix}{c}/{c[:-1]}{i}.png": png(COLOURS.get(c, (128, 128, 128)), size, seed=i)
+        for c in classes
+        for i in range(per_class)
+    }
 
 
-def zip_bytes(entries: dict[str, bytes], symlinks: dict[str, str] | None = None,
-              encrypted: tuple[str, ...] = ()) -> bytes:
+def zip_bytes(
+    entries: dict[str, bytes], symlinks: dict[str, str] | None = None, encrypted: tuple[str, ...] = ()
+) -> bytes:
     """A zip of entries; symlinks maps an entry name to the link target it stores.
 
     Entries named in encrypted get the "encrypted" flag (zipfile cannot write real encryption).
@@ -70,7 +80,7 @@ def zip_bytes(entries: dict[str, bytes], symlinks: dict[str, str] | None = None,
         for name, target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
             info.create_system = 3  # unix, so external_attr carries the file type
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             z.writestr(info, target)
     data = bytearray(buf.getvalue())
     for name in encrypted:
@@ -90,9 +100,13 @@ def overlapping_zip() -> bytes:
     return data[: second + 42] + struct.pack("<I", 0) + data[second + 46 :]
 
 
-def tar_bytes(entries: dict[str, bytes], links: dict[str, str] | None = None,
-              hardlinks: dict[str, str] | None = None, devices: tuple[str, ...] = (),
-              mode: str = "w:gz") -> bytes:
+def tar_bytes(
+    entries: dict[str, bytes],
+    links: dict[str, str] | None = None,
+    hardlinks: dict[str, str] | None = None,
+    devices: tuple[str, ...] = (),
+    mode: str = "w:gz",
+) -> bytes:
     """A tar (gzip by default) of entries, optionally with links and special files."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode=mode) as tar:

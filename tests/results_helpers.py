@@ -76,15 +76,20 @@ def results_ws(trained_template, tmp_path, monkeypatch) -> Path:
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
     """Every file under folder, by relative path, with its bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def contents(*folders: Path) -> Counter:
     """The multiset of file contents (SHA-256) across folders."""
-    return Counter(hashlib.sha256(p.read_bytes()).hexdigest()
-                   for folder in folders if folder.exists()
-                   for p in folder.rglob("*") if p.is_file())
+    return Counter(
+        hashlib.sha256(p.read_bytes()).hexdigest()
+        for folder in folders
+        if folder.exists()
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
 
 
 @pytest.fixture

@@ -32,8 +32,7 @@ def trained(tmp_path_factory):
 
 def test_export_writes_weights_config_and_script(trained):
     files = entries(trained.zip)
-    assert sorted(files) == [f"{MODEL}/config.json", f"{MODEL}/model.safetensors",
-                             f"{MODEL}/predict.py"]
+    assert sorted(files) == [f"{MODEL}/config.json", f"{MODEL}/model.safetensors", f"{MODEL}/predict.py"]
     weights = files[f"{MODEL}/model.safetensors"]
     assert weights == (trained.run_dir / "model.safetensors").read_bytes()
     config = json.loads(files[f"{MODEL}/config.json"])
@@ -64,8 +63,9 @@ def _reference_probabilities(trained, files: list[Path]) -> np.ndarray:
     model = build_model("mnist_cnn", 10, 1, 8, pretrained=False).model
     model.load_state_dict(load_file(str(trained.run_dir / "model.safetensors")))
     model.eval()
-    info = bundle.ModelInfo("run", trained.run_dir, "mnist_cnn", run["vocab"], 8, 1, run["mean"],
-                            run["std"], "", "", 0)
+    info = bundle.ModelInfo(
+        "run", trained.run_dir, "mnist_cnn", run["vocab"], 8, 1, run["mean"], run["std"], "", "", 0
+    )
     pixels = [predict.prepare(f.read_bytes(), f.name, 8, 1).pixels for f in files]
     with torch.inference_mode():
         return torch.softmax(model(predict.to_batch(info, pixels)), dim=-1).numpy()
@@ -87,8 +87,12 @@ def test_round_trip_in_a_fresh_process_gives_identical_probabilities(trained, tm
     other = tmp_path / "elsewhere"
     done = subprocess.run(
         [sys.executable, "-c", code, str(zip_path), *map(str, trained.valid_files)],
-        cwd=ROOT, env=subprocess_env(**{workspace.ENV_VAR: str(other)}), capture_output=True,
-        text=True, timeout=120)
+        cwd=ROOT,
+        env=subprocess_env(**{workspace.ENV_VAR: str(other)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["name"] == MODEL
@@ -102,8 +106,7 @@ def test_round_trip_in_a_fresh_process_gives_identical_probabilities(trained, tm
     assert right >= 16
 
 
-def test_predicting_a_file_matches_the_training_pipelines_validation_batch(trained, monkeypatch,
-                                                                           one_thread):
+def test_predicting_a_file_matches_the_training_pipelines_validation_batch(trained, monkeypatch, one_thread):
     """The image as the model sees it is the image training saw: same crop, resize, normalisation."""
     import torch
 
@@ -133,12 +136,19 @@ def test_generated_predict_script_agrees_with_the_playground(trained, tmp_path, 
     image = trained.valid_files[6]
     # `python predict.py IMAGE --json`, with the playground's own modules made unimportable:
     # an mnist_cnn bundle needs only torch, safetensors and Pillow
-    run = ("import runpy, sys; sys.modules['core'] = None; "
-           f"sys.argv = ['predict.py', {str(image)!r}, '--json']; "
-           "runpy.run_path('predict.py', run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", run], cwd=bundle_dir,
-                          env=subprocess_env(PYTHONPATH="", OMP_NUM_THREADS="1"),
-                          capture_output=True, text=True, timeout=120)
+    run = (
+        "import runpy, sys; sys.modules['core'] = None; "
+        f"sys.argv = ['predict.py', {str(image)!r}, '--json']; "
+        "runpy.run_path('predict.py', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", run],
+        cwd=bundle_dir,
+        env=subprocess_env(PYTHONPATH="", OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     script = json.loads(done.stdout.strip().splitlines()[-1])
     ours = _reference_probabilities(trained, [image])[0]
@@ -204,8 +214,7 @@ class _Payload:
 
 def _torch_style(payload: bytes) -> bytes:
     """The layout of torch.save (and so of fastai's export()): a zip around data.pkl."""
-    return make_zip({"archive/data.pkl": payload, "archive/version": b"3\n",
-                     "archive/data/0": b"\0" * 16})
+    return make_zip({"archive/data.pkl": payload, "archive/version": b"3\n", "archive/data/0": b"\0" * 16})
 
 
 def test_the_pickle_payload_really_would_run(tmp_path):
@@ -215,10 +224,17 @@ def test_the_pickle_payload_really_would_run(tmp_path):
     assert marker.exists()
 
 
-@pytest.mark.parametrize("case", ["fastai .pkl", "torch .pth zip", "protocol 0 named .zip",
-                                  "pickle as the weights", "pickle beside the bundle"])
-def test_pickled_models_are_refused_unopened(case, trained, fresh_workspace, tmp_path,
-                                             monkeypatch):
+@pytest.mark.parametrize(
+    "case",
+    [
+        "fastai .pkl",
+        "torch .pth zip",
+        "protocol 0 named .zip",
+        "pickle as the weights",
+        "pickle beside the bundle",
+    ],
+)
+def test_pickled_models_are_refused_unopened(case, trained, fresh_workspace, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "marker"
     payload = pickle.dumps(_Payload(marker))
@@ -227,8 +243,10 @@ def test_pickled_models_are_refused_unopened(case, trained, fresh_workspace, tmp
         "torch .pth zip": (_torch_style(payload), "model.pth"),
         "protocol 0 named .zip": (pickle.dumps(_Payload(marker), protocol=0), "bundle.zip"),
         "pickle as the weights": (altered(trained.zip, weights=payload), "bundle.zip"),
-        "pickle beside the bundle": (make_zip({**entries(trained.zip), "x/model.pkl": payload}),
-                                     "bundle.zip"),
+        "pickle beside the bundle": (
+            make_zip({**entries(trained.zip), "x/model.pkl": payload}),
+            "bundle.zip",
+        ),
     }[case]
     before = tree(tmp_path)
     with pytest.raises(bundle.PickleRefused) as refused:
@@ -275,29 +293,41 @@ def _config(**changes):
             for p in path:
                 target = target[p]
             target[last] = value
+
     return edit
 
 
 BAD_BUNDLES = {
-    "altered weights": (dict(weights=_flip_a_weight, rehash=False),
-                        "The weights do not match their checksum"),
-    "architecture not allowed": (dict(config=_config(arch="evil_net")),
-                                 "'evil_net' is not on this playground's allow-list"),
-    "class count mismatch": (dict(config=_config(classes=["a", "b", "c"], n_classes=3)),
-                             "config.json lists 3 classes but the weights' output layer has 10"),
+    "altered weights": (
+        dict(weights=_flip_a_weight, rehash=False),
+        "The weights do not match their checksum",
+    ),
+    "architecture not allowed": (
+        dict(config=_config(arch="evil_net")),
+        "'evil_net' is not on this playground's allow-list",
+    ),
+    "class count mismatch": (
+        dict(config=_config(classes=["a", "b", "c"], n_classes=3)),
+        "config.json lists 3 classes but the weights' output layer has 10",
+    ),
     "truncated safetensors": (dict(weights=_truncate), "model.safetensors is truncated"),
-    "truncated, checksum stale": (dict(weights=_truncate, rehash=False),
-                                  "model.safetensors is truncated"),
-    "class name with a path": (dict(config=_config(classes=["../../etc/passwd", *"123456789"])),
-                               "looks like a file path"),
-    "class name with markup": (dict(config=_config(classes=["<img src=x onerror=alert(1)>",
-                                                            *"123456789"])),
-                               "could be read as markup"),
-    "markdown link as class": (dict(config=_config(classes=["[click](evil-site)", *"123456789"])),
-                               "could be read as markup"),
-    "input size that does not fit": (dict(config=_config(input__size=16)),
-                                     "1.0.weight has shape (128, 256), the architecture needs "
-                                     "(128, 2304)"),
+    "truncated, checksum stale": (dict(weights=_truncate, rehash=False), "model.safetensors is truncated"),
+    "class name with a path": (
+        dict(config=_config(classes=["../../etc/passwd", *"123456789"])),
+        "looks like a file path",
+    ),
+    "class name with markup": (
+        dict(config=_config(classes=["<img src=x onerror=alert(1)>", *"123456789"])),
+        "could be read as markup",
+    ),
+    "markdown link as class": (
+        dict(config=_config(classes=["[click](evil-site)", *"123456789"])),
+        "could be read as markup",
+    ),
+    "input size that does not fit": (
+        dict(config=_config(input__size=16)),
+        "1.0.weight has shape (128, 256), the architecture needs (128, 2304)",
+    ),
     "an extra tensor": (dict(weights=_with_extra_tensor), "unexpected extra.weight"),
     "NaN weights": (dict(weights=_with_nan), "holds NaN or infinite values"),
     "newer schema": (dict(config=_config(schema_version=2)), "made by a newer playground"),
@@ -306,8 +336,9 @@ BAD_BUNDLES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_BUNDLES))
-def test_bad_bundles_are_refused_with_a_reason_and_leave_nothing(case, trained, fresh_workspace,
-                                                                 tmp_path, monkeypatch):
+def test_bad_bundles_are_refused_with_a_reason_and_leave_nothing(
+    case, trained, fresh_workspace, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     changes, message = BAD_BUNDLES[case]
     data = altered(trained.zip, **changes)
@@ -322,13 +353,19 @@ def test_bad_bundles_are_refused_with_a_reason_and_leave_nothing(case, trained, 
 UNSAFE_ZIPS = {
     "path traversal": (lambda f: {**f, "../../evil.txt": b"x"}, "points outside the bundle"),
     "absolute path": (lambda f: {**f, "/tmp/evil.txt": b"x"}, "an absolute path"),
-    "unexpected entry": (lambda f: {**f, f"{MODEL}/notes.txt": b"hi"},
-                         "which a model bundle does not contain"),
-    "no weights": (lambda f: {k: v for k, v in f.items() if not k.endswith("safetensors")},
-                   "has no model.safetensors"),
+    "unexpected entry": (
+        lambda f: {**f, f"{MODEL}/notes.txt": b"hi"},
+        "which a model bundle does not contain",
+    ),
+    "no weights": (
+        lambda f: {k: v for k, v in f.items() if not k.endswith("safetensors")},
+        "has no model.safetensors",
+    ),
     "zip bomb": (lambda f: {**f, f"{MODEL}/model.safetensors": bytes(20 * 2**20)}, "a zip bomb"),
-    "config too large": (lambda f: {**f, f"{MODEL}/config.json": b" " * (bundle.MAX_CONFIG_BYTES + 1)},
-                         "more than the 1,048,576 allowed"),
+    "config too large": (
+        lambda f: {**f, f"{MODEL}/config.json": b" " * (bundle.MAX_CONFIG_BYTES + 1)},
+        "more than the 1,048,576 allowed",
+    ),
 }
 
 
@@ -343,10 +380,13 @@ def test_unsafe_zips_are_refused(case, trained, fresh_workspace, tmp_path, monke
     assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
 
 
-@pytest.mark.parametrize(("data", "filename", "message"), [
-    (b"", "empty.zip", "empty.zip is empty (0 bytes)"),
-    (b"just some text\n", "notes.zip", "notes.zip is not a zip file"),
-])
+@pytest.mark.parametrize(
+    ("data", "filename", "message"),
+    [
+        (b"", "empty.zip", "empty.zip is empty (0 bytes)"),
+        (b"just some text\n", "notes.zip", "notes.zip is not a zip file"),
+    ],
+)
 def test_files_that_are_not_bundles(data, filename, message, fresh_workspace):
     with pytest.raises(bundle.BundleError, match=message.replace("(", r"\(").replace(")", r"\)")):
         bundle.import_bundle(data, filename)
@@ -372,13 +412,20 @@ def test_pack_makes_an_importable_bundle_from_a_state_dict(trained, fresh_worksp
 
     state = load_file(str(trained.run_dir / "model.safetensors"))
     run = json.loads((trained.run_dir / "run.json").read_text())
-    data = bundle.pack(state, arch="mnist_cnn", classes=run["vocab"], size=8, channels=1,
-                       mean=run["mean"], std=run["std"], name="converted")
+    data = bundle.pack(
+        state,
+        arch="mnist_cnn",
+        classes=run["vocab"],
+        size=8,
+        channels=1,
+        mean=run["mean"],
+        std=run["std"],
+        name="converted",
+    )
     info = bundle.import_bundle(data, "converted.zip")
     assert info.name == "converted" and info.classes == run["vocab"]
     with pytest.raises(bundle.BundleError, match="output layer has 10"):
-        bundle.pack(state, arch="mnist_cnn", classes=["a", "b"], size=8, channels=1,
-                    mean=[0.5], std=[0.5])
+        bundle.pack(state, arch="mnist_cnn", classes=["a", "b"], size=8, channels=1, mean=[0.5], std=[0.5])
 
 
 def test_safetensors_whose_header_length_looks_like_a_pickle_opcode_is_not_refused():

@@ -74,8 +74,7 @@ def test_apply_moves_deletes_to_the_trash_and_relabels_to_their_class(toy, fresh
     assert plan.summary() == "3 deletes, 2 relabels (1 kept as they are)"
     report = clean.apply_plan(plan)
     after = folder_bytes(toy)
-    for gone in ("train/a/a0.png", "train/a/a1.png", "valid/b/b0.png", "train/b/b1.png",
-                 "train/c/c2.png"):
+    for gone in ("train/a/a0.png", "train/a/a1.png", "valid/b/b0.png", "train/b/b1.png", "train/c/c2.png"):
         assert gone not in after
     assert after["train/c/b1.png"] == before["train/b/b1.png"]
     assert after["train/d/c2.png"] == before["train/c/c2.png"]
@@ -148,8 +147,10 @@ def test_a_file_removed_or_changed_outside_between_plan_and_apply_is_reported(to
     assert "Skipped 2" in report.summary()
 
 
-@pytest.mark.parametrize("name", ["../escape", "..", ".", "/tmp", "a/b", "a\\b", ".hidden", "",
-                                  " padded", "valid", "train", "x\x00y"])
+@pytest.mark.parametrize(
+    "name",
+    ["../escape", "..", ".", "/tmp", "a/b", "a\\b", ".hidden", "", " padded", "valid", "train", "x\x00y"],
+)
 def test_a_class_name_that_would_leave_the_dataset_is_refused(toy, fresh_workspace, name):
     before = folder_bytes(fresh_workspace)
     with pytest.raises(UserError):
@@ -159,8 +160,17 @@ def test_a_class_name_that_would_leave_the_dataset_is_refused(toy, fresh_workspa
     assert folder_bytes(fresh_workspace) == before
 
 
-@pytest.mark.parametrize("file", ["../../runs.sqlite", "train/../../outside.png", "/etc/passwd",
-                                  "train/a/../../../x.png", "a0.png", "train//a0.png"])
+@pytest.mark.parametrize(
+    "file",
+    [
+        "../../runs.sqlite",
+        "train/../../outside.png",
+        "/etc/passwd",
+        "train/a/../../../x.png",
+        "a0.png",
+        "train//a0.png",
+    ],
+)
 def test_a_file_path_that_would_leave_the_dataset_is_refused(toy, fresh_workspace, file):
     (fresh_workspace / "outside.png").write_bytes(b"not yours")
     with pytest.raises(PathEscapeError):
@@ -225,8 +235,14 @@ CRASH = textwrap.dedent("""
 
 def crash_while_applying(target: str, when: int, patch: str) -> None:
     code = CRASH.format(target=target, when=when, patch=patch, marks=FIVE)
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 9, done.stderr[-2000:]
 
 
@@ -237,8 +253,9 @@ def test_a_crash_on_the_third_move_is_rolled_back_at_the_next_start(toy, fresh_w
     assert contents(toy, fresh_workspace / "trash") == everything  # nothing lost, nothing doubled
     assert folder_bytes(toy) != before  # two files had moved
     messages = clean.recover_all()  # what the dashboard does when it next starts
-    assert messages == ["Rolled back change 00001, interrupted by a crash: its files are back "
-                        "where they were."]
+    assert messages == [
+        "Rolled back change 00001, interrupted by a crash: its files are back where they were."
+    ]
     assert folder_bytes(toy) == before
     assert contents(toy, fresh_workspace / "trash") == everything
     assert not clean.needs_recovery("toy")
@@ -260,8 +277,9 @@ def test_a_crash_after_the_last_move_is_finished_at_the_next_start(toy, fresh_wo
     # every file moved; the process died before writing "applied"
     crash_while_applying("clean.Journal.append", 7, "clean.Journal.append = crash")
     assert clean.needs_recovery("toy")
-    assert clean.recover("toy") == ["Finished applying change 00001, interrupted by a crash after "
-                                    "its last move."]
+    assert clean.recover("toy") == [
+        "Finished applying change 00001, interrupted by a crash after its last move."
+    ]
     after = folder_bytes(toy)
     assert after["train/d/c2.png"] == before["train/c/c2.png"] and "train/a/a0.png" not in after
     assert clean.history("toy")[0].state == "applied"
@@ -301,7 +319,9 @@ def test_history_lists_every_change_newest_first_and_undo_goes_back_one_at_a_tim
     clean.set_mark("toy", "train/b/b0.png", "relabel", "a")
     clean.apply_plan(clean.make_plan("toy"))
     assert [(e.apply_id, e.state, e.deletes, e.relabels) for e in clean.history("toy")] == [
-        ("00002", "applied", 0, 1), ("00001", "applied", 1, 0)]
+        ("00002", "applied", 0, 1),
+        ("00001", "applied", 1, 0),
+    ]
     assert clean.renames("toy") == {"train/b/b0.png": "train/a/b0.png"}
     clean.undo_last("toy")
     assert folder_bytes(toy) == middle
@@ -327,4 +347,7 @@ def test_journal_is_written_before_any_file_moves(toy, fresh_workspace, monkeypa
     assert seen == [5] * 5  # every move was on disk in the journal before the first one
     lines = (fresh_workspace / "journals" / "toy" / "00001.jsonl").read_text().splitlines()
     assert [line.split('"event": "')[1].split('"')[0] for line in lines] == [
-        "begin", *["moved"] * 5, "applied"]
+        "begin",
+        *["moved"] * 5,
+        "applied",
+    ]

@@ -24,13 +24,34 @@ EPOCH_LINE = re.compile(
 
 def core_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m core ARGS` from the project root in the session's workspace."""
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_train_prints_one_line_per_epoch_and_a_json_summary():
-    out = core_cli("train", "--dataset", "digits", "--arch", "mnist_cnn", "--epochs", "2",
-                   "--lr", "3e-3", "--bs", "64", "--wd", "0.01", "--seed", "0")
+    out = core_cli(
+        "train",
+        "--dataset",
+        "digits",
+        "--arch",
+        "mnist_cnn",
+        "--epochs",
+        "2",
+        "--lr",
+        "3e-3",
+        "--bs",
+        "64",
+        "--wd",
+        "0.01",
+        "--seed",
+        "0",
+    )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     lines = out.stdout.strip().splitlines()
@@ -120,8 +141,14 @@ def test_bad_arguments_are_refused_without_loading_fastai():
         "fastai = sorted(m for m in sys.modules if m.split('.')[0] == 'fastai')\n"
         "print(json.dumps({'codes': codes, 'fastai': fastai}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env(),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["codes"] == [2] * len(BAD_ARGUMENTS)
@@ -167,8 +194,13 @@ def test_train_behind_a_worker_that_gets_killed_does_not_wait_forever(fresh_work
         while not worker.worker_alive():
             assert fake.poll() is None and time.monotonic() < wait_deadline, "no fake worker"
             time.sleep(0.05)
-        cli = subprocess.Popen([sys.executable, "-m", "core", "train", "--epochs", "1"], cwd=ROOT,
-                               env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=err)
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "core", "train", "--epochs", "1"],
+            cwd=ROOT,
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
         while not (store.jobs() and store.jobs()[0].state == "RUNNING"):
             assert time.monotonic() < wait_deadline + 30, "the worker never claimed the job"
             time.sleep(0.05)
@@ -179,8 +211,10 @@ def test_train_behind_a_worker_that_gets_killed_does_not_wait_forever(fresh_work
         try:
             rc = cli.wait(timeout=10)  # ten missed heartbeats
         except subprocess.TimeoutExpired:
-            pytest.fail(f"job {job_id} is still {store.get(job_id).state} 10 s after its worker "
-                        "died, and the CLI is still waiting on it")
+            pytest.fail(
+                f"job {job_id} is still {store.get(job_id).state} 10 s after its worker "
+                "died, and the CLI is still waiting on it"
+            )
         err.seek(0)
         message = err.read()
         assert rc != 0

@@ -30,8 +30,7 @@ def test_folds_cover_every_item_once_and_spread_each_class():
     assert (crossval.stratified_folds(labels, 5, seed=0) == folds).all()  # repeatable
 
 
-def test_a_crossval_job_predicts_every_training_image_with_a_model_that_never_saw_it(
-        results_ws, one_thread):
+def test_a_crossval_job_predicts_every_training_image_with_a_model_that_never_saw_it(results_ws, one_thread):
     store = Store()
     job_id = store.submit("crossval", {"config": CFG.to_dict(), "k": 3, "source_run": 1})
     state = worker.run_job(store, store.claim_next(pid=1))

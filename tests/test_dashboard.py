@@ -47,7 +47,6 @@ def test_first_render_does_not_import_fastai(fresh_workspace):
         f"AppTest.from_file({APP!r}, default_timeout=30).run(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastai', 'torch')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"

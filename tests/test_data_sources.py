@@ -66,14 +66,19 @@ def test_added_datasets_are_listed_resolved_and_unknown_names_explained(fresh_wo
 
 def test_the_cli_lists_and_trains_on_an_added_dataset(fresh_workspace, capsys):
     ingest.add_archive(io.BytesIO(zip_bytes(class_images(per_class=12, size=16))), "toys")
-    listed = subprocess.run([sys.executable, "-m", "core", "datasets"], cwd=ROOT,
-                            env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "core", "datasets"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listed.returncode == 0, listed.stderr
     assert any(line.split()[0] == "toys" for line in listed.stdout.splitlines())
     threads = torch.get_num_threads()
     try:
-        code = cli.main(["train", "--dataset", "toys", "--epochs", "1", "--bs", "8",
-                         "--size", "16"])
+        code = cli.main(["train", "--dataset", "toys", "--epochs", "1", "--bs", "8", "--size", "16"])
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out.strip().splitlines()

@@ -18,9 +18,13 @@ from core.jobs.store import DONE, Store
 from core.jobs.worker import run_job
 from tests.inputs import class_images, png, tar_bytes, tree
 
-ARCHIVE = tar_bytes({**class_images(per_class=6, prefix="toys/train/", size=20),
-                     **class_images(per_class=2, prefix="toys/valid/", size=20),
-                     "toys/labels.csv": b"name,label\n"})
+ARCHIVE = tar_bytes(
+    {
+        **class_images(per_class=6, prefix="toys/train/", size=20),
+        **class_images(per_class=2, prefix="toys/valid/", size=20),
+        "toys/labels.csv": b"name,label\n",
+    }
+)
 
 
 class Server:
@@ -91,8 +95,15 @@ def md5_head(data: bytes) -> str:
 def toy_entry(server, monkeypatch, fresh_workspace) -> download.Entry:
     """A catalogue entry for the generated archive, served by the loopback server."""
     server.files["/fast-ai-sample/toys.tgz"] = ARCHIVE
-    entry = download.Entry("TOYS", "toys", f"{download.ORIGIN}/fast-ai-sample/toys.tgz",
-                           len(ARCHIVE), md5_head(ARCHIVE), "Toys", "Generated for the tests.")
+    entry = download.Entry(
+        "TOYS",
+        "toys",
+        f"{download.ORIGIN}/fast-ai-sample/toys.tgz",
+        len(ARCHIVE),
+        md5_head(ARCHIVE),
+        "Toys",
+        "Generated for the tests.",
+    )
     monkeypatch.setitem(download.CATALOGUE, "TOYS", entry)
     monkeypatch.setenv(download.MIRROR_VAR, server.url)
     monkeypatch.setattr(download, "REPORT_EVERY", 0.0)
@@ -106,9 +117,13 @@ def test_fetch_streams_the_file_and_reports_progress(server, tmp_path, monkeypat
     body = ARCHIVE * 4
     server.files["/a.tgz"] = body
     seen = []
-    dest = download.fetch(f"{server.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(body),
-                          expected_md5_head=md5_head(body),
-                          progress=lambda done, total: seen.append((done, total)))
+    dest = download.fetch(
+        f"{server.url}/a.tgz",
+        tmp_path / "a.tgz",
+        expected_size=len(body),
+        expected_md5_head=md5_head(body),
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert dest.read_bytes() == body
     assert len(seen) >= 3
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -127,12 +142,14 @@ def test_a_connection_dropped_half_way_keeps_nothing(server, tmp_path):
 
 def test_a_size_or_checksum_other_than_the_catalogues_is_refused(server, tmp_path):
     server.files["/a.tgz"] = ARCHIVE
-    with pytest.raises(UserError, match=f"offers a.tgz as {len(ARCHIVE):,} bytes, but fastai's "
-                                        "catalogue says 1,234"):
+    with pytest.raises(
+        UserError, match=f"offers a.tgz as {len(ARCHIVE):,} bytes, but fastai's catalogue says 1,234"
+    ):
         download.fetch(f"{server.url}/a.tgz", tmp_path / "a.tgz", expected_size=1234)
     with pytest.raises(UserError, match="is not the file fastai's catalogue records"):
-        download.fetch(f"{server.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(ARCHIVE),
-                       expected_md5_head="0" * 32)
+        download.fetch(
+            f"{server.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(ARCHIVE), expected_md5_head="0" * 32
+        )
     with pytest.raises(UserError, match=r"The server refused nope.tgz: HTTP 404"):
         download.fetch(f"{server.url}/nope.tgz", tmp_path / "nope.tgz")
     with pytest.raises(UserError, match=r"a.tgz is \d+ KB, more than the 2 KB allowed"):
@@ -162,8 +179,9 @@ def test_the_download_job_reports_progress_and_adds_the_dataset(toy_entry, tmp_p
     downloading = [(f, m) for f, m in store.reports if m.startswith("downloading")]
     assert len(downloading) >= 2
     assert [f for f, _ in downloading] == sorted(f for f, _ in downloading)
-    assert downloading[-1][1].startswith(f"downloading {ingest.human_size(len(ARCHIVE))} of "
-                                         f"{ingest.human_size(len(ARCHIVE))}")
+    assert downloading[-1][1].startswith(
+        f"downloading {ingest.human_size(len(ARCHIVE))} of {ingest.human_size(len(ARCHIVE))}"
+    )
     assert any(m.startswith("checked") for _, m in store.reports)  # then every image is checked
     # It trains like any dataset: train/ and valid/ are kept as the split.
     info = datasets.resolve("toys")
@@ -195,8 +213,7 @@ def test_an_interrupted_download_leaves_no_partial_dataset(toy_entry, server, fr
     assert "The download of toys.tgz stopped after" in job.error
     assert "datasets/toys" not in tree(fresh_workspace)
     leftovers = set(tree(fresh_workspace)) - set(before)
-    assert all(p in ("datasets", "downloads") or p.startswith("runs.sqlite") for p in leftovers), \
-        leftovers
+    assert all(p in ("datasets", "downloads") or p.startswith("runs.sqlite") for p in leftovers), leftovers
     assert "toys" not in datasets.available()
 
 
@@ -214,8 +231,9 @@ def test_stopping_a_download_keeps_nothing(toy_entry, fresh_workspace):
 def test_a_damaged_archive_from_the_server_adds_nothing(toy_entry, server, monkeypatch):
     bad = tar_bytes({"toys/cats/a.png": png(), "toys/../../evil.png": png()})
     server.files["/fast-ai-sample/toys.tgz"] = bad
-    monkeypatch.setitem(download.CATALOGUE, "TOYS", dataclasses.replace(
-        toy_entry, size=len(bad), md5_head=md5_head(bad)))
+    monkeypatch.setitem(
+        download.CATALOGUE, "TOYS", dataclasses.replace(toy_entry, size=len(bad), md5_head=md5_head(bad))
+    )
     with pytest.raises(UserError, match="climbs out of its folder"):
         download.install("TOYS")
     assert "toys" not in datasets.available()
@@ -223,8 +241,7 @@ def test_a_damaged_archive_from_the_server_adds_nothing(toy_entry, server, monke
 
 def test_offline_is_detected_quickly_cached_and_explained(server, monkeypatch):
     monkeypatch.setenv(download.OFFLINE_VAR, "1")
-    assert download.availability() == (False, "PLAYGROUND_OFFLINE is set, so the network is "
-                                              "never tried")
+    assert download.availability() == (False, "PLAYGROUND_OFFLINE is set, so the network is never tried")
     monkeypatch.delenv(download.OFFLINE_VAR)
     download.forget_availability()
     server.files["/fast-ai-sample/mnist_tiny.tgz"] = b"x"
@@ -244,11 +261,17 @@ def test_catalogue_layouts_turn_paths_into_classes():
     assert set(download.CATALOGUE) >= {"MNIST_SAMPLE", "MNIST_TINY", "PETS", "IMAGENETTE_160"}
     pets = download.relabel_for("pets")
     assert pets(("oxford-iiit-pet", "images", "great_pyrenees_12.jpg")) == (
-        "great_pyrenees", "great_pyrenees_12.jpg")
+        "great_pyrenees",
+        "great_pyrenees_12.jpg",
+    )
     assert pets(("oxford-iiit-pet", "annotations", "trimaps", "x.png")) is None
     nette = download.relabel_for("imagenette")
     assert nette(("imagenette2-160", "val", "n03028079", "a.JPEG")) == (
-        "imagenette2-160", "val", "church", "a.JPEG")
+        "imagenette2-160",
+        "val",
+        "church",
+        "a.JPEG",
+    )
     assert nette(("imagenette2-160", "noisy_imagenette.csv")) is None
     assert download.relabel_for("folders") is None
     for entry in download.CATALOGUE.values():  # every entry fits the limits it is fetched under

@@ -30,24 +30,28 @@ def test_upload_a_zip_see_its_overview_and_train_one_epoch(fresh_workspace, tmp_
     from playwright.sync_api import expect
 
     archive = tmp_path / "toys.zip"
-    archive.write_bytes(zip_bytes({
-        **class_images(("cats", "dogs"), per_class=24, prefix="toys/", size=20),
-        "toys/dogs/readme.png": b"this is not a picture",
-    }))
+    archive.write_bytes(
+        zip_bytes(
+            {
+                **class_images(("cats", "dogs"), per_class=24, prefix="toys/", size=20),
+                "toys/dogs/readme.png": b"this is not a picture",
+            }
+        )
+    )
     store = Store()
     with streamlit_server(fresh_workspace) as url, browser_page() as page:
         page.goto(f"{url}/data")
         page.get_by_role("heading", name="Data").first.wait_for(timeout=60_000)
         page.locator("[data-testid='stExpander'] summary", has_text="Add a dataset").click()
-        page.locator("[data-testid='stFileUploader'] input[type='file']").first.set_input_files(
-            str(archive))
+        page.locator("[data-testid='stFileUploader'] input[type='file']").first.set_input_files(str(archive))
         add = page.get_by_role("button", name="Add the upload")
         expect(add).to_be_enabled(timeout=60_000)  # the browser has sent the file
         add.click()
 
         # The page says what was added and what was left out, and shows the new set.
-        page.get_by_text("Added toys: 48 images in 2 classes (cats 24, dogs 24). 1 file(s) "
-                         "skipped").first.wait_for(timeout=60_000)
+        page.get_by_text(
+            "Added toys: 48 images in 2 classes (cats 24, dogs 24). 1 file(s) skipped"
+        ).first.wait_for(timeout=60_000)
         assert _metric(page, "images") == "48"
         assert _metric(page, "classes") == "2"
         page.locator(".js-plotly-plot .trace").first.wait_for(timeout=30_000)  # images per class
@@ -71,5 +75,4 @@ def test_upload_a_zip_see_its_overview_and_train_one_epoch(fresh_workspace, tmp_
         assert job.params["config"]["epochs"] == 1
         assert job.result["classes"] == ["cats", "dogs"]
         assert job.result["n_train"] + job.result["n_valid"] == 48
-        page.locator("[data-testid='stMetric']", has_text="accuracy").first.wait_for(
-            timeout=30_000)
+        page.locator("[data-testid='stMetric']", has_text="accuracy").first.wait_for(timeout=30_000)

@@ -42,9 +42,11 @@ def test_save_download_and_predict_in_the_browser(trained, fresh_workspace):
         assert download.value.suggested_filename == "e2e_digits.zip"
         data = download.value.path().read_bytes()
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            assert sorted(zf.namelist()) == ["e2e_digits/config.json",
-                                             "e2e_digits/model.safetensors",
-                                             "e2e_digits/predict.py"]
+            assert sorted(zf.namelist()) == [
+                "e2e_digits/config.json",
+                "e2e_digits/model.safetensors",
+                "e2e_digits/predict.py",
+            ]
             config = json.loads(zf.read("e2e_digits/config.json"))
             weights = zf.read("e2e_digits/model.safetensors")
         assert config["weights"]["sha256"] == hashlib.sha256(weights).hexdigest()
@@ -62,7 +64,8 @@ def test_save_download_and_predict_in_the_browser(trained, fresh_workspace):
         metric.first.wait_for(timeout=WAIT)
         value = metric.first.locator("[data-testid='stMetricValue']")
         page.wait_for_function(
-            "el => el.innerText.trim().length > 0", arg=value.element_handle(), timeout=WAIT)
+            "el => el.innerText.trim().length > 0", arg=value.element_handle(), timeout=WAIT
+        )
         assert value.inner_text().strip() == expected
         # the probability chart: five bars, the most likely labelled with its percentage
         bars = page.locator(".js-plotly-plot .barlayer .point")

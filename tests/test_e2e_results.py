@@ -31,8 +31,11 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str):
 # Where on the screen the largest off-diagonal cell of the confusion matrix is, and its count.
 HEATMAP = """() => [...document.querySelectorAll('.js-plotly-plot')]
     .find(gd => gd.data && gd.data[0].type === 'heatmap' && gd._fullLayout)"""
-BIGGEST_MISTAKE = """() => {
-    const gd = (""" + HEATMAP + """)();
+BIGGEST_MISTAKE = (
+    """() => {
+    const gd = ("""
+    + HEATMAP
+    + """)();
     const z = gd.data[0].z, labels = gd.data[0].x;
     let best = [0, 1];
     for (let i = 0; i < z.length; i++) for (let j = 0; j < z.length; j++)
@@ -41,6 +44,7 @@ BIGGEST_MISTAKE = """() => {
     return [r.left + xa._offset + xa.d2p(labels[best[1]]), r.top + ya._offset + ya.d2p(labels[best[0]]),
             z[best[0]][best[1]]];
 }"""
+)
 
 
 def choose(page, label: str, option: str) -> None:
@@ -124,14 +128,16 @@ def test_train_clean_undo_apply_again_retrain_compare(fresh_workspace):
         page.get_by_role("button", name="Apply…").click()
         page.get_by_role("button", name="Confirm and apply").click()
         page.get_by_text("Moved 3 file(s) to the trash and relabelled 2.").first.wait_for(timeout=30_000)
-        wait_until(lambda: [e.state for e in clean.history(DATASET)] == ["applied", "undone"], 30,
-                   "the second apply")
+        wait_until(
+            lambda: [e.state for e in clean.history(DATASET)] == ["applied", "undone"], 30, "the second apply"
+        )
 
         # Retrain with the cleaned data, and see the comparison.
         page.get_by_role("button", name="Retrain with cleaned data").click()
         page.get_by_text("Run 2 (retrained) against run 1").wait_for(timeout=LONG)
         assert store.get(2).params == {"config": store.get(1).params["config"], "retrain_of": 1}
         assert store.get(2).result["n_train"] == store.get(1).result["n_train"] - sum(
-            f.startswith("train/") and m["action"] == "delete" for f, m in marks.items())
+            f.startswith("train/") and m["action"] == "delete" for f, m in marks.items()
+        )
         page.locator("[data-testid='stMetric']", has_text="Validation accuracy, run 2").wait_for()
         page.screenshot(path=str(fresh_workspace / "results.png"), full_page=True)

@@ -38,8 +38,7 @@ def test_train_watch_stop_and_reload(fresh_workspace):
         page.get_by_text("Run 1: done").first.wait_for(timeout=LONG)
         accuracy = page.locator("[data-testid='stMetric']", has_text="accuracy")
         accuracy.first.wait_for(timeout=30_000)
-        value = float(accuracy.first.locator("[data-testid='stMetricValue']").inner_text()
-                      .rstrip("%"))
+        value = float(accuracy.first.locator("[data-testid='stMetricValue']").inner_text().rstrip("%"))
         assert value > 80
         assert _job_states(store)[1] == "DONE"
 
@@ -51,8 +50,7 @@ def test_train_watch_stop_and_reload(fresh_workspace):
         before = store.get(2).progress
         page.reload()
         page.get_by_text("Run 2: running").first.wait_for(timeout=60_000)
-        page.wait_for_function(
-            "() => document.body.innerText.match(/training — (\\d+)%/)", timeout=60_000)
+        page.wait_for_function("() => document.body.innerText.match(/training — (\\d+)%/)", timeout=60_000)
         after_steps = len(store.batches(2))
         assert store.get(2).progress >= before and after_steps > 0
 

@@ -57,14 +57,14 @@ class Case:
 
 
 def upload(data: bytes, name: str = "upload.zip", limits: ingest.Limits = DEFAULT):
-    return lambda _where: lambda: ingest.add_archive(io.BytesIO(data), "upload", shown_as=name,
-                                                     limits=limits)
+    return lambda _where: lambda: ingest.add_archive(io.BytesIO(data), "upload", shown_as=name, limits=limits)
 
 
 def folder(entries: dict[str, bytes], limits: ingest.Limits = DEFAULT):
     def make(where: Path):
         write_tree(where / "pics", entries)
         return lambda: ingest.add_folder(where / "pics", "pics", limits=limits)
+
     return make
 
 
@@ -76,6 +76,7 @@ def csv_file(text: str, entries: dict[str, bytes] | None = None, link: bool = Fa
             secret = write_tree(where / "secret", {"s.png": png()})
             (root / "link").symlink_to(secret, target_is_directory=True)
         return lambda: ingest.add_csv(root / "labels.csv", "set")
+
     return make
 
 
@@ -95,75 +96,145 @@ def _zero_bytes_padding() -> bytes:
 
 
 REFUSED = [
-    Case("zip-dotdot", upload(zip_bytes({**GOOD, f"../{EVIL}": png()})),
-         "climbs out of its folder with '..'"),
-    Case("zip-deep-dotdot", upload(zip_bytes({**GOOD, f"cats/../../../{EVIL}": png()})),
-         "climbs out of its folder with '..'"),
-    Case("zip-backslash-dotdot", upload(zip_bytes({**GOOD, f"..\\{EVIL}": png()})),
-         "climbs out of its folder with '..'"),
-    Case("zip-absolute", upload(zip_bytes({**GOOD, f"/tmp/{EVIL}": png()})),
-         "names the absolute path"),
-    Case("zip-windows-absolute", upload(zip_bytes({**GOOD, f"C:\\{EVIL}": png()})),
-         "names the absolute path"),
-    Case("zip-symlink", upload(zip_bytes(GOOD, symlinks={"cats/passwd.png": "/etc/passwd"})),
-         "is a symbolic link; links could point outside the dataset"),
-    Case("zip-bomb", upload(zip_bytes({**GOOD, "cats/huge.png": _zero_bytes_padding()}),
-                            limits=SMALL),
-         "would expand to 2.9 MB, more than the 1.0 MB limit (a zip bomb?)"),
-    Case("zip-overlapping-entries", upload(overlapping_zip()),
-         "has overlapping entries ('cats/a.png' and 'dogs/b.png' share bytes)"),
-    Case("zip-duplicate-entry", upload(_duplicate_zip()),
-         "holds the entry 'cats/cat0.png' more than once"),
-    Case("zip-encrypted", upload(zip_bytes(GOOD, encrypted=("cats/cat0.png",))),
-         "is encrypted (cats/cat0.png needs a password)"),
-    Case("zip-empty", upload(zip_bytes({}), name="empty.zip"),
-         "empty.zip is empty: there are no files in it"),
-    Case("zip-one-class", upload(zip_bytes(class_images(("cats",))), name="cats.zip"),
-         "cats.zip has images of one class only (cats); a classifier needs at least two classes"),
-    Case("zip-no-images", upload(zip_bytes({"a/notes.txt": b"hello", "b/x.csv": b"1,2"}),
-                                 name="docs.zip"),
-         "No usable images in docs.zip"),
-    Case("zip-cut-in-half", upload(zip_bytes(GOOD)[:400], name="half.zip"),
-         "half.zip is not a readable zip file"),
-    Case("text-named-zip", upload(b"just some words, not an archive", name="notes.zip"),
-         "notes.zip is not a zip or tar archive: its content is text"),
-    Case("upload-over-size-limit", upload(zip_bytes(GOOD), name="big.zip",
-                                          limits=ingest.Limits(max_archive_bytes=1000)),
-         "limit for one upload"),
-    Case("zip-too-many-files", upload(zip_bytes(class_images(per_class=4)),
-                                      limits=ingest.Limits(max_files=5)),
-         "more than the 5 limit"),
-    Case("tar-symlink", upload(tar_bytes(GOOD, links={"cats/evil.png": "/etc/passwd"}),
-                               name="set.tgz"),
-         "'cats/evil.png' in set.tgz is a link"),
-    Case("tar-hardlink", upload(tar_bytes(GOOD, hardlinks={"cats/evil.png": "/etc/passwd"}),
-                                name="set.tgz"),
-         "'cats/evil.png' in set.tgz is a link"),
-    Case("tar-device", upload(tar_bytes(GOOD, devices=("cats/null.png",)), name="set.tgz"),
-         "is a device or special file"),
-    Case("tar-dotdot", upload(tar_bytes({**GOOD, f"../../{EVIL}": png()}), name="set.tgz"),
-         "climbs out of its folder with '..'"),
-    Case("tgz-bomb-counted-while-extracting",
-         upload(tar_bytes({**GOOD, "cats/a.bin": b"\0" * 500_000, "cats/b.bin": b"\0" * 500_000,
-                           "cats/c.bin": b"\0" * 500_000}), name="bomb.tgz", limits=SMALL),
-         "bomb.tgz expands to more than 1.0 MB, the limit for one dataset (a zip bomb?). "
-         "Extraction stopped"),
-    Case("tgz-cut-short", upload(tar_bytes(class_images(per_class=20))[:1500], name="cut.tgz"),
-         "cut.tgz is damaged or cut short"),
-    Case("folder-only-junk", folder({"a/readme.txt": b"text", "b/empty.png": b""}),
-         "No usable images in"),
-    Case("csv-missing-files", csv_file("file,label\nnope/a.png,cats\nnope/b.png,dogs\n"),
-         "None of the 2 files named in labels.csv exist next to it (the first is 'nope/a.png')"),
-    Case("csv-traversal", csv_file(f"file,label\ncats/cat0.png,cats\n../../{EVIL},dogs\n"),
-         f"labels.csv, line 3, names '../../{EVIL}', which climbs out of its folder with '..'"),
-    Case("csv-absolute", csv_file("file,label\n/etc/passwd,cats\ncats/cat0.png,cats\n"),
-         "labels.csv, line 2, names the absolute path '/etc/passwd'"),
-    Case("csv-link-escape", csv_file("file,label\ncats/cat0.png,cats\nlink/s.png,dogs\n",
-                                     link=True),
-         "labels.csv, line 3, names 'link/s.png', which leads outside the CSV's folder"),
+    Case(
+        "zip-dotdot", upload(zip_bytes({**GOOD, f"../{EVIL}": png()})), "climbs out of its folder with '..'"
+    ),
+    Case(
+        "zip-deep-dotdot",
+        upload(zip_bytes({**GOOD, f"cats/../../../{EVIL}": png()})),
+        "climbs out of its folder with '..'",
+    ),
+    Case(
+        "zip-backslash-dotdot",
+        upload(zip_bytes({**GOOD, f"..\\{EVIL}": png()})),
+        "climbs out of its folder with '..'",
+    ),
+    Case("zip-absolute", upload(zip_bytes({**GOOD, f"/tmp/{EVIL}": png()})), "names the absolute path"),
+    Case(
+        "zip-windows-absolute", upload(zip_bytes({**GOOD, f"C:\\{EVIL}": png()})), "names the absolute path"
+    ),
+    Case(
+        "zip-symlink",
+        upload(zip_bytes(GOOD, symlinks={"cats/passwd.png": "/etc/passwd"})),
+        "is a symbolic link; links could point outside the dataset",
+    ),
+    Case(
+        "zip-bomb",
+        upload(zip_bytes({**GOOD, "cats/huge.png": _zero_bytes_padding()}), limits=SMALL),
+        "would expand to 2.9 MB, more than the 1.0 MB limit (a zip bomb?)",
+    ),
+    Case(
+        "zip-overlapping-entries",
+        upload(overlapping_zip()),
+        "has overlapping entries ('cats/a.png' and 'dogs/b.png' share bytes)",
+    ),
+    Case("zip-duplicate-entry", upload(_duplicate_zip()), "holds the entry 'cats/cat0.png' more than once"),
+    Case(
+        "zip-encrypted",
+        upload(zip_bytes(GOOD, encrypted=("cats/cat0.png",))),
+        "is encrypted (cats/cat0.png needs a password)",
+    ),
+    Case(
+        "zip-empty", upload(zip_bytes({}), name="empty.zip"), "empty.zip is empty: there are no files in it"
+    ),
+    Case(
+        "zip-one-class",
+        upload(zip_bytes(class_images(("cats",))), name="cats.zip"),
+        "cats.zip has images of one class only (cats); a classifier needs at least two classes",
+    ),
+    Case(
+        "zip-no-images",
+        upload(zip_bytes({"a/notes.txt": b"hello", "b/x.csv": b"1,2"}), name="docs.zip"),
+        "No usable images in docs.zip",
+    ),
+    Case(
+        "zip-cut-in-half",
+        upload(zip_bytes(GOOD)[:400], name="half.zip"),
+        "half.zip is not a readable zip file",
+    ),
+    Case(
+        "text-named-zip",
+        upload(b"just some words, not an archive", name="notes.zip"),
+        "notes.zip is not a zip or tar archive: its content is text",
+    ),
+    Case(
+        "upload-over-size-limit",
+        upload(zip_bytes(GOOD), name="big.zip", limits=ingest.Limits(max_archive_bytes=1000)),
+        "limit for one upload",
+    ),
+    Case(
+        "zip-too-many-files",
+        upload(zip_bytes(class_images(per_class=4)), limits=ingest.Limits(max_files=5)),
+        "more than the 5 limit",
+    ),
+    Case(
+        "tar-symlink",
+        upload(tar_bytes(GOOD, links={"cats/evil.png": "/etc/passwd"}), name="set.tgz"),
+        "'cats/evil.png' in set.tgz is a link",
+    ),
+    Case(
+        "tar-hardlink",
+        upload(tar_bytes(GOOD, hardlinks={"cats/evil.png": "/etc/passwd"}), name="set.tgz"),
+        "'cats/evil.png' in set.tgz is a link",
+    ),
+    Case(
+        "tar-device",
+        upload(tar_bytes(GOOD, devices=("cats/null.png",)), name="set.tgz"),
+        "is a device or special file",
+    ),
+    Case(
+        "tar-dotdot",
+        upload(tar_bytes({**GOOD, f"../../{EVIL}": png()}), name="set.tgz"),
+        "climbs out of its folder with '..'",
+    ),
+    Case(
+        "tgz-bomb-counted-while-extracting",
+        upload(
+            tar_bytes(
+                {
+                    **GOOD,
+                    "cats/a.bin": b"\0" * 500_000,
+                    "cats/b.bin": b"\0" * 500_000,
+                    "cats/c.bin": b"\0" * 500_000,
+                }
+            ),
+            name="bomb.tgz",
+            limits=SMALL,
+        ),
+        "bomb.tgz expands to more than 1.0 MB, the limit for one dataset (a zip bomb?). Extraction stopped",
+    ),
+    Case(
+        "tgz-cut-short",
+        upload(tar_bytes(class_images(per_class=20))[:1500], name="cut.tgz"),
+        "cut.tgz is damaged or cut short",
+    ),
+    Case("folder-only-junk", folder({"a/readme.txt": b"text", "b/empty.png": b""}), "No usable images in"),
+    Case(
+        "csv-missing-files",
+        csv_file("file,label\nnope/a.png,cats\nnope/b.png,dogs\n"),
+        "None of the 2 files named in labels.csv exist next to it (the first is 'nope/a.png')",
+    ),
+    Case(
+        "csv-traversal",
+        csv_file(f"file,label\ncats/cat0.png,cats\n../../{EVIL},dogs\n"),
+        f"labels.csv, line 3, names '../../{EVIL}', which climbs out of its folder with '..'",
+    ),
+    Case(
+        "csv-absolute",
+        csv_file("file,label\n/etc/passwd,cats\ncats/cat0.png,cats\n"),
+        "labels.csv, line 2, names the absolute path '/etc/passwd'",
+    ),
+    Case(
+        "csv-link-escape",
+        csv_file("file,label\ncats/cat0.png,cats\nlink/s.png,dogs\n", link=True),
+        "labels.csv, line 3, names 'link/s.png', which leads outside the CSV's folder",
+    ),
     Case("csv-empty", csv_file("file,label\n"), "labels.csv has a header but no rows"),
-    Case("csv-one-column", csv_file("cats/cat0.png\n"),
-         "labels.csv, line 1: expected a file and a label separated by a comma"),
+    Case(
+        "csv-one-column",
+        csv_file("cats/cat0.png\n"),
+        "labels.csv, line 1: expected a file and a label separated by a comma",
+    ),
 ]
 
 
@@ -183,29 +254,50 @@ def test_a_bad_input_is_refused_and_leaves_nothing(ws, tmp_path, case):
 
 
 SKIPPED = [
-    ("truncated-png", {"cats/broken.png": truncated_png()}, "cats/broken.png",
-     "it is corrupt or truncated"),
+    ("truncated-png", {"cats/broken.png": truncated_png()}, "cats/broken.png", "it is corrupt or truncated"),
     ("zero-bytes", {"dogs/nothing.png": b""}, "dogs/nothing.png", "it is empty (0 bytes)"),
-    ("text-named-png", {"cats/notes.png": b"my shopping list\neggs\n"}, "cats/notes.png",
-     "it is not a PNG, JPEG, GIF, BMP, WebP or TIFF image: its content is text"),
-    ("pdf-named-jpg", {"cats/scan.jpg": b"%PDF-1.4\n%\xe2\xe3\n1 0 obj"}, "cats/scan.jpg",
-     "it is a PDF document"),
-    ("html-named-png", {"dogs/page.png": b"<!DOCTYPE html><html></html>"}, "dogs/page.png",
-     "it is a web page (HTML)"),
-    ("pixel-bomb", {"dogs/bomb.png": pixel_bomb_png()}, "dogs/bomb.png",
-     "Pillow refused it as a decompression bomb"),
+    (
+        "text-named-png",
+        {"cats/notes.png": b"my shopping list\neggs\n"},
+        "cats/notes.png",
+        "it is not a PNG, JPEG, GIF, BMP, WebP or TIFF image: its content is text",
+    ),
+    (
+        "pdf-named-jpg",
+        {"cats/scan.jpg": b"%PDF-1.4\n%\xe2\xe3\n1 0 obj"},
+        "cats/scan.jpg",
+        "it is a PDF document",
+    ),
+    (
+        "html-named-png",
+        {"dogs/page.png": b"<!DOCTYPE html><html></html>"},
+        "dogs/page.png",
+        "it is a web page (HTML)",
+    ),
+    (
+        "pixel-bomb",
+        {"dogs/bomb.png": pixel_bomb_png()},
+        "dogs/bomb.png",
+        "Pillow refused it as a decompression bomb",
+    ),
     ("not-in-a-class-folder", {"readme.png": png()}, "readme.png", "not inside a class folder"),
-    ("plain-text-file", {"cats/info.txt": b"about the cats"}, "cats/info.txt",
-     "its content is text"),
-    ("test-folder", {"train/cats/a.png": png(), "train/dogs/b.png": png((0, 0, 200)),
-                     "valid/cats/c.png": png(seed=3), "valid/dogs/d.png": png((0, 0, 200), seed=4),
-                     "test/e.png": png(seed=5)}, "test/",
-     "1 file(s) left out: a test/ folder has no labels"),
+    ("plain-text-file", {"cats/info.txt": b"about the cats"}, "cats/info.txt", "its content is text"),
+    (
+        "test-folder",
+        {
+            "train/cats/a.png": png(),
+            "train/dogs/b.png": png((0, 0, 200)),
+            "valid/cats/c.png": png(seed=3),
+            "valid/dogs/d.png": png((0, 0, 200), seed=4),
+            "test/e.png": png(seed=5),
+        },
+        "test/",
+        "1 file(s) left out: a test/ folder has no labels",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case_id", "extra", "bad", "message"), SKIPPED,
-                         ids=[c[0] for c in SKIPPED])
+@pytest.mark.parametrize(("case_id", "extra", "bad", "message"), SKIPPED, ids=[c[0] for c in SKIPPED])
 def test_a_bad_file_is_skipped_reported_and_left_out(ws, tmp_path, case_id, extra, bad, message):
     entries = extra if case_id == "test-folder" else {**GOOD, **extra}
     before = tree(tmp_path)
@@ -222,21 +314,23 @@ def test_a_bad_file_is_skipped_reported_and_left_out(ws, tmp_path, case_id, extr
 
 def test_an_image_over_the_pixel_limit_is_skipped_with_its_size(ws):
     limits = ingest.Limits(max_pixels=300)
-    report = ingest.add_archive(io.BytesIO(zip_bytes({**GOOD, "cats/wide.png": png(size=20)})),
-                                "wide", limits=limits)
+    report = ingest.add_archive(
+        io.BytesIO(zip_bytes({**GOOD, "cats/wide.png": png(size=20)})), "wide", limits=limits
+    )
     (problem,) = [p for p in report.skipped if p.file == "cats/wide.png"]
-    assert problem.reason == ("it is 20×20 pixels, more than the limit of 300 pixels "
-                              "(a decompression bomb?)")
+    assert problem.reason == ("it is 20×20 pixels, more than the limit of 300 pixels (a decompression bomb?)")
 
 
 def test_a_file_over_the_per_file_limit_is_skipped_unread(ws):
     limits = ingest.Limits(max_file_bytes=2_000)
     big = png(size=64, seed=9)
     assert len(big) > 2_000
-    report = ingest.add_archive(io.BytesIO(zip_bytes({**GOOD, "dogs/big.png": big})), "limited",
-                                limits=limits)
+    report = ingest.add_archive(
+        io.BytesIO(zip_bytes({**GOOD, "dogs/big.png": big})), "limited", limits=limits
+    )
     assert [p.reason for p in report.skipped if p.file == "dogs/big.png"] == [
-        "it is larger than the 2 KB limit for one file"]
+        "it is larger than the 2 KB limit for one file"
+    ]
 
 
 def test_hidden_and_mac_files_are_ignored_quietly(ws):
@@ -279,8 +373,12 @@ def test_class_names_are_made_safe_and_distinct(ws):
     folders = sorted(p.name for p in report.path.iterdir() if p.is_dir())
     # "..hidden" is a dot-folder (left out quietly); the rest get harmless, distinct names.
     assert folders == ["Grumpy Cat", "a_b", "a_b_2", "café", "train_class"]
-    assert report.renamed == {"Grumpy Cat!": "Grumpy Cat", "a?b": "a_b", "a*b": "a_b_2",
-                              "train": "train_class"}
+    assert report.renamed == {
+        "Grumpy Cat!": "Grumpy Cat",
+        "a?b": "a_b",
+        "a*b": "a_b_2",
+        "train": "train_class",
+    }
     assert report.ignored_hidden == 1
 
 
@@ -294,7 +392,8 @@ def test_files_are_named_by_their_content_not_their_extension(ws):
 def test_a_zip_with_a_labels_csv_uses_it(ws):
     entries = {f"images/{i}.png": png(seed=i) for i in range(6)}
     csv = "image,label,is_valid\n" + "".join(
-        f"images/{i}.png,{'odd' if i % 2 else 'even'},{i >= 4}\n" for i in range(6))
+        f"images/{i}.png,{'odd' if i % 2 else 'even'},{i >= 4}\n" for i in range(6)
+    )
     entries["labels.csv"] = csv.encode()
     report = ingest.add_archive(io.BytesIO(zip_bytes(entries)), "csvzip")
     assert report.classes == {"even": 3, "odd": 3}
@@ -310,8 +409,10 @@ def test_a_folder_is_copied_and_links_in_it_are_not_followed(ws, tmp_path):
     source_before = tree(source)
     report = ingest.add_folder(source, "photos")
     reasons = {p.file: p.reason for p in report.skipped}
-    assert reasons == {"cats/link.png": "a link, not followed",
-                       "elsewhere/": "a link to a folder, not followed"}
+    assert reasons == {
+        "cats/link.png": "a link, not followed",
+        "elsewhere/": "a link to a folder, not followed",
+    }
     assert report.classes == {"cats": 5, "dogs": 5}
     assert tree(source) == source_before  # the source is untouched
     assert not any("secret" in f for f in tree(report.path))
@@ -338,7 +439,8 @@ def test_a_csv_next_to_its_images_with_missing_rows_reported(ws, tmp_path):
     report = ingest.add_csv(root / "labels.csv", "fromcsv")
     assert report.classes == {"cats": 5, "dogs": 5}
     assert [(p.file, p.reason) for p in report.skipped] == [
-        ("cats/gone.png", "named in labels.csv but not found")]
+        ("cats/gone.png", "named in labels.csv but not found")
+    ]
 
 
 def test_names_that_are_taken_or_empty_are_refused(ws):
@@ -364,8 +466,11 @@ def test_a_failure_half_way_leaves_nothing_behind(ws, tmp_path, monkeypatch):
 
     monkeypatch.setattr(images, "inspect", flaky)
     before = tree(tmp_path)
-    with pytest.raises(UserError, match="Could not write the dataset into the workspace "
-                                        r"\(No space left on device\). Nothing was added."):
+    with pytest.raises(
+        UserError,
+        match="Could not write the dataset into the workspace "
+        r"\(No space left on device\). Nothing was added.",
+    ):
         ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "flaky")
     assert tree(tmp_path) == before
 
@@ -389,7 +494,9 @@ def test_check_files_lists_unreadable_images_and_trash_keeps_them(ws):
     items = datasets.read_image_folder(report.path)
     problems = images.check_files(report.path, items.files)
     assert [(p.file, p.reason.split(" (")[0]) for p in problems] == [
-        ("cats/cat1.png", "it is corrupt or truncated"), ("dogs/dog2.png", "it is empty")]
+        ("cats/cat1.png", "it is corrupt or truncated"),
+        ("dogs/dog2.png", "it is empty"),
+    ]
     folder = images.move_to_trash(report.path, [p.file for p in problems])
     assert folder.parent == ws / "trash" / "tocheck"
     assert (folder / "cats" / "cat1.png").read_bytes() == truncated_png()

@@ -24,8 +24,9 @@ def test_the_rebuilt_model_gives_the_accuracy_and_loss_fastai_reported(template_
     frame = interp.frame
     assert len(frame) == 1797 and set(frame["split"]) == {"train", "valid"}
     assert interpret.accuracy(frame, "valid") == pytest.approx(result["accuracy"], abs=1e-6)
-    assert frame.loc[frame["split"] == "valid", "loss"].mean() == pytest.approx(result["valid_loss"],
-                                                                                rel=1e-4)
+    assert frame.loc[frame["split"] == "valid", "loss"].mean() == pytest.approx(
+        result["valid_loss"], rel=1e-4
+    )
     assert np.allclose(interp.probs.sum(axis=1), 1.0, atol=1e-5)
     row = frame.iloc[0]
     assert row["probability"] == pytest.approx(interp.probs[0].max())
@@ -49,8 +50,9 @@ def test_confusion_matrix_pairs_and_per_class_scores_agree(template_ws):
 
 
 def test_per_class_scores_on_a_hand_made_frame():
-    frame = pd.DataFrame({"split": ["valid"] * 5, "actual": ["a", "a", "a", "b", "b"],
-                          "predicted": ["a", "a", "b", "b", "a"]})
+    frame = pd.DataFrame(
+        {"split": ["valid"] * 5, "actual": ["a", "a", "a", "b", "b"], "predicted": ["a", "a", "b", "b", "a"]}
+    )
     frame["correct"] = frame["actual"] == frame["predicted"]
     table = interpret.per_class(frame, ["a", "b"]).set_index("class")
     assert table.loc["a", "precision"] == pytest.approx(2 / 3)  # 2 of the 3 predicted a

@@ -42,9 +42,11 @@ def ws(fresh_workspace, digits_folder) -> Path:
 
 @pytest.fixture
 def offline(monkeypatch):
-    monkeypatch.setattr(download, "availability",
-                        lambda *a, **k: (False, "no internet: the name s3.amazonaws.com cannot "
-                                                "be looked up"))
+    monkeypatch.setattr(
+        download,
+        "availability",
+        lambda *a, **k: (False, "no internet: the name s3.amazonaws.com cannot be looked up"),
+    )
 
 
 def open_data(**session) -> AppTest:
@@ -62,8 +64,17 @@ def texts(elements) -> list[str]:
 
 
 def every_widget_explains_itself(at: AppTest) -> None:
-    widgets = [*at.selectbox, *at.radio, *at.text_input, *at.number_input, *at.toggle,
-               *at.slider, *at.button, *at.get("file_uploader"), *at.multiselect]
+    widgets = [
+        *at.selectbox,
+        *at.radio,
+        *at.text_input,
+        *at.number_input,
+        *at.toggle,
+        *at.slider,
+        *at.button,
+        *at.get("file_uploader"),
+        *at.multiselect,
+    ]
     assert widgets
     for w in widgets:
         assert w.help and len(w.help) > 20, getattr(w, "label", w)
@@ -73,8 +84,7 @@ def test_digits_overview_counts_sizes_samples_and_split(ws, offline):
     at = open_data()
     assert at.title[0].value == "Data"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"images": "1,797", "classes": "10", "training": "1,438",
-                       "validation": "359"}
+    assert metrics == {"images": "1,797", "classes": "10", "training": "1,438", "validation": "359"}
     figure = json.loads(next(c for c in at.get("plotly_chart") if "train" in c.proto.spec).proto.spec)
     bars = {t["name"]: t for t in figure["data"]}
     assert sorted(bars) == ["train", "valid"]
@@ -92,17 +102,24 @@ def test_digits_overview_counts_sizes_samples_and_split(ws, offline):
 
 def test_uploading_a_zip_adds_a_dataset_and_selects_it(ws, offline):
     at = open_data()
-    entries = {**class_images(("cats", "dogs", "birds"), per_class=6, prefix="pets/"),
-               "pets/cats/notes.png": b"not a picture"}
+    entries = {
+        **class_images(("cats", "dogs", "birds"), per_class=6, prefix="pets/"),
+        "pets/cats/notes.png": b"not a picture",
+    }
     at.get("file_uploader")[0].set_value(("pets.zip", zip_bytes(entries), "application/zip"))
     at.run()
     next(b for b in at.button if b.label == "Add the upload").click().run()
     assert not at.exception, at.exception
-    assert texts(at.success) == ["Added pets: 18 images in 3 classes (birds 6, cats 6, dogs 6). "
-                                 "1 file(s) skipped (listed below)."]
+    assert texts(at.success) == [
+        "Added pets: 18 images in 3 classes (birds 6, cats 6, dogs 6). 1 file(s) skipped (listed below)."
+    ]
     skipped = at.dataframe[0].value
-    assert skipped.to_dict("records") == [{"file": "cats/notes.png", "reason": (
-        "it is not a PNG, JPEG, GIF, BMP, WebP or TIFF image: its content is text")}]
+    assert skipped.to_dict("records") == [
+        {
+            "file": "cats/notes.png",
+            "reason": ("it is not a PNG, JPEG, GIF, BMP, WebP or TIFF image: its content is text"),
+        }
+    ]
     assert at.session_state[state.DATASET] == "pets"
     assert at.selectbox(key="data_dataset").value == "pets"
     assert {m.label: m.value for m in at.metric}["images"] == "18"
@@ -117,8 +134,10 @@ def test_a_hostile_upload_is_refused_on_the_page_and_adds_nothing(ws, offline):
     at.run()
     next(b for b in at.button if b.label == "Add the upload").click().run()
     assert not at.exception
-    assert texts(at.error) == ["The archive evil.zip names '../../escape.png', which climbs out "
-                               "of its folder with '..'. Refused, nothing was added."]
+    assert texts(at.error) == [
+        "The archive evil.zip names '../../escape.png', which climbs out "
+        "of its folder with '..'. Refused, nothing was added."
+    ]
     assert datasets.available() == [*datasets.builtin_names(), "coloured_shapes"]
     assert at.session_state[state.DATASET] == "digits"
 
@@ -142,9 +161,12 @@ def test_the_pipeline_section_shows_each_step_with_its_numbers(ws, offline):
     at = show(open_data(), "Pipeline")
     table = at.dataframe[0].value
     assert list(table["step"]) == [
-        "file: as stored", "resized: 16×16", "floats: ÷ 255",
+        "file: as stored",
+        "resized: 16×16",
+        "floats: ÷ 255",
         *[f"augmented: draw {k}" for k in range(1, 5)],
-        *[f"normalised: draw {k}" for k in range(1, 5)]]
+        *[f"normalised: draw {k}" for k in range(1, 5)],
+    ]
     first = table.iloc[0]
     assert (first["shape"], first["rank"], first["dtype"]) == ("8 × 8", 2, "uint8")
     assert table.iloc[1]["shape"] == "1 × 16 × 16" and table.iloc[1]["rank"] == 3
@@ -152,13 +174,11 @@ def test_the_pipeline_section_shows_each_step_with_its_numbers(ws, offline):
     assert any("rank-4 tensor" in i for i in texts(at.info))
     at.toggle(key="pipe_augment").set_value(False).run()
     steps = list(at.dataframe[0].value["step"])
-    assert steps == ["file: as stored", "resized: 16×16", "floats: ÷ 255",
-                     "normalised: model input"]
+    assert steps == ["file: as stored", "resized: 16×16", "floats: ÷ 255", "normalised: model input"]
     every_widget_explains_itself(at)
 
 
-def test_augmentation_chosen_here_is_what_the_train_page_queues(ws, offline,
-                                                                 no_worker):
+def test_augmentation_chosen_here_is_what_the_train_page_queues(ws, offline, no_worker):
     at = show(open_data(), "Augmentation")
     assert len(at.image) == 4 and all(len(g.value) == 7 for g in at.image)  # original + 6 draws
     at.toggle(key="aug_flip").set_value(True).run()
@@ -197,20 +217,20 @@ def test_check_images_lists_broken_files_and_moves_them_to_the_trash(ws, offline
 
 def test_offline_the_catalogue_is_listed_but_disabled_with_the_reason(ws, offline):
     at = open_data()
-    assert any(w.startswith("Offline: no internet: the name s3.amazonaws.com cannot be looked up")
-               for w in texts(at.warning))
+    assert any(
+        w.startswith("Offline: no internet: the name s3.amazonaws.com cannot be looked up")
+        for w in texts(at.warning)
+    )
     buttons = {key: at.button(key=f"dl_{key}") for key in download.CATALOGUE}
     assert set(buttons) == {"MNIST_SAMPLE", "MNIST_TINY", "PETS", "IMAGENETTE_160"}
     for b in buttons.values():
         assert b.disabled
-        assert b.help == ("Unavailable offline: no internet: the name s3.amazonaws.com cannot be "
-                          "looked up.")
+        assert b.help == ("Unavailable offline: no internet: the name s3.amazonaws.com cannot be looked up.")
     sizes = [m for m in texts(at.markdown) if m.endswith(" MB")]
     assert {"3.1 MB", "774.1 MB", "94.4 MB"} <= set(sizes)
 
 
-def test_online_a_download_is_queued_and_its_progress_shown(ws, monkeypatch,
-                                                            no_worker):
+def test_online_a_download_is_queued_and_its_progress_shown(ws, monkeypatch, no_worker):
     monkeypatch.setattr(download, "availability", lambda *a, **k: (True, "answered"))
     at = open_data()
     button = at.button(key="dl_MNIST_TINY")

@@ -26,8 +26,6 @@ def saved(trained, fresh_workspace):
     return bundle.import_bundle(trained.zip, "digits_small.zip")
 
 
-
-
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
@@ -54,8 +52,7 @@ def test_save_model_under_a_finished_run(trained, fresh_workspace):
     assert not at.exception, at.exception
     assert "Saved as my_first_model in the model library." in texts(at.success)
     folder = fresh_workspace / "models" / "my_first_model"
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors",
-                                                        "predict.py"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "predict.py"]
     assert json.loads((folder / "config.json").read_text())["training"]["run_id"] == run_id
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download bundle (.zip)", "Download predict.py"]
@@ -83,10 +80,15 @@ def test_models_page_lists_details_and_every_control_explains_itself(trained, sa
     assert row["accuracy"] == pytest.approx(trained.job.result["accuracy"])
     assert row["input"] == "8×8, grey" and row["size"].endswith("KB")
     assert "Classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in texts(at.text)
-    assert [b.label for b in at.get("download_button")] == ["Download bundle (.zip)",
-                                                             "Download predict.py"]
-    widgets = [*at.button, *at.text_input, *at.selectbox, *at.checkbox, *at.get("download_button"),
-               *at.get("file_uploader")]
+    assert [b.label for b in at.get("download_button")] == ["Download bundle (.zip)", "Download predict.py"]
+    widgets = [
+        *at.button,
+        *at.text_input,
+        *at.selectbox,
+        *at.checkbox,
+        *at.get("download_button"),
+        *at.get("file_uploader"),
+    ]
     for widget in widgets:
         assert widget.help and len(widget.help) > 20, widget.label
 
@@ -98,7 +100,8 @@ def test_importing_a_pickle_shows_why_and_saves_nothing(fresh_workspace, tmp_pat
 
     at = open_page("../pages/library.py")
     at.file_uploader(key="import_0").set_value(
-        ("export.pkl", pickle.dumps(Payload()), "application/octet-stream")).run()
+        ("export.pkl", pickle.dumps(Payload()), "application/octet-stream")
+    ).run()
     button(at, "Import").click().run()
     [error] = texts(at.error)
     assert error.startswith("Not imported, nothing was saved: export.pkl is a pickle")
@@ -154,13 +157,11 @@ def _figure(at: AppTest) -> dict:
 
 def test_one_image_prediction_and_the_threshold(trained, saved):
     image = trained.valid_files[6]  # a 3
-    expected = predict.predict(predict.load(MODEL),
-                               [predict.prepare(image.read_bytes(), "x", 8, 1)])[0]
+    expected = predict.predict(predict.load(MODEL), [predict.prepare(image.read_bytes(), "x", 8, 1)])[0]
     cls, p = expected.best
     at = open_page("../pages/predict.py")
     assert at.selectbox(key=state.PREDICT_MODEL).value == MODEL
-    at.file_uploader(key="predict_upload").set_value(("three.png", image.read_bytes(),
-                                                      "image/png")).run()
+    at.file_uploader(key="predict_upload").set_value(("three.png", image.read_bytes(), "image/png")).run()
     assert not at.exception, at.exception
     [metric] = at.metric
     assert metric.label == "Prediction" and metric.value == cls  # default threshold 0.5 < p
@@ -193,8 +194,9 @@ def test_many_images_give_a_table_a_csv_and_the_bad_ones_their_reason(trained, s
     at.file_uploader(key="predict_upload").set_value(files).run()
     assert not at.exception, at.exception
     errors = texts(at.error)
-    assert "holiday.jpg is not an image: its content is text. Give a PNG, JPEG, WebP, BMP or GIF " \
-           "file." in errors
+    assert (
+        "holiday.jpg is not an image: its content is text. Give a PNG, JPEG, WebP, BMP or GIF file." in errors
+    )
     assert any(e.startswith("empty.png is empty (0 bytes)") for e in errors)
     table = at.dataframe[0].value
     assert list(table["file"]) == [f.name for f in trained.valid_files[:6]]

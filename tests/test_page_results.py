@@ -83,15 +83,19 @@ def test_marks_survive_a_filter_change_a_page_switch_and_a_reload(results_ws):
     target = at.selectbox(key=cleaner.relabel_key("top", files[4]))
     other = next(c for c in target.options if c != target.value)
     target.set_value(other).run()
-    expected = {**{f: "delete" for f in files[:3]}, **{f: "relabel" for f in files[3:5]},
-                **{f: "unmarked" for f in files[5:]}}
+    expected = {
+        **{f: "delete" for f in files[:3]},
+        **{f: "relabel" for f in files[3:5]},
+        **{f: "unmarked" for f in files[5:]},
+    }
     assert shown_marks(at, files) == expected
 
     # a filter that hides most of them, then back: the marks are still there
     at.selectbox(key="results_f_split").set_value("valid").run()
     valid = interpret.top_losses(interpret.interpret(1).frame, split="valid")["file"].head(12)
     assert [r.key for r in at.radio if r.key.startswith("top_mark_")] == [
-        cleaner.mark_key("top", f) for f in valid]
+        cleaner.mark_key("top", f) for f in valid
+    ]
     at.selectbox(key="results_f_split").set_value(None).run()
     assert shown_marks(at, files) == expected
     assert at.selectbox(key=cleaner.relabel_key("top", files[4])).value == other
@@ -122,10 +126,13 @@ def test_the_plan_shown_matches_the_marks_and_applies_and_undoes(results_ws, no_
     next(b for b in at.button if b.label == "Apply…").click().run()
     plan = at.dataframe[-1].value  # the plan is the last table on the page
     assert dict(zip(plan["file"], plan["action"])) == {
-        **{f: "delete" for f in files[:3]}, **{f: "relabel" for f in files[3:5]}}
+        **{f: "delete" for f in files[:3]},
+        **{f: "relabel" for f in files[3:5]},
+    }
     marks = clean.load_marks(DATASET)
     assert {f: t for f, t in zip(plan["file"], plan["to"]) if f in files[3:5]} == {
-        f: marks[f]["to"] for f in files[3:5]}
+        f: marks[f]["to"] for f in files[3:5]
+    }
     assert any("The plan: 3 deletes, 2 relabels (1 kept as they are)." in m.value for m in at.markdown)
     assert folder_bytes(dataset) == before  # nothing moves before the confirmation
 
@@ -144,8 +151,11 @@ def test_the_plan_shown_matches_the_marks_and_applies_and_undoes(results_ws, no_
     next(b for b in at.button if b.label == "Undo the last change").click().run()
     assert any("5 file(s) back where they were" in s.value for s in at.success)
     assert folder_bytes(dataset) == before
-    assert shown_marks(at, files[:6]) == {**{f: "delete" for f in files[:3]},
-                                          **{f: "relabel" for f in files[3:5]}, files[5]: "keep"}
+    assert shown_marks(at, files[:6]) == {
+        **{f: "delete" for f in files[:3]},
+        **{f: "relabel" for f in files[3:5]},
+        files[5]: "keep",
+    }
 
 
 def test_a_cell_of_the_matrix_shows_its_images(template_ws):
@@ -163,8 +173,7 @@ def test_a_cell_of_the_matrix_shows_its_images(template_ws):
     assert shown == [cleaner.mark_key("cell", f) for f in behind[:12]]
 
 
-def test_out_of_sample_ranking_runs_as_a_job_and_ranks_the_training_images(results_ws, no_worker,
-                                                                            one_thread):
+def test_out_of_sample_ranking_runs_as_a_job_and_ranks_the_training_images(results_ws, no_worker, one_thread):
     from core.train import crossval
 
     at = open_results()
@@ -220,4 +229,5 @@ def test_paging_and_a_filter_that_leaves_fewer_pages(template_ws):
     assert at.number_input(key="results_top_pages_page").value == 1
     few = interpret.top_losses(frame, actual="0", predicted="8")["file"].tolist()
     assert [r.key for r in at.radio if r.key.startswith("top_mark_")] == [
-        cleaner.mark_key("top", f) for f in few[:12]]
+        cleaner.mark_key("top", f) for f in few[:12]
+    ]

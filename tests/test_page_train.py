@@ -36,15 +36,28 @@ def seed_run(state_: str = DONE, epochs: int = 3, batches_per_epoch: int = 22) -
     job_id = store.submit("train", {"config": cfg.to_dict()})
     store.claim_next(pid=1)
     steps = epochs * batches_per_epoch
-    store.add_batches(job_id, [(s, 2.3 * math.exp(-s / 20) + 0.05, 1e-3, 0.9)
-                               for s in range(1, steps + 1)])
+    store.add_batches(job_id, [(s, 2.3 * math.exp(-s / 20) + 0.05, 1e-3, 0.9) for s in range(1, steps + 1)])
     for e in range(epochs):
-        store.add_epoch(job_id, e, 0.5 / (e + 1), 0.3 / (e + 1), {"accuracy": 0.9 + 0.02 * e},
-                        1.1, (e + 1) * batches_per_epoch, "train")
+        store.add_epoch(
+            job_id,
+            e,
+            0.5 / (e + 1),
+            0.3 / (e + 1),
+            {"accuracy": 0.9 + 0.02 * e},
+            1.1,
+            (e + 1) * batches_per_epoch,
+            "train",
+        )
     if state_ in (DONE, CANCELLED):
-        result = {"run_id": job_id, "accuracy": 0.94, "valid_loss": 0.1, "seconds": 3.3,
-                  "images_per_second": 2000.0, "epochs_done": epochs,
-                  "cancelled": state_ == CANCELLED}
+        result = {
+            "run_id": job_id,
+            "accuracy": 0.94,
+            "valid_loss": 0.1,
+            "seconds": 3.3,
+            "images_per_second": 2000.0,
+            "epochs_done": epochs,
+            "cancelled": state_ == CANCELLED,
+        }
         store.finish(job_id, state_, result=result)
     else:
         store.set_progress(job_id, 0.5, "training")

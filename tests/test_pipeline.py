@@ -43,8 +43,7 @@ def test_the_pipeline_shows_exactly_what_the_loaders_feed_the_model(name):
     assert model_input.stats.dtype == "float32"
 
     # A training image with every augmentation on: the same draws the loader makes.
-    spec = Augment(flip=True, max_rotate=25, max_zoom=1.3, max_translate=0.1,
-                   max_lighting=0.3, max_warp=0.3)
+    spec = Augment(flip=True, max_rotate=25, max_zoom=1.3, max_translate=0.1, max_lighting=0.3, max_warp=0.3)
     train = data.build(cfg.replace(augment=True, aug=spec), device="cpu").dls.train
     j = 5
     train.gen = torch.Generator().manual_seed(7)
@@ -69,15 +68,15 @@ def test_the_steps_teach_shapes_ranks_and_ranges():
     assert steps["normalised"].min < 0  # centred: below-average pixels become negative
 
     shapes = datasets.read_image_folder(datasets.resolve("coloured_shapes").path)
-    first = pipeline.image_steps(shapes, shapes.files[0], SIZE,
-                                 pipeline.normalisation(shapes, SIZE))[0]
+    first = pipeline.image_steps(shapes, shapes.files[0], SIZE, pipeline.normalisation(shapes, SIZE))[0]
     assert first.stats.shape == (32, 32, 3) and first.stats.rank == 3
 
 
 def test_preview_pictures_are_images_a_browser_can_show():
     items = datasets.read_image_folder(datasets.resolve("coloured_shapes").path)
-    rows = pipeline.augment_preview([items.root / items.files[0], items.root / items.files[1]],
-                                    24, Augment(max_rotate=30), n_draws=3)
+    rows = pipeline.augment_preview(
+        [items.root / items.files[0], items.root / items.files[1]], 24, Augment(max_rotate=30), n_draws=3
+    )
     assert len(rows) == 2 and all(len(r) == 4 for r in rows)
     assert all(p.dtype.name == "uint8" and p.shape == (24, 24, 3) for r in rows for p in r)
     normalised = torch.tensor([[[-2.0, 0.0], [1.0, 3.0]]])
@@ -86,8 +85,7 @@ def test_preview_pictures_are_images_a_browser_can_show():
 
 def test_warp_tilts_the_picture_around_its_fixed_centre():
     x = torch.rand(16, 3, 25, 25, generator=torch.Generator().manual_seed(0))
-    spec = Augment(flip=False, max_rotate=0, max_zoom=1.0, max_translate=0, max_lighting=0,
-                   max_warp=0.4)
+    spec = Augment(flip=False, max_rotate=0, max_zoom=1.0, max_translate=0, max_lighting=0, max_warp=0.4)
     y = augment_batch(x.clone(), spec, torch.Generator().manual_seed(1))
     assert torch.allclose(y[:, :, 12, 12], x[:, :, 12, 12], atol=1e-5)  # the centre stays put
     border = (y - x).abs()[:, :, [0, -1], :].mean()
@@ -115,6 +113,8 @@ def test_warp_is_a_checked_config_field():
     assert TrainConfig.from_dict(TrainConfig().to_dict()).aug.max_warp == 0.0
     assert Augment(flip=True, max_warp=0.2).describe() == (
         "mirror left-right, rotate up to ±10°, zoom up to 1.1×, warp up to 0.2, shift up to 10%, "
-        "lighting up to ±20%")
+        "lighting up to ±20%"
+    )
     assert Augment(max_rotate=0, max_zoom=1, max_translate=0, max_lighting=0).describe() == (
-        "nothing (every change is off)")
+        "nothing (every change is off)"
+    )

@@ -44,17 +44,24 @@ def test_bad_images_are_refused_with_the_reason(tmp_path, monkeypatch, fresh_wor
     png = encode(gradient(), "PNG")
     cases = {
         "empty.png": (b"", "empty.png is empty (0 bytes)"),
-        "notes.jpg": (b"Dear diary, today I trained a model.\n", "notes.jpg is not an image: its "
-                      "content is text. Give a PNG, JPEG, WebP, BMP or GIF file."),
-        "broken.png": (png[: len(png) // 2], "broken.png is damaged: it is a PNG file that cannot "
-                       "be decoded"),
-        "archive.png": (b"PK\x03\x04" + b"\0" * 40, "archive.png is not an image: it is a zip "
-                        "archive"),
-        "huge.png": (encode(Image.new("1", (8000, 6000)), "PNG"),
-                     "huge.png is too large in pixels: 8,000×6,000 pixels (48 megapixels); "
-                     "images up to 40 megapixels are accepted"),
-        "bomb.png": (encode(Image.new("1", (14000, 14000)), "PNG"),  # past Pillow's own limit
-                     "bomb.png is too large in pixels"),
+        "notes.jpg": (
+            b"Dear diary, today I trained a model.\n",
+            "notes.jpg is not an image: its content is text. Give a PNG, JPEG, WebP, BMP or GIF file.",
+        ),
+        "broken.png": (
+            png[: len(png) // 2],
+            "broken.png is damaged: it is a PNG file that cannot be decoded",
+        ),
+        "archive.png": (b"PK\x03\x04" + b"\0" * 40, "archive.png is not an image: it is a zip archive"),
+        "huge.png": (
+            encode(Image.new("1", (8000, 6000)), "PNG"),
+            "huge.png is too large in pixels: 8,000×6,000 pixels (48 megapixels); "
+            "images up to 40 megapixels are accepted",
+        ),
+        "bomb.png": (
+            encode(Image.new("1", (14000, 14000)), "PNG"),  # past Pillow's own limit
+            "bomb.png is too large in pixels",
+        ),
     }
     before = tree(tmp_path)
     for name, (data, message) in cases.items():
@@ -72,11 +79,11 @@ def test_too_many_bytes_is_refused_before_decoding():
 
 def test_bad_files_in_a_batch_are_reported_and_the_rest_predicted():
     good = encode(gradient(), "PNG")
-    prepared, problems = predict.prepare_many([("a.png", good), ("b.jpg", b"text"),
-                                               ("c.png", good)], 8, 3)
+    prepared, problems = predict.prepare_many([("a.png", good), ("b.jpg", b"text"), ("c.png", good)], 8, 3)
     assert [p.name for p in prepared] == ["a.png", "c.png"]
-    assert problems == [("b.jpg", "b.jpg is not an image: its content is text. Give a PNG, "
-                                  "JPEG, WebP, BMP or GIF file.")]
+    assert problems == [
+        ("b.jpg", "b.jpg is not an image: its content is text. Give a PNG, JPEG, WebP, BMP or GIF file.")
+    ]
 
 
 # --- every colour mode, converted properly ----------------------------------------------------
@@ -208,8 +215,16 @@ def test_grad_cam_picks_a_map_not_the_one_pixel_classifier_layer(fresh_workspace
 
     model = build_model("simple_cnn", 3, 3, 16, pretrained=False).model.eval()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    data = bundle.pack(state, arch="simple_cnn", classes=["a", "b", "c"], size=16, channels=3,
-                       mean=[0.5] * 3, std=[0.25] * 3, name="shapes")
+    data = bundle.pack(
+        state,
+        arch="simple_cnn",
+        classes=["a", "b", "c"],
+        size=16,
+        channels=3,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        name="shapes",
+    )
     bundle.import_bundle(data, "shapes.zip")
     loaded = predict.load("shapes")
     pixels = (torch.rand(16, 16, 3) * 255).to(torch.uint8).numpy()

@@ -98,11 +98,17 @@ def test_cancel_stops_a_run_within_a_batch(ws_store, workers, monkeypatch):
 
     wait_for(lambda: len(ws_store.epochs(job_id)) >= 1, 120, "the first epoch record")
     # While it trains, the worker says it is alive (what tells a live run from a dead one).
-    wait_for(lambda: ws_store.get(job_id).heartbeat > ws_store.get(job_id).started, 30,
-             "a heartbeat during the run")
+    wait_for(
+        lambda: ws_store.get(job_id).heartbeat > ws_store.get(job_id).started,
+        30,
+        "a heartbeat during the run",
+    )
     assert [(w["pid"], w["job_id"]) for w in ws_store.workers()] == [(os.getpid(), job_id)]
-    wait_for(lambda: len(ws_store.batches(job_id)) > ws_store.epochs(job_id)["step"].max(),
-             60, "a batch of the second epoch")
+    wait_for(
+        lambda: len(ws_store.batches(job_id)) > ws_store.epochs(job_id)["step"].max(),
+        60,
+        "a batch of the second epoch",
+    )
     assert ws_store.request_cancel(job_id) == RUNNING
     steps_at_cancel = len(ws_store.batches(job_id))
     w.join(60)
@@ -214,8 +220,12 @@ def test_the_worker_lock_keeps_a_second_worker_out(fresh_workspace):
         assert worker.lock_holder() == os.getpid()
         t = time.monotonic()
         second = subprocess.run(
-            [sys.executable, "-m", "core", "worker", "--once"], cwd=ROOT, env=subprocess_env(),
-            capture_output=True, text=True, timeout=60,
+            [sys.executable, "-m", "core", "worker", "--once"],
+            cwd=ROOT,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert time.monotonic() - t < 15  # it refuses at once instead of loading fastai first
         assert second.returncode != 0
@@ -240,12 +250,19 @@ def restore_signals():
 def test_a_killed_workers_job_is_failed_by_the_next_worker(ws_store, tmp_path, restore_signals):
     long_job = ws_store.submit("train", train_params(epochs=200))
     log = open(tmp_path / "worker.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=ROOT,
-                            env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "worker"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        wait_for(lambda: ws_store.get(long_job).state == RUNNING
-                 and len(ws_store.batches(long_job)) > 0,
-                 150, "the worker to start training")
+        wait_for(
+            lambda: ws_store.get(long_job).state == RUNNING and len(ws_store.batches(long_job)) > 0,
+            150,
+            "the worker to start training",
+        )
         assert ws_store.get(long_job).worker_pid == proc.pid
         assert worker.worker_alive() and worker.lock_holder() == proc.pid
         os.kill(proc.pid, signal.SIGKILL)

@@ -38,8 +38,15 @@ RECOVERED = "recovered"
 
 # States of an application, as read from its journal
 APPLYING, UNDOING, ROLLING_BACK = "applying", "undoing", "rolling back"
-STATE_OF = {BEGIN: APPLYING, MOVED: APPLYING, APPLIED: "applied", ROLLBACK_BEGIN: ROLLING_BACK,
-            ROLLED_BACK: "rolled back", UNDO_BEGIN: UNDOING, UNDONE: "undone"}
+STATE_OF = {
+    BEGIN: APPLYING,
+    MOVED: APPLYING,
+    APPLIED: "applied",
+    ROLLBACK_BEGIN: ROLLING_BACK,
+    ROLLED_BACK: "rolled back",
+    UNDO_BEGIN: UNDOING,
+    UNDONE: "undone",
+}
 UNFINISHED = (APPLYING, UNDOING, ROLLING_BACK)
 
 
@@ -294,16 +301,25 @@ class Plan:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (stored in the journal)."""
-        return {"id": self.id, "dataset": self.dataset, "created": self.created,
-                "actions": [asdict(a) for a in self.actions], "kept": list(self.kept),
-                "problems": list(self.problems)}
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "created": self.created,
+            "actions": [asdict(a) for a in self.actions],
+            "kept": list(self.kept),
+            "problems": list(self.problems),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
         """The plan a journal recorded."""
-        return cls(data["dataset"], tuple(PlannedAction(**a) for a in data["actions"]),
-                   tuple(data.get("kept", ())), tuple(data.get("problems", ())),
-                   float(data.get("created", 0.0)))
+        return cls(
+            data["dataset"],
+            tuple(PlannedAction(**a) for a in data["actions"]),
+            tuple(data.get("kept", ())),
+            tuple(data.get("problems", ())),
+            float(data.get("created", 0.0)),
+        )
 
 
 def make_plan(dataset: str, marks: dict[str, dict] | None = None) -> Plan:
@@ -334,8 +350,11 @@ def make_plan(dataset: str, marks: dict[str, dict] | None = None) -> Plan:
         if action == "keep":
             kept.append(rel)
             continue
-        actions.append(PlannedAction(rel, action, to if action == "relabel" else None,
-                                     path.stat().st_size, file_digest(path)))
+        actions.append(
+            PlannedAction(
+                rel, action, to if action == "relabel" else None, path.stat().st_size, file_digest(path)
+            )
+        )
     return Plan(dataset, tuple(actions), tuple(kept), tuple(problems), time.time())
 
 
@@ -413,8 +432,10 @@ def _move_no_clobber(src: Path, dst: Path) -> None:
         raise
     except OSError as e:
         if e.errno == errno.EXDEV:
-            raise UserError("The trash and the dataset must be on the same disk (inside the "
-                            "workspace) so that moves are atomic.") from e
+            raise UserError(
+                "The trash and the dataset must be on the same disk (inside the "
+                "workspace) so that moves are atomic."
+            ) from e
         if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
         # no hard links on this filesystem: check then rename, safe under the dataset lock
@@ -576,8 +597,17 @@ def _moves_for(ready: list[PlannedAction], root: Path, trash: Path) -> tuple[lis
         while not folder.exists():  # the folders this apply creates, removed again by undo
             mkdirs.append(_rel_to_ws(folder))
             folder = folder.parent
-        moves.append({"i": i, "file": a.file, "action": a.action, "to": a.to,
-                      "src": _rel_to_ws(src), "dst": _rel_to_ws(dst), "sha256": a.sha256})
+        moves.append(
+            {
+                "i": i,
+                "file": a.file,
+                "action": a.action,
+                "to": a.to,
+                "src": _rel_to_ws(src),
+                "dst": _rel_to_ws(dst),
+                "sha256": a.sha256,
+            }
+        )
     return moves, sorted(set(mkdirs))
 
 
@@ -616,11 +646,15 @@ def apply_plan(plan: Plan) -> ApplyReport:
                 journal.append(MOVED, i=move["i"])
         except Exception as e:
             _roll_back(journal, moves, mkdirs, reason=f"{type(e).__name__}: {e}")
-            raise UserError(f"Applying the plan failed at {moves[len(done)]['file']} ({e}); the "
-                            f"{len(done)} file(s) already moved were put back. Nothing changed.") from e
+            raise UserError(
+                f"Applying the plan failed at {moves[len(done)]['file']} ({e}); the "
+                f"{len(done)} file(s) already moved were put back. Nothing changed."
+            ) from e
         _finish(journal, moves)
-    report.moved = [{"file": m["file"], "action": m["action"], "to": m["to"],
-                     "dest": _dest_in_dataset(m, root)} for m in moves]
+    report.moved = [
+        {"file": m["file"], "action": m["action"], "to": m["to"], "dest": _dest_in_dataset(m, root)}
+        for m in moves
+    ]
     # skipped files (changed or gone since the plan) keep their marks: the decision still stands
     clear_marks(plan.dataset, [m["file"] for m in moves] + list(plan.kept))
     return report
@@ -628,7 +662,8 @@ def apply_plan(plan: Plan) -> ApplyReport:
 
 def _finish(journal: Journal, moves: list[dict]) -> None:
     for folder in {str(_from_ws(m["dst"]).parent) for m in moves} | {
-            str(_from_ws(m["src"]).parent) for m in moves}:
+        str(_from_ws(m["src"]).parent) for m in moves
+    }:
         _fsync_dir(Path(folder))
     journal.append(APPLIED, n=len(moves))
 
@@ -672,8 +707,7 @@ def _undo_locked(journal: Journal) -> UndoReport:
     _remove_empty_dirs(begin["mkdirs"])
     with contextlib.suppress(OSError):
         (trash_dir(begin["plan"]["dataset"]) / journal.id).rmdir()
-    journal.append(UNDONE, restored=len(report.restored), renamed=report.renamed,
-                   missing=report.missing)
+    journal.append(UNDONE, restored=len(report.restored), renamed=report.renamed, missing=report.missing)
     return report
 
 
@@ -717,13 +751,16 @@ def _recover_locked(dataset: str) -> list[str]:
                 _forward(move)
             _finish(journal, moves)
             journal.append(RECOVERED, action="apply finished")
-            messages.append(f"Finished applying change {journal.id}, interrupted by a crash "
-                            "after its last move.")
+            messages.append(
+                f"Finished applying change {journal.id}, interrupted by a crash after its last move."
+            )
         else:
             _roll_back(journal, moves, mkdirs, reason="interrupted by a crash")
             journal.append(RECOVERED, action="rolled back")
-            messages.append(f"Rolled back change {journal.id}, interrupted by a crash: its files "
-                            "are back where they were.")
+            messages.append(
+                f"Rolled back change {journal.id}, interrupted by a crash: its files "
+                "are back where they were."
+            )
     return messages
 
 
@@ -782,12 +819,20 @@ def history(dataset: str) -> list[HistoryEntry]:
             continue
         moves = begin["moves"]
         events = j.events()
-        notes = [e.get("action") or e.get("reason") for e in events
-                 if e["event"] in (RECOVERED, ROLLBACK_BEGIN)]
-        out.append(HistoryEntry(j.id, begin["time"], j.state(),
-                                sum(m["action"] == "delete" for m in moves),
-                                sum(m["action"] == "relabel" for m in moves),
-                                len(begin.get("skipped", [])), "; ".join(n for n in notes if n)))
+        notes = [
+            e.get("action") or e.get("reason") for e in events if e["event"] in (RECOVERED, ROLLBACK_BEGIN)
+        ]
+        out.append(
+            HistoryEntry(
+                j.id,
+                begin["time"],
+                j.state(),
+                sum(m["action"] == "delete" for m in moves),
+                sum(m["action"] == "relabel" for m in moves),
+                len(begin.get("skipped", [])),
+                "; ".join(n for n in notes if n),
+            )
+        )
     return out[::-1]
 
 

@@ -60,8 +60,10 @@ def load_run(run_id: int) -> LoadedRun:
 
     folder = run_folder(run_id)
     if not has_weights(run_id):
-        raise UserError(f"Run {run_id} has no saved weights (it stopped before its first epoch "
-                        "ended, or it is not a training run).")
+        raise UserError(
+            f"Run {run_id} has no saved weights (it stopped before its first epoch "
+            "ended, or it is not a training run)."
+        )
     try:
         meta = json.loads((folder / "run.json").read_text())
         cfg = TrainConfig.from_dict(meta["config"])
@@ -79,8 +81,13 @@ def load_run(run_id: int) -> LoadedRun:
     return LoadedRun(int(run_id), cfg, vocab, size, channels, mean, std, built.model)
 
 
-def predict_probs(model: torch.nn.Module, images: np.ndarray | torch.Tensor, mean: list[float],
-                  std: list[float], bs: int = 512) -> np.ndarray:
+def predict_probs(
+    model: torch.nn.Module,
+    images: np.ndarray | torch.Tensor,
+    mean: list[float],
+    std: list[float],
+    bs: int = 512,
+) -> np.ndarray:
     """Class probabilities for uint8 images N×C×H×W, normalised as the loaders do."""
     x = torch.as_tensor(images)
     c = len(mean)
@@ -119,8 +126,9 @@ def fingerprint(items: Items) -> str:
     return h.hexdigest()[:16]
 
 
-def frame_from_probs(files: list[str], labels: list[str], splits: list[str], probs: np.ndarray,
-                     vocab: list[str]) -> pd.DataFrame:
+def frame_from_probs(
+    files: list[str], labels: list[str], splits: list[str], probs: np.ndarray, vocab: list[str]
+) -> pd.DataFrame:
     """One row per image: file, split, actual, predicted, probability (of the prediction),
     p_actual, loss (cross-entropy against the actual label) and correct."""
     if len(files) == 0:
@@ -130,16 +138,18 @@ def frame_from_probs(files: list[str], labels: list[str], splits: list[str], pro
     pred_idx = probs.argmax(axis=1)
     rows = np.arange(len(files))
     p_actual = np.where(actual_idx >= 0, probs[rows, np.maximum(actual_idx, 0)], 0.0)
-    return pd.DataFrame({
-        "file": files,
-        "split": splits,
-        "actual": labels,
-        "predicted": [vocab[i] for i in pred_idx],
-        "probability": probs[rows, pred_idx].astype(float),
-        "p_actual": p_actual.astype(float),
-        "loss": -np.log(np.clip(p_actual, EPS, 1.0)).astype(float),
-        "correct": actual_idx == pred_idx,
-    })
+    return pd.DataFrame(
+        {
+            "file": files,
+            "split": splits,
+            "actual": labels,
+            "predicted": [vocab[i] for i in pred_idx],
+            "probability": probs[rows, pred_idx].astype(float),
+            "p_actual": p_actual.astype(float),
+            "loss": -np.log(np.clip(p_actual, EPS, 1.0)).astype(float),
+            "correct": actual_idx == pred_idx,
+        }
+    )
 
 
 @dataclass
@@ -198,16 +208,21 @@ def normalise_rows(cm: np.ndarray) -> np.ndarray:
     return np.divide(cm, totals, out=np.zeros(cm.shape, dtype=float), where=totals > 0)
 
 
-def most_confused(frame: pd.DataFrame, vocab: list[str], split: str | None = "valid",
-                  min_count: int = 1) -> pd.DataFrame:
+def most_confused(
+    frame: pd.DataFrame, vocab: list[str], split: str | None = "valid", min_count: int = 1
+) -> pd.DataFrame:
     """fastai's most_confused: (actual, predicted, count) off the diagonal, most frequent first."""
     cm = confusion_matrix(frame, vocab, split)
-    rows = [{"actual": vocab[i], "predicted": vocab[j], "count": int(cm[i, j])}
-            for i in range(len(vocab)) for j in range(len(vocab))
-            if i != j and cm[i, j] >= min_count]
+    rows = [
+        {"actual": vocab[i], "predicted": vocab[j], "count": int(cm[i, j])}
+        for i in range(len(vocab))
+        for j in range(len(vocab))
+        if i != j and cm[i, j] >= min_count
+    ]
     table = pd.DataFrame(rows, columns=["actual", "predicted", "count"])
-    return table.sort_values(["count", "actual", "predicted"], ascending=[False, True, True],
-                             kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["count", "actual", "predicted"], ascending=[False, True, True], kind="stable"
+    ).reset_index(drop=True)
 
 
 def per_class(frame: pd.DataFrame, vocab: list[str], split: str | None = "valid") -> pd.DataFrame:
@@ -221,13 +236,19 @@ def per_class(frame: pd.DataFrame, vocab: list[str], split: str | None = "valid"
         recall = tp / actual if actual else math.nan
         both = precision + recall
         f1 = 2 * precision * recall / both if both and not math.isnan(both) else math.nan
-        rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1,
-                     "support": int(actual)})
+        rows.append(
+            {"class": name, "precision": precision, "recall": recall, "f1": f1, "support": int(actual)}
+        )
     return pd.DataFrame(rows, columns=["class", "precision", "recall", "f1", "support"])
 
 
-def top_losses(frame: pd.DataFrame, actual: str | None = None, predicted: str | None = None,
-               split: str | None = None, k: int | None = None) -> pd.DataFrame:
+def top_losses(
+    frame: pd.DataFrame,
+    actual: str | None = None,
+    predicted: str | None = None,
+    split: str | None = None,
+    k: int | None = None,
+) -> pd.DataFrame:
     """Images with the largest loss first, optionally only one actual class, prediction or split."""
     part = _split(frame, split)
     if actual is not None:

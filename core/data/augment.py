@@ -12,6 +12,7 @@ from core.config import Augment
 
 def affine_matrices(n: int, spec: Augment, gen: torch.Generator) -> torch.Tensor:
     """n random 2×3 affine matrices (rotation, zoom, shift and optional mirror)."""
+
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return torch.rand(n, generator=gen) * (hi - lo) + lo
 

@@ -66,7 +66,7 @@ BUILTINS = {
         for name, frac in FLIP_VARIANTS.items()
     },
     "coloured_shapes": f"Coloured circles, squares and triangles drawn from a seed: 3 classes, "
-              f"{3 * SHAPES_PER_CLASS} images of {SHAPES_SIZE}×{SHAPES_SIZE} pixels.",
+    f"{3 * SHAPES_PER_CLASS} images of {SHAPES_SIZE}×{SHAPES_SIZE} pixels.",
 }
 
 
@@ -104,8 +104,9 @@ def resolve(name: str) -> DatasetInfo:
         choices = ", ".join(available())
         raise UserError(f"Unknown dataset {name!r}. Choose one of: {choices}.")
     meta = _read_meta(path)
-    return DatasetInfo(name, path, meta.get("title", name), meta.get("description", ""),
-                       int(meta.get("default_size", 64)))
+    return DatasetInfo(
+        name, path, meta.get("title", name), meta.get("description", ""), int(meta.get("default_size", 64))
+    )
 
 
 def _read_meta(path: Path) -> dict:
@@ -215,8 +216,12 @@ def ensure_flipped(name: str, fraction: float, seed: int = FLIP_SEED) -> Path:
             flipped.append({"file": new_rel, "true": true, "given": given})
         (tmp / FLIPPED_FILE).write_text(json.dumps(flipped, indent=1))
         meta = _read_meta(source)
-        meta.update(title=f"Digits, {round(fraction * 100)}% flipped", description=BUILTINS[name],
-                    flipped=len(flipped), flip_seed=seed)
+        meta.update(
+            title=f"Digits, {round(fraction * 100)}% flipped",
+            description=BUILTINS[name],
+            flipped=len(flipped),
+            flip_seed=seed,
+        )
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
     return _publish(tmp, target)
 
@@ -310,15 +315,14 @@ def generate_shapes(name: str, seed: int, per_class: int, size: int = SHAPES_SIZ
                 draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
             else:
                 sides = 4 if shape == "square" else 3
-                draw.regular_polygon((cx, cy, radius), sides, rotation=rng.uniform(0, 360),
-                                     fill=colour)
+                draw.regular_polygon((cx, cy, radius), sides, rotation=rng.uniform(0, 360), fill=colour)
             folder = tmp / ("valid" if valid[i] else "train") / shape
             folder.mkdir(parents=True, exist_ok=True)
             img.resize((size, size), Image.Resampling.LANCZOS).save(folder / f"{i:05d}.png")
         meta = {
             "title": "Coloured shapes" if name in SYNTHETIC else f"Coloured shapes, seed {seed}",
             "description": f"{len(labels):,} coloured circles, squares and triangles of "
-                           f"{size}×{size} pixels, drawn from seed {seed}.",
+            f"{size}×{size} pixels, drawn from seed {seed}.",
             "source": f"generated from seed {seed}",
             "split": f"stratified, {int(DIGITS_VALID_PCT * 100)}% validation, seed {seed}",
             "n_train": int((~valid).sum()),

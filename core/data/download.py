@@ -55,7 +55,7 @@ class Entry:
         """The URL, on the mirror when PLAYGROUND_CATALOGUE_MIRROR is set."""
         mirror = os.environ.get(MIRROR_VAR, "").rstrip("/")
         if mirror and self.url.startswith(ORIGIN):
-            return mirror + self.url[len(ORIGIN):]
+            return mirror + self.url[len(ORIGIN) :]
         return self.url
 
     @property
@@ -67,27 +67,58 @@ class Entry:
 CATALOGUE = {
     e.key: e
     for e in [
-        Entry("MNIST_SAMPLE", "mnist_sample", f"{ORIGIN}/fast-ai-sample/mnist_sample.tgz",
-              3214948, "2dbc7ec6f9259b583af0072c55816a88", "MNIST sample (3s and 7s)",
-              "14,434 handwritten 3s and 7s of 28×28 pixels, as in chapter 4 of the fastai book."),
-        Entry("MNIST_TINY", "mnist_tiny", f"{ORIGIN}/fast-ai-sample/mnist_tiny.tgz",
-              342207, "56143e8f24db90d925d82a5a74141875", "MNIST tiny (3s and 7s)",
-              "1,408 handwritten 3s and 7s of 28×28 pixels: a quick check that things work."),
-        Entry("PETS", "pets", f"{ORIGIN}/fast-ai-imageclas/oxford-iiit-pet.tgz",
-              811706944, "e4db5c768afd933bb91f5f594d7417a4", "Oxford-IIIT Pets",
-              "7,390 photos of 37 breeds of cats and dogs (chapter 5 of the fastai book); "
-              "the breed is in the file name.", layout="pets"),
-        Entry("IMAGENETTE_160", "imagenette_160", f"{ORIGIN}/fast-ai-imageclas/imagenette2-160.tgz",
-              99003388, "c475f8f7617a200ba35b9facc48443c3", "Imagenette (160 px)",
-              "13,394 photos of 10 easy ImageNet classes (tench, church, parachute…), "
-              "shorter side 160 pixels.", layout="imagenette"),
+        Entry(
+            "MNIST_SAMPLE",
+            "mnist_sample",
+            f"{ORIGIN}/fast-ai-sample/mnist_sample.tgz",
+            3214948,
+            "2dbc7ec6f9259b583af0072c55816a88",
+            "MNIST sample (3s and 7s)",
+            "14,434 handwritten 3s and 7s of 28×28 pixels, as in chapter 4 of the fastai book.",
+        ),
+        Entry(
+            "MNIST_TINY",
+            "mnist_tiny",
+            f"{ORIGIN}/fast-ai-sample/mnist_tiny.tgz",
+            342207,
+            "56143e8f24db90d925d82a5a74141875",
+            "MNIST tiny (3s and 7s)",
+            "1,408 handwritten 3s and 7s of 28×28 pixels: a quick check that things work.",
+        ),
+        Entry(
+            "PETS",
+            "pets",
+            f"{ORIGIN}/fast-ai-imageclas/oxford-iiit-pet.tgz",
+            811706944,
+            "e4db5c768afd933bb91f5f594d7417a4",
+            "Oxford-IIIT Pets",
+            "7,390 photos of 37 breeds of cats and dogs (chapter 5 of the fastai book); "
+            "the breed is in the file name.",
+            layout="pets",
+        ),
+        Entry(
+            "IMAGENETTE_160",
+            "imagenette_160",
+            f"{ORIGIN}/fast-ai-imageclas/imagenette2-160.tgz",
+            99003388,
+            "c475f8f7617a200ba35b9facc48443c3",
+            "Imagenette (160 px)",
+            "13,394 photos of 10 easy ImageNet classes (tench, church, parachute…), shorter side 160 pixels.",
+            layout="imagenette",
+        ),
     ]
 }
 
 IMAGENETTE_CLASSES = {
-    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
-    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
-    "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
+    "n01440764": "tench",
+    "n02102040": "English springer",
+    "n02979186": "cassette player",
+    "n03000684": "chain saw",
+    "n03028079": "church",
+    "n03394916": "French horn",
+    "n03417042": "garbage truck",
+    "n03425413": "gas pump",
+    "n03445777": "golf ball",
     "n03888605": "parachute",
 }
 PET_NAME = re.compile(r"^(.+)_\d+\.jpe?g$", re.IGNORECASE)
@@ -96,18 +127,22 @@ PET_NAME = re.compile(r"^(.+)_\d+\.jpe?g$", re.IGNORECASE)
 def relabel_for(layout: str) -> Callable[[tuple[str, ...]], tuple[str, ...] | None] | None:
     """How a catalogue archive's paths become class folders (None: they already are)."""
     if layout == "pets":
+
         def pets(parts: tuple[str, ...]) -> tuple[str, ...] | None:
             # oxford-iiit-pet/images/Abyssinian_12.jpg → Abyssinian/Abyssinian_12.jpg
             if len(parts) < 2 or parts[-2] != "images":
                 return None  # annotations, trimaps: not needed for classification
             match = PET_NAME.match(parts[-1])
             return (match.group(1), parts[-1]) if match else ("unlabelled", parts[-1])
+
         return pets
     if layout == "imagenette":
+
         def imagenette(parts: tuple[str, ...]) -> tuple[str, ...] | None:
             if parts[-1].endswith(".csv"):
                 return None  # noisy-label variants, not used here
             return tuple(IMAGENETTE_CLASSES.get(p, p) for p in parts)
+
         return imagenette
     return None
 
@@ -192,10 +227,16 @@ def cached_archive(entry: Entry) -> Path | None:
 # --- the download ---------------------------------------------------------------------------
 
 
-def fetch(url: str, dest: Path, *, expected_size: int | None = None,
-          expected_md5_head: str | None = None,
-          progress: Callable[[int, int | None], None] | None = None,
-          cancelled: Callable[[], bool] | None = None, max_bytes: int = MAX_DOWNLOAD) -> Path:
+def fetch(
+    url: str,
+    dest: Path,
+    *,
+    expected_size: int | None = None,
+    expected_md5_head: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    max_bytes: int = MAX_DOWNLOAD,
+) -> Path:
     """Stream url into dest, atomically: a hidden temporary file renamed only when whole.
 
     Checks the length the server announced, the bytes actually received, and (when given)
@@ -227,8 +268,10 @@ def fetch(url: str, dest: Path, *, expected_size: int | None = None,
                 )
             limit = max_bytes
             if (total or 0) > limit:
-                raise UserError(f"{name} is {ingest.human_size(total)}, more than the "
-                                f"{ingest.human_size(limit)} allowed for one download.")
+                raise UserError(
+                    f"{name} is {ingest.human_size(total)}, more than the "
+                    f"{ingest.human_size(limit)} allowed for one download."
+                )
             total = total or expected_size
             done, last = 0, 0.0
             head = hashlib.md5()
@@ -246,8 +289,10 @@ def fetch(url: str, dest: Path, *, expected_size: int | None = None,
                         head.update(chunk[: 2**20 - done])
                     done += len(chunk)
                     if done > limit:
-                        raise UserError(f"{name} is larger than the {ingest.human_size(limit)} allowed "
-                                        "for one download; stopped.")
+                        raise UserError(
+                            f"{name} is larger than the {ingest.human_size(limit)} allowed "
+                            "for one download; stopped."
+                        )
                     out.write(chunk)
                     if progress and time.monotonic() - last >= REPORT_EVERY:
                         last = time.monotonic()
@@ -257,11 +302,14 @@ def fetch(url: str, dest: Path, *, expected_size: int | None = None,
         if total is not None and done != total:
             raise _cut_short(name, done, total)
         if expected_size is not None and done != expected_size:
-            raise UserError(f"{name} arrived as {done:,} bytes, not the {expected_size:,} that "
-                            "fastai's catalogue records; it was not kept.")
+            raise UserError(
+                f"{name} arrived as {done:,} bytes, not the {expected_size:,} that "
+                "fastai's catalogue records; it was not kept."
+            )
         if expected_md5_head is not None and head.hexdigest() != expected_md5_head:
-            raise UserError(f"{name} is not the file fastai's catalogue records (its checksum "
-                            "differs); it was not kept.")
+            raise UserError(
+                f"{name} is not the file fastai's catalogue records (its checksum differs); it was not kept."
+            )
         if progress:
             progress(done, total)
         os.replace(tmp, dest)
@@ -272,12 +320,17 @@ def fetch(url: str, dest: Path, *, expected_size: int | None = None,
 
 def _cut_short(name: str, done: int, total: int | None) -> UserError:
     of = f" of {ingest.human_size(total)}" if total else ""
-    return UserError(f"The download of {name} stopped after {ingest.human_size(done)}{of}: the "
-                     "connection was closed. Nothing was kept; try again.")
+    return UserError(
+        f"The download of {name} stopped after {ingest.human_size(done)}{of}: the "
+        "connection was closed. Nothing was kept; try again."
+    )
 
 
-def install(key: str, progress: Callable[[float, str], None] | None = None,
-            cancelled: Callable[[], bool] | None = None) -> dict:
+def install(
+    key: str,
+    progress: Callable[[float, str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict:
     """Download (or take from the cache) catalogue entry key and add it as a dataset.
 
     Returns what happened: the dataset's name, its images and classes, what was skipped,
@@ -292,34 +345,56 @@ def install(key: str, progress: Callable[[float, str], None] | None = None,
     archive = cached_archive(entry)
     from_cache = archive is not None
     if archive is None:
+
         def on_bytes(done: int, total: int | None) -> None:
             if progress:
                 elapsed = max(time.monotonic() - started, 1e-3)
                 of = f" of {ingest.human_size(total)}" if total else ""
                 frac = 0.8 * done / total if total else 0.0
-                progress(frac, f"downloading {ingest.human_size(done)}{of} "
-                               f"({ingest.human_size(done / elapsed)}/s)")
+                progress(
+                    frac, f"downloading {ingest.human_size(done)}{of} ({ingest.human_size(done / elapsed)}/s)"
+                )
 
         if progress:
             progress(0.0, f"connecting to {urllib.parse.urlparse(entry.source_url).netloc}")
-        archive = fetch(entry.source_url, cache_dir() / entry.archive_name,
-                        expected_size=entry.size, expected_md5_head=entry.md5_head,
-                        progress=on_bytes, cancelled=cancelled)
+        archive = fetch(
+            entry.source_url,
+            cache_dir() / entry.archive_name,
+            expected_size=entry.size,
+            expected_md5_head=entry.md5_head,
+            progress=on_bytes,
+            cancelled=cancelled,
+        )
 
     def on_ingest(frac: float, text: str) -> None:
         if progress:
             progress(0.8 + 0.2 * frac, text)
 
     limits = ingest.Limits(max_archive_bytes=max(entry.size, ingest.Limits().max_archive_bytes))
-    report = ingest.add_archive(archive, entry.name, shown_as=entry.archive_name, limits=limits,
-                                progress=on_ingest, cancelled=cancelled,
-                                relabel=relabel_for(entry.layout),
-                                meta={"title": entry.title, "description": entry.description,
-                                      "source": f"download {entry.source_url}",
-                                      "catalogue_key": entry.key})
-    return {"dataset": report.name, "images": report.n_images, "classes": report.classes,
-            "skipped": len(report.skipped), "from_cache": from_cache,
-            "seconds": round(time.monotonic() - started, 2), "summary": report.summary()}
+    report = ingest.add_archive(
+        archive,
+        entry.name,
+        shown_as=entry.archive_name,
+        limits=limits,
+        progress=on_ingest,
+        cancelled=cancelled,
+        relabel=relabel_for(entry.layout),
+        meta={
+            "title": entry.title,
+            "description": entry.description,
+            "source": f"download {entry.source_url}",
+            "catalogue_key": entry.key,
+        },
+    )
+    return {
+        "dataset": report.name,
+        "images": report.n_images,
+        "classes": report.classes,
+        "skipped": len(report.skipped),
+        "from_cache": from_cache,
+        "seconds": round(time.monotonic() - started, 2),
+        "summary": report.summary(),
+    }
 
 
 def run_download_job(job, store) -> dict:

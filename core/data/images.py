@@ -17,8 +17,7 @@ from core import workspace
 from core.errors import UserError
 
 # Formats a dataset may hold, by Pillow's name for them, with the extension files get.
-FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp",
-           "TIFF": ".tif"}
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp", "TIFF": ".tif"}
 FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
 PILLOW_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS: above it, it warns of a bomb
 MAX_FILE_BYTES = 64 * 2**20
@@ -104,8 +103,7 @@ def to_rgb(img) -> tuple[object, list[str]]:
             except Exception:  # noqa: BLE001 - a broken profile: fall back to the plain formula
                 notes.append("its colour profile could not be used")
         return img.convert("RGB"), notes
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode == "P" and "transparency" in img.info)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
     if mode == "P":
         notes.append("palette colours expanded")
     if has_alpha:
@@ -140,8 +138,7 @@ def square_resize(img, size: int):
     return square.resize((size, size), Image.Resampling.BILINEAR)
 
 
-def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS,
-            max_bytes: int = MAX_FILE_BYTES) -> ImageFacts:
+def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES) -> ImageFacts:
     """Open path as an image by its content (never its name) and decode it fully.
 
     Raises BadImage with the reason for an empty, oversized, unrecognised, corrupt or
@@ -154,8 +151,9 @@ def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS,
     if size == 0:
         raise BadImage("it is empty (0 bytes)")
     if size > max_bytes:
-        raise BadImage(f"it is {size / 2**20:.0f} MB, more than the {max_bytes / 2**20:.0f} MB "
-                       "limit for one image")
+        raise BadImage(
+            f"it is {size / 2**20:.0f} MB, more than the {max_bytes / 2**20:.0f} MB limit for one image"
+        )
     try:
         with Image.open(path, formats=list(FORMATS)) as img:
             width, height = img.size
@@ -178,8 +176,12 @@ def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS,
         raise BadImage(f"it is corrupt or truncated ({type(e).__name__}: {e})") from e
 
 
-def check_files(root: Path, files: list[str], progress: Callable[[float, str], None] | None = None,
-                max_pixels: int = PILLOW_MAX_PIXELS) -> list[Problem]:
+def check_files(
+    root: Path,
+    files: list[str],
+    progress: Callable[[float, str], None] | None = None,
+    max_pixels: int = PILLOW_MAX_PIXELS,
+) -> list[Problem]:
     """Decode every file (relative to root) fully; the ones that fail, with the reason."""
     problems = []
     for i, rel in enumerate(files):
@@ -236,6 +238,7 @@ def move_to_trash(dataset_root: Path, files: list[str]) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(source, target)
         moved.append({"file": rel, "from": str(source), "moved": time.time()})
-    (folder / "manifest.json").write_text(json.dumps({"dataset": dataset_root.name,
-                                                      "files": moved}, indent=1))
+    (folder / "manifest.json").write_text(
+        json.dumps({"dataset": dataset_root.name, "files": moved}, indent=1)
+    )
     return folder

@@ -86,8 +86,7 @@ class Report:
     def summary(self) -> str:
         """One sentence for the page."""
         per_class = ", ".join(f"{c} {n:,}" for c, n in sorted(self.classes.items()))
-        text = (f"Added {self.name}: {self.n_images:,} images in {len(self.classes)} classes "
-                f"({per_class}).")
+        text = f"Added {self.name}: {self.n_images:,} images in {len(self.classes)} classes ({per_class})."
         if self.skipped:
             text += f" {len(self.skipped):,} file(s) skipped (listed below)."
         return text
@@ -128,8 +127,10 @@ class _Budget:
         """Count one more file."""
         self.files += 1
         if self.files > self.limits.max_files:
-            raise UserError(f"{self.what} holds more than {self.limits.max_files:,} files, the "
-                            "limit; split it into smaller sets. Nothing was added.")
+            raise UserError(
+                f"{self.what} holds more than {self.limits.max_files:,} files, the "
+                "limit; split it into smaller sets. Nothing was added."
+            )
 
     def add_bytes(self, n: int) -> None:
         """Count n more bytes written."""
@@ -195,15 +196,17 @@ def _entry_parts(name: str, where: str) -> tuple[str, ...]:
     """The path components of an archive entry or CSV row, refusing escapes."""
     raw = name.replace("\\", "/")
     if "\x00" in raw:
-        raise UserError(f"{where} names {name!r}, which contains a NUL byte; refused, nothing "
-                        "was added.")
+        raise UserError(f"{where} names {name!r}, which contains a NUL byte; refused, nothing was added.")
     if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
-        raise UserError(f"{where} names the absolute path {name!r}; only paths inside the "
-                        "dataset are allowed. Refused, nothing was added.")
+        raise UserError(
+            f"{where} names the absolute path {name!r}; only paths inside the "
+            "dataset are allowed. Refused, nothing was added."
+        )
     parts = tuple(p for p in raw.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise UserError(f"{where} names {name!r}, which climbs out of its folder with '..'. "
-                        "Refused, nothing was added.")
+        raise UserError(
+            f"{where} names {name!r}, which climbs out of its folder with '..'. Refused, nothing was added."
+        )
     return parts
 
 
@@ -214,11 +217,17 @@ def _hidden(parts: tuple[str, ...]) -> bool:
 # --- public entry points --------------------------------------------------------------------
 
 
-def add_archive(source: BinaryIO | Path | str, name: str, *, shown_as: str | None = None,
-                limits: Limits = Limits(), progress: Progress | None = None,
-                cancelled: Cancelled | None = None,
-                relabel: Callable[[tuple[str, ...]], tuple[str, ...] | None] | None = None,
-                meta: dict | None = None) -> Report:
+def add_archive(
+    source: BinaryIO | Path | str,
+    name: str,
+    *,
+    shown_as: str | None = None,
+    limits: Limits = Limits(),
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    relabel: Callable[[tuple[str, ...]], tuple[str, ...] | None] | None = None,
+    meta: dict | None = None,
+) -> Report:
     """Check a zip or tar archive (a path or an open binary file) and add it as dataset `name`.
 
     relabel may rewrite each entry's path (a catalogue layout) or return None to leave it out.
@@ -231,9 +240,11 @@ def add_archive(source: BinaryIO | Path | str, name: str, *, shown_as: str | Non
         size = f.tell()
         f.seek(0)
         if size > limits.max_archive_bytes:
-            raise UserError(f"{shown} is {human_size(size)}, more than the "
-                            f"{human_size(limits.max_archive_bytes)} limit for one upload. "
-                            "Nothing was added.")
+            raise UserError(
+                f"{shown} is {human_size(size)}, more than the "
+                f"{human_size(limits.max_archive_bytes)} limit for one upload. "
+                "Nothing was added."
+            )
         head = f.read(512)
         f.seek(0)
         kind = _archive_kind(head, shown)
@@ -243,12 +254,14 @@ def add_archive(source: BinaryIO | Path | str, name: str, *, shown_as: str | Non
                 return _zip_entries(f, shown, raw, budget, progress, cancelled)
             return _tar_entries(f, shown, raw, budget, progress, cancelled)
 
-        return _ingest(name, shown, f"archive {shown}", gather, limits, progress, cancelled,
-                       relabel=relabel, meta=meta)
+        return _ingest(
+            name, shown, f"archive {shown}", gather, limits, progress, cancelled, relabel=relabel, meta=meta
+        )
 
 
-def add_folder(path: str | Path, name: str, *, limits: Limits = Limits(),
-               progress: Progress | None = None) -> Report:
+def add_folder(
+    path: str | Path, name: str, *, limits: Limits = Limits(), progress: Progress | None = None
+) -> Report:
     """Check a folder on this machine (class folders, or train/ and valid/) and copy it in."""
     folder = _outside_folder(path)
     name = dataset_name(name)
@@ -261,8 +274,9 @@ def add_folder(path: str | Path, name: str, *, limits: Limits = Limits(),
     return _ingest(name, shown, f"folder {shown}", gather, limits, progress, None)
 
 
-def add_csv(csv_path: str | Path, name: str, *, limits: Limits = Limits(),
-            progress: Progress | None = None) -> Report:
+def add_csv(
+    csv_path: str | Path, name: str, *, limits: Limits = Limits(), progress: Progress | None = None
+) -> Report:
     """Check a CSV of file,label (paths relative to the CSV's folder) and copy its images in."""
     text = str(csv_path).strip()
     if not text:
@@ -288,8 +302,10 @@ def add_csv(csv_path: str | Path, name: str, *, limits: Limits = Limits(),
             try:
                 source = workspace.safe_join(folder, *parts)
             except UserError as e:
-                raise UserError(f"{path.name}, line {line}, names {rel!r}, which leads outside "
-                                "the CSV's folder. Refused, nothing was added.") from e
+                raise UserError(
+                    f"{path.name}, line {line}, names {rel!r}, which leads outside "
+                    "the CSV's folder. Refused, nothing was added."
+                ) from e
             if Path(folder, *parts).is_symlink() or not source.is_file():
                 continue  # reported as missing when the rows are matched
             budget.add_file()
@@ -310,11 +326,19 @@ def add_csv(csv_path: str | Path, name: str, *, limits: Limits = Limits(),
 # --- the common pipeline ---------------------------------------------------------------------
 
 
-def _ingest(name: str, shown: str, what: str,
-            gather: Callable[[Path, _Budget], _Gathered], limits: Limits,
-            progress: Progress | None, cancelled: Cancelled | None, *,
-            relabel: Callable[[tuple[str, ...]], tuple[str, ...] | None] | None = None,
-            meta: dict | None = None, csv_name: str | None = None) -> Report:
+def _ingest(
+    name: str,
+    shown: str,
+    what: str,
+    gather: Callable[[Path, _Budget], _Gathered],
+    limits: Limits,
+    progress: Progress | None,
+    cancelled: Cancelled | None,
+    *,
+    relabel: Callable[[tuple[str, ...]], tuple[str, ...] | None] | None = None,
+    meta: dict | None = None,
+    csv_name: str | None = None,
+) -> Report:
     root = workspace.subdir("datasets")
     clean_stale_temps()
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root))
@@ -329,13 +353,13 @@ def _ingest(name: str, shown: str, what: str,
         if not entries and not found.problems:
             raise UserError(f"{shown} is empty: there are no files in it. Nothing was added.")
         plan, skipped, split = _plan(entries, shown, limits, csv_name)
-        report = _place(plan, found.problems + skipped, final, limits, progress, cancelled, name,
-                        shown, split)
+        report = _place(
+            plan, found.problems + skipped, final, limits, progress, cancelled, name, shown, split
+        )
         report.ignored_hidden = found.hidden
         info = {
             "title": name,
-            "description": f"{report.n_images:,} images in {len(report.classes)} classes, "
-                           f"from {what}.",
+            "description": f"{report.n_images:,} images in {len(report.classes)} classes, from {what}.",
             "source": what,
             "split": split,
             "classes": report.classes,
@@ -350,16 +374,18 @@ def _ingest(name: str, shown: str, what: str,
         (final / datasets.META_FILE).write_text(json.dumps(info, indent=2))
         target = root / name
         if target.exists():
-            raise UserError(f"A dataset called {name} appeared while this one was being added; "
-                            "choose another name.")
+            raise UserError(
+                f"A dataset called {name} appeared while this one was being added; choose another name."
+            )
         os.rename(final, target)
         report.path = target
         if progress:
             progress(1.0, report.summary())
         return report
     except OSError as e:
-        raise UserError(f"Could not write the dataset into the workspace ({e.strerror or e}). "
-                        "Nothing was added.") from e
+        raise UserError(
+            f"Could not write the dataset into the workspace ({e.strerror or e}). Nothing was added."
+        ) from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -395,12 +421,14 @@ def _strip_wrappers(entries: list[_Entry]) -> list[_Entry]:
     return entries
 
 
-RANDOM_SPLIT = ("none in the data: a random 20% becomes the validation set when training, "
-                "chosen by the run's seed")
+RANDOM_SPLIT = (
+    "none in the data: a random 20% becomes the validation set when training, chosen by the run's seed"
+)
 
 
-def _plan(entries: list[_Entry], shown: str, limits: Limits,
-          csv_name: str | None) -> tuple[list[_Planned], list[images.Problem], str]:
+def _plan(
+    entries: list[_Entry], shown: str, limits: Limits, csv_name: str | None
+) -> tuple[list[_Planned], list[images.Problem], str]:
     """Which file belongs to which class and split, from the layout the person used.
 
     train/ and valid/ folders come first, then a top-level CSV with a label column, then
@@ -423,8 +451,11 @@ def _plan(entries: list[_Entry], shown: str, limits: Limits,
             else:
                 skipped.append(images.Problem(e.shown, "not inside a class folder"))
         for folder, n in sorted(ignored.items()):
-            why = ("a test/ folder has no labels" if folder.startswith("test") else
-                   "only train/ and valid/ hold labelled images")
+            why = (
+                "a test/ folder has no labels"
+                if folder.startswith("test")
+                else "only train/ and valid/ hold labelled images"
+            )
             skipped.append(images.Problem(folder, f"{n:,} file(s) left out: {why}"))
         return plan, skipped, f"the train/ and {valid_name}/ folders of {shown}"
     csv_entry = _labels_csv(entries)
@@ -453,8 +484,7 @@ def _labels_csv(entries: list[_Entry]) -> _Entry | None:
     return None
 
 
-def _read_csv(data: bytes | None, shown: str,
-              limits: Limits) -> list[tuple[int, str, str, bool | None]]:
+def _read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, str, str, bool | None]]:
     """(line, file, label, is_valid or None) for each row of a file,label CSV."""
     if data is None:
         raise UserError(f"{shown} is larger than {human_size(MAX_CSV_BYTES)}; that is not a labels file.")
@@ -463,8 +493,7 @@ def _read_csv(data: bytes | None, shown: str,
     except UnicodeDecodeError as e:
         raise UserError(f"{shown} is not a text file (it is not UTF-8). Nothing was added.") from e
     try:
-        rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text)))
-                if any(c.strip() for c in r)]
+        rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text))) if any(c.strip() for c in r)]
     except csv.Error as e:
         raise UserError(f"{shown} is not a readable CSV ({e}). Nothing was added.") from e
     if not rows:
@@ -473,8 +502,10 @@ def _read_csv(data: bytes | None, shown: str,
     file_col, label_col, valid_col = 0, 1, None
     if any(h in LABEL_HEADERS for h in header):
         label_col = next(i for i, h in enumerate(header) if h in LABEL_HEADERS)
-        file_col = next((i for i, h in enumerate(header) if h in FILE_HEADERS and i != label_col),
-                        0 if label_col != 0 else 1)
+        file_col = next(
+            (i for i, h in enumerate(header) if h in FILE_HEADERS and i != label_col),
+            0 if label_col != 0 else 1,
+        )
         valid_col = next((i for i, h in enumerate(header) if h in VALID_HEADERS), None)
         rows = rows[1:]
     if not rows:
@@ -484,22 +515,23 @@ def _read_csv(data: bytes | None, shown: str,
     out = []
     for line, row in rows:
         if len(row) <= max(file_col, label_col):
-            raise UserError(f"{shown}, line {line}: expected a file and a label separated by a "
-                            f"comma, found {','.join(row)!r}. Nothing was added.")
+            raise UserError(
+                f"{shown}, line {line}: expected a file and a label separated by a "
+                f"comma, found {','.join(row)!r}. Nothing was added."
+            )
         valid = None
         if valid_col is not None and valid_col < len(row):
-            valid = row[valid_col].strip().lower() in ("1", "true", "yes", "valid", "validation",
-                                                         "val")
+            valid = row[valid_col].strip().lower() in ("1", "true", "yes", "valid", "validation", "val")
         out.append((line, row[file_col].strip(), row[label_col].strip(), valid))
     return out
 
 
-def _plan_csv(csv_entry: _Entry, entries: list[_Entry],
-              limits: Limits) -> tuple[list[_Planned], list[images.Problem], str]:
+def _plan_csv(
+    csv_entry: _Entry, entries: list[_Entry], limits: Limits
+) -> tuple[list[_Planned], list[images.Problem], str]:
     csv_shown = csv_entry.shown
     size = csv_entry.file.stat().st_size
-    rows = _read_csv(csv_entry.file.read_bytes() if size <= MAX_CSV_BYTES else None, csv_shown,
-                     limits)
+    rows = _read_csv(csv_entry.file.read_bytes() if size <= MAX_CSV_BYTES else None, csv_shown, limits)
     base = csv_entry.parts[:-1]
     by_path = {e.parts: e for e in entries if e is not csv_entry}
     plan, skipped, missing, seen = [], [], [], set()
@@ -519,9 +551,11 @@ def _plan_csv(csv_entry: _Entry, entries: list[_Entry],
         split = None if valid is None else ("valid" if valid else "train")
         plan.append(_Planned(entry, split, label, parts[-1:]))
     if rows and len(missing) == len(rows):
-        raise UserError(f"None of the {len(rows):,} files named in {csv_shown} exist next to it "
-                        f"(the first is {missing[0]!r}); paths are relative to the CSV's folder. "
-                        "Nothing was added.")
+        raise UserError(
+            f"None of the {len(rows):,} files named in {csv_shown} exist next to it "
+            f"(the first is {missing[0]!r}); paths are relative to the CSV's folder. "
+            "Nothing was added."
+        )
     for rel in missing:
         skipped.append(images.Problem(rel, f"named in {csv_shown} but not found"))
     if any(p.split is not None for p in plan):
@@ -529,9 +563,17 @@ def _plan_csv(csv_entry: _Entry, entries: list[_Entry],
     return plan, skipped, RANDOM_SPLIT
 
 
-def _place(plan: list[_Planned], skipped: list[images.Problem], final: Path, limits: Limits,
-           progress: Progress | None, cancelled: Cancelled | None, name: str, shown: str,
-           split: str) -> Report:
+def _place(
+    plan: list[_Planned],
+    skipped: list[images.Problem],
+    final: Path,
+    limits: Limits,
+    progress: Progress | None,
+    cancelled: Cancelled | None,
+    name: str,
+    shown: str,
+    split: str,
+) -> Report:
     """Check each planned file as an image and move the good ones into safe class folders."""
     folder_of: dict[str, str] = {}  # label as given → safe folder name
     taken: set[str] = set()  # safe folder names, lower-case (file systems may ignore case)
@@ -567,17 +609,23 @@ def _place(plan: list[_Planned], skipped: list[images.Problem], final: Path, lim
         per_split[item.split] += 1
     if not counts:
         first = f" The first problem: {skipped[0].file}: {skipped[0].reason}." if skipped else ""
-        raise UserError(f"No usable images in {shown}: expected class folders (like cats/… and "
-                        f"dogs/…) holding {images.FORMAT_NAMES} images.{first} Nothing was added.")
+        raise UserError(
+            f"No usable images in {shown}: expected class folders (like cats/… and "
+            f"dogs/…) holding {images.FORMAT_NAMES} images.{first} Nothing was added."
+        )
     if len(counts) < 2:
         (only,) = counts
-        raise UserError(f"{shown} has images of one class only ({only}); a classifier needs at "
-                        "least two classes. Nothing was added.")
+        raise UserError(
+            f"{shown} has images of one class only ({only}); a classifier needs at "
+            "least two classes. Nothing was added."
+        )
     if per_split["valid"] and not per_split["train"]:
         raise UserError(f"{shown} has validation images but no training images. Nothing was added.")
     if per_split["train"] and not per_split["valid"]:
-        raise UserError(f"{shown} has no usable validation images; put some in valid/ or leave "
-                        "out the split folders. Nothing was added.")
+        raise UserError(
+            f"{shown} has no usable validation images; put some in valid/ or leave "
+            "out the split folders. Nothing was added."
+        )
     renamed = {label: safe for label, safe in folder_of.items() if label != safe}
     return Report(name, final, shown, dict(counts), split, skipped, renamed)
 
@@ -617,8 +665,10 @@ def _archive_kind(head: bytes, shown: str) -> str:
         return "zip"
     if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or head[257:262] == b"ustar":
         return "tar"
-    raise UserError(f"{shown} is not a zip or tar archive: {images.describe_content(head)}. "
-                    "Upload a .zip of class folders.")
+    raise UserError(
+        f"{shown} is not a zip or tar archive: {images.describe_content(head)}. "
+        "Upload a .zip of class folders."
+    )
 
 
 def _copy_limited(src: BinaryIO, dst: Path, budget: _Budget, limits: Limits, shown: str) -> None:
@@ -628,8 +678,10 @@ def _copy_limited(src: BinaryIO, dst: Path, budget: _Budget, limits: Limits, sho
         while chunk := src.read(CHUNK):
             written += len(chunk)
             if written > limits.max_file_bytes:
-                raise UserError(f"{shown} expands to more than {human_size(limits.max_file_bytes)}, the "
-                                "limit for one file (a zip bomb?). Nothing was added.")
+                raise UserError(
+                    f"{shown} expands to more than {human_size(limits.max_file_bytes)}, the "
+                    "limit for one file (a zip bomb?). Nothing was added."
+                )
             budget.add_bytes(len(chunk))
             out.write(chunk)
 
@@ -638,8 +690,14 @@ def _too_big(limits: Limits) -> str:
     return f"it is larger than the {human_size(limits.max_file_bytes)} limit for one file"
 
 
-def _zip_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
-                 progress: Progress | None, cancelled: Cancelled | None) -> _Gathered:
+def _zip_entries(
+    f: BinaryIO,
+    shown: str,
+    raw: Path,
+    budget: _Budget,
+    progress: Progress | None,
+    cancelled: Cancelled | None,
+) -> _Gathered:
     limits = budget.limits
     try:
         zf = zipfile.ZipFile(f)
@@ -649,24 +707,31 @@ def _zip_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.max_files:
-            raise UserError(f"{shown} holds {len(infos):,} entries, more than the "
-                            f"{limits.max_files:,} limit. Nothing was added.")
+            raise UserError(
+                f"{shown} holds {len(infos):,} entries, more than the "
+                f"{limits.max_files:,} limit. Nothing was added."
+            )
         twice = [n for n, c in Counter(i.filename for i in infos).items() if c > 1]
         if twice:
-            raise UserError(f"{shown} holds the entry {twice[0]!r} more than once; refused, "
-                            "nothing was added.")
+            raise UserError(
+                f"{shown} holds the entry {twice[0]!r} more than once; refused, nothing was added."
+            )
         declared = 0
         for info in infos:
             parts = _entry_parts(info.filename, f"The archive {shown}")
             if ((info.external_attr >> 16) & 0o170000) == 0o120000:
-                raise UserError(f"The entry {info.filename!r} in {shown} is a symbolic link; links "
-                                "could point outside the dataset. Refused, nothing was added.")
+                raise UserError(
+                    f"The entry {info.filename!r} in {shown} is a symbolic link; links "
+                    "could point outside the dataset. Refused, nothing was added."
+                )
             if parts and not info.is_dir():
                 declared += info.file_size
         if declared > limits.max_total_bytes:
-            raise UserError(f"{shown} would expand to {human_size(declared)}, more than the "
-                            f"{human_size(limits.max_total_bytes)} limit (a zip bomb?). "
-                            "Nothing was added.")
+            raise UserError(
+                f"{shown} would expand to {human_size(declared)}, more than the "
+                f"{human_size(limits.max_total_bytes)} limit (a zip bomb?). "
+                "Nothing was added."
+            )
         _check_overlaps(f, infos, getattr(zf, "start_dir", None), shown)
         for i, info in enumerate(infos):
             if cancelled and cancelled():
@@ -679,8 +744,10 @@ def _zip_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
                 continue
             budget.add_file()
             if info.flag_bits & 0x1:
-                raise UserError(f"{shown} is encrypted ({info.filename} needs a password); "
-                                "upload an unencrypted zip. Nothing was added.")
+                raise UserError(
+                    f"{shown} is encrypted ({info.filename} needs a password); "
+                    "upload an unencrypted zip. Nothing was added."
+                )
             if info.file_size > limits.max_file_bytes:
                 found.problems.append(images.Problem("/".join(parts), _too_big(limits)))
                 continue
@@ -689,39 +756,51 @@ def _zip_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
                 with zf.open(info) as src:
                     _copy_limited(src, target, budget, limits, "/".join(parts))
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
-                raise UserError(f"The entry {info.filename!r} of {shown} is damaged ({e}). "
-                                "Nothing was added.") from e
+                raise UserError(
+                    f"The entry {info.filename!r} of {shown} is damaged ({e}). Nothing was added."
+                ) from e
             found.entries.append(_Entry(parts, target))
             if progress and i % 50 == 0:
                 progress(0.5 * i / max(1, len(infos)), f"extracted {i:,} of {len(infos):,} files")
     return found
 
 
-def _check_overlaps(f: BinaryIO, infos: Iterable[zipfile.ZipInfo], start_dir: int | None,
-                    shown: str) -> None:
+def _check_overlaps(f: BinaryIO, infos: Iterable[zipfile.ZipInfo], start_dir: int | None, shown: str) -> None:
     """Refuse entries whose bytes overlap (how the smallest zip bombs reuse one payload)."""
     spans = []
     for info in infos:
         f.seek(info.header_offset)
         header = f.read(30)
         if len(header) < 30 or header[:4] != b"PK\x03\x04":
-            raise UserError(f"{shown} is damaged: the entry {info.filename!r} points to no file "
-                            "header. Nothing was added.")
+            raise UserError(
+                f"{shown} is damaged: the entry {info.filename!r} points to no file "
+                "header. Nothing was added."
+            )
         name_len, extra_len = struct.unpack("<HH", header[26:30])
         end = info.header_offset + 30 + name_len + extra_len + info.compress_size
         spans.append((info.header_offset, end, info.filename))
     spans.sort(key=lambda s: (s[0], s[2]))
     for (_start_a, end_a, name_a), (start_b, _end_b, name_b) in zip(spans, spans[1:]):
         if end_a > start_b:
-            raise UserError(f"{shown} has overlapping entries ({name_a!r} and {name_b!r} share "
-                            "bytes), a trick used by zip bombs. Refused, nothing was added.")
+            raise UserError(
+                f"{shown} has overlapping entries ({name_a!r} and {name_b!r} share "
+                "bytes), a trick used by zip bombs. Refused, nothing was added."
+            )
     if spans and start_dir is not None and spans[-1][1] > start_dir:
-        raise UserError(f"{shown} is damaged: the entry {spans[-1][2]!r} runs into the zip's "
-                        "directory. Nothing was added.")
+        raise UserError(
+            f"{shown} is damaged: the entry {spans[-1][2]!r} runs into the zip's "
+            "directory. Nothing was added."
+        )
 
 
-def _tar_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
-                 progress: Progress | None, cancelled: Cancelled | None) -> _Gathered:
+def _tar_entries(
+    f: BinaryIO,
+    shown: str,
+    raw: Path,
+    budget: _Budget,
+    progress: Progress | None,
+    cancelled: Cancelled | None,
+) -> _Gathered:
     limits = budget.limits
     found, i = _Gathered(), 0
     try:
@@ -732,13 +811,17 @@ def _tar_entries(f: BinaryIO, shown: str, raw: Path, budget: _Budget,
                 i += 1
                 parts = _entry_parts(member.name, f"The archive {shown}")
                 if member.issym() or member.islnk():
-                    raise UserError(f"The entry {member.name!r} in {shown} is a link; links could "
-                                    "point outside the dataset. Refused, nothing was added.")
+                    raise UserError(
+                        f"The entry {member.name!r} in {shown} is a link; links could "
+                        "point outside the dataset. Refused, nothing was added."
+                    )
                 if member.isdir() or not parts:
                     continue
                 if not member.isfile():
-                    raise UserError(f"The entry {member.name!r} in {shown} is a device or special "
-                                    "file. Refused, nothing was added.")
+                    raise UserError(
+                        f"The entry {member.name!r} in {shown} is a device or special "
+                        "file. Refused, nothing was added."
+                    )
                 if _hidden(parts):
                     found.hidden += 1
                     continue
@@ -760,8 +843,7 @@ def _check_import_root(path: Path) -> None:
     """Refuse a resolved path outside $PLAYGROUND_IMPORT_ROOT, when that is set."""
     allowed = os.environ.get(IMPORT_ROOT_VAR)
     if allowed and not workspace.inside(path, Path(allowed)):
-        raise UserError(f"Only folders inside {allowed} may be imported on this server "
-                        f"({IMPORT_ROOT_VAR}).")
+        raise UserError(f"Only folders inside {allowed} may be imported on this server ({IMPORT_ROOT_VAR}).")
 
 
 def _outside_folder(path: str | Path) -> Path:
@@ -777,13 +859,13 @@ def _outside_folder(path: str | Path) -> Path:
     if not folder.is_dir():
         raise UserError(f"There is no folder {folder} on the machine running the dashboard.")
     if workspace.inside(folder, workspace.subdir("datasets")):
-        raise UserError(f"{folder} is already one of the workspace's datasets; choose it from "
-                        "the list instead.")
+        raise UserError(
+            f"{folder} is already one of the workspace's datasets; choose it from the list instead."
+        )
     return folder
 
 
-def _folder_entries(folder: Path, raw: Path, budget: _Budget,
-                    progress: Progress | None) -> _Gathered:
+def _folder_entries(folder: Path, raw: Path, budget: _Budget, progress: Progress | None) -> _Gathered:
     limits = budget.limits
     found = _Gathered()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):

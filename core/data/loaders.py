@@ -95,11 +95,21 @@ class TensorLoader:
 
     n_inp = 1
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, bs: int, shuffle: bool = False,
-                 drop_last: bool = False, mean: torch.Tensor | None = None,
-                 std: torch.Tensor | None = None, augment: Augment | None = None, seed: int = 0,
-                 device: torch.device | str = "cpu", vocab: list[str] | None = None,
-                 items: list[str] | None = None):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        bs: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        mean: torch.Tensor | None = None,
+        std: torch.Tensor | None = None,
+        augment: Augment | None = None,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        vocab: list[str] | None = None,
+        items: list[str] | None = None,
+    ):
         self.x, self.y, self.bs = x, y, bs
         self.shuffle, self.drop_last, self.augment = shuffle, drop_last, augment
         c = x.shape[1]
@@ -235,14 +245,30 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     device = torch.device(device) if device is not None else default_device()
     files = items.files
     train = TensorLoader(
-        x_train, labels[train_idx], cfg.bs, shuffle=True, drop_last=len(train_idx) > cfg.bs,
-        mean=mean, std=std, augment=cfg.aug if cfg.augment else None, seed=cfg.seed,
-        device=device, vocab=items.vocab, items=[files[i] for i in train_idx],
+        x_train,
+        labels[train_idx],
+        cfg.bs,
+        shuffle=True,
+        drop_last=len(train_idx) > cfg.bs,
+        mean=mean,
+        std=std,
+        augment=cfg.aug if cfg.augment else None,
+        seed=cfg.seed,
+        device=device,
+        vocab=items.vocab,
+        items=[files[i] for i in train_idx],
     )
     valid_dl = TensorLoader(
-        x_valid, labels[valid_idx], cfg.bs * 2, mean=mean, std=std, device=device,
-        vocab=items.vocab, items=[files[i] for i in valid_idx],
+        x_valid,
+        labels[valid_idx],
+        cfg.bs * 2,
+        mean=mean,
+        std=std,
+        device=device,
+        vocab=items.vocab,
+        items=[files[i] for i in valid_idx],
     )
     dls = DataLoaders(train, valid_dl, path=workspace.root(), device=device)
-    return DataBundle(dls, items, size, arr.shape[1], mean.tolist(), std.tolist(),
-                      len(train_idx), len(valid_idx))
+    return DataBundle(
+        dls, items, size, arr.shape[1], mean.tolist(), std.tolist(), len(train_idx), len(valid_idx)
+    )

@@ -37,9 +37,15 @@ class Stats:
 
     def row(self) -> dict:
         """A table row."""
-        return {"shape": " × ".join(str(s) for s in self.shape), "rank": self.rank,
-                "dtype": self.dtype, "min": self.min, "max": self.max, "mean": self.mean,
-                "std": self.std}
+        return {
+            "shape": " × ".join(str(s) for s in self.shape),
+            "rank": self.rank,
+            "dtype": self.dtype,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "std": self.std,
+        }
 
 
 def tensor_stats(x: torch.Tensor | np.ndarray) -> Stats:
@@ -47,8 +53,14 @@ def tensor_stats(x: torch.Tensor | np.ndarray) -> Stats:
     t = torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
     f = t.detach().to("cpu", torch.float64)
     std = float(f.std()) if f.numel() > 1 else 0.0
-    return Stats(tuple(t.shape), str(t.dtype).removeprefix("torch."), float(f.min()),
-                 float(f.max()), float(f.mean()), std)
+    return Stats(
+        tuple(t.shape),
+        str(t.dtype).removeprefix("torch."),
+        float(f.min()),
+        float(f.max()),
+        float(f.mean()),
+        std,
+    )
 
 
 @dataclass(frozen=True)
@@ -116,32 +128,70 @@ def picture(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return arr[..., 0] if arr.shape[-1] == 1 else arr
 
 
-def image_steps(items: Items, file: str, size: int, norm: Normalisation,
-                spec: Augment | None = None, n_draws: int = 4, seed: int = 0) -> list[Step]:
+def image_steps(
+    items: Items,
+    file: str,
+    size: int,
+    norm: Normalisation,
+    spec: Augment | None = None,
+    n_draws: int = 4,
+    seed: int = 0,
+) -> list[Step]:
     """file → resized (the cache) → floats → augmented draws → normalised, for one image."""
     index = items.files.index(file)
     raw, mode = raw_array(items.root / file)
     channels = "height × width" if raw.ndim == 2 else "height × width × channels"
-    steps = [Step("file", "as stored", f"The file's pixels ({mode}): {channels}, whole numbers "
-                  "0–255.", raw, tensor_stats(raw), raw)]
+    steps = [
+        Step(
+            "file",
+            "as stored",
+            f"The file's pixels ({mode}): {channels}, whole numbers 0–255.",
+            raw,
+            tensor_stats(raw),
+            raw,
+        )
+    ]
     cached = torch.from_numpy(data.image_tensor(items, size)[index])
     c = cached.shape[0]
-    steps.append(Step(
-        "resized", f"{size}×{size}", f"Centre-cropped to a square and resized to {size}×{size}, "
-        f"channels first ({'1 channel: every image in the set is grey' if c == 1 else '3 channels'}); "
-        "this is the tensor cache, decoded once.", cached, tensor_stats(cached), picture(cached)))
+    steps.append(
+        Step(
+            "resized",
+            f"{size}×{size}",
+            f"Centre-cropped to a square and resized to {size}×{size}, "
+            f"channels first ({'1 channel: every image in the set is grey' if c == 1 else '3 channels'}); "
+            "this is the tensor cache, decoded once.",
+            cached,
+            tensor_stats(cached),
+            picture(cached),
+        )
+    )
     x = cached.float().div_(255)
-    steps.append(Step("floats", "÷ 255", "Divided by 255: floats from 0 to 1, what the maths "
-                      "works on.", x, tensor_stats(x), picture(x)))
+    steps.append(
+        Step(
+            "floats",
+            "÷ 255",
+            "Divided by 255: floats from 0 to 1, what the maths works on.",
+            x,
+            tensor_stats(x),
+            picture(x),
+        )
+    )
     mean = norm.mean.view(1, c, 1, 1)
     std = norm.std.view(1, c, 1, 1)
     if spec is not None:
         gen = torch.Generator().manual_seed(seed)
         drawn = augment_batch(x.unsqueeze(0).repeat(n_draws, 1, 1, 1), spec, gen)
         for k in range(n_draws):
-            steps.append(Step("augmented", f"draw {k + 1}", f"A random {spec.describe()}: each "
-                              "epoch sees a new one.", drawn[k], tensor_stats(drawn[k]),
-                              picture(drawn[k])))
+            steps.append(
+                Step(
+                    "augmented",
+                    f"draw {k + 1}",
+                    f"A random {spec.describe()}: each epoch sees a new one.",
+                    drawn[k],
+                    tensor_stats(drawn[k]),
+                    picture(drawn[k]),
+                )
+            )
         normed = (drawn - mean) / std
     else:
         normed = (x.unsqueeze(0) - mean) / std
@@ -149,14 +199,23 @@ def image_steps(items: Items, file: str, size: int, norm: Normalisation,
     stds = ", ".join(f"{v:.3f}" for v in norm.std.tolist())
     for k in range(normed.shape[0]):
         label = f"draw {k + 1}" if spec is not None else "model input"
-        steps.append(Step("normalised", label, f"Minus the training set's mean ({means}), divided "
-                          f"by its std ({stds}): values centred on 0, what the model sees.",
-                          normed[k], tensor_stats(normed[k]), picture(normed[k])))
+        steps.append(
+            Step(
+                "normalised",
+                label,
+                f"Minus the training set's mean ({means}), divided "
+                f"by its std ({stds}): values centred on 0, what the model sees.",
+                normed[k],
+                tensor_stats(normed[k]),
+                picture(normed[k]),
+            )
+        )
     return steps
 
 
-def augment_preview(paths: list[Path], size: int, spec: Augment, n_draws: int,
-                    seed: int = 0) -> list[list[np.ndarray]]:
+def augment_preview(
+    paths: list[Path], size: int, spec: Augment, n_draws: int, seed: int = 0
+) -> list[list[np.ndarray]]:
     """For each image, the resized original then n_draws random augmentations, as pictures."""
     gen = torch.Generator().manual_seed(seed)
     rows = []

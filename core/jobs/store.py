@@ -92,11 +92,19 @@ class Job:
 
 def _job(row: sqlite3.Row) -> Job:
     return Job(
-        id=row["id"], kind=row["kind"], params=json.loads(row["params"]), state=row["state"],
-        created=row["created"], started=row["started"], finished=row["finished"],
-        heartbeat=row["heartbeat"], worker_pid=row["worker_pid"],
-        cancel_requested=bool(row["cancel_requested"]), progress=row["progress"],
-        message=row["message"], error=row["error"],
+        id=row["id"],
+        kind=row["kind"],
+        params=json.loads(row["params"]),
+        state=row["state"],
+        created=row["created"],
+        started=row["started"],
+        finished=row["finished"],
+        heartbeat=row["heartbeat"],
+        worker_pid=row["worker_pid"],
+        cancel_requested=bool(row["cancel_requested"]),
+        progress=row["progress"],
+        message=row["message"],
+        error=row["error"],
         result=json.loads(row["result"]) if row["result"] else None,
     )
 
@@ -167,18 +175,18 @@ class Store:
         job = self.get(job_id)
         if job is None or job.state != QUEUED:
             return None
-        (ahead,) = self._con().execute(
-            "SELECT COUNT(*) FROM jobs WHERE state = ? AND id < ?", (QUEUED, job_id)
-        ).fetchone()
+        (ahead,) = (
+            self._con()
+            .execute("SELECT COUNT(*) FROM jobs WHERE state = ? AND id < ?", (QUEUED, job_id))
+            .fetchone()
+        )
         return ahead + 1
 
     def claim_next(self, pid: int) -> Job | None:
         """Atomically move the oldest QUEUED job to RUNNING for worker pid."""
         now = time.time()
         with self._tx() as con:
-            row = con.execute(
-                "SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (QUEUED,)
-            ).fetchone()
+            row = con.execute("SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
             if row is None:
                 return None
             con.execute(
@@ -240,21 +248,32 @@ class Store:
 
     def cancel_requested(self, job_id: int) -> bool:
         """True when someone asked this job to stop."""
-        row = self._con().execute(
-            "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)
-        ).fetchone()
+        row = self._con().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row[0])
 
-    def finish(self, job_id: int, state: str, result: dict | None = None,
-               error: str | None = None, traceback: str | None = None) -> None:
+    def finish(
+        self,
+        job_id: int,
+        state: str,
+        result: dict | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
         """Move a running job to DONE, FAILED or CANCELLED."""
         assert state in FINISHED
         with self._tx() as con:
             con.execute(
                 "UPDATE jobs SET state = ?, finished = ?, result = ?, error = ?, traceback = ?, "
                 "progress = CASE WHEN ? = 'DONE' THEN 1 ELSE progress END WHERE id = ?",
-                (state, time.time(), json.dumps(result) if result is not None else None, error,
-                 traceback, state, job_id),
+                (
+                    state,
+                    time.time(),
+                    json.dumps(result) if result is not None else None,
+                    error,
+                    traceback,
+                    state,
+                    job_id,
+                ),
             )
 
     def fail_orphans(self, reason: str) -> list[int]:
@@ -288,9 +307,17 @@ class Store:
                 [(job_id, *r) for r in rows],
             )
 
-    def add_epoch(self, job_id: int, epoch: int, train_loss: float | None,
-                  valid_loss: float | None, metrics: dict[str, float], seconds: float,
-                  step: int, phase: str = "") -> None:
+    def add_epoch(
+        self,
+        job_id: int,
+        epoch: int,
+        train_loss: float | None,
+        valid_loss: float | None,
+        metrics: dict[str, float],
+        seconds: float,
+        step: int,
+        phase: str = "",
+    ) -> None:
         """Append one epoch's record."""
         with self._tx() as con:
             con.execute(
@@ -301,19 +328,27 @@ class Store:
 
     def batches(self, job_id: int, after_step: int = 0) -> pd.DataFrame:
         """Per-batch records of a job (step, loss, lr, mom), optionally only after a step."""
-        rows = self._con().execute(
-            "SELECT step, loss, lr, mom FROM batches WHERE job_id = ? AND step > ? ORDER BY step",
-            (job_id, after_step),
-        ).fetchall()
+        rows = (
+            self._con()
+            .execute(
+                "SELECT step, loss, lr, mom FROM batches WHERE job_id = ? AND step > ? ORDER BY step",
+                (job_id, after_step),
+            )
+            .fetchall()
+        )
         return pd.DataFrame([tuple(r) for r in rows], columns=["step", "loss", "lr", "mom"])
 
     def epochs(self, job_id: int) -> pd.DataFrame:
         """Per-epoch records, one column per metric."""
-        rows = self._con().execute(
-            "SELECT epoch, phase, step, train_loss, valid_loss, metrics, seconds FROM epochs "
-            "WHERE job_id = ? ORDER BY epoch",
-            (job_id,),
-        ).fetchall()
+        rows = (
+            self._con()
+            .execute(
+                "SELECT epoch, phase, step, train_loss, valid_loss, metrics, seconds FROM epochs "
+                "WHERE job_id = ? ORDER BY epoch",
+                (job_id,),
+            )
+            .fetchall()
+        )
         records = []
         for r in rows:
             rec = {k: r[k] for k in ("epoch", "phase", "step", "train_loss", "valid_loss")}
@@ -374,5 +409,4 @@ def snapshot(store: Store, job_id: int) -> Snapshot | None:
     if job.state == RUNNING and job.started and 0.02 < job.progress < 1:
         elapsed = time.time() - job.started
         eta = elapsed * (1 - job.progress) / job.progress
-    return Snapshot(job, store.batches(job_id), store.epochs(job_id),
-                    store.queue_position(job_id), eta)
+    return Snapshot(job, store.batches(job_id), store.epochs(job_id), store.queue_position(job_id), eta)

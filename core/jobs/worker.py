@@ -143,9 +143,16 @@ def run_job(store: Store, job: Job) -> str:
     return state
 
 
-def serve(store: Store, *, until_job: int | None = None, once: bool = False,
-          idle_exit: float | None = None, poll: float = 0.3, stop: threading.Event | None = None,
-          on_state: Callable[[Job, str], None] | None = None) -> None:
+def serve(
+    store: Store,
+    *,
+    until_job: int | None = None,
+    once: bool = False,
+    idle_exit: float | None = None,
+    poll: float = 0.3,
+    stop: threading.Event | None = None,
+    on_state: Callable[[Job, str], None] | None = None,
+) -> None:
     """The worker loop; the caller must hold the worker lock.
 
     until_job: return once that job has ended. once: return when the queue is empty.
@@ -235,7 +242,9 @@ def ensure_running() -> bool:
     subprocess.Popen(
         [sys.executable, "-m", "core", "worker"],
         cwd=str(workspace.PROJECT_ROOT),
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
     )

@@ -55,14 +55,13 @@ MIN_SIZE, MAX_SIZE = 8, 512  # the image sizes training accepts
 STALE_TMP_SECONDS = 3600  # a temporary folder this old was left by a crash
 
 # safetensors dtypes and their sizes in bytes; anything else is refused
-DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-          "U8": 1, "BOOL": 1}
+DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
 
 _LABEL_OK = re.compile(r"^[\w][\w .,'()+&-]*$")
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SHA_OK = re.compile(r"^[0-9a-f]{64}$")
-_MARKUP = set("<>[]{}`*|$~^#!=\"\\")
+_MARKUP = set('<>[]{}`*|$~^#!="\\')
 
 CONVERT_HINT = (
     "To convert it, on a machine you trust and only for a file whose origin you trust: load it "
@@ -144,16 +143,22 @@ def check_label(text: Any, what: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise BundleError(f"{what} {text!r} contains control characters; refused.")
     if "/" in text or "\\" in text or ":" in text or ".." in text or text.startswith("."):
-        raise BundleError(f"{what} {text!r} looks like a file path; refused. Names may hold "
-                          "letters, digits, spaces and - _ . , ' ( ) + & only.")
+        raise BundleError(
+            f"{what} {text!r} looks like a file path; refused. Names may hold "
+            "letters, digits, spaces and - _ . , ' ( ) + & only."
+        )
     bad = sorted(set(text) & _MARKUP)
     if bad:
-        raise BundleError(f"{what} {text!r} contains {''.join(bad)!r}, which could be read as "
-                          "markup (HTML or Markdown); refused. Names may hold letters, digits, "
-                          "spaces and - _ . , ' ( ) + & only.")
+        raise BundleError(
+            f"{what} {text!r} contains {''.join(bad)!r}, which could be read as "
+            "markup (HTML or Markdown); refused. Names may hold letters, digits, "
+            "spaces and - _ . , ' ( ) + & only."
+        )
     if not _LABEL_OK.match(text):
-        raise BundleError(f"{what} {text!r} may hold only letters, digits, spaces and "
-                          "- _ . , ' ( ) + & (starting with a letter or digit).")
+        raise BundleError(
+            f"{what} {text!r} may hold only letters, digits, spaces and "
+            "- _ . , ' ( ) + & (starting with a letter or digit)."
+        )
     return text
 
 
@@ -279,9 +284,11 @@ def refuse_pickle(data: bytes, filename: str) -> None:
     """Raise PickleRefused when the bytes are a pickled model (by content, then by name)."""
     shown = filename or "The file"
     if _looks_like_raw_pickle(data):
-        raise PickleRefused(f"{shown} is a pickle (a torch.save or fastai export file). "
-                            "Loading a pickle runs whatever code was put inside it, so the "
-                            f"playground never opens one that was uploaded. {CONVERT_HINT}")
+        raise PickleRefused(
+            f"{shown} is a pickle (a torch.save or fastai export file). "
+            "Loading a pickle runs whatever code was put inside it, so the "
+            f"playground never opens one that was uploaded. {CONVERT_HINT}"
+        )
     if data[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -292,12 +299,16 @@ def refuse_pickle(data: bytes, filename: str) -> None:
             raise PickleRefused(
                 f"{shown} holds {inside[0]}, a pickle (this is how torch.save and fastai's "
                 "export() store a model). Loading a pickle runs whatever code was put inside "
-                f"it, so the playground never opens one that was uploaded. {CONVERT_HINT}")
-    if (filename.lower().endswith((".pkl", ".pickle", ".pth", ".pt", ".ckpt", ".bin"))
-            and not _looks_like_safetensors(data)):
-        raise PickleRefused(f"{shown} is not a model bundle: its name says it is a pickled "
-                            "PyTorch or fastai model, and a pickle is never opened here, since "
-                            f"loading one runs whatever code was put inside it. {CONVERT_HINT}")
+                f"it, so the playground never opens one that was uploaded. {CONVERT_HINT}"
+            )
+    if filename.lower().endswith(
+        (".pkl", ".pickle", ".pth", ".pt", ".ckpt", ".bin")
+    ) and not _looks_like_safetensors(data):
+        raise PickleRefused(
+            f"{shown} is not a model bundle: its name says it is a pickled "
+            "PyTorch or fastai model, and a pickle is never opened here, since "
+            f"loading one runs whatever code was put inside it. {CONVERT_HINT}"
+        )
 
 
 # --- safetensors, parsed before anything trusts it -----------------------------------------
@@ -318,15 +329,21 @@ def parse_safetensors_header(data: bytes, shown: str = WEIGHTS) -> dict[str, Ten
     mis-sized tensors, unknown dtypes or an unreadable header.
     """
     if len(data) < 8:
-        raise BundleError(f"{shown} is truncated: {len(data)} bytes, too short even for the "
-                          "8-byte length that starts a safetensors file.")
+        raise BundleError(
+            f"{shown} is truncated: {len(data)} bytes, too short even for the "
+            "8-byte length that starts a safetensors file."
+        )
     (n,) = struct.unpack("<Q", data[:8])
     if n > MAX_HEADER_BYTES:
-        raise BundleError(f"{shown} is not a safetensors file we accept: its header claims "
-                          f"{n:,} bytes (limit {MAX_HEADER_BYTES:,}).")
+        raise BundleError(
+            f"{shown} is not a safetensors file we accept: its header claims "
+            f"{n:,} bytes (limit {MAX_HEADER_BYTES:,})."
+        )
     if 8 + n > len(data):
-        raise BundleError(f"{shown} is truncated: its header should be {n:,} bytes but the "
-                          f"file ends after {len(data) - 8:,}. Export the model again.")
+        raise BundleError(
+            f"{shown} is truncated: its header should be {n:,} bytes but the "
+            f"file ends after {len(data) - 8:,}. Export the model again."
+        )
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -344,40 +361,63 @@ def parse_safetensors_header(data: bytes, shown: str = WEIGHTS) -> dict[str, Ten
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if dtype not in DTYPES:
             raise BundleError(f"{shown}: tensor {key!r} has type {dtype!r}, which is not accepted.")
-        if (not isinstance(shape, list) or len(shape) > 8
-                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        if (
+            not isinstance(shape, list)
+            or len(shape) > 8
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
             raise BundleError(f"{shown}: tensor {key!r} has an invalid shape {shape!r}.")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1]):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
             raise BundleError(f"{shown}: tensor {key!r} has invalid data offsets {offsets!r}.")
         if math.prod(shape) * DTYPES[dtype] != offsets[1] - offsets[0]:
-            raise BundleError(f"{shown}: tensor {key!r} should take "
-                              f"{math.prod(shape) * DTYPES[dtype]:,} bytes but is given "
-                              f"{offsets[1] - offsets[0]:,}.")
+            raise BundleError(
+                f"{shown}: tensor {key!r} should take "
+                f"{math.prod(shape) * DTYPES[dtype]:,} bytes but is given "
+                f"{offsets[1] - offsets[0]:,}."
+            )
         specs[key] = TensorSpec(dtype, tuple(shape))
         spans.append((offsets[0], offsets[1], key))
     spans.sort()
     expected = 0
     for begin, end, key in spans:
         if begin != expected:
-            raise BundleError(f"{shown}: tensor {key!r} overlaps another or leaves a gap; the "
-                              "file is damaged.")
+            raise BundleError(
+                f"{shown}: tensor {key!r} overlaps another or leaves a gap; the file is damaged."
+            )
         expected = end
     have = len(data) - 8 - n
     if have < expected:
-        raise BundleError(f"{shown} is truncated: its header describes {expected:,} bytes of "
-                          f"weights but the file holds only {have:,}. Export the model again.")
+        raise BundleError(
+            f"{shown} is truncated: its header describes {expected:,} bytes of "
+            f"weights but the file holds only {have:,}. Export the model again."
+        )
     if have > expected:
-        raise BundleError(f"{shown} has {have - expected:,} unexpected bytes after its tensors; "
-                          "the file is damaged or was altered.")
+        raise BundleError(
+            f"{shown} has {have - expected:,} unexpected bytes after its tensors; "
+            "the file is damaged or was altered."
+        )
     return specs
 
 
 # --- the config ----------------------------------------------------------------------------
 
-_CONFIG_KEYS = {"format", "schema_version", "arch", "n_classes", "classes", "input", "weights",
-                "versions", "training", "created"}
+_CONFIG_KEYS = {
+    "format",
+    "schema_version",
+    "arch",
+    "n_classes",
+    "classes",
+    "input",
+    "weights",
+    "versions",
+    "training",
+    "created",
+}
 _INPUT_KEYS = {"size", "channels", "mean", "std", "resize", "scale"}
 _WEIGHT_KEYS = {"file", "sha256", "bytes"}
 _TRAINING_KEYS = {"run_id", "dataset", "config", "metrics"}
@@ -404,8 +444,18 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def make_config(*, arch: str, classes: list[str], size: int, channels: int, mean: list[float],
-                std: list[float], sha256: str, n_bytes: int, training: dict | None = None) -> dict:
+def make_config(
+    *,
+    arch: str,
+    classes: list[str],
+    size: int,
+    channels: int,
+    mean: list[float],
+    std: list[float],
+    sha256: str,
+    n_bytes: int,
+    training: dict | None = None,
+) -> dict:
     """The config.json of a bundle, validated (so export never writes what import refuses)."""
     config = {
         "format": FORMAT,
@@ -434,14 +484,18 @@ def validate_config(config: Any) -> dict:
     if not isinstance(config, dict):
         raise BundleError("config.json must hold a JSON object.")
     if config.get("format") != FORMAT:
-        raise BundleError(f"config.json is not a playground model config (format should be "
-                          f"{FORMAT!r}, got {config.get('format')!r}).")
+        raise BundleError(
+            f"config.json is not a playground model config (format should be "
+            f"{FORMAT!r}, got {config.get('format')!r})."
+        )
     version = config.get("schema_version")
     if not _is_int(version):
         raise BundleError("config.json has no whole-number schema_version.")
     if version > SCHEMA_VERSION:
-        raise BundleError(f"This bundle was made by a newer playground (schema {version}); this "
-                          f"one reads schema {SCHEMA_VERSION}. Update the playground.")
+        raise BundleError(
+            f"This bundle was made by a newer playground (schema {version}); this "
+            f"one reads schema {SCHEMA_VERSION}. Update the playground."
+        )
     if version < 1:
         raise BundleError(f"config.json has an invalid schema_version {version}.")
     missing = sorted(_CONFIG_KEYS - set(config))
@@ -452,8 +506,10 @@ def validate_config(config: Any) -> dict:
         raise BundleError(f"config.json has unknown field(s) {', '.join(unknown)}; refused.")
     arch = config["arch"]
     if not isinstance(arch, str) or arch not in ARCHS:
-        raise BundleError(f"The architecture {arch!r} is not on this playground's allow-list "
-                          f"({', '.join(ARCHS)}), so it cannot be rebuilt; refused.")
+        raise BundleError(
+            f"The architecture {arch!r} is not on this playground's allow-list "
+            f"({', '.join(ARCHS)}), so it cannot be rebuilt; refused."
+        )
     classes = config["classes"]
     if not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES:
         raise BundleError(f"config.json must list between 2 and {MAX_CLASSES} class names.")
@@ -462,20 +518,25 @@ def validate_config(config: Any) -> dict:
     if len(set(classes)) != len(classes):
         raise BundleError("config.json lists the same class name twice.")
     if config["n_classes"] != len(classes):
-        raise BundleError(f"config.json says n_classes is {config['n_classes']!r} but lists "
-                          f"{len(classes)} class names.")
+        raise BundleError(
+            f"config.json says n_classes is {config['n_classes']!r} but lists {len(classes)} class names."
+        )
     inp = config["input"]
     if not isinstance(inp, dict) or set(inp) != _INPUT_KEYS:
         raise BundleError(f"config.json's input must have exactly: {', '.join(sorted(_INPUT_KEYS))}.")
     if not _is_int(inp["size"]) or not MIN_SIZE <= inp["size"] <= MAX_SIZE:
-        raise BundleError(f"config.json's input size must be {MIN_SIZE} to {MAX_SIZE} pixels; "
-                          f"got {inp['size']!r}.")
+        raise BundleError(
+            f"config.json's input size must be {MIN_SIZE} to {MAX_SIZE} pixels; got {inp['size']!r}."
+        )
     if inp["channels"] not in (1, 3) or not _is_int(inp["channels"]):
         raise BundleError(f"config.json's channels must be 1 or 3; got {inp['channels']!r}.")
     for key in ("mean", "std"):
         values = inp[key]
-        if (not isinstance(values, list) or len(values) != inp["channels"]
-                or not all(_is_num(v) for v in values)):
+        if (
+            not isinstance(values, list)
+            or len(values) != inp["channels"]
+            or not all(_is_num(v) for v in values)
+        ):
             raise BundleError(f"config.json's {key} must be {inp['channels']} finite number(s).")
     if not all(0 < s for s in inp["std"]):
         raise BundleError("config.json's std must be greater than 0.")
@@ -491,9 +552,14 @@ def validate_config(config: Any) -> dict:
     if not _is_int(w["bytes"]) or w["bytes"] < 0:
         raise BundleError("config.json's weights bytes must be a whole number.")
     versions = config["versions"]
-    if not isinstance(versions, dict) or len(versions) > 20 or not all(
+    if (
+        not isinstance(versions, dict)
+        or len(versions) > 20
+        or not all(
             isinstance(k, str) and len(k) <= 40 and (v is None or (isinstance(v, str) and len(v) <= 64))
-            for k, v in versions.items()):
+            for k, v in versions.items()
+        )
+    ):
         raise BundleError("config.json's versions must map library names to short version text.")
     tr = config["training"]
     if not isinstance(tr, dict) or not set(tr) <= _TRAINING_KEYS:
@@ -506,8 +572,8 @@ def validate_config(config: Any) -> dict:
         raise BundleError("config.json's training config must be a JSON object.")
     metrics = tr.get("metrics", {})
     if not isinstance(metrics, dict) or not all(
-            isinstance(k, str) and len(k) <= 40 and (v is None or _is_num(v))
-            for k, v in metrics.items()):
+        isinstance(k, str) and len(k) <= 40 and (v is None or _is_num(v)) for k, v in metrics.items()
+    ):
         raise BundleError("config.json's metrics must map names to numbers.")
     created = config["created"]
     try:
@@ -521,11 +587,22 @@ def _info(folder: Path, config: dict) -> ModelInfo:
     inp, tr = config["input"], config["training"]
     n_bytes = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     return ModelInfo(
-        name=folder.name, path=folder, arch=config["arch"], classes=list(config["classes"]),
-        size=inp["size"], channels=inp["channels"], mean=list(inp["mean"]), std=list(inp["std"]),
-        sha256=config["weights"]["sha256"], created=config["created"], bytes=n_bytes,
-        dataset=tr.get("dataset"), run_id=tr.get("run_id"), metrics=dict(tr.get("metrics", {})),
-        versions=dict(config["versions"]), training=dict(tr),
+        name=folder.name,
+        path=folder,
+        arch=config["arch"],
+        classes=list(config["classes"]),
+        size=inp["size"],
+        channels=inp["channels"],
+        mean=list(inp["mean"]),
+        std=list(inp["std"]),
+        sha256=config["weights"]["sha256"],
+        created=config["created"],
+        bytes=n_bytes,
+        dataset=tr.get("dataset"),
+        run_id=tr.get("run_id"),
+        metrics=dict(tr.get("metrics", {})),
+        versions=dict(config["versions"]),
+        training=dict(tr),
     )
 
 
@@ -676,23 +753,40 @@ def save_run(job, name: str) -> ModelInfo:
     weights = weights_path.read_bytes()
     parse_safetensors_header(weights)
     result = job.result or {}
-    metric_names = ("accuracy", "valid_loss", "train_loss", "epochs_done", "n_train", "n_valid",
-                    "seconds")
+    metric_names = ("accuracy", "valid_loss", "train_loss", "epochs_done", "n_train", "n_valid", "seconds")
     training = {
         "run_id": job.id,
         "dataset": cfg.get("dataset"),
         "config": cfg,
         "metrics": {k: result.get(k) for k in metric_names if _is_num(result.get(k))},
     }
-    config = make_config(arch=cfg.get("arch"), classes=vocab, size=size, channels=channels,
-                         mean=mean, std=std, sha256=sha256_bytes(weights), n_bytes=len(weights),
-                         training=training)
+    config = make_config(
+        arch=cfg.get("arch"),
+        classes=vocab,
+        size=size,
+        channels=channels,
+        mean=mean,
+        std=std,
+        sha256=sha256_bytes(weights),
+        n_bytes=len(weights),
+        training=training,
+    )
     return _write_bundle(name, config, weights)
 
 
-def pack(state_dict: dict, *, arch: str, classes: list[str], size: int, channels: int,
-         mean: list[float], std: list[float], name: str = "model",
-         metrics: dict[str, float] | None = None, dataset: str | None = None) -> bytes:
+def pack(
+    state_dict: dict,
+    *,
+    arch: str,
+    classes: list[str],
+    size: int,
+    channels: int,
+    mean: list[float],
+    std: list[float],
+    name: str = "model",
+    metrics: dict[str, float] | None = None,
+    dataset: str | None = None,
+) -> bytes:
     """A bundle zip from weights you already have (e.g. a fastai model on a trusted machine).
 
     The weights are checked against the architecture (strict keys and shapes) before packing.
@@ -702,9 +796,17 @@ def pack(state_dict: dict, *, arch: str, classes: list[str], size: int, channels
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     weights = save_tensors(tensors)
     training = {"run_id": None, "dataset": dataset, "config": {}, "metrics": dict(metrics or {})}
-    config = make_config(arch=arch, classes=classes, size=size, channels=channels, mean=mean,
-                         std=std, sha256=sha256_bytes(weights), n_bytes=len(weights),
-                         training=training)
+    config = make_config(
+        arch=arch,
+        classes=classes,
+        size=size,
+        channels=channels,
+        mean=mean,
+        std=std,
+        sha256=sha256_bytes(weights),
+        n_bytes=len(weights),
+        training=training,
+    )
     build_checked(config, weights)
     name = model_name(name)
     buf = io.BytesIO()
@@ -747,15 +849,16 @@ def build_checked(config: dict, weights: bytes, shown: str = WEIGHTS):
         raise BundleError(f"{shown} could not be read as safetensors: {e}") from e
     inp = config["input"]
     n_classes = len(config["classes"])
-    model = build_model(config["arch"], n_classes, inp["channels"], inp["size"],
-                        pretrained=False).model
+    model = build_model(config["arch"], n_classes, inp["channels"], inp["size"], pretrained=False).model
     expected = model.state_dict()
     out_key = _output_key(model)
     if out_key in tensors and out_key in expected and tensors[out_key].ndim >= 1:
         n_out = tensors[out_key].shape[0]
         if n_out != n_classes:
-            raise BundleError(f"The class count does not match the weights: config.json lists "
-                              f"{n_classes} classes but the weights' output layer has {n_out}.")
+            raise BundleError(
+                f"The class count does not match the weights: config.json lists "
+                f"{n_classes} classes but the weights' output layer has {n_out}."
+            )
     missing = [k for k in expected if k not in tensors]
     unexpected = [k for k in tensors if k not in expected]
     if missing or unexpected:
@@ -763,8 +866,7 @@ def build_checked(config: dict, weights: bytes, shown: str = WEIGHTS):
         if missing:
             parts.append(f"missing {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}")
         if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}"
-                         f"{' …' if len(unexpected) > 3 else ''}")
+            parts.append(f"unexpected {', '.join(unexpected[:3])}{' …' if len(unexpected) > 3 else ''}")
         raise BundleError(f"The weights do not fit {config['arch']}: {'; '.join(parts)}.")
     for key, want in expected.items():
         got = tensors[key]
@@ -772,10 +874,13 @@ def build_checked(config: dict, weights: bytes, shown: str = WEIGHTS):
             raise BundleError(
                 f"The weights do not fit {config['arch']} at {inp['size']} px with "
                 f"{inp['channels']} channel(s): {key} has shape {tuple(got.shape)}, the "
-                f"architecture needs {tuple(want.shape)}.")
+                f"architecture needs {tuple(want.shape)}."
+            )
         if want.is_floating_point() != (specs[key].dtype in FLOAT_DTYPES):
-            raise BundleError(f"The weights' {key} has type {specs[key].dtype}, which does not "
-                              f"fit the layer ({want.dtype}).")
+            raise BundleError(
+                f"The weights' {key} has type {specs[key].dtype}, which does not "
+                f"fit the layer ({want.dtype})."
+            )
         if got.is_floating_point():
             if not bool(torch.isfinite(got).all()):
                 raise BundleError(f"The weights' {key} holds NaN or infinite values; refused.")
@@ -789,8 +894,10 @@ def load_module(info: ModelInfo):
     data = info.weights.read_bytes()
     sha = sha256_bytes(data)
     if sha != info.sha256:
-        raise BundleError(f"The weights of {info.name} have changed since it was saved (their "
-                          "SHA-256 no longer matches config.json); delete it and save it again.")
+        raise BundleError(
+            f"The weights of {info.name} have changed since it was saved (their "
+            "SHA-256 no longer matches config.json); delete it and save it again."
+        )
     config = json.loads((info.path / CONFIG).read_text(encoding="utf-8"))
     return build_checked(validate_config(config), data)
 
@@ -806,10 +913,12 @@ def _entries(zf: zipfile.ZipFile, shown: str) -> tuple[str | None, dict[str, zip
         raise PickleRefused(
             f"{shown} holds {pickles[0]}, a pickle (this is how torch.save and fastai's export() "
             "store a model). Loading a pickle runs whatever code was put inside it, so the "
-            f"playground never opens one that was uploaded. {CONVERT_HINT}")
+            f"playground never opens one that was uploaded. {CONVERT_HINT}"
+        )
     if len(infos) > MAX_ENTRIES:
-        raise BundleError(f"{shown} holds {len(infos)} entries; a model bundle holds only "
-                          f"{', '.join(ENTRIES)}.")
+        raise BundleError(
+            f"{shown} holds {len(infos)} entries; a model bundle holds only {', '.join(ENTRIES)}."
+        )
     files: list[tuple[list[str], zipfile.ZipInfo]] = []
     dirs: list[list[str]] = []
     for info in infos:
@@ -832,18 +941,25 @@ def _entries(zf: zipfile.ZipFile, shown: str) -> tuple[str | None, dict[str, zip
     tops = {parts[0] for parts, _ in files if len(parts) == 2}
     if all(len(parts) == 1 for parts, _ in files) and not dirs:
         top = None
-    elif len(tops) == 1 and all(len(parts) == 2 for parts, _ in files) and all(
-            d == [next(iter(tops))] for d in dirs):
+    elif (
+        len(tops) == 1
+        and all(len(parts) == 2 for parts, _ in files)
+        and all(d == [next(iter(tops))] for d in dirs)
+    ):
         top = next(iter(tops))
     else:
-        raise BundleError(f"{shown} is not laid out as a model bundle: its files must sit at the "
-                          "top or in one folder, and be only " + ", ".join(ENTRIES) + ".")
+        raise BundleError(
+            f"{shown} is not laid out as a model bundle: its files must sit at the "
+            "top or in one folder, and be only " + ", ".join(ENTRIES) + "."
+        )
     found: dict[str, zipfile.ZipInfo] = {}
     for parts, info in files:
         base = parts[-1]
         if base not in ENTRIES:
-            raise BundleError(f"{shown} holds {'/'.join(parts)!r}, which a model bundle does not "
-                              f"contain (only {', '.join(ENTRIES)}); refused.")
+            raise BundleError(
+                f"{shown} holds {'/'.join(parts)!r}, which a model bundle does not "
+                f"contain (only {', '.join(ENTRIES)}); refused."
+            )
         if base in found:
             raise BundleError(f"{shown} holds {base} twice; refused.")
         found[base] = info
@@ -857,11 +973,15 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, shown: str) ->
     """An entry's bytes, refusing more than limit even when the zip's header lies."""
     name = info.filename
     if info.file_size > limit:
-        raise BundleError(f"{name} in {shown} expands to {info.file_size:,} bytes, more than the "
-                          f"{limit:,} allowed; refused.")
+        raise BundleError(
+            f"{name} in {shown} expands to {info.file_size:,} bytes, more than the "
+            f"{limit:,} allowed; refused."
+        )
     if info.file_size > 8 * MB and info.file_size > MAX_RATIO * max(1, info.compress_size):
-        raise BundleError(f"{name} in {shown} expands {info.file_size // max(1, info.compress_size):,}"
-                          " times (a zip bomb, or not trained weights); refused.")
+        raise BundleError(
+            f"{name} in {shown} expands {info.file_size // max(1, info.compress_size):,}"
+            " times (a zip bomb, or not trained weights); refused."
+        )
     try:
         with zf.open(info) as f:
             data = f.read(limit + 1)
@@ -882,16 +1002,21 @@ def check_bundle(data: bytes, filename: str = "bundle.zip") -> tuple[str | None,
     if not data:
         raise BundleError(f"{shown} is empty (0 bytes).")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise BundleError(f"{shown} is {len(data) / MB:.0f} MB; bundles up to "
-                          f"{MAX_UPLOAD_BYTES // MB} MB are accepted.")
+        raise BundleError(
+            f"{shown} is {len(data) / MB:.0f} MB; bundles up to {MAX_UPLOAD_BYTES // MB} MB are accepted."
+        )
     refuse_pickle(data, filename)
     if data[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
         if len(data) >= 8 and data[8:9] == b"{":
-            raise BundleError(f"{shown} is a bare safetensors weights file. Import needs the "
-                              f"bundle zip ({CONFIG} with the class names and input size, plus "
-                              f"{WEIGHTS}), as Save model makes it.")
-        raise BundleError(f"{shown} is not a zip file, so not a model bundle. Download a bundle "
-                          "with Save model, or pack one with core.serving.bundle.pack.")
+            raise BundleError(
+                f"{shown} is a bare safetensors weights file. Import needs the "
+                f"bundle zip ({CONFIG} with the class names and input size, plus "
+                f"{WEIGHTS}), as Save model makes it."
+            )
+        raise BundleError(
+            f"{shown} is not a zip file, so not a model bundle. Download a bundle "
+            "with Save model, or pack one with core.serving.bundle.pack."
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
@@ -912,12 +1037,16 @@ def check_bundle(data: bytes, filename: str = "bundle.zip") -> tuple[str | None,
     actual = sha256_bytes(weights)
     expected = config["weights"]["sha256"]
     if actual != expected:
-        raise BundleError(f"The weights do not match their checksum: config.json says SHA-256 "
-                          f"{expected[:12]}…, the file has {actual[:12]}…. The bundle was changed "
-                          "or damaged after it was exported; refused.")
+        raise BundleError(
+            f"The weights do not match their checksum: config.json says SHA-256 "
+            f"{expected[:12]}…, the file has {actual[:12]}…. The bundle was changed "
+            "or damaged after it was exported; refused."
+        )
     if config["weights"]["bytes"] != len(weights):
-        raise BundleError(f"config.json says the weights are {config['weights']['bytes']:,} "
-                          f"bytes; the file has {len(weights):,}.")
+        raise BundleError(
+            f"config.json says the weights are {config['weights']['bytes']:,} "
+            f"bytes; the file has {len(weights):,}."
+        )
     build_checked(config, weights)
     return top, config, weights
 

@@ -14,8 +14,10 @@ import numpy as np
 from core.serving.predict import MODEL_LOCK, LoadedModel, to_batch
 
 # Colours from dark blue (no evidence) through green and yellow to red (strong evidence).
-_STOPS = np.array([[0.0, 0, 0, 130], [0.25, 0, 90, 255], [0.5, 0, 220, 160],
-                   [0.75, 255, 220, 0], [1.0, 220, 20, 0]], dtype=np.float64)
+_STOPS = np.array(
+    [[0.0, 0, 0, 130], [0.25, 0, 90, 255], [0.5, 0, 220, 160], [0.75, 255, 220, 0], [1.0, 220, 20, 0]],
+    dtype=np.float64,
+)
 
 
 @dataclass
@@ -44,8 +46,11 @@ def _target_layer(model, x) -> tuple[str, object, tuple[int, int]]:
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
-            hooks.append(module.register_forward_hook(
-                lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[-2:]))))
+            hooks.append(
+                module.register_forward_hook(
+                    lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[-2:]))
+                )
+            )
     try:
         with torch.no_grad():
             model(x)
@@ -85,8 +90,7 @@ def grad_cam(loaded: LoadedModel, pixels: np.ndarray, class_index: int | None = 
     weights = grad.mean(dim=(1, 2))
     cam = torch.relu((weights[:, None, None] * act).sum(dim=0))
     size = pixels.shape[0]
-    cam = F.interpolate(cam[None, None], size=(size, size), mode="bilinear",
-                        align_corners=False)[0, 0]
+    cam = F.interpolate(cam[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
     top = float(cam.max())
     heat = (cam / top).numpy() if top > 0 else np.zeros((size, size), dtype=np.float32)
     return HeatMap(heat.astype(np.float32), name, class_index, map_size)
@@ -109,8 +113,13 @@ def overlay(pixels: np.ndarray, heat: np.ndarray, side: int = 192, alpha: float 
     k = max(1, side // base.shape[0])
     big = (base.shape[1] * k, base.shape[0] * k)
     image = np.asarray(Image.fromarray(base).resize(big, Image.Resampling.NEAREST), dtype=np.float64)
-    smooth = np.asarray(Image.fromarray((heat * 255).astype(np.uint8)).resize(
-        big, Image.Resampling.BILINEAR), dtype=np.float64) / 255
+    smooth = (
+        np.asarray(
+            Image.fromarray((heat * 255).astype(np.uint8)).resize(big, Image.Resampling.BILINEAR),
+            dtype=np.float64,
+        )
+        / 255
+    )
     colour = colourise(smooth).astype(np.float64)
     # hot areas get more of the colour, so the picture stays readable where nothing happened
     a = alpha * (0.35 + 0.65 * smooth)[..., None]

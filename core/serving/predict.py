@@ -94,15 +94,17 @@ def open_image(data: bytes, name: str = "image"):
     if len(data) == 0:
         raise ImageError(f"{name} is empty (0 bytes): there is nothing to look at.")
     if len(data) > MAX_IMAGE_BYTES:
-        raise ImageError(f"{name} is {len(data) / MB:.1f} MB; images up to "
-                         f"{MAX_IMAGE_BYTES // MB} MB are accepted.")
+        raise ImageError(
+            f"{name} is {len(data) / MB:.1f} MB; images up to {MAX_IMAGE_BYTES // MB} MB are accepted."
+        )
     try:
         img = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as e:
         raise ImageError(_bomb_message(name, None)) from e
     except UnidentifiedImageError as e:
-        raise ImageError(f"{name} is not an image: {describe_content(data[:512])}. "
-                         f"Give a {FORMAT_NAMES} file.") from e
+        raise ImageError(
+            f"{name} is not an image: {describe_content(data[:512])}. Give a {FORMAT_NAMES} file."
+        ) from e
     except (OSError, ValueError, SyntaxError) as e:
         raise ImageError(f"{name} could not be read as an image: {e}.") from e
     fmt, mode = img.format or "?", img.mode
@@ -120,8 +122,10 @@ def open_image(data: bytes, name: str = "image"):
     except Image.DecompressionBombError as e:
         raise ImageError(_bomb_message(name, (width, height))) from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise ImageError(f"{name} is damaged: it is a {fmt} file that cannot be decoded "
-                         f"({e}). Try saving it again from the program that made it.") from e
+        raise ImageError(
+            f"{name} is damaged: it is a {fmt} file that cannot be decoded "
+            f"({e}). Try saving it again from the program that made it."
+        ) from e
     turned = images.upright(img)
     if turned.size != img.size:
         notes.append("turned upright (camera orientation)")
@@ -130,11 +134,16 @@ def open_image(data: bytes, name: str = "image"):
 
 
 def _bomb_message(name: str, size: tuple[int, int] | None) -> str:
-    what = f"{size[0]:,}×{size[1]:,} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)" if size \
+    what = (
+        f"{size[0]:,}×{size[1]:,} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)"
+        if size
         else "far too many pixels"
-    return (f"{name} is too large in pixels: {what}; images up to {MAX_PIXELS / 1e6:.0f} "
-            "megapixels are accepted. (A small file that opens to a huge picture is how a "
-            "'decompression bomb' exhausts a server's memory.)")
+    )
+    return (
+        f"{name} is too large in pixels: {what}; images up to {MAX_PIXELS / 1e6:.0f} "
+        "megapixels are accepted. (A small file that opens to a huge picture is how a "
+        "'decompression bomb' exhausts a server's memory.)"
+    )
 
 
 def model_view(rgb, size: int, channels: int) -> np.ndarray:
@@ -235,9 +244,11 @@ def load(name: str) -> LoadedModel:
     info = bundle.get(name)
     sha = bundle.file_sha256(info.weights)
     if sha != info.sha256:
-        raise bundle.BundleError(f"The weights of {name} have changed since it was saved (their "
-                                 "SHA-256 no longer matches config.json); delete it and save it "
-                                 "again.")
+        raise bundle.BundleError(
+            f"The weights of {name} have changed since it was saved (their "
+            "SHA-256 no longer matches config.json); delete it and save it "
+            "again."
+        )
     with _CACHE_LOCK:
         model = _CACHE.get(sha)
         if model is not None:
@@ -291,8 +302,9 @@ def predict(loaded: LoadedModel, prepared: list[PreparedImage]) -> list[Predicti
     return [Prediction(p.name, row, loaded.classes) for p, row in zip(prepared, probs)]
 
 
-def prepare_many(files: list[tuple[str, bytes]], size: int, channels: int,
-                 prepare_one=None) -> tuple[list[PreparedImage], list[tuple[str, str]]]:
+def prepare_many(
+    files: list[tuple[str, bytes]], size: int, channels: int, prepare_one=None
+) -> tuple[list[PreparedImage], list[tuple[str, str]]]:
     """Prepare several uploads; bad ones are reported as (name, why) and skipped.
 
     prepare_one (default: prepare) lets a caller add caching; it raises ImageError for a bad file.
@@ -309,22 +321,33 @@ def prepare_many(files: list[tuple[str, bytes]], size: int, channels: int,
     return good, bad
 
 
-def results_table(predictions: list[Prediction], prepared: list[PreparedImage],
-                  threshold: float):
+def results_table(predictions: list[Prediction], prepared: list[PreparedImage], threshold: float):
     """One row per image: file, answer, confidence, runner-up, and the conversions made."""
     import pandas as pd
 
     rows = []
     for pred, img in zip(predictions, prepared):
         top = pred.top(2)
-        rows.append({
-            "file": pred.name,
-            "prediction": pred.label(threshold),
-            "most likely": top[0][0],
-            "confidence": round(top[0][1], 4),
-            "runner-up": top[1][0] if len(top) > 1 else "",
-            "runner-up confidence": round(top[1][1], 4) if len(top) > 1 else None,
-            "notes": "; ".join(img.notes),
-        })
-    return pd.DataFrame(rows, columns=["file", "prediction", "most likely", "confidence",
-                                       "runner-up", "runner-up confidence", "notes"])
+        rows.append(
+            {
+                "file": pred.name,
+                "prediction": pred.label(threshold),
+                "most likely": top[0][0],
+                "confidence": round(top[0][1], 4),
+                "runner-up": top[1][0] if len(top) > 1 else "",
+                "runner-up confidence": round(top[1][1], 4) if len(top) > 1 else None,
+                "notes": "; ".join(img.notes),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "file",
+            "prediction",
+            "most likely",
+            "confidence",
+            "runner-up",
+            "runner-up confidence",
+            "notes",
+        ],
+    )

@@ -42,8 +42,13 @@ def mnist_cnn(n_classes: int, n_in: int, size: int) -> nn.Sequential:
     """Keras's MNIST network, with the layer names the playground's weights use."""
     side = (size - 4) // 2
     body = nn.Sequential(
-        nn.Conv2d(n_in, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+        nn.Conv2d(n_in, 32, 3),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.25),
+        nn.Flatten(),
     )
     head = nn.Sequential(
         nn.Linear(64 * side * side, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, n_classes)
@@ -100,8 +105,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
                 from PIL import ImageCms
 
                 src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-                return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"),
-                                                 outputMode="RGB")
+                return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
             except Exception:  # noqa: BLE001 - a broken profile: the plain formula
                 pass
         return img.convert("RGB")
@@ -122,7 +126,8 @@ def prepare(img: Image.Image, config: dict) -> torch.Tensor:
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
     small = rgb.crop((left, top, left + side, top + side)).resize(
-        (inp["size"], inp["size"]), Image.Resampling.BILINEAR)
+        (inp["size"], inp["size"]), Image.Resampling.BILINEAR
+    )
     if inp["channels"] == 1:
         small = small.convert("L")
     arr = np.asarray(small, dtype=np.uint8)
@@ -145,8 +150,11 @@ def main() -> None:
     """Print the most likely classes of one image."""
     parser = argparse.ArgumentParser(description="Predict one image with a playground bundle.")
     parser.add_argument("image", help="an image file (PNG, JPEG, WebP, BMP or GIF)")
-    parser.add_argument("--bundle", default=str(Path(__file__).resolve().parent),
-                        help="the bundle folder (default: this script's folder)")
+    parser.add_argument(
+        "--bundle",
+        default=str(Path(__file__).resolve().parent),
+        help="the bundle folder (default: this script's folder)",
+    )
     parser.add_argument("--top", type=int, default=3, help="how many classes to print")
     parser.add_argument("--json", action="store_true", help="print all probabilities as JSON")
     args = parser.parse_args()

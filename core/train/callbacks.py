@@ -46,8 +46,9 @@ class StreamToStore(Callback):
             self.step += 1
             hypers = self.opt.hypers[-1]
             mom = hypers.get("mom")
-            self._buffer.append((self.step, float(self.smooth_loss), float(hypers["lr"]),
-                                 None if mom is None else float(mom)))
+            self._buffer.append(
+                (self.step, float(self.smooth_loss), float(hypers["lr"]), None if mom is None else float(mom))
+            )
             if time.monotonic() - self._last_flush > FLUSH_EVERY:
                 self._flush()
         if self.store.cancel_requested(self.job_id):
@@ -63,8 +64,16 @@ class StreamToStore(Callback):
         train_loss = float(record[0]) if record and record[0] is not None else None
         valid_loss = float(record[1]) if len(record) > 1 and record[1] is not None else None
         metrics = {n: float(v) for n, v in zip(names, record[2:]) if v is not None}
-        self.store.add_epoch(self.job_id, self.epochs_done, train_loss, valid_loss, metrics,
-                             time.perf_counter() - self._epoch_start, self.step, self.phase)
+        self.store.add_epoch(
+            self.job_id,
+            self.epochs_done,
+            train_loss,
+            valid_loss,
+            metrics,
+            time.perf_counter() - self._epoch_start,
+            self.step,
+            self.phase,
+        )
         self.epochs_done += 1
 
     def after_fit(self):

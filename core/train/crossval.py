@@ -56,15 +56,41 @@ def _fold_bundle(cfg: TrainConfig, items, arr, labels, train_idx, held_idx, size
     device = default_device()
     files = items.files
     train = TensorLoader(
-        x_train, labels[train_idx], cfg.bs, shuffle=True, drop_last=len(train_idx) > cfg.bs,
-        mean=mean, std=std, augment=cfg.aug if cfg.augment else None, seed=cfg.seed + fold,
-        device=device, vocab=items.vocab, items=[files[i] for i in train_idx.tolist()],
+        x_train,
+        labels[train_idx],
+        cfg.bs,
+        shuffle=True,
+        drop_last=len(train_idx) > cfg.bs,
+        mean=mean,
+        std=std,
+        augment=cfg.aug if cfg.augment else None,
+        seed=cfg.seed + fold,
+        device=device,
+        vocab=items.vocab,
+        items=[files[i] for i in train_idx.tolist()],
     )
-    held = TensorLoader(x_held, labels[held_idx], cfg.bs * 2, mean=mean, std=std, device=device,
-                        vocab=items.vocab, items=[files[i] for i in held_idx.tolist()])
+    held = TensorLoader(
+        x_held,
+        labels[held_idx],
+        cfg.bs * 2,
+        mean=mean,
+        std=std,
+        device=device,
+        vocab=items.vocab,
+        items=[files[i] for i in held_idx.tolist()],
+    )
     dls = DataLoaders(train, held, path=workspace.root(), device=device)
-    bundle = DataBundle(dls, items, size, arr.shape[1], mean.tolist(), std.tolist(),
-                        len(train_idx), len(held_idx), notes=[f"fold {fold + 1}"])
+    bundle = DataBundle(
+        dls,
+        items,
+        size,
+        arr.shape[1],
+        mean.tolist(),
+        std.tolist(),
+        len(train_idx),
+        len(held_idx),
+        notes=[f"fold {fold + 1}"],
+    )
     return bundle, torch.tensor(mean.tolist()), torch.tensor(std.tolist())
 
 
@@ -115,17 +141,35 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
         fold_accuracy.append(float((held_probs.argmax(1) == labels[held_idx].numpy()).mean()))
     files = [items.files[i] for i in train_all]
     given = [items.labels[i] for i in train_all]
-    out = {"job_id": job_id, "dataset": cfg.dataset, "k": k, "config": cfg.to_dict(), "created": t0,
-           "fingerprint": print_, "vocab": items.vocab, "files": files, "labels": given,
-           "folds": folds.tolist(), "probs": np.round(probs, 6).tolist()}
+    out = {
+        "job_id": job_id,
+        "dataset": cfg.dataset,
+        "k": k,
+        "config": cfg.to_dict(),
+        "created": t0,
+        "fingerprint": print_,
+        "vocab": items.vocab,
+        "files": files,
+        "labels": given,
+        "folds": folds.tolist(),
+        "probs": np.round(probs, 6).tolist(),
+    }
     path = result_path(job_id)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(out))
     os.replace(tmp, path)
     oos = float(np.mean([p.argmax() == items.vocab.index(g) for p, g in zip(probs, given)]))
-    return {"run_id": job_id, "k": k, "n": len(files), "fold_accuracy": fold_accuracy,
-            "oos_accuracy": oos, "path": str(path), "fingerprint": print_,
-            "seconds": round(time.perf_counter() - started, 3), "cancelled": False}
+    return {
+        "run_id": job_id,
+        "k": k,
+        "n": len(files),
+        "fold_accuracy": fold_accuracy,
+        "oos_accuracy": oos,
+        "path": str(path),
+        "fingerprint": print_,
+        "seconds": round(time.perf_counter() - started, 3),
+        "cancelled": False,
+    }
 
 
 def run_crossval_job(job, store) -> dict:
@@ -142,8 +186,9 @@ def load_result(job_id: int) -> dict | None:
         return None
 
 
-def out_of_sample_frame(result: dict, model_frame: pd.DataFrame,
-                        renamed: dict[str, str] | None = None) -> pd.DataFrame:
+def out_of_sample_frame(
+    result: dict, model_frame: pd.DataFrame, renamed: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Every image judged by a model that never trained on it.
 
     Training images get their cross-validated predictions, scored against their label as it is
@@ -161,8 +206,12 @@ def out_of_sample_frame(result: dict, model_frame: pd.DataFrame,
             keep.append(i)
             files.append(f)
     labels = [now.at[f, "actual"] for f in files]
-    train = frame_from_probs(files, labels, ["train"] * len(files),
-                             probs[keep] if keep else np.zeros((0, len(result["vocab"]))),
-                             result["vocab"])
+    train = frame_from_probs(
+        files,
+        labels,
+        ["train"] * len(files),
+        probs[keep] if keep else np.zeros((0, len(result["vocab"]))),
+        result["vocab"],
+    )
     valid = model_frame[model_frame["split"] == "valid"]
     return pd.concat([train, valid], ignore_index=True) if len(train) else valid.reset_index(drop=True)

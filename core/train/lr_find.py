@@ -44,8 +44,13 @@ def _restore(learn: Learner, snap: dict) -> None:
         dl.gen.set_state(state)
 
 
-def find_lr(learn: Learner, num_it: int = 100, start_lr: float = 1e-7, end_lr: float = 10.0,
-            stream: StreamToStore | None = None) -> dict:
+def find_lr(
+    learn: Learner,
+    num_it: int = 100,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    stream: StreamToStore | None = None,
+) -> dict:
     """Run fastai's lr_find and give back lrs, losses and the four suggestions.
 
     The model's weights, the optimizer's state and the random generators afterwards are exactly
@@ -55,8 +60,7 @@ def find_lr(learn: Learner, num_it: int = 100, start_lr: float = 1e-7, end_lr: f
     if stream is not None:
         learn.add_cb(stream)
     try:
-        learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False,
-                      suggest_funcs=None)
+        learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=None)
     finally:
         if stream is not None:
             learn.remove_cb(stream)
@@ -64,8 +68,12 @@ def find_lr(learn: Learner, num_it: int = 100, start_lr: float = 1e-7, end_lr: f
     lrs = [float(v) for v in learn.recorder.lrs]
     losses = [float(v) for v in learn.recorder.losses]
     cancelled = bool(stream and stream.cancelled)
-    return {"lrs": lrs, "losses": losses, "cancelled": cancelled,
-            "suggestions": {} if cancelled else suggest(lrs, losses, num_it)}
+    return {
+        "lrs": lrs,
+        "losses": losses,
+        "cancelled": cancelled,
+        "suggestions": {} if cancelled else suggest(lrs, losses, num_it),
+    }
 
 
 def suggest(lrs: list[float], losses: list[float], num_it: int) -> dict[str, float | None]:
@@ -98,8 +106,12 @@ def run_lr_find_job(job: Job, store: Store) -> dict:
     stream = StreamToStore(store, job.id, num_it, record_epochs=False)
     store.set_progress(job.id, 0.0, "finding the learning rate")
     started = time.perf_counter()
-    result = find_lr(learn, num_it=num_it, start_lr=float(job.params.get("start_lr", 1e-7)),
-                     end_lr=float(job.params.get("end_lr", 10.0)), stream=stream)
-    result.update(run_id=job.id, notice=built.notice,
-                  seconds=round(time.perf_counter() - started, 3))
+    result = find_lr(
+        learn,
+        num_it=num_it,
+        start_lr=float(job.params.get("start_lr", 1e-7)),
+        end_lr=float(job.params.get("end_lr", 10.0)),
+        stream=stream,
+    )
+    result.update(run_id=job.id, notice=built.notice, seconds=round(time.perf_counter() - started, 3))
     return result

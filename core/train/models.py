@@ -39,8 +39,13 @@ def mnist_cnn(n_classes: int, n_in: int, size: int) -> nn.Sequential:
     if side < 1:
         raise UserError(f"mnist_cnn needs images of at least 6 pixels; got {size}.")
     body = nn.Sequential(
-        nn.Conv2d(n_in, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+        nn.Conv2d(n_in, 32, 3),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.25),
+        nn.Flatten(),
     )
     head = nn.Sequential(
         nn.Linear(64 * side * side, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, n_classes)
@@ -74,14 +79,17 @@ def _resnet(arch: str, n_classes: int, n_in: int, pretrained: bool) -> BuiltMode
     notice = None
     if pretrained and pretrained_weights_file(arch) is None:
         pretrained = False
-        notice = (f"No ImageNet weights for {arch} on this machine (and no internet to fetch "
-                  "them), so it trains from scratch: expect slower progress than fine-tuning.")
+        notice = (
+            f"No ImageNet weights for {arch} on this machine (and no internet to fetch "
+            "them), so it trains from scratch: expect slower progress than fine-tuning."
+        )
     model = create_vision_model(fn, n_classes, pretrained=pretrained, n_in=n_in)
     return BuiltModel(model, lambda m: list(_resnet_split(m)), notice, pretrained)
 
 
-def build_model(arch: str, n_classes: int, n_in: int = 3, size: int = 32,
-                pretrained: bool = True) -> BuiltModel:
+def build_model(
+    arch: str, n_classes: int, n_in: int = 3, size: int = 32, pretrained: bool = True
+) -> BuiltModel:
     """Build arch for n_classes outputs and n_in input channels."""
     if arch not in ARCHS:
         raise UserError(f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHS)}.")
@@ -104,13 +112,16 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> pd.DataFrame:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
             params = list(module.parameters(recurse=False))
             n = sum(p.numel() for p in params)
-            rows.append({
-                "layer": name,
-                "kind": type(module).__name__,
-                "output shape": "×".join(str(s) for s in shape[1:]) if shape else "",
-                "parameters": n,
-                "trainable": bool(params) and all(p.requires_grad for p in params),
-            })
+            rows.append(
+                {
+                    "layer": name,
+                    "kind": type(module).__name__,
+                    "output shape": "×".join(str(s) for s in shape[1:]) if shape else "",
+                    "parameters": n,
+                    "trainable": bool(params) and all(p.requires_grad for p in params),
+                }
+            )
+
         return record
 
     for name, module in model.named_modules():
@@ -143,8 +154,12 @@ def freeze_groups(built: BuiltModel, n_frozen: int) -> None:
     statistics must adapt to the new data.
     """
     groups = built.splitter(built.model)
-    bn_params = {id(p) for m in built.model.modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
+    bn_params = {
+        id(p)
+        for m in built.model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for p in m.parameters()
+    }
     for i, params in enumerate(groups):
         for p in params:
             p.requires_grad_(i >= n_frozen or id(p) in bn_params)

@@ -40,8 +40,9 @@ def group_lrs(lr: float, lr_low: float | None, n_groups: int) -> list[float]:
     return [lr_low * step**i for i in range(n_groups)]
 
 
-def _phase(schedule: str, lrs: list[float], n_iter: int, pct_start: float, start_mom: float
-           ) -> list[tuple[list[float], float]]:
+def _phase(
+    schedule: str, lrs: list[float], n_iter: int, pct_start: float, start_mom: float
+) -> list[tuple[list[float], float]]:
     out = []
     for i in range(n_iter):
         pos = i / n_iter
@@ -69,8 +70,14 @@ def preview(cfg: TrainConfig, batches_per_epoch: int, n_groups: int | None = Non
     phases = []
     if cfg.freeze_epochs > 0:
         phases.append(("frozen", cfg.freeze_epochs, [cfg.lr] * n_groups, 0.99))
-    phases.append(("unfrozen" if cfg.freeze_epochs > 0 else "train", cfg.epochs,
-                   group_lrs(cfg.lr, cfg.lr_low, n_groups), ONE_CYCLE["pct_start"]))
+    phases.append(
+        (
+            "unfrozen" if cfg.freeze_epochs > 0 else "train",
+            cfg.epochs,
+            group_lrs(cfg.lr, cfg.lr_low, n_groups),
+            ONE_CYCLE["pct_start"],
+        )
+    )
     step = 0
     for name, epochs, lrs, pct in phases:
         for group, group_mom in _phase(cfg.schedule, lrs, epochs * batches_per_epoch, pct, mom):

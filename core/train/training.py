@@ -62,8 +62,16 @@ def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, B
     """A fastai Learner for cfg on the bundle's loaders, quiet (no progress bar, no printing)."""
     seed_everything(cfg.seed)
     built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
-    learn = Learner(bundle.dls, built.model, loss_func=CrossEntropy(), metrics=accuracy,
-                    splitter=built.splitter, wd=cfg.wd, path=workspace.root(), opt_func=adamw)
+    learn = Learner(
+        bundle.dls,
+        built.model,
+        loss_func=CrossEntropy(),
+        metrics=accuracy,
+        splitter=built.splitter,
+        wd=cfg.wd,
+        path=workspace.root(),
+        opt_func=adamw,
+    )
     if learn.cbs.filter(lambda cb: isinstance(cb, ProgressCallback)):
         learn.remove_cb(ProgressCallback)
     learn.logger = lambda *_: None
@@ -75,8 +83,7 @@ def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, B
 def fit(learn: Learner, cfg: TrainConfig, stream: StreamToStore | None = None) -> None:
     """Fit with cfg's schedule; with freeze_epochs, train only the head first (as fine_tune)."""
     cbs = [stream] if stream else []
-    schedules = {"one_cycle": learn.fit_one_cycle, "constant": learn.fit,
-                 "flat_cos": learn.fit_flat_cos}
+    schedules = {"one_cycle": learn.fit_one_cycle, "constant": learn.fit, "flat_cos": learn.fit_flat_cos}
     fit_fn = schedules[cfg.schedule]
     if cfg.freeze_epochs > 0:
         if stream:
@@ -103,8 +110,14 @@ def save_weights(learn: Learner, cfg: TrainConfig, bundle: data.DataBundle, fold
     save_file(state, str(tmp))
     _fsync(tmp)
     os.replace(tmp, target)
-    meta = {"config": cfg.to_dict(), "vocab": bundle.vocab, "size": bundle.size,
-            "channels": bundle.channels, "mean": bundle.mean, "std": bundle.std}
+    meta = {
+        "config": cfg.to_dict(),
+        "vocab": bundle.vocab,
+        "size": bundle.size,
+        "channels": bundle.channels,
+        "mean": bundle.mean,
+        "std": bundle.std,
+    }
     tmp_meta = folder / f".run.{os.getpid()}.tmp"
     tmp_meta.write_text(json.dumps(meta, indent=2))
     _fsync(tmp_meta)
