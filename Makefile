@@ -20,8 +20,7 @@ run: venv
 	$(PY) -m core datasets >/dev/null
 	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT)
 
-test: venv
-	$(PY) -m ruff check .
+test: lint
 	$(PY) -m pytest -q
 
 lint: venv

@@ -1,32 +1,100 @@
-"""Where the program writes: one workspace folder, and helpers that keep user paths inside it."""
+"""Where the program writes: one workspace folder, spaces inside it, and paths kept inside.
+
+A *space* is the folder everything of one person lives in (datasets, runs, models, marks,
+trash, the job store). Today there is one space, the workspace itself; with sign-in each person
+gets one. Every path and id is resolved inside a space, and every lock is taken through
+`Space.lock`, so the file locks used today can become database locks when workers share a store.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import PathEscapeError
+from core import fsutil
+from core.errors import PathEscapeError, UserError
 
 ENV_VAR = "PLAYGROUND_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SPACE = ""  # the workspace itself: a single person on a laptop
+_LOCK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-def root() -> Path:
+class Busy(UserError):
+    """Someone else holds a lock of the space for longer than the caller would wait."""
+
+
+def workspace_root() -> Path:
     """The workspace folder (created when missing): $PLAYGROUND_WORKSPACE or ./workspace."""
     folder = Path(os.environ.get(ENV_VAR) or PROJECT_ROOT / "workspace").expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def subdir(name: str) -> Path:
-    """A named folder inside the workspace (datasets, cache, models, trash, …), created."""
-    folder = safe_join(root(), name)
+@dataclass(frozen=True)
+class Space:
+    """One person's folder inside the workspace; every path and lock is taken through it."""
+
+    name: str = DEFAULT_SPACE
+
+    @property
+    def root(self) -> Path:
+        """The space's folder (created when missing)."""
+        base = workspace_root()
+        if not self.name:
+            return base
+        folder = safe_join(subdir_of(base, "spaces"), self.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def path(self, *parts: str | os.PathLike) -> Path:
+        """A path inside the space; refuses names that would leave it."""
+        return safe_join(self.root, *parts)
+
+    def subdir(self, name: str) -> Path:
+        """A named folder of the space (datasets, runs, models, trash, …), created."""
+        return subdir_of(self.root, name)
+
+    @contextlib.contextmanager
+    def lock(self, name: str, wait: float = 0.0, busy_message: str = "") -> Iterator[None]:
+        """Hold the space's lock called name for the `with` block (raises Busy past `wait` s)."""
+        if not _LOCK_NAME.match(name):
+            raise PathEscapeError(f"{name!r} is not a lock name.")
+        try:
+            with fsutil.file_lock(self.subdir("locks") / f"{name}.lock", wait):
+                yield
+        except fsutil.Busy:
+            raise Busy(busy_message or f"{name} is busy; try again in a moment.") from None
+
+
+def space(name: str = DEFAULT_SPACE) -> Space:
+    """The space called name (the one default space until sign-in exists)."""
+    return Space(name)
+
+
+def subdir_of(base: Path, name: str) -> Path:
+    """A named folder inside base, created; refuses names that would leave it."""
+    folder = safe_join(base, name)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
+def root() -> Path:
+    """The current space's folder (today: the workspace)."""
+    return space().root
+
+
+def subdir(name: str) -> Path:
+    """A named folder of the current space (datasets, cache, models, trash, …), created."""
+    return space().subdir(name)
+
+
 def db_path() -> Path:
-    """The SQLite store shared by the dashboard, the CLI and the worker."""
+    """The SQLite store shared by the dashboard, the CLI and the worker (in the current space)."""
     return root() / "runs.sqlite"
 
 

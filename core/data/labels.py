@@ -1,0 +1,105 @@
+"""Labels are text; folder names are derived from them, one to one, and the mapping is stored.
+
+A label is whatever text a dataset uses (`<=50K`, `Star Wars: Episode IV`, `-rf`). Where a label
+becomes a folder name, `folder_names` gives a safe one: the label itself when it already is a
+harmless folder name, else a cleaned name plus a short hash of the label, so two labels never
+collapse into one folder. The mapping lives in the dataset's `labels.json`; a dataset without
+one (every dataset made before labels were text) reads its folder names as its labels. Markup in
+a label is escaped where it is shown, never refused here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+from core.errors import UserError
+
+MAX_LABEL = 200  # characters; long enough for a film title, short enough to show in a table
+MAX_FOLDER = 64
+MAPPING_FILE = "labels.json"
+MAPPING_FORMAT = 1
+# Folder names read_image_folder takes for splits, so never a class folder.
+SPLIT_FOLDERS = ("train", "valid", "val", "validation", "test")
+
+
+def check_label(text: object, what: str = "A label") -> str:
+    """Any non-empty text of at most MAX_LABEL characters without control characters."""
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"{what} must be a non-empty piece of text; got {text!r}.")
+    if len(text) > MAX_LABEL:
+        raise UserError(f"{what} {text[:20]!r}… is longer than {MAX_LABEL} characters.")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise UserError(f"{what} {text[:40]!r} contains control characters (a tab, a newline, NUL…).")
+    return text
+
+
+def safe_folder_name(raw: str) -> str:
+    """A harmless folder name like the label: letters, digits, space, - _ . + ( ) only."""
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(c if c.isalnum() or c in " -_.+()" else "_" for c in text)
+    text = re.sub(r"_+", "_", text).strip(" ._")[:MAX_FOLDER].strip(" ._")
+    if not text:
+        return "unnamed"
+    if text.lower() in SPLIT_FOLDERS:
+        return f"{text}_class"
+    return text
+
+
+def _short_hash(label: str) -> str:
+    return hashlib.sha256(label.encode("utf-8")).hexdigest()[:8]
+
+
+def folder_names(labels: Iterable[str], taken: Iterable[str] = ()) -> dict[str, str]:
+    """A distinct safe folder name for each label (label -> folder), stable for a given label.
+
+    `taken` holds folder names already used (in any letter case) by other labels.
+    """
+    used = {t.lower() for t in taken}
+    out: dict[str, str] = {}
+    for label in sorted(set(labels)):
+        check_label(label)
+        safe = safe_folder_name(label)
+        name = safe if safe == label else f"{safe[: MAX_FOLDER - 9]}-{_short_hash(label)}"
+        n = 1
+        while name.lower() in used:
+            n += 1
+            name = f"{safe[: MAX_FOLDER - 12]}-{_short_hash(label)}-{n}"
+        used.add(name.lower())
+        out[label] = name
+    return out
+
+
+def load_mapping(root: Path) -> dict[str, str]:
+    """folder -> label for the dataset at root (empty when every folder name is its label)."""
+    try:
+        data = json.loads((Path(root) / MAPPING_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    folders = data.get("folders") if isinstance(data, dict) else None
+    if not isinstance(folders, dict):
+        return {}
+    return {str(k): str(v) for k, v in folders.items() if isinstance(v, str)}
+
+
+def mapping_text(label_to_folder: dict[str, str]) -> str:
+    """The labels.json content for a label -> folder map (only labels that differ are stored)."""
+    folders = {f: lab for lab, f in sorted(label_to_folder.items()) if f != lab}
+    return json.dumps({"format": MAPPING_FORMAT, "folders": folders}, indent=2, ensure_ascii=False)
+
+
+def label_of(folder: str, mapping: dict[str, str]) -> str:
+    """The label a class folder stands for."""
+    return mapping.get(folder, folder)
+
+
+def folder_of(label: str, mapping: dict[str, str]) -> str:
+    """The folder holding a label's images (the label itself when the mapping does not name it)."""
+    for folder, lab in mapping.items():
+        if lab == label:
+            return folder
+    return label
