@@ -50,6 +50,7 @@ class Augment:
 class TrainConfig:
     """Everything that decides a training run; stored with the run so it can be repeated."""
 
+    task: str = "single_label"  # the kind of problem (core/tasks): decides loaders, learner, metrics
     dataset: str = "digits"
     arch: str = "mnist_cnn"
     lr: float = 3e-3  # with one-cycle this is the peak learning rate
@@ -66,6 +67,25 @@ class TrainConfig:
     aug: Augment = field(default_factory=Augment)
     pretrained: bool = True  # use ImageNet weights when they are on this machine
     mixed_precision: bool = False  # only on a CUDA GPU: faster, half the memory
+    # The task's own settings (its Options dataclass); None or a dict is turned into it, so the
+    # UI, the CLI and stored runs share one config tree whatever the task.
+    options: Any = None
+
+    def __post_init__(self):
+        from core import tasks
+
+        if self.task not in tasks.TASKS:
+            return  # validate() says so in a sentence
+        Options = tasks.get(self.task).Options
+        if self.options is None or isinstance(self.options, dict):
+            values = dict(self.options or {})
+            known = {f.name for f in dataclasses.fields(Options)}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ConfigError(f"Unknown {self.task} setting(s): {', '.join(unknown)}.")
+            object.__setattr__(self, "options", Options(**values))
+        elif not isinstance(self.options, Options):
+            raise ConfigError(f"The options of a {self.task} run must be {Options.__name__}.")
 
     def lr_arg(self) -> float | slice:
         """The learning rate as fastai's fit functions take it: a float, or slice(lo, hi)."""
@@ -116,7 +136,13 @@ def _finite(x: Any) -> bool:
 
 def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
     """Every reason the config is not sensible, as sentences (empty when it is fine)."""
+    from core import tasks
+
     out = []
+    if cfg.task not in tasks.TASKS:
+        out.append(f"Unknown task {cfg.task!r}; choose one of: {', '.join(tasks.names())}.")
+    elif cfg.options is not None:
+        out.extend(cfg.options.problems())
     if isinstance(cfg.lr, float) and cfg.lr == math.inf:
         out.append("The learning rate must be a finite number below 10 (try 3e-3).")
     elif not _finite(cfg.lr) or cfg.lr <= 0:

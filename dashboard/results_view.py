@@ -9,32 +9,23 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import workspace
+from core import runs as runs_files
 from core.analysis import clean
 from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store, snapshot
-from dashboard import cleaner, figures, runs, state
+from dashboard import cleaner, figures, runs, state, widgets
+from dashboard.text import sections
 
 SPLIT_NAMES = {"valid": "validation", "train": "training"}
 RANK_MODEL, RANK_OOS = "model", "oos"
-CELL, CELL_CLICK = "results_cell", "results_cell_click"  # chosen cell; the last click handled
-INTRO = (
-    "Where the model goes wrong. The **confusion matrix** counts, for each actual class, what the "
-    "model predicted; the **top losses** are the images it was most confidently wrong (or least "
-    "sure) about — often a hard image, sometimes a wrong label. Mark each keep, delete or relabel, "
-    "apply the plan (safely, with undo), and retrain to see whether cleaning helped."
-)
-
-
-def has_weights(job_id: int) -> bool:
-    """True when a run saved weights (a cheap file check; no torch)."""
-    folder = workspace.subdir("runs") / str(int(job_id))
-    return (folder / "model.safetensors").is_file() and (folder / "run.json").is_file()
+TEXT = sections("results")  # the page's sentences, from assets/text/results.md
 
 
 def finished_runs(store: Store) -> list[Job]:
     """Training runs that ended with saved weights, newest first."""
     return [
-        j for j in store.jobs(limit=200, kind="train") if j.state in (DONE, CANCELLED) and has_weights(j.id)
+        j
+        for j in store.jobs(limit=200, kind="train")
+        if j.state in (DONE, CANCELLED) and runs_files.has_weights(j.id)
     ]
 
 
@@ -64,16 +55,15 @@ def choose_run(store: Store) -> Job | None:
         key=state.RESULTS_RUN,
         persist_state="session",
         format_func=lambda i: run_label(by_id[i]),
-        help="The finished training run whose mistakes to look at.",
+        help=TEXT["run"],
     )
     return by_id[chosen]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _loaded(run_id: int):
-    from core.analysis.interpret import load_run
 
-    return load_run(run_id)
+    return runs_files.load(run_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -102,12 +92,12 @@ def summary_metrics(interp) -> None:
     c1.metric(
         "Validation accuracy",
         f"{valid_acc:.2%}" if valid_acc is not None else "—",
-        help="Share of validation images predicted right, on the data as it is now.",
+        help=TEXT["valid_accuracy"],
     )
     c2.metric(
         "Training accuracy",
         f"{train_acc:.2%}" if train_acc is not None else "—",
-        help="On the images the model trained on: far above validation means overfitting.",
+        help=TEXT["train_accuracy"],
     )
     c3.metric("Validation images", int(counts.get("valid", 0)))
     c4.metric("Training images", int(counts.get("train", 0)))
@@ -120,14 +110,11 @@ def confusion_tables(interp) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Most confused")
-        st.caption("The pairs the model mixes up most on validation images (fastai's most_confused).")
+        st.caption(TEXT["most_confused"])
         st.dataframe(most_confused(interp.frame, interp.vocab).head(10), hide_index=True)
     with right:
         st.subheader("Per class")
-        st.caption(
-            "Precision: of the images predicted as the class, the share right. Recall: of "
-            "the images in the class, the share found. F1 balances the two."
-        )
+        st.caption(TEXT["per_class"])
         st.dataframe(
             per_class(interp.frame, interp.vocab),
             hide_index=True,
@@ -138,24 +125,8 @@ def confusion_tables(interp) -> None:
 
 
 def job_progress(job_id: int, what: str) -> None:
-    """A progress bar with time left and Stop, polled every second; a full rerun when it ends."""
-
-    @st.fragment(run_every="1s")
-    def view() -> None:
-        snap = snapshot(runs.store(), job_id)
-        if snap is None or snap.finished:
-            st.rerun()
-        st.progress(min(1.0, max(0.0, snap.job.progress)), text=f"{what}: {snap.eta_text}")
-        if st.button(
-            "Stop",
-            key=f"stop_{job_id}",
-            icon=":material/stop:",
-            help="Stop this job after the current batch.",
-        ):
-            runs.store().request_cancel(job_id)
-        runs.keep_worker_alive()
-
-    view()
+    """The job monitor for a job the page waits on: "what: progress", Stop, a rerun at the end."""
+    widgets.job_monitor(job_id, progress_text=lambda snap: f"{what}: {snap.eta_text}", stop_help=TEXT["stop"])
 
 
 def confusion_section(interp, dataset: str, root) -> None:
@@ -168,15 +139,15 @@ def confusion_section(interp, dataset: str, root) -> None:
         list(SPLIT_NAMES),
         format_func=SPLIT_NAMES.get,
         horizontal=True,
-        key="results_cm_split",
+        key=state.RESULTS_CM_SPLIT,
         persist_state="session",
-        help="Validation images show how the model does on data it never trained on.",
+        help=TEXT["cm_split"],
     )
     normalised = right.toggle(
         "Share of each actual class",
-        key="results_cm_norm",
+        key=state.RESULTS_CM_NORM,
         persist_state="session",
-        help="Divide each row by its total, so small and large classes compare.",
+        help=TEXT["cm_norm"],
     )
     cm = interpret.confusion_matrix(interp.frame, interp.vocab, split)
     event = st.plotly_chart(
@@ -195,27 +166,27 @@ def confusion_section(interp, dataset: str, root) -> None:
     cells += [(c, c) for i, c in enumerate(interp.vocab) if cm[i, i]]
     points = list(getattr(getattr(event, "selection", None), "points", None) or [])
     click = (str(points[0].get("y")), str(points[0].get("x"))) if points else None
-    if click != st.session_state.get(CELL_CLICK):  # a new click (None: the click was undone)
-        st.session_state[CELL_CLICK] = click
+    if click != st.session_state.get(state.RESULTS_CELL_CLICK):  # a new click (None: undone)
+        st.session_state[state.RESULTS_CELL_CLICK] = click
         if click is not None:
-            st.session_state[CELL] = click if click in cells else None
-    if st.session_state.get(CELL) not in [None, *cells]:
-        st.session_state[CELL] = None
+            st.session_state[state.RESULTS_CELL] = click if click in cells else None
+    if st.session_state.get(state.RESULTS_CELL) not in [None, *cells]:
+        st.session_state[state.RESULTS_CELL] = None
     count = {c: int(cm[interp.vocab.index(c[0]), interp.vocab.index(c[1])]) for c in cells}
     chosen = st.selectbox(
         "Images behind a cell",
         [None, *cells],
-        key=CELL,
+        key=state.RESULTS_CELL,
         format_func=lambda c: (
             "— click a cell, or choose one here —"
             if c is None
             else f"actual {c[0]}, predicted {c[1]} ({count[c]} image(s))"
         ),
-        help="The images counted in one cell of the matrix; mistakes first, largest count first.",
+        help=TEXT["cell"],
     )
     if chosen is not None:
         rows = interpret.cell(interp.frame, chosen[0], chosen[1], split)
-        cleaner.image_grid(cleaner.paged(rows, "results_cell_pages"), dataset, root, interp.vocab, "cell")
+        cleaner.image_grid(cleaner.paged(rows, state.RESULTS_CELL_PAGES), dataset, root, interp.vocab, "cell")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -225,16 +196,12 @@ def _crossval_result(job_id: int):
     return load_result(job_id)
 
 
-def _newest(store: Store, kind: str, key: str, run_id: int) -> Job | None:
-    return next((j for j in store.jobs(limit=200, kind=kind) if j.params.get(key) == run_id), None)
-
-
 def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
     """The out-of-sample frame when its crossval job is done; else its controls or progress."""
     from core.train.crossval import DEFAULT_K, out_of_sample_frame
 
     store = runs.store()
-    cv = _newest(store, "crossval", "source_run", job.id)
+    cv = store.latest("crossval", source_run=job.id)
     if cv is not None and not cv.finished_state:
         job_progress(cv.id, "Cross-validation")
         return None
@@ -242,11 +209,7 @@ def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
         result = _crossval_result(cv.id)
         if result is not None:
             if result["fingerprint"] != interp.fingerprint:
-                st.caption(
-                    "Computed before your latest changes to the data: relabelled images are "
-                    "judged against their new label, deleted ones are gone. Recompute for "
-                    "models trained on the cleaned data."
-                )
+                st.caption(TEXT["stale_oos"])
             frame = out_of_sample_frame(result, interp.frame, clean.renames(dataset, result["created"]))
             k_text = f"{result['k']}-fold cross-validation (job {cv.id})"
             st.caption(f"Training images ranked by {k_text}; validation images by the run's model.")
@@ -254,7 +217,7 @@ def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
                 "Recompute",
                 icon=":material/refresh:",
                 key="results_cv_again",
-                help="Run the k-fold cross-validation again on the data as it is now.",
+                help=TEXT["recompute"],
             ):
                 runs.submit(
                     "crossval", {"config": job.params["config"], "k": result["k"], "source_run": job.id}
@@ -269,21 +232,16 @@ def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
         min_value=2,
         max_value=10,
         value=DEFAULT_K,
-        key="results_k",
-        help="Each training image is predicted by a model trained on the other "
-        "k-1 folds; more folds cost more time.",
+        key=state.RESULTS_K,
+        help=TEXT["folds"],
     )
     seconds = (job.result or {}).get("total_seconds") or (job.result or {}).get("seconds")
     cost = f" (about {int(k) * seconds:.0f} s: {int(k)} × this run's time)" if seconds else ""
-    st.caption(
-        f"Trains {int(k)} models with run {job.id}'s settings{cost}, each on all training "
-        "images but one fold, and predicts that fold: every training image is judged by a "
-        "model that never saw it, so a memorised wrong label cannot hide."
-    )
+    st.caption(TEXT["oos"].format(k=int(k), run=job.id, cost=cost))
     if st.button(
         "Compute the out-of-sample ranking",
         icon=":material/model_training:",
-        help="Queue the cross-validation as a job; the worker runs it with progress.",
+        help=TEXT["compute_oos"],
     ):
         runs.submit("crossval", {"config": job.params["config"], "k": int(k), "source_run": job.id})
         st.rerun()
@@ -298,11 +256,10 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
         "Rank by",
         [RANK_MODEL, RANK_OOS],
         horizontal=True,
-        key="results_rank",
+        key=state.RESULTS_RANK,
         persist_state="session",
         format_func={RANK_MODEL: "this model's loss", RANK_OOS: "out-of-sample loss (k-fold)"}.get,
-        help="The model's own loss hides label errors it memorised in training; "
-        "out-of-sample loss comes from models that never saw the image.",
+        help=TEXT["rank"],
     )
     frame = interp.frame if source == RANK_MODEL else out_of_sample(job, interp, dataset)
     if frame is None:
@@ -312,7 +269,7 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
     actual = a.selectbox(
         "Actual",
         classes,
-        key="results_f_actual",
+        key=state.RESULTS_ACTUAL,
         persist_state="session",
         format_func=lambda c: "any" if c is None else c,
         help="Only images whose label is this class.",
@@ -320,7 +277,7 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
     predicted = p.selectbox(
         "Predicted",
         classes,
-        key="results_f_predicted",
+        key=state.RESULTS_PREDICTED,
         persist_state="session",
         format_func=lambda c: "any" if c is None else c,
         help="Only images the model predicted as this class.",
@@ -328,7 +285,7 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
     split = s.selectbox(
         "Split",
         [None, "train", "valid"],
-        key="results_f_split",
+        key=state.RESULTS_SPLIT,
         persist_state="session",
         format_func=lambda v: "both" if v is None else SPLIT_NAMES[v],
         help="Training images, validation images, or both.",
@@ -336,7 +293,7 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
     show = m.selectbox(
         "Show",
         ["all", "unmarked", "marked"],
-        key="results_f_show",
+        key=state.RESULTS_SHOW,
         persist_state="session",
         help="Hide the images you have already marked, or see only those.",
     )
@@ -344,26 +301,21 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
     marked = set(clean.load_marks(dataset))
     if show != "all":
         rows = rows[rows["file"].isin(marked) == (show == "marked")]
-    st.caption(
-        f"{len(rows)} image(s), largest loss first. Each shows **actual → predicted**, the "
-        "probability p of the prediction, the loss (−log of the probability given to the "
-        "actual label: high when the model is confident and wrong) and the split."
-    )
-    cleaner.image_grid(cleaner.paged(rows, "results_top_pages"), dataset, root, interp.vocab, "top")
+    st.caption(TEXT["ranked"].format(n=len(rows)))
+    cleaner.image_grid(cleaner.paged(rows, state.RESULTS_TOP_PAGES), dataset, root, interp.vocab, "top")
 
 
 def retrain_section(job: Job, interp) -> None:
     """Queue the same settings on the cleaned data; compare the new run with this one."""
     store = runs.store()
-    new = _newest(store, "train", "retrain_of", job.id)
+    new = store.latest("train", retrain_of=job.id)
     busy = new is not None and not new.finished_state
     if st.button(
         "Retrain with cleaned data",
         type="primary",
         icon=":material/replay:",
         disabled=busy,
-        help="Queue a training run with exactly this run's settings on the dataset as it "
-        "is now, then compare the two.",
+        help=TEXT["retrain_button"],
     ):
         st.session_state[state.RUN] = runs.submit(
             "train", {"config": job.params["config"], "retrain_of": job.id}
@@ -374,7 +326,7 @@ def retrain_section(job: Job, interp) -> None:
     if busy:
         job_progress(new.id, f"Run {new.id}")
         return
-    if new.state == FAILED or not has_weights(new.id):
+    if new.state == FAILED or not runs_files.has_weights(new.id):
         st.error(f"Run {new.id} did not finish: {new.error or new.state.lower()}.")
         return
     compare(job, new, interp)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core import runs
 from core.analysis import clean, interpret
 from core.errors import UserError
 from tests import results_helpers
@@ -94,10 +95,10 @@ def test_the_views_follow_a_relabel_and_a_delete(results_ws):
 
 def test_a_run_without_weights_or_with_wrong_weights_is_refused_with_a_reason(results_ws):
     with pytest.raises(UserError, match="Run 7 has no saved weights"):
-        interpret.load_run(7)
+        runs.load(7)
     import torch
     from safetensors.torch import save_file
 
     save_file({"nothing": torch.zeros(1)}, str(results_ws / "runs" / "1" / "model.safetensors"))
     with pytest.raises(UserError, match="do not fit its architecture"):
-        interpret.load_run(1)
+        runs.load(1)

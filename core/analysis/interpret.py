@@ -7,17 +7,14 @@ drops out, a relabelled one is judged against its new label.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from core import workspace
+from core import runs
 from core.config import TrainConfig
 from core.data.datasets import Items, read_image_folder, resolve
 from core.errors import UserError
@@ -27,83 +24,28 @@ EPS = 1e-12  # probabilities are clipped here so a loss is finite (at most about
 COLUMNS = ["file", "split", "actual", "predicted", "probability", "p_actual", "loss", "correct"]
 
 
-def run_folder(run_id: int) -> Path:
-    """Where a training run's weights and run.json are."""
-    return workspace.subdir("runs") / str(int(run_id))
-
-
-def has_weights(run_id: int) -> bool:
-    """True when a run saved weights that can be interpreted."""
-    folder = run_folder(run_id)
-    return (folder / "model.safetensors").is_file() and (folder / "run.json").is_file()
-
-
-@dataclass
-class LoadedRun:
-    """A run's model, rebuilt, with what is needed to feed it images."""
-
-    run_id: int
-    config: TrainConfig
-    vocab: list[str]
-    size: int
-    channels: int
-    mean: list[float]
-    std: list[float]
-    model: torch.nn.Module
-
-
-def load_run(run_id: int) -> LoadedRun:
-    """Rebuild a finished run's model from model.safetensors and run.json (strict loading)."""
-    from safetensors.torch import load_file
-
-    from core.train.models import build_model
-
-    folder = run_folder(run_id)
-    if not has_weights(run_id):
-        raise UserError(
-            f"Run {run_id} has no saved weights (it stopped before its first epoch "
-            "ended, or it is not a training run)."
-        )
-    try:
-        meta = json.loads((folder / "run.json").read_text())
-        cfg = TrainConfig.from_dict(meta["config"])
-        vocab = [str(v) for v in meta["vocab"]]
-        size, channels = int(meta["size"]), int(meta["channels"])
-        mean, std = [float(v) for v in meta["mean"]], [float(v) for v in meta["std"]]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"Run {run_id}'s run.json cannot be read: {e}") from e
-    built = build_model(cfg.arch, len(vocab), channels, size, pretrained=False)
-    try:
-        built.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
-    except (OSError, RuntimeError) as e:
-        raise UserError(f"Run {run_id}'s weights do not fit its architecture: {e}") from e
-    built.model.eval()
-    return LoadedRun(int(run_id), cfg, vocab, size, channels, mean, std, built.model)
-
-
 def predict_probs(
     model: torch.nn.Module,
     images: np.ndarray | torch.Tensor,
     mean: list[float],
     std: list[float],
     bs: int = 512,
+    task: str = "single_label",
 ) -> np.ndarray:
-    """Class probabilities for uint8 images N×C×H×W, normalised as the loaders do."""
+    """Probabilities for uint8 images N×C×H×W, normalised as training did (core.runs.normalise)."""
+    from core import tasks
+
+    activation = tasks.get(task).activation
     x = torch.as_tensor(images)
-    c = len(mean)
-    if x.shape[1] != c:  # a grey set that gained colour images, or the reverse
-        x = x.float().mean(dim=1, keepdim=True).round().to(torch.uint8) if c == 1 else x.expand(-1, c, -1, -1)
     device = next(model.parameters()).device
-    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, c, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, c, 1, 1)
     was_training = model.training
     model.eval()
     out = []
     try:
         with torch.no_grad():
             for i in range(0, len(x), bs):
-                xb = (x[i : i + bs].to(device).float().div_(255) - m) / s
-                out.append(torch.softmax(model(xb).float(), dim=-1).cpu())
+                xb = runs.normalise(x[i : i + bs].to(device), mean, std)
+                out.append(activation(model(xb)).cpu())
     finally:
         model.train(was_training)
     if not out:
@@ -118,12 +60,8 @@ def dataset_items(cfg: TrainConfig) -> Items:
 
 
 def fingerprint(items: Items) -> str:
-    """A short hash of the files, their labels, sizes and times: it changes when the data change."""
-    h = hashlib.sha256(str(items.root).encode())
-    for rel, valid in zip(items.files, items.is_valid):
-        st = (items.root / rel).stat()
-        h.update(f"|{rel}|{int(valid)}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+    """The data version of items (core.runs.data_fingerprint): it changes when the data change."""
+    return runs.data_fingerprint(items.root, items.files, items.is_valid)
 
 
 def frame_from_probs(
@@ -164,14 +102,15 @@ class Interpretation:
     fingerprint: str
 
 
-def interpret(run_id: int, loaded: LoadedRun | None = None) -> Interpretation:
+def interpret(run_id: int, loaded: runs.LoadedRun | None = None) -> Interpretation:
     """Predict every image of the run's dataset (train and validation) with the run's model."""
     from core.data.loaders import image_tensor
 
-    run = loaded or load_run(run_id)
+    run = loaded or runs.load(run_id)
+    rec = run.record
     items = dataset_items(run.config)
-    images = image_tensor(items, run.size)
-    probs = predict_probs(run.model, images, run.mean, run.std)
+    images = image_tensor(items, rec.size)
+    probs = predict_probs(run.model, images, rec.mean, rec.std, task=rec.task)
     splits = ["valid" if v else "train" for v in items.is_valid]
     frame = frame_from_probs(items.files, items.labels, splits, probs, run.vocab)
     return Interpretation(run.run_id, run.config.dataset, run.vocab, frame, probs, fingerprint(items))

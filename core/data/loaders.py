@@ -222,8 +222,6 @@ def default_device() -> torch.device:
 
 def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> DataBundle:
     """Train and validation loaders for cfg's dataset, through the tensor cache."""
-    from fastai.data.core import DataLoaders
-
     from core.analysis import clean
 
     info = info or resolve(cfg.dataset)
@@ -238,11 +236,36 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     valid_idx = torch.nonzero(valid).flatten()
     if len(train_idx) == 0 or len(valid_idx) == 0:
         raise UserError(f"{info.name} needs images in both the training and validation split.")
-    x_train, x_valid = arr[train_idx], arr[valid_idx]
-    sample = x_train.float().div_(255)
-    mean = sample.mean(dim=(0, 2, 3))
-    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
     device = torch.device(device) if device is not None else default_device()
+    return make_loaders(cfg, items, arr, labels, train_idx, valid_idx, size, cfg.seed, device)
+
+
+def channel_stats(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 training images (N×C×H×W), the normalisation batches get."""
+    sample = x_train.float().div_(255)
+    return sample.mean(dim=(0, 2, 3)), sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
+
+
+def make_loaders(
+    cfg: TrainConfig,
+    items: Items,
+    arr: torch.Tensor,
+    labels: torch.Tensor,
+    train_idx: torch.Tensor,
+    valid_idx: torch.Tensor,
+    size: int,
+    seed: int,
+    device: torch.device,
+) -> DataBundle:
+    """Training and validation TensorLoaders over arr's rows train_idx and valid_idx.
+
+    The training split's mean and std normalise both; training batches are shuffled from seed,
+    augmented when cfg says so, and drop a last short batch.
+    """
+    from fastai.data.core import DataLoaders
+
+    x_train, x_valid = arr[train_idx], arr[valid_idx]
+    mean, std = channel_stats(x_train)
     files = items.files
     train = TensorLoader(
         x_train,
@@ -253,10 +276,10 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
         mean=mean,
         std=std,
         augment=cfg.aug if cfg.augment else None,
-        seed=cfg.seed,
+        seed=seed,
         device=device,
         vocab=items.vocab,
-        items=[files[i] for i in train_idx],
+        items=[files[i] for i in train_idx.tolist()],
     )
     valid_dl = TensorLoader(
         x_valid,
@@ -266,7 +289,7 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
         std=std,
         device=device,
         vocab=items.vocab,
-        items=[files[i] for i in valid_idx],
+        items=[files[i] for i in valid_idx.tolist()],
     )
     dls = DataLoaders(train, valid_dl, path=workspace.root(), device=device)
     return DataBundle(

@@ -89,9 +89,7 @@ def normalisation(items: Items, size: int) -> Normalisation:
     arr = torch.from_numpy(data.image_tensor(items, size))
     valid = torch.tensor(items.is_valid)
     x_train = arr[torch.nonzero(~valid).flatten()]
-    sample = x_train.float().div_(255)
-    mean = sample.mean(dim=(0, 2, 3))
-    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    mean, std = data.channel_stats(x_train)
     return Normalisation(mean, std, len(x_train))
 
 

@@ -45,53 +45,14 @@ def stratified_folds(labels: list[int] | np.ndarray, k: int, seed: int) -> np.nd
 
 def _fold_bundle(cfg: TrainConfig, items, arr, labels, train_idx, held_idx, size: int, fold: int):
     import torch
-    from fastai.data.core import DataLoaders
 
-    from core.data.loaders import DataBundle, TensorLoader, default_device
+    from core.data.loaders import default_device, make_loaders
 
-    x_train, x_held = arr[train_idx], arr[held_idx]
-    sample = x_train.float().div_(255)
-    mean = sample.mean(dim=(0, 2, 3))
-    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
-    device = default_device()
-    files = items.files
-    train = TensorLoader(
-        x_train,
-        labels[train_idx],
-        cfg.bs,
-        shuffle=True,
-        drop_last=len(train_idx) > cfg.bs,
-        mean=mean,
-        std=std,
-        augment=cfg.aug if cfg.augment else None,
-        seed=cfg.seed + fold,
-        device=device,
-        vocab=items.vocab,
-        items=[files[i] for i in train_idx.tolist()],
+    bundle = make_loaders(
+        cfg, items, arr, labels, train_idx, held_idx, size, cfg.seed + fold, default_device()
     )
-    held = TensorLoader(
-        x_held,
-        labels[held_idx],
-        cfg.bs * 2,
-        mean=mean,
-        std=std,
-        device=device,
-        vocab=items.vocab,
-        items=[files[i] for i in held_idx.tolist()],
-    )
-    dls = DataLoaders(train, held, path=workspace.root(), device=device)
-    bundle = DataBundle(
-        dls,
-        items,
-        size,
-        arr.shape[1],
-        mean.tolist(),
-        std.tolist(),
-        len(train_idx),
-        len(held_idx),
-        notes=[f"fold {fold + 1}"],
-    )
-    return bundle, torch.tensor(mean.tolist()), torch.tensor(std.tolist())
+    bundle.notes.append(f"fold {fold + 1}")
+    return bundle, torch.tensor(bundle.mean), torch.tensor(bundle.std)
 
 
 def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:

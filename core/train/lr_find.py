@@ -12,8 +12,8 @@ import torch
 from fastai.callback.schedule import minimum, slide, steep, valley
 from fastai.learner import Learner
 
+from core import tasks
 from core.config import TrainConfig
-from core.data import loaders as data
 from core.jobs.store import Job, Store
 from core.train.callbacks import StreamToStore
 from core.train.lr_text import SUGGESTIONS
@@ -100,7 +100,7 @@ def run_lr_find_job(job: Job, store: Store) -> dict:
     cfg = TrainConfig.from_dict(job.params["config"]).validate()
     num_it = int(job.params.get("num_it", 100))
     store.set_progress(job.id, 0.0, "preparing data")
-    bundle = data.build(cfg)
+    bundle = tasks.get(cfg.task).loaders(cfg)
     cfg.validate(n_train=bundle.n_train)
     learn, built = build_learner(cfg, bundle)
     stream = StreamToStore(store, job.id, num_it, record_epochs=False)

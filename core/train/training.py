@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import fit_flat_cos, fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.learner import Learner
-from fastai.metrics import accuracy
 from fastai.optimizer import OptimWrapper
 from torch import nn
 
-from core import workspace
+from core import runs, tasks, workspace
 from core.config import TrainConfig
 from core.data import loaders as data
 from core.jobs.store import Job, Store
 from core.train.callbacks import StreamToStore
-from core.train.models import BuiltModel, build_model
+from core.train.models import BuiltModel
 
 
 class CrossEntropy(nn.CrossEntropyLoss):
@@ -58,15 +54,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, BuiltModel]:
-    """A fastai Learner for cfg on the bundle's loaders, quiet (no progress bar, no printing)."""
-    seed_everything(cfg.seed)
-    built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
+def make_learner(cfg: TrainConfig, dls, built: BuiltModel, loss_func, metrics: list) -> Learner:
+    """A quiet fastai Learner (no progress bar, no printing) with cfg's weight decay and AdamW.
+
+    Every task builds its learner through this one function, so they share the optimiser, the
+    splitter into layer groups and mixed precision.
+    """
     learn = Learner(
-        bundle.dls,
+        dls,
         built.model,
-        loss_func=CrossEntropy(),
-        metrics=accuracy,
+        loss_func=loss_func,
+        metrics=metrics,
         splitter=built.splitter,
         wd=cfg.wd,
         path=workspace.root(),
@@ -77,7 +75,13 @@ def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, B
     learn.logger = lambda *_: None
     if cfg.mixed_precision and torch.cuda.is_available():
         learn.to_fp16()
-    return learn, built
+    return learn
+
+
+def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, BuiltModel]:
+    """The task's Learner for cfg on the bundle's loaders (seeded first, so runs repeat)."""
+    seed_everything(cfg.seed)
+    return tasks.get(cfg.task).learner(cfg, bundle)
 
 
 def fit(learn: Learner, cfg: TrainConfig, stream: StreamToStore | None = None) -> None:
@@ -99,42 +103,12 @@ def fit(learn: Learner, cfg: TrainConfig, stream: StreamToStore | None = None) -
     fit_fn(cfg.epochs, cfg.lr_arg(), wd=cfg.wd, cbs=cbs)
 
 
-def save_weights(learn: Learner, cfg: TrainConfig, bundle: data.DataBundle, folder: Path) -> Path:
-    """Write the run's weights (safetensors) and what is needed to rebuild it, atomically."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
-    target = folder / "model.safetensors"
-    tmp = folder / f".model.{os.getpid()}.tmp"
-    save_file(state, str(tmp))
-    _fsync(tmp)
-    os.replace(tmp, target)
-    meta = {
-        "config": cfg.to_dict(),
-        "vocab": bundle.vocab,
-        "size": bundle.size,
-        "channels": bundle.channels,
-        "mean": bundle.mean,
-        "std": bundle.std,
-    }
-    tmp_meta = folder / f".run.{os.getpid()}.tmp"
-    tmp_meta.write_text(json.dumps(meta, indent=2))
-    _fsync(tmp_meta)
-    os.replace(tmp_meta, folder / "run.json")
-    return target
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
 def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
     """Run one training job end to end and return its final figures."""
     t_start = time.perf_counter()
+    task = tasks.get(cfg.task)
     store.set_progress(job_id, 0.0, "preparing data")
-    bundle = data.build(cfg)
+    bundle = task.loaders(cfg)
     cfg.validate(n_train=bundle.n_train)
     store.set_progress(job_id, 0.0, "building the model")
     learn, built = build_learner(cfg, bundle)
@@ -148,9 +122,11 @@ def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
     record = list(getattr(learn, "final_record", []) or [])
     result = {
         "run_id": job_id,
+        "task": task.name,
+        "main_metric": task.main_metric,
         "train_loss": float(record[0]) if len(record) > 0 and record[0] is not None else None,
         "valid_loss": float(record[1]) if len(record) > 1 and record[1] is not None else None,
-        "accuracy": float(record[2]) if len(record) > 2 and record[2] is not None else None,
+        **task.summary(learn),
         "epochs_done": stream.epochs_done,
         "seconds": round(seconds, 3),
         "total_seconds": round(time.perf_counter() - t_start, 3),
@@ -166,8 +142,9 @@ def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
         "cancelled": stream.cancelled,
     }
     if stream.epochs_done > 0:
-        folder = workspace.subdir("runs") / str(job_id)
-        result["weights"] = str(save_weights(learn, cfg, bundle, folder))
+        run_record = task.record(cfg, bundle)
+        result["data_fingerprint"] = run_record.data_fingerprint
+        result["weights"] = str(runs.save(job_id, learn.model.state_dict(), run_record))
     return result
 
 

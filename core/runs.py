@@ -1,0 +1,201 @@
+"""A run's files: where they are, run.json (versioned), the strict rebuild of its model.
+
+Training writes a run's weights (safetensors) and run.json here; interpretation, export to a
+bundle, cross-validation and prediction read them back through this module only. run.json says
+which task and settings trained the model, what it needs as input (labels, size, channels,
+normalisation) and which version of its data it saw (the dataset's fingerprint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core import fsutil, workspace
+from core.config import TrainConfig
+from core.errors import UserError
+
+RUN_FORMAT = 2  # 1: before tasks and fingerprints (no "format" key); 2: task, data fingerprint
+WEIGHTS = "model.safetensors"
+RECORD = "run.json"
+
+
+def run_dir(run_id: int) -> Path:
+    """Where a training run's weights and run.json are."""
+    return workspace.subdir("runs") / str(int(run_id))
+
+
+def weights_path(run_id: int) -> Path:
+    """The run's weights file (safetensors)."""
+    return run_dir(run_id) / WEIGHTS
+
+
+def has_weights(run_id: int) -> bool:
+    """True when a run saved weights and run.json (it trained at least one epoch)."""
+    folder = run_dir(run_id)
+    return (folder / WEIGHTS).is_file() and (folder / RECORD).is_file()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What run.json holds: how the model was trained and what it needs as input."""
+
+    config: TrainConfig
+    vocab: list[str]  # labels in the order of the model's outputs
+    size: int
+    channels: int
+    mean: list[float]
+    std: list[float]
+    data_fingerprint: str | None = None  # None for runs saved before fingerprints existed
+    format: int = RUN_FORMAT
+
+    @property
+    def task(self) -> str:
+        """The task type that trained the model (from its config)."""
+        return self.config.task
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form written to run.json."""
+        data = dataclasses.asdict(self)
+        data["config"] = self.config.to_dict()
+        return data
+
+
+def migrate(meta: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older run.json up to RUN_FORMAT (format 1 had no format, task or fingerprint)."""
+    meta = dict(meta)
+    version = int(meta.get("format", 1))
+    if version > RUN_FORMAT:
+        raise UserError(
+            f"This run was saved by a newer version of the playground (format {version}); update to read it."
+        )
+    if version < 2:
+        meta.setdefault("data_fingerprint", None)
+    meta["format"] = RUN_FORMAT
+    return meta
+
+
+def parse_record(meta: dict[str, Any]) -> RunRecord:
+    """A RunRecord from run.json's content (older formats migrated); UserError when malformed."""
+    try:
+        meta = migrate(meta)
+        return RunRecord(
+            config=TrainConfig.from_dict(meta["config"]),
+            vocab=[str(v) for v in meta["vocab"]],
+            size=int(meta["size"]),
+            channels=int(meta["channels"]),
+            mean=[float(v) for v in meta["mean"]],
+            std=[float(v) for v in meta["std"]],
+            data_fingerprint=meta.get("data_fingerprint"),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"run.json cannot be read: {e}") from e
+
+
+def read_record(run_id: int) -> RunRecord:
+    """The run's run.json, checked and migrated; UserError when it has no saved model."""
+    if not has_weights(run_id):
+        raise UserError(
+            f"Run {run_id} has no saved weights (it stopped before its first epoch "
+            "ended, or it is not a training run)."
+        )
+    try:
+        meta = json.loads((run_dir(run_id) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"Run {run_id}'s run.json cannot be read: {e}") from e
+    if not isinstance(meta, dict):
+        raise UserError(f"Run {run_id}'s run.json is not an object.")
+    return parse_record(meta)
+
+
+def save(run_id: int, state_dict: dict, record: RunRecord) -> Path:
+    """Write the run's weights then run.json, each atomically (temp file, fsync, rename)."""
+    from safetensors.torch import save_file
+
+    folder = run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    target = folder / WEIGHTS
+    tmp = fsutil.temp_path(target)
+    try:
+        save_file(state, str(tmp))
+        fsutil.publish(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsutil.atomic_write(folder / RECORD, json.dumps(record.to_dict(), indent=2, ensure_ascii=False))
+    return target
+
+
+@dataclass
+class LoadedRun:
+    """A run's model, rebuilt strictly from its weights, with its record."""
+
+    run_id: int
+    record: RunRecord
+    model: Any  # torch.nn.Module, in eval mode
+
+    @property
+    def config(self) -> TrainConfig:
+        """The settings that trained the model."""
+        return self.record.config
+
+    @property
+    def vocab(self) -> list[str]:
+        """Labels in the order of the model's outputs."""
+        return self.record.vocab
+
+
+def rebuild(record: RunRecord, state_dict: dict, shown: str = "the run"):
+    """The network for record, its weights loaded strictly (every key and shape must match)."""
+    from core import tasks
+
+    model = tasks.get(record.task).build_model(record)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise UserError(f"The weights of {shown} do not fit its architecture: {e}") from e
+    return model.eval()
+
+
+def load(run_id: int) -> LoadedRun:
+    """Rebuild a finished run's model from model.safetensors and run.json (never a pickle)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    record = read_record(run_id)
+    try:
+        state = load_file(str(weights_path(run_id)))
+    except (OSError, SafetensorError) as e:
+        raise UserError(f"Run {run_id}'s weights cannot be read: {e}") from e
+    return LoadedRun(int(run_id), record, rebuild(record, state, f"run {run_id}"))
+
+
+def normalise(x, mean: list[float], std: list[float]):
+    """uint8 images N×C×H×W to the floats the model was trained on: /255, minus mean, over std.
+
+    Images with another channel count than the model's (a grey set that gained colour images, or
+    the reverse) are converted first: averaged to grey, or grey repeated.
+    """
+    import torch
+
+    x = torch.as_tensor(x)
+    c = len(mean)
+    if x.shape[1] != c:
+        x = x.float().mean(dim=1, keepdim=True).round().to(torch.uint8) if c == 1 else x.expand(-1, c, -1, -1)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, c, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, c, 1, 1)
+    return (x.float().div_(255) - m) / s
+
+
+def data_fingerprint(root: Path, files: list[str], is_valid: list[bool]) -> str:
+    """A short hash of a dataset's files, splits, sizes and times: it changes when the data change."""
+    root = Path(root)
+    h = hashlib.sha256(str(root).encode())
+    for rel, valid in zip(files, is_valid):
+        st = (root / rel).stat()
+        h.update(f"|{rel}|{int(valid)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
