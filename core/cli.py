@@ -23,6 +23,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _config_args(p: argparse.ArgumentParser, training: bool) -> None:
+    from core import tasks
+
+    p.add_argument("--task", default=DEFAULTS.task, choices=tasks.names(), help="the kind of problem")
+    p.add_argument(
+        "--opt",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the task's own (e.g. label_smoothing=0.1); repeat for more",
+    )
     p.add_argument("--dataset", default=DEFAULTS.dataset, help="dataset name (see `datasets`)")
     p.add_argument("--arch", default=DEFAULTS.arch, help="architecture: mnist_cnn, simple_cnn, …")
     p.add_argument("--bs", type=int, default=DEFAULTS.bs, help="batch size")
@@ -67,6 +77,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     from core.train.archs import ARCHS
 
     fields = dict(
+        task=args.task,
+        options=_task_options(args.task, args.opt),
         dataset=args.dataset,
         arch=args.arch,
         bs=args.bs,
@@ -91,6 +103,28 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         names = ", ".join(datasets.available())
         raise UserError(f"Unknown dataset {cfg.dataset!r}. Choose one of: {names}.")
     return cfg
+
+
+def _task_options(task: str, pairs: list[str]) -> dict:
+    """--opt NAME=VALUE pairs as the task's options, each value typed like its default."""
+    import dataclasses
+
+    from core import tasks
+
+    defaults = tasks.default_options(task)
+    fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in fields:
+            choices = ", ".join(fields) or "none"
+            raise UserError(f"--opt takes NAME=VALUE with NAME one of the {task} settings: {choices}.")
+        kind = type(fields[name])
+        try:
+            out[name] = value.lower() in ("1", "true", "yes", "on") if kind is bool else kind(value)
+        except ValueError:
+            raise UserError(f"--opt {name} needs a {kind.__name__}; got {value!r}.") from None
+    return out
 
 
 def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
@@ -159,31 +193,36 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
     return store.get(job_id)
 
 
-def _fmt_time(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m:02d}:{s:02d}"
+def _epoch_printer(metric: str):
+    """Prints one epoch record as fastai's table does: epoch, losses, the task's metric, time."""
+    from core.fsutil import format_duration
 
+    def print_epoch(rec: dict) -> None:
+        value = rec.get(metric)
+        print(
+            f"{int(rec['epoch']):<6d} {rec['train_loss']:<11.6f} {rec['valid_loss']:<11.6f} "
+            f"{value if value is not None else float('nan'):<9.6f} {format_duration(rec['seconds'])}",
+            flush=True,
+        )
 
-def _print_epoch(rec: dict) -> None:
-    acc = rec.get("accuracy")
-    print(
-        f"{int(rec['epoch']):<6d} {rec['train_loss']:<11.6f} {rec['valid_loss']:<11.6f} "
-        f"{acc if acc is not None else float('nan'):<9.6f} {_fmt_time(rec['seconds'])}",
-        flush=True,
-    )
+    return print_epoch
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from core import tasks
+
     cfg = _config(args)
-    print(f"{'epoch':<6} {'train_loss':<11} {'valid_loss':<11} {'accuracy':<9} time", flush=True)
-    job = run_and_follow("train", {"config": cfg.to_dict()}, on_epoch=_print_epoch)
+    metric = tasks.get(cfg.task).main_metric
+    print(f"{'epoch':<6} {'train_loss':<11} {'valid_loss':<11} {metric:<9} time", flush=True)
+    job = run_and_follow("train", {"config": cfg.to_dict()}, on_epoch=_epoch_printer(metric))
     return _finish(
         job,
         [
             "run_id",
+            "task",
             "train_loss",
             "valid_loss",
-            "accuracy",
+            metric,
             "seconds",
             "total_seconds",
             "images_per_second",
