@@ -9,6 +9,7 @@ gets one. Every path and id is resolved inside a space, and every lock is taken 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -28,11 +29,50 @@ class Busy(UserError):
     """Someone else holds a lock of the space for longer than the caller would wait."""
 
 
+# 1: every workspace before versions were stamped; 2: stamped in workspace.json. The layout did
+# not change between them, so migrating 1 to 2 only writes the stamp; a later layout change adds
+# a step to MIGRATIONS.
+WORKSPACE_FORMAT = 2
+STAMP = "workspace.json"
+MIGRATIONS: dict[int, object] = {2: lambda folder: None}
+_checked: set[Path] = set()
+
+
 def workspace_root() -> Path:
     """The workspace folder (created when missing): $PLAYGROUND_WORKSPACE or ./workspace."""
     folder = Path(os.environ.get(ENV_VAR) or PROJECT_ROOT / "workspace").expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder not in _checked:
+        folder.mkdir(parents=True, exist_ok=True)
+        migrate(folder)
+        _checked.add(folder)
     return folder
+
+
+def format_of(folder: Path) -> int:
+    """The format a workspace folder is in (1 when it carries no stamp)."""
+    try:
+        return int(json.loads((folder / STAMP).read_text(encoding="utf-8"))["format"])
+    except FileNotFoundError:
+        return 1
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(
+            f"{folder / STAMP} cannot be read ({e}); it says which version wrote the workspace."
+        ) from e
+
+
+def migrate(folder: Path) -> int:
+    """Bring a workspace up to WORKSPACE_FORMAT (refusing a newer one); returns its old format."""
+    found = format_of(folder)
+    if found > WORKSPACE_FORMAT:
+        raise UserError(
+            f"The workspace {folder} was written by a newer version of the playground (format {found}); "
+            "update the program, or point PLAYGROUND_WORKSPACE at another folder."
+        )
+    for version in range(found + 1, WORKSPACE_FORMAT + 1):
+        MIGRATIONS[version](folder)
+    if found < WORKSPACE_FORMAT:
+        fsutil.atomic_write(folder / STAMP, json.dumps({"format": WORKSPACE_FORMAT}) + "\n")
+    return found
 
 
 @dataclass(frozen=True)

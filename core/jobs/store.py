@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -13,10 +14,13 @@ from typing import Any
 import pandas as pd
 
 from core import workspace
+from core.errors import UserError
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
+ACTIVE = (QUEUED, RUNNING)
 KINDS = ("train", "lr_find", "crossval", "download")
+_FIELD = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")  # a JSON path latest() may match on
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -83,6 +87,7 @@ class Job:
     message: str | None
     error: str | None
     result: dict | None
+    task: str | None = None  # the kind of problem of a train/lr_find/crossval job (core.tasks)
 
     @property
     def finished_state(self) -> bool:
@@ -106,7 +111,49 @@ def _job(row: sqlite3.Row) -> Job:
         message=row["message"],
         error=row["error"],
         result=json.loads(row["result"]) if row["result"] else None,
+        task=row["task"] if "task" in row.keys() else None,
     )
+
+
+# The schema's version lives in SQLite's user_version. 0 or 1 is the first schema (SCHEMA above,
+# before versions were stamped); each later version is one migration, run once, in order, in
+# a transaction, by whichever process opens the store first.
+STORE_VERSION = 2
+
+
+def _add_task_column(con: sqlite3.Connection) -> None:
+    """2: jobs.task, the kind of problem a job works on (train jobs before it: single_label)."""
+    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+    if "task" not in columns:
+        con.execute("ALTER TABLE jobs ADD COLUMN task TEXT")
+    con.execute(
+        "UPDATE jobs SET task = coalesce(json_extract(params, '$.config.task'), 'single_label') "
+        "WHERE task IS NULL AND json_extract(params, '$.config') IS NOT NULL"
+    )
+
+
+MIGRATIONS = {2: _add_task_column}
+
+
+def migrate(con: sqlite3.Connection) -> int:
+    """Bring the store's schema up to STORE_VERSION; returns the version it was at."""
+    con.executescript(SCHEMA)
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        found = int(con.execute("PRAGMA user_version").fetchone()[0])
+        if found > STORE_VERSION:
+            raise UserError(
+                f"The job store was written by a newer version of the playground (schema {found}); "
+                "update the program to open it."
+            )
+        for version in range(max(found, 1) + 1, STORE_VERSION + 1):
+            MIGRATIONS[version](con)
+        con.execute(f"PRAGMA user_version = {STORE_VERSION}")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return found
 
 
 class Store:
@@ -115,7 +162,7 @@ class Store:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path else workspace.db_path()
         self._local = threading.local()
-        self._con().executescript(SCHEMA)
+        migrate(self._con())
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -149,9 +196,10 @@ class Store:
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         with self._tx() as con:
+            task = (params.get("config") or {}).get("task", "single_label") if "config" in params else None
             cur = con.execute(
-                "INSERT INTO jobs(kind, params, state, created) VALUES (?, ?, ?, ?)",
-                (kind, json.dumps(params), QUEUED, time.time()),
+                "INSERT INTO jobs(kind, params, state, created, task) VALUES (?, ?, ?, ?, ?)",
+                (kind, json.dumps(params), QUEUED, time.time(), task),
             )
             return int(cur.lastrowid)
 
@@ -169,6 +217,30 @@ class Store:
             sql, args = sql + " AND state = ?", args + [state]
         rows = self._con().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [_job(r) for r in rows]
+
+    def latest(
+        self, kind: str, *, states: tuple[str, ...] | None = None, config: dict | None = None, **params: Any
+    ) -> Job | None:
+        """The newest job of a kind whose params match, or None: the one "newest job of" query.
+
+        `params` match top-level parameters (latest("crossval", source_run=3)), `config` matches
+        fields of params["config"] (latest("lr_find", config={"dataset": "digits"})), and
+        `states` keeps only jobs in those states (latest("download", states=ACTIVE)). A value of
+        None matches a missing field too. SQLite matches over every job of the kind, not a
+        window of the newest.
+        """
+        sql, args = "SELECT * FROM jobs WHERE kind = ?", [kind]
+        fields = [(f"$.{k}", v) for k, v in params.items()]
+        fields += [(f"$.config.{k}", v) for k, v in (config or {}).items()]
+        for path, value in fields:
+            if not _FIELD.fullmatch(path):
+                raise ValueError(f"not a parameter name: {path[2:]!r}")
+            sql, args = sql + " AND json_extract(params, ?) IS ?", [*args, path, value]
+        if states is not None:
+            sql += f" AND state IN ({', '.join('?' * len(states))})"
+            args += list(states)
+        row = self._con().execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return _job(row) if row else None
 
     def queue_position(self, job_id: int) -> int | None:
         """1 for the next job to run, 2 for the one after…; None when not queued."""
