@@ -4,8 +4,8 @@ On Digits with a share of training labels flipped on purpose (flipped.json lists
 model, ranks the training images by that model's own loss and by out-of-sample (k-fold) loss, and
 counts the flipped images found in the top N and top 2N of each ranking (N = number flipped). Then,
 for each cleaning policy, it applies the top 2N of the out-of-sample ranking through the cleaner
-(core.analysis.clean: plan, journal, moves), retrains with the same settings and reports the validation
-accuracy. It works in a temporary workspace: your own datasets are never touched.
+(core.analysis.plans; core.data.changes: journal, moves), retrains with the same settings and
+reports the validation accuracy. It works in a temporary workspace: your own datasets are never touched.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _marks(policy: str, top, truth: dict[str, str], confident: float) -> dict[st
 
 def _one(args: argparse.Namespace, seed: int) -> None:
     from core import workspace
-    from core.analysis import clean, interpret
+    from core.analysis import interpret, plans
     from core.config import TrainConfig
     from core.data.datasets import flipped_files, resolve
     from core.jobs.store import Store
@@ -127,8 +127,8 @@ def _one(args: argparse.Namespace, seed: int) -> None:
     for policy in POLICIES:
         name = f"{args.dataset}_{policy}_{seed}"
         shutil.copytree(info.path, workspace.subdir("datasets") / name)
-        plan = clean.make_plan(name, _marks(policy, oos_ranked.head(2 * n), truth, args.confident))
-        clean.apply_plan(plan)
+        plan = plans.make_plan(name, _marks(policy, oos_ranked.head(2 * n), truth, args.confident))
+        plans.apply_plan(plan)
         fixed = sum(1 for a in plan.relabels if truth.get(a.file) == a.to)
         print(
             f"    {'cleaned (' + policy + '), retrained':34s}: {run(name)['accuracy']:6.2%}  "

@@ -63,9 +63,9 @@ def _images(size: int, channels: int) -> dict[str, bytes]:
 
 def bench_model(name: str, repeat: int) -> None:
     """Print load and single-image prediction times for the saved model called name."""
-    from core.serving import bundle, gradcam, predict
+    from core.serving import gradcam, library, predict
 
-    info = bundle.get(name)
+    info = library.get(name)
     print(
         f"\n{name}: {info.arch}, {info.size}×{info.size} px, {info.channels} channel(s), "
         f"{info.n_classes} classes, weights {info.weights.stat().st_size / 1024:.0f} KB"
@@ -73,7 +73,7 @@ def bench_model(name: str, repeat: int) -> None:
     loads = []
     for _ in range(5):
         predict.forget_cache()
-        bundle._HASHES.clear()  # a cold load hashes the file again too
+        library.forget_hashes()  # a cold load hashes the file again too
         start = time.perf_counter()
         predict.load(name)
         loads.append(time.perf_counter() - start)
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         bench_model(args.model, args.repeat)
         return 0
-    from core.serving import bundle
+    from core.serving import export, upload
     from core.train.models import build_model
 
     scratch = Path(tempfile.mkdtemp(prefix="predict-bench-", dir=workspace.subdir("cache")))
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in [int(s) for s in args.sizes.split(",")]:
             torch.manual_seed(0)
             model = build_model("mnist_cnn", 10, 1, size, pretrained=False).model
-            data = bundle.pack(
+            data = export.pack(
                 model.state_dict(),
                 arch="mnist_cnn",
                 classes=list("0123456789"),
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 std=[0.31],
                 name=f"mnist_cnn_{size}px",
             )
-            info = bundle.import_bundle(data, "bench.zip")
+            info = upload.import_bundle(data, "bench.zip")
             bench_model(info.name, args.repeat)
     finally:
         if old is None:

@@ -8,19 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
+from core.fsutil import human_size
 from core.jobs.store import Job
-from core.serving import bundle
+from core.serving import export, library
+from core.serving.format import script_text
 from dashboard import state
+from dashboard.text import sections
+from dashboard.views.markup import md
 
 PREDICT_PAGE = "../pages/predict.py"
 LIBRARY_PAGE = "../pages/library.py"
-
-
-def size_text(n: int) -> str:
-    """Bytes in words: 1.2 MB, 310 KB."""
-    if n >= 2**20:
-        return f"{n / 2**20:.1f} MB"
-    return f"{max(1, round(n / 1024))} KB"
 
 
 def date_text(iso: str) -> str:
@@ -31,7 +28,7 @@ def date_text(iso: str) -> str:
         return iso
 
 
-def library_table(models: list[bundle.ModelInfo]) -> pd.DataFrame:
+def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
     """One row per saved model: name, dataset, architecture, accuracy, date, size, classes."""
     rows = [
         {
@@ -40,7 +37,7 @@ def library_table(models: list[bundle.ModelInfo]) -> pd.DataFrame:
             "architecture": m.arch,
             "accuracy": m.accuracy,
             "saved": date_text(m.created),
-            "size": size_text(m.bytes),
+            "size": human_size(m.bytes),
             "classes": m.n_classes,
             "input": f"{m.size}×{m.size}, {'grey' if m.channels == 1 else 'colour'}",
         }
@@ -53,37 +50,32 @@ def library_table(models: list[bundle.ModelInfo]) -> pd.DataFrame:
 
 def download_buttons(name: str, key: str) -> None:
     """Download the bundle zip and the generated predict.py (built only when clicked)."""
+    help_text = sections("models")
     left, right = st.columns(2)
     left.download_button(
         "Download bundle (.zip)",
-        data=lambda: bundle.zip_bytes(name),
+        data=lambda: library.zip_bytes(name),
         file_name=f"{name}.zip",
         mime="application/zip",
         on_click="ignore",
         key=f"{key}_zip",
         icon=":material/download:",
-        help="The weights (safetensors), config.json and predict.py in one zip: import it on "
-        "another playground, or use it from your own Python code.",
+        help=help_text["download_bundle"],
     )
     right.download_button(
         "Download predict.py",
-        data=bundle.script_text(),
+        data=script_text(),
         file_name="predict.py",
         mime="text/x-python",
         on_click="ignore",
         key=f"{key}_script",
         icon=":material/code:",
-        help="A short script that loads a bundle and predicts one image with torch, "
-        "safetensors and Pillow: the way to embed the model in an application.",
+        help=help_text["download_script"],
     )
-    st.caption(
-        "Unzip the bundle and run `python predict.py photo.png` inside its folder "
-        "(torch, safetensors and Pillow needed; mnist_cnn runs anywhere, the other "
-        "architectures import `core.train.models` from this playground's checkout)."
-    )
+    st.caption(help_text["run_script"])
 
 
-def model_details(info: bundle.ModelInfo) -> None:
+def model_details(info: library.ModelInfo) -> None:
     """What a saved model is: classes, input, training figures, versions and weights hash."""
     cols = st.columns(4)
     acc = info.accuracy
@@ -98,9 +90,9 @@ def model_details(info: bundle.ModelInfo) -> None:
         f"{info.size}×{info.size}",
         help="Every image is centre-cropped and resized to this many pixels.",
     )
-    cols[3].metric("size", size_text(info.bytes), help="Weights, config and script on disk.")
+    cols[3].metric("size", human_size(info.bytes), help="Weights, config and script on disk.")
     st.caption(
-        f"Architecture **{info.arch}**, trained on **{info.dataset or 'unknown data'}**"
+        f"Architecture **{info.arch}**, trained on **{md(info.dataset or 'unknown data')}**"
         f"{f' (run {info.run_id})' if info.run_id is not None else ''}; "
         f"{'grey' if info.channels == 1 else 'colour'} input; saved {date_text(info.created)}."
     )
@@ -121,13 +113,13 @@ def model_details(info: bundle.ModelInfo) -> None:
 def save_model_controls(job: Job) -> None:
     """ "Save model" under a finished run, then the bundle and predict.py downloads."""
     st.markdown("**Keep this model**")
-    saved = bundle.saved_from(job)
+    saved = export.saved_from(job)
     if not saved:
         form = st.empty()
         with form.container():
             name = st.text_input(
                 "Model name",
-                value=bundle.default_name(job),
+                value=export.default_name(job),
                 key=f"save_name_{job.id}",
                 max_chars=64,
                 help="The name it gets in the model library: letters, digits, - and _.",
@@ -136,13 +128,12 @@ def save_model_controls(job: Job) -> None:
                 "Save model",
                 key=f"save_model_{job.id}",
                 icon=":material/save:",
-                help="Write the weights (safetensors) and a config into the model library, so "
-                "you can download it and use it on the Predict page.",
+                help=sections("models")["save_model"],
             )
         if not clicked:
             return
         try:
-            saved = [bundle.save_run(job, name)]
+            saved = [export.save_run(job, name)]
         except UserError as e:
             st.error(str(e))
             return

@@ -1,6 +1,6 @@
 """The cleaner's widgets: an image grid with keep/delete/relabel marks, the plan, apply, undo, history.
 
-Marks are stored in the workspace (core.analysis.clean), keyed by dataset and file; every widget mirrors the
+Marks are stored in the workspace (core.analysis.marks), keyed by dataset and file; every widget mirrors the
 stored mark on each run, so marks survive filter changes, page switches, reloads and other tabs.
 """
 
@@ -14,12 +14,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.analysis import clean
+from core.analysis import marks as marks_
+from core.analysis import plans
+from core.data import journal, labels
+from core.data.places import dataset_root
 from core.errors import UserError
 from dashboard import state
 
 UNMARKED = "unmarked"
-CHOICES = (UNMARKED, *clean.ACTIONS)
+CHOICES = (UNMARKED, *marks_.ACTIONS)
 THUMB = 96  # pixels: small images are enlarged to this, big ones shrunk
 PAGE_SIZES = (12, 24, 48)
 
@@ -56,19 +59,19 @@ def thumbnail(path: str, mtime_ns: int) -> bytes:
 
 def _on_mark(dataset: str, file: str, key: str, default_to: str) -> None:
     choice = st.session_state.get(key)
-    stored = clean.load_marks(dataset).get(file, {})
+    stored = marks_.load_marks(dataset).get(file, {})
     try:
         if choice == "relabel":
-            clean.set_mark(dataset, file, "relabel", stored.get("to") or default_to)
+            marks_.set_mark(dataset, file, "relabel", stored.get("to") or default_to)
         else:
-            clean.set_mark(dataset, file, None if choice in (None, UNMARKED) else choice)
+            marks_.set_mark(dataset, file, None if choice in (None, UNMARKED) else choice)
     except UserError as e:
         st.toast(str(e), icon=":material/error:")
 
 
 def _on_relabel(dataset: str, file: str, key: str) -> None:
     try:
-        clean.set_mark(dataset, file, "relabel", st.session_state[key])
+        marks_.set_mark(dataset, file, "relabel", st.session_state[key])
     except UserError as e:
         st.toast(str(e), icon=":material/error:")
 
@@ -77,7 +80,7 @@ def image_grid(
     rows: pd.DataFrame, dataset: str, root: Path, classes: list[str], prefix: str, columns: int = 6
 ) -> None:
     """Images with actual, predicted, probability, loss and split, each with its mark controls."""
-    marks = clean.load_marks(dataset)
+    marks = marks_.load_marks(dataset)
     for n, row in enumerate(rows.itertuples(index=False)):
         if n % columns == 0:
             grid = st.columns(columns)  # one row at a time: reading order is ranking order
@@ -149,17 +152,18 @@ def paged(rows: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def marks_summary(dataset: str) -> str:
     """'3 delete, 2 relabel, 1 keep' for the stored marks."""
-    counts = pd.Series([m["action"] for m in clean.load_marks(dataset).values()]).value_counts()
+    counts = pd.Series([m["action"] for m in marks_.load_marks(dataset).values()]).value_counts()
     return ", ".join(f"{counts.get(a, 0)} {a}" for a in ("delete", "relabel", "keep"))
 
 
-def plan_table(plan: clean.Plan) -> pd.DataFrame:
-    """One row per file the plan moves: file, action, from class, to class."""
+def plan_table(plan: plans.Plan) -> pd.DataFrame:
+    """One row per file the plan moves: file, action, from label, to label."""
+    mapping = labels.load_mapping(dataset_root(plan.dataset))
     rows = [
         {
             "file": a.file,
             "action": a.action,
-            "from": a.file.split("/")[-2],
+            "from": labels.label_of(a.file.split("/")[-2], mapping),
             "to": a.to if a.action == "relabel" else "trash",
         }
         for a in plan.actions
@@ -188,7 +192,7 @@ def plan_section(dataset: str) -> None:
     """The outcome of the last apply or undo, the marks so far, "Apply…" to see the plan, then
     confirm or cancel."""
     show_notice()
-    marks = clean.load_marks(dataset)
+    marks = marks_.load_marks(dataset)
     st.write(f"Marked so far: {marks_summary(dataset)}.")
     left, right = st.columns(2)
     if left.button(
@@ -200,7 +204,7 @@ def plan_section(dataset: str) -> None:
         "Nothing moves until you confirm.",
     ):
         try:
-            plan = clean.make_plan(dataset)
+            plan = plans.make_plan(dataset)
             st.session_state[state.RESULTS_PLAN] = {"plan": plan.to_dict(), "marks": marks}
         except UserError as e:
             st.error(str(e))
@@ -210,7 +214,7 @@ def plan_section(dataset: str) -> None:
         disabled=not marks,
         help="Forget every mark on this dataset (no file is touched).",
     ):
-        clean.clear_marks(dataset)
+        marks_.clear_marks(dataset)
         st.session_state[state.RESULTS_PLAN] = None
         st.rerun()
     pending = st.session_state.get(state.RESULTS_PLAN)
@@ -220,7 +224,7 @@ def plan_section(dataset: str) -> None:
         st.session_state[state.RESULTS_PLAN] = None
         st.info("The marks changed since the plan was shown; press Apply… again to see the new plan.")
         return
-    plan = clean.Plan.from_dict(pending["plan"])
+    plan = plans.Plan.from_dict(pending["plan"])
     with st.container(border=True):
         st.markdown(
             f"**The plan: {plan.summary()}.** Deleted images go to the workspace trash; "
@@ -240,7 +244,7 @@ def plan_section(dataset: str) -> None:
         ):
             st.session_state[state.RESULTS_PLAN] = None
             try:
-                report = clean.apply_plan(plan)
+                report = plans.apply_plan(plan)
             except UserError as e:
                 _notice("error", str(e))
             else:
@@ -255,7 +259,7 @@ def plan_section(dataset: str) -> None:
 
 def history_section(dataset: str) -> None:
     """Every applied plan, newest first, and Undo for the last one still applied."""
-    entries = clean.history(dataset)
+    entries = journal.history(dataset)
     if not entries:
         st.caption("No changes applied to this dataset yet.")
     else:
@@ -284,7 +288,7 @@ def history_section(dataset: str) -> None:
         help="Put every file of the most recent applied change back where it was, and bring back its marks.",
     ):
         try:
-            report = clean.undo_last(dataset)
+            report = plans.undo_last(dataset)
         except UserError as e:
             _notice("error", str(e))
         else:

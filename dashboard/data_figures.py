@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.views.markup import html_text
+
 SPLIT_COLOURS = {"train": "#1f77b4", "valid": "#ff7f0e"}
 
 
@@ -17,12 +19,15 @@ def class_counts(files_labels_valid: list[tuple[str, str, bool]]) -> pd.DataFram
 
 
 def class_counts_figure(counts: pd.DataFrame) -> go.Figure:
-    """A stacked bar per class: how many training and validation images it has."""
+    """A stacked bar per class (its label, escaped for plotly): training and validation images."""
     fig = go.Figure()
     for split in ("train", "valid"):
         part = counts[counts["split"] == split]
         fig.add_bar(
-            x=part["class"].astype(str), y=part["images"], name=split, marker_color=SPLIT_COLOURS[split]
+            x=[html_text(c) for c in part["class"]],  # plotly reads tags and entities in text
+            y=part["images"],
+            name=split,
+            marker_color=SPLIT_COLOURS[split],
         )
     return fig.update_layout(
         barmode="stack",

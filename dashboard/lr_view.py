@@ -6,20 +6,11 @@ import math
 
 from core.config import TrainConfig, config_problems
 from core.jobs.store import Job, Store
+from dashboard.text import sections
 
 NUM_IT = 100  # mini-batches the finder trains for, as fastai's lr_find does by default
-
-INTRO = (
-    f"The LR finder trains the model for {NUM_IT} mini-batches while it raises the learning rate "
-    "step by step from 1e-7 to 10, records the loss at each step, then puts the weights back as "
-    "they were: the curve shows which learning rates make the loss fall fastest."
-)
-TOO_HIGH_OR_LOW = (
-    "**Too high** looks like the right end of the curve: the loss shoots up and diverges, "
-    "because each step overshoots. **Too low** looks like the flat left end: the loss barely "
-    "moves, so training is slow and may stop short. Pick a rate on the steep downward slope, "
-    "well before the lowest point."
-)
+TEXT = sections("lr_find")  # the page's sentences and the suggestions' meanings
+INTRO = TEXT["intro"].format(num_it=NUM_IT)
 
 
 def matches(job: Job, dataset: str, arch: str) -> bool:
@@ -38,10 +29,7 @@ def pick_job(store: Store, run_id: int | None, dataset: str, arch: str) -> Job |
         job = store.get(run_id)
         if job is not None and matches(job, dataset, arch):
             return job
-    for job in store.jobs(limit=100, kind="lr_find"):
-        if matches(job, dataset, arch):
-            return job
-    return None
+    return store.latest("lr_find", config={"dataset": dataset, "arch": arch})
 
 
 def job_params(dataset: str, arch: str) -> dict:

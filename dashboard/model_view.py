@@ -8,44 +8,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from dashboard.text import sections
+
 if TYPE_CHECKING:  # torch and the model factory load only when a model is built
     from core.train.models import BuiltModel
 
-
-LAYER_KINDS = {
-    "Conv2d": (
-        "slides small learned filters over the image to detect local patterns: edges first, then "
-        "shapes and parts in later layers."
-    ),
-    "BatchNorm2d": (
-        "rescales each channel to mean 0 and variance 1 over the batch, then applies a learned "
-        "scale and shift, so training is faster and steadier."
-    ),
-    "BatchNorm1d": "the same normalisation for flat feature vectors, in the head.",
-    "ReLU": (
-        "keeps positive values and sets negatives to zero: the non-linearity that lets stacked "
-        "layers learn more than one straight line."
-    ),
-    "MaxPool2d": (
-        "keeps the largest value of each small window, halving width and height: less work, and a "
-        "little tolerance to shifts."
-    ),
-    "AdaptiveAvgPool2d": (
-        "averages each channel over the whole grid, so any image size gives the same number of features."
-    ),
-    "AdaptiveMaxPool2d": (
-        "takes each channel's maximum over the whole grid; fastai's AdaptiveConcatPool2d puts it "
-        "beside the average, doubling the features."
-    ),
-    "Flatten": "turns each image's channels×height×width grid into one long vector for the linear layers.",
-    "Dropout": (
-        "while training, zeroes a random share of the activations so the network cannot lean on any "
-        "one of them (less overfitting); it does nothing at prediction time."
-    ),
-    "Linear": (
-        "each output is a weighted sum of all the inputs plus a bias; the last one gives one score per class."
-    ),
-}
+LAYERS = "layers"  # assets/text/layers.md: one `## Kind` section per torch module class
 
 
 @dataclass(frozen=True)
@@ -77,12 +45,12 @@ def dataset_input(name: str) -> DatasetInput:
     Channels follow the engine's rule (1 only when every image is grey), read from the same
     decoded-image cache training uses, so the shapes shown are the ones that will train.
     """
-    from core.data import datasets
+    from core.data import access
     from core.data import loaders as data
 
-    info = datasets.resolve(name)
-    items = datasets.read_image_folder(info.path)
-    channels = int(data.image_tensor(items, info.default_size).shape[1])
+    with access.dataset(name) as info:  # locked and recovered: never a folder half-way cleaned
+        items = access.items(info)
+        channels = int(data.image_tensor(items, info.default_size).shape[1])
     return DatasetInput(len(items.vocab), channels, info.default_size)
 
 
@@ -135,5 +103,5 @@ def freeze_label(frozen: int, n_groups: int) -> str:
 
 def layer_explanations(kinds: list[str]) -> list[tuple[str, str]]:
     """(kind, one line on what it does) for each kind, in order of first appearance."""
-    seen = dict.fromkeys(kinds)
-    return [(k, LAYER_KINDS.get(k, "a layer this page has no note for yet.")) for k in seen]
+    notes = sections(LAYERS)
+    return [(k, notes.get(k, notes["unknown"])) for k in dict.fromkeys(kinds)]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import streamlit as st
 
-from core.serving import bundle, predict
+from core.fsutil import frame_csv_bytes
+from core.serving import predict
+from core.serving.library import ModelInfo
 from dashboard import figures
+from dashboard.text import sections
+from dashboard.views.markup import html_text, md
 
 SOURCE = "predict_source"  # upload, camera or drawing
 UPLOAD = "predict_upload"
@@ -17,26 +22,33 @@ GRADCAM = "predict_gradcam"
 CLOSER = "predict_closer"
 _PROBS = "_predict_probs"  # (key, probabilities) of the last batch, so moving the threshold is free
 TOP_K = 5
+EXAMPLE = "predict_example"
 SOURCES = {"upload": "Upload images", "camera": "Take a photo", "draw": "Draw a digit"}
+EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
 
-def model_label(info: bundle.ModelInfo) -> str:
+def model_label(info: ModelInfo) -> str:
     """How a model is named in the picker: name, data, accuracy."""
     acc = f", {info.accuracy:.0%}" if info.accuracy is not None else ""
     return f"{info.name} ({info.arch} on {info.dataset or 'imported data'}{acc})"
 
 
-def model_caption(info: bundle.ModelInfo) -> str:
+def model_caption(info: ModelInfo) -> str:
     """What the chosen model expects and knows."""
     colour = "grey" if info.channels == 1 else "colour"
-    shown = ", ".join(info.classes[:12]) + (" …" if info.n_classes > 12 else "")
+    shown = ", ".join(md(c) for c in info.classes[:12]) + (" …" if info.n_classes > 12 else "")
     return (
         f"{info.n_classes} classes ({shown}); every image is centre-cropped to a square, "
         f"resized to {info.size}×{info.size} px and made {colour}, as in training."
     )
 
 
-def image_inputs(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
+def examples() -> list[Path]:
+    """The example images shipped in assets/examples/ (digits and coloured shapes), by name."""
+    return sorted(EXAMPLES.glob("*.png"))
+
+
+def image_inputs(info: ModelInfo) -> list[tuple[str, bytes]]:
     """The images to predict, as (name, bytes), from the source the person picks."""
     options = ["upload", "camera"] + (["draw"] if info.is_digit_model else [])
     if st.session_state.get(SOURCE) not in options:
@@ -47,7 +59,7 @@ def image_inputs(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
         key=SOURCE,
         horizontal=True,
         format_func=SOURCES.get,
-        help="Upload files, take a photo with your camera, or (for digit models) draw a digit.",
+        help=sections("predict")["source"],
     )
     if source == "camera":
         photo = st.camera_input(
@@ -66,18 +78,36 @@ def image_inputs(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
         help=f"One or many {predict.FORMAT_NAMES} files (up to {predict.MAX_IMAGES}); each is "
         "recognised by its content, not its name.",
     )
-    return [(f.name, f.getvalue()) for f in files or []]
+    if files:
+        return [(f.name, f.getvalue()) for f in files]
+    return _example()
 
 
-def _drawing(info: bundle.ModelInfo) -> list[tuple[str, bytes]]:
+def _example() -> list[tuple[str, bytes]]:
+    """The "Try an example" picker: a small image from assets/examples/ instead of an upload."""
+    by_name = {f.stem: f for f in examples()}
+    if not by_name:
+        return []
+    pick = st.selectbox(
+        "Try an example",
+        list(by_name),
+        index=None,
+        key=EXAMPLE,
+        placeholder="or pick one of the example images",
+        format_func=lambda n: n.replace("_", " "),
+        help=sections("predict")["example"],
+    )
+    if pick is None:
+        return []
+    return [(by_name[pick].name, by_name[pick].read_bytes())]
+
+
+def _drawing(info: ModelInfo) -> list[tuple[str, bytes]]:
     """A canvas to draw a digit on, in the colours of the training images."""
     from streamlit_drawable_canvas import st_canvas
 
     dark = info.mean[0] < 0.5  # training images mostly dark: light ink on a dark background
-    st.caption(
-        "Draw one digit, large, in the middle. It is cropped to the ink and centred "
-        "before the model sees it, as the training digits were."
-    )
+    st.caption(sections("predict")["drawing"])
     result = st_canvas(
         stroke_width=22,
         stroke_color="#ffffff" if dark else "#000000",
@@ -104,7 +134,7 @@ def _prepare(data: bytes, name: str, size: int, channels: int) -> predict.Prepar
         return str(e)
 
 
-def prepare_all(files: list[tuple[str, bytes]], info: bundle.ModelInfo):
+def prepare_all(files: list[tuple[str, bytes]], info: ModelInfo):
     """(prepared images, [(name, why)] for the unusable ones), each file prepared once."""
 
     def cached(data: bytes, name: str, size: int, channels: int) -> predict.PreparedImage:
@@ -144,14 +174,18 @@ def show_one(
     left, right = st.columns([1, 2])
     left.metric(
         "Prediction",
-        answer,
+        md(answer),
         help="The most likely class, or “not sure” when even that is below the threshold.",
     )
-    left.caption(f"{image.name}: most likely {cls} at {p:.1%}.")
+    left.caption(f"{md(image.name)}: most likely {md(cls)} at {p:.1%}.")
     if answer == predict.NOT_SURE:
-        left.warning(f"Not sure: the best guess, {cls}, has {p:.0%}, below the {threshold:.0%} threshold.")
+        left.warning(
+            f"Not sure: the best guess, {md(cls)}, has {p:.0%}, below the {threshold:.0%} threshold."
+        )
+    # Plotly reads a subset of HTML in its labels: a class name is shown as typed
+    top = [(html_text(c), q) for c, q in pred.top(TOP_K)]
     right.plotly_chart(
-        figures.probability_bars(pred.top(TOP_K), threshold),
+        figures.probability_bars(top, threshold),
         key=f"probs_{image.name}",
         config={"displaylogo": False},
     )
@@ -170,7 +204,7 @@ def show_one(
         heat = gradcam.grad_cam(loaded, image.pixels)
         cols[2].image(
             gradcam.overlay(image.pixels, heat.heat, 192),
-            caption=f"where it looked for {loaded.classes[heat.class_index]} "
+            caption=f"where it looked for {md(loaded.classes[heat.class_index])} "
             f"(Grad-CAM on layer {heat.layer}, a {heat.map_size[0]}×"
             f"{heat.map_size[1]} map)",
         )
@@ -208,7 +242,7 @@ def show_many(
     )
     st.download_button(
         "Download results (CSV)",
-        data=table.to_csv(index=False).encode("utf-8"),
+        data=frame_csv_bytes(table),
         file_name=f"predictions_{loaded.info.name}.csv",
         mime="text/csv",
         on_click="ignore",

@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core import runs as runs_files
-from core.analysis import clean
-from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store, snapshot
+from core.analysis.marks import load_marks
+from core.data.journal import renames
+from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store
 from dashboard import cleaner, figures, runs, state, widgets
 from dashboard.text import sections
 
@@ -77,9 +78,12 @@ def interpretation(job: Job):
     """The run's predictions on its dataset as it is now (recomputed when the files change)."""
     from core.analysis.interpret import dataset_items, fingerprint
     from core.config import TrainConfig
+    from core.data import access
 
     cfg = TrainConfig.from_dict(job.params["config"])
-    return _interpretation(job.id, fingerprint(dataset_items(cfg)))
+    with access.dataset(cfg.dataset):  # the list and the file times read together
+        stamp = fingerprint(dataset_items(cfg))
+    return _interpretation(job.id, stamp)
 
 
 def summary_metrics(interp) -> None:
@@ -210,7 +214,7 @@ def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
         if result is not None:
             if result["fingerprint"] != interp.fingerprint:
                 st.caption(TEXT["stale_oos"])
-            frame = out_of_sample_frame(result, interp.frame, clean.renames(dataset, result["created"]))
+            frame = out_of_sample_frame(result, interp.frame, renames(dataset, result["created"]))
             k_text = f"{result['k']}-fold cross-validation (job {cv.id})"
             st.caption(f"Training images ranked by {k_text}; validation images by the run's model.")
             if st.button(
@@ -298,7 +302,7 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
         help="Hide the images you have already marked, or see only those.",
     )
     rows = interpret.top_losses(frame, actual, predicted, split)
-    marked = set(clean.load_marks(dataset))
+    marked = set(load_marks(dataset))
     if show != "all":
         rows = rows[rows["file"].isin(marked) == (show == "marked")]
     st.caption(TEXT["ranked"].format(n=len(rows)))

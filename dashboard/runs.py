@@ -19,21 +19,12 @@ def store() -> Store:
     return _store_at(str(workspace.db_path()))
 
 
-def newest(kind: str, **match: object) -> Job | None:
-    """The newest job of a kind whose config matches the given fields (e.g. dataset='digits')."""
-    for job in store().jobs(limit=50, kind=kind):
-        cfg = job.params.get("config", {})
-        if all(cfg.get(k) == v for k, v in match.items()):
-            return job
-    return None
-
-
 def resolve_run(key: str, kind: str) -> int | None:
     """The job id held in session key, or else the newest job of kind (so a reload finds it)."""
     run_id = st.session_state.get(key)
     if run_id is not None and store().get(run_id) is not None:
         return run_id
-    job = newest(kind)
+    job = store().latest(kind)
     st.session_state[key] = job.id if job else None
     return st.session_state[key]
 

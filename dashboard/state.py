@@ -1,6 +1,8 @@
 """Session-state keys, as constants, and their one initialiser.
 
 Cross-page choices live here: the current dataset, the current run, the chosen learning rate.
+So do the widget keys another module or a test reads (a widget's key is its state key); keys
+used only inside one widget may stay local to it.
 """
 
 from __future__ import annotations
@@ -26,10 +28,46 @@ def init() -> None:
         st.session_state.setdefault(key, value)
 
 
+def stop_key(job_id: int) -> str:
+    """The key of the job monitor's Stop button for one job (dashboard.widgets.job_monitor)."""
+    return f"stop_{job_id}"
+
+
+# Train page form (widget keys; "persist_state" keeps them across page switches)
+LR_SLIDER, LR_NUMBER = "w_lr_slider", "w_lr_number"  # the learning rate's two controls
+DISCRIMINATIVE, LR_LOW = "cfg_discriminative", "cfg_lr_low"  # slice(low, high) on, and its low end
+BS, WD, EPOCHS = "cfg_bs", "cfg_wd", "cfg_epochs"
+SCHEDULE, FREEZE, SEED = "cfg_schedule", "cfg_freeze", "cfg_seed"
+TRAIN_AUGMENT = "cfg_augment"  # the Train page's Augmentation toggle (the Data page switches it on)
+
+
+# LR finder page
+LR_CHOSEN = "lr_find_chosen"  # (what was chosen, its value): the confirmation after "Use this"
+LR_PICK = "lr_find_pick"  # the number input for a learning rate of one's own
+USE_PICKED = "use_picked"  # the button that uses it
+
+
+def use_key(suggestion: str) -> str:
+    """The key of the "Use this learning rate" button of one suggestion (valley, slide…)."""
+    return f"use_{suggestion}"
+
+
+# Model page
+MODEL_FROZEN = "model_frozen_groups"  # the freeze control: how many layer groups are frozen
+
+
 # Results page
 RESULTS_RUN = "results_run_id"  # the finished training run the Results page interprets
 RESULTS_PLAN = "results_plan"  # the plan awaiting confirmation after "Apply…" (a dict), or None
 RESULTS_NOTICE = "results_notice"  # (kind, text, details) of the last apply or undo, shown once
+RESULTS_CM_SPLIT, RESULTS_CM_NORM = "results_cm_split", "results_cm_norm"  # the matrix's images, shares
+RESULTS_CELL = "results_cell"  # the confusion-matrix cell whose images are shown, (actual, predicted)
+RESULTS_CELL_CLICK = "results_cell_click"  # the last click on the matrix already handled
+RESULTS_RANK = "results_rank"  # rank top losses by the model's loss or out-of-sample loss
+RESULTS_K = "results_k"  # folds of the out-of-sample cross-validation
+RESULTS_ACTUAL, RESULTS_PREDICTED = "results_f_actual", "results_f_predicted"  # top-loss filters
+RESULTS_SPLIT, RESULTS_SHOW = "results_f_split", "results_f_show"
+RESULTS_TOP_PAGES, RESULTS_CELL_PAGES = "results_top_pages", "results_cell_pages"  # pager prefixes
 DEFAULTS.update({RESULTS_RUN: None, RESULTS_PLAN: None, RESULTS_NOTICE: None})
 
 

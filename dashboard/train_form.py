@@ -10,14 +10,11 @@ import streamlit as st
 from core.config import SCHEDULES, Augment, TrainConfig, config_problems
 from core.train.archs import ARCHS
 from dashboard import state
+from dashboard.text import sections
 
+TEXT = sections("train")  # every control's sentence, from assets/text/train.md
 LR_STEPS = sorted({float(f"{m * 10.0**e:.0e}") for e in range(-6, 1) for m in (1, 2, 3, 5)})
 LR_STEPS = [v for v in LR_STEPS if v <= 1.0]
-W_LR_SLIDER, W_LR_NUMBER = "w_lr_slider", "w_lr_number"
-GROUP_NAMES = {
-    2: ["body (feature layers)", "head (classifier)"],
-    3: ["early body", "late body", "head (classifier)"],
-}
 
 
 def nearest_step(lr: float) -> float:
@@ -28,29 +25,28 @@ def nearest_step(lr: float) -> float:
 
 
 def _from_slider() -> None:
-    st.session_state[state.LR] = st.session_state[W_LR_SLIDER]
-    st.session_state[W_LR_NUMBER] = st.session_state[W_LR_SLIDER]
+    st.session_state[state.LR] = st.session_state[state.LR_SLIDER]
+    st.session_state[state.LR_NUMBER] = st.session_state[state.LR_SLIDER]
 
 
 def _from_number() -> None:
-    st.session_state[state.LR] = st.session_state[W_LR_NUMBER]
-    st.session_state[W_LR_SLIDER] = nearest_step(st.session_state[W_LR_NUMBER])
+    st.session_state[state.LR] = st.session_state[state.LR_NUMBER]
+    st.session_state[state.LR_SLIDER] = nearest_step(st.session_state[state.LR_NUMBER])
 
 
 def lr_controls() -> float:
     """A log-scale slider and an exact number, kept in step, both bound to state.LR."""
     lr = st.session_state[state.LR]
-    if st.session_state.get(W_LR_NUMBER) != lr:  # set elsewhere, e.g. by the LR finder
-        st.session_state[W_LR_NUMBER] = lr
-        st.session_state[W_LR_SLIDER] = nearest_step(lr)
+    if st.session_state.get(state.LR_NUMBER) != lr:  # set elsewhere, e.g. by the LR finder
+        st.session_state[state.LR_NUMBER] = lr
+        st.session_state[state.LR_SLIDER] = nearest_step(lr)
     st.select_slider(
         "Learning rate",
         options=LR_STEPS,
-        key=W_LR_SLIDER,
+        key=state.LR_SLIDER,
         format_func=lambda v: f"{v:.0e}",
         on_change=_from_slider,
-        help="How big a step the optimiser takes each batch: too small learns slowly, too large "
-        "makes the loss jump or explode. The LR finder suggests one.",
+        help=TEXT["lr"],
     )
     st.number_input(
         "Learning rate (exact)",
@@ -58,9 +54,9 @@ def lr_controls() -> float:
         max_value=100.0,
         step=1e-4,
         format="%.2e",
-        key=W_LR_NUMBER,
+        key=state.LR_NUMBER,
         on_change=_from_number,
-        help="The same learning rate as a number, for values between the slider's stops.",
+        help=TEXT["lr_exact"],
     )
     return st.session_state[state.LR]
 
@@ -89,7 +85,7 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             dataset_names,
             key=state.DATASET,
             persist_state="session",
-            help="The images to learn from; Digits is built in and works offline.",
+            help=TEXT["dataset"],
         )
         arch = st.selectbox(
             "Architecture",
@@ -97,29 +93,26 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             key=state.ARCH,
             persist_state="session",
             format_func=lambda a: ARCHS[a].title,
-            help="The network's shape. Small ones train in seconds on a CPU; ResNets are stronger "
-            "but slower.",
+            help=TEXT["arch"],
         )
         st.caption(ARCHS[arch].description)
         lr = lr_controls()
         discriminative = st.toggle(
             "Discriminative learning rates",
-            **_persisted("cfg_discriminative"),
-            help="Give early layers a smaller rate than the head, as fastai's slice(low, high): "
-            "early layers hold general features that need less change.",
+            **_persisted(state.DISCRIMINATIVE),
+            help=TEXT["discriminative"],
         )
         lr_low = None
         if discriminative:
-            st.session_state.setdefault("cfg_lr_low", lr / 100)
+            st.session_state.setdefault(state.LR_LOW, lr / 100)
             lr_low = st.number_input(
                 "Lowest learning rate (first layer group)",
                 min_value=0.0,
                 max_value=100.0,
                 format="%.2e",
                 step=1e-5,
-                **_persisted("cfg_lr_low"),
-                help="The rate of the earliest layers; the groups in between get evenly "
-                "spaced rates on a log scale up to the learning rate above.",
+                **_persisted(state.LR_LOW),
+                help=TEXT["lr_low"],
             )
     with right:
         bs = st.number_input(
@@ -128,8 +121,8 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             max_value=100_000,
             value=d.bs,
             step=16,
-            **_persisted("cfg_bs"),
-            help="Images per step. Bigger batches give smoother but fewer steps per epoch.",
+            **_persisted(state.BS),
+            help=TEXT["bs"],
         )
         wd = st.number_input(
             "Weight decay",
@@ -138,26 +131,26 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             value=d.wd,
             step=0.01,
             format="%.3f",
-            **_persisted("cfg_wd"),
-            help="Pulls weights towards zero each step so the model cannot lean on a few large "
-            "ones: a brake on overfitting.",
+            **_persisted(state.WD),
+            help=TEXT["wd"],
         )
         epochs = st.number_input(
             "Epochs",
             min_value=0,
             max_value=10_000,
             value=d.epochs,
-            **_persisted("cfg_epochs"),
-            help="One epoch is one pass over every training image.",
+            **_persisted(state.EPOCHS),
+            help=TEXT["epochs"],
         )
         schedule = st.radio(
             "Schedule",
             list(SCHEDULES),
             horizontal=True,
-            **_persisted("cfg_schedule"),
+            **_persisted(state.SCHEDULE),
             captions=None,
             format_func=lambda s: s.replace("_", " "),
-            help="How the learning rate moves during training: "
+            help=TEXT["schedule"]
+            + " "
             + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in SCHEDULES.items()),
         )
         freeze_epochs = st.number_input(
@@ -165,23 +158,21 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             min_value=0,
             max_value=1000,
             value=0,
-            **_persisted("cfg_freeze"),
-            help="Epochs that train only the head before everything unfreezes (fastai's "
-            "fine_tune). Most useful with pretrained weights.",
+            **_persisted(state.FREEZE),
+            help=TEXT["freeze"],
         )
         seed = st.number_input(
             "Seed",
             min_value=0,
             max_value=2**32 - 1,
             value=d.seed,
-            **_persisted("cfg_seed"),
-            help="Fixes the random start and the batch order, so the same settings give the same run.",
+            **_persisted(state.SEED),
+            help=TEXT["seed"],
         )
         augment = st.toggle(
             "Augmentation",
-            **_persisted("cfg_augment"),
-            help="Randomly change each training batch (the changes chosen on the Data page) so "
-            "the model cannot memorise exact pixels.",
+            **_persisted(state.TRAIN_AUGMENT),
+            help=TEXT["augment"],
         )
         aug = chosen_augment()
         if augment:
@@ -215,10 +206,11 @@ def chosen_augment() -> Augment:
 
 
 def group_table(cfg: TrainConfig, n_groups: int) -> list[dict]:
-    """The peak learning rate each layer group gets under cfg."""
+    """The peak learning rate each layer group gets under cfg (groups named as on the Model page)."""
     from core.train.schedule import group_lrs
+    from dashboard.model_view import group_names
 
-    names = GROUP_NAMES.get(n_groups, [f"group {i}" for i in range(n_groups)])
+    names = group_names(n_groups)
     return [
         {"layer group": n, "peak learning rate": f"{v:.2e}"}
         for n, v in zip(names, group_lrs(cfg.lr, cfg.lr_low, n_groups))

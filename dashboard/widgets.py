@@ -1,14 +1,18 @@
-"""Reusable pieces of the frame: the sidebar and the live run monitor."""
+"""Reusable pieces of the frame: the sidebar, the one job monitor, and a training run's live view."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
-from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, snapshot
+from core.fsutil import format_duration
+from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, Snapshot, snapshot
 from dashboard import figures, runs, state
 
 STATE_ICONS = {QUEUED: "⏳", "RUNNING": "🏃", DONE: "✅", FAILED: "❌", CANCELLED: "⏹️"}
+STOP_HELP = "Stop after the current batch; what was done so far is kept."
 
 
 def sidebar() -> None:
@@ -18,7 +22,7 @@ def sidebar() -> None:
         st.write(st.session_state.get(state.DATASET) or "none")
         st.caption("**Current run**")
         run_id = st.session_state.get(state.RUN)
-        job = runs.store().get(run_id) if run_id is not None else runs.newest("train")
+        job = runs.store().get(run_id) if run_id is not None else runs.store().latest("train")
         if job is None:
             st.write("none yet")
         else:
@@ -27,64 +31,109 @@ def sidebar() -> None:
         st.write(runs.keep_worker_alive())
 
 
+def job_monitor(
+    job_id: int | None,
+    body: Callable[[Snapshot], None] | None = None,
+    *,
+    head: Callable[[Snapshot], None] | None = None,
+    progress_text: Callable[[Snapshot], str] | None = None,
+    stop_label: str = "Stop",
+    stop_help: str = STOP_HELP,
+    stop_toast: str | None = None,
+    on_finish: Callable[[Snapshot], None] | None = None,
+    every: str = "1s",
+) -> Snapshot | None:
+    """Follow one job of the store, live: the widget every page with a job uses.
+
+    While the job is queued or running, a fragment redraws every `every`: head(snap), a
+    progress bar (text: progress_text(snap), or the snapshot's "message — 42% — about 12 s
+    left"), a Stop button (key state.stop_key(job_id)) that asks the job to stop, the queue
+    position while queued, then body(snap); it also restarts a worker that died. When the job
+    ends, on_finish(snap) runs and the whole page reruns once, so it stops polling and can show
+    the outcome. For a job already finished, head and body are drawn once, with no polling.
+
+    Returns the first snapshot read (None when there is no such job), so a caller knows the state.
+    """
+    if job_id is None:
+        return None
+    first = snapshot(runs.store(), job_id)
+    if first is None:
+        return None
+    polling = not first.finished
+
+    @st.fragment(run_every=every if polling else None)
+    def view() -> None:
+        snap = snapshot(runs.store(), job_id)
+        if snap is None:
+            return
+        if polling and snap.finished:
+            if on_finish is not None:
+                on_finish(snap)
+            st.rerun()  # once: the page redraws with the outcome and stops polling
+        if head is not None:
+            head(snap)
+        if not snap.finished:
+            text = progress_text(snap) if progress_text else snap.eta_text
+            st.progress(min(1.0, max(0.0, snap.job.progress)), text=text)
+            if st.button(stop_label, key=state.stop_key(job_id), icon=":material/stop:", help=stop_help):
+                runs.store().request_cancel(job_id)
+                if stop_toast:
+                    st.toast(stop_toast)
+            if snap.job.state == QUEUED:
+                st.info(
+                    f"Queued: position {snap.queue_position}. It starts when the jobs ahead of it finish."
+                )
+            runs.keep_worker_alive()  # a worker that died is replaced (and its job marked failed)
+        if body is not None:
+            body(snap)
+
+    view()
+    return first
+
+
 def epoch_table(epochs: pd.DataFrame) -> pd.DataFrame:
-    """fastai's epoch table: epoch, train_loss, valid_loss, metrics, time (mm:ss)."""
+    """fastai's epoch table: epoch, train_loss, valid_loss, metrics, time (mm:ss, as fastai)."""
     if epochs.empty:
         return epochs
     table = epochs.drop(columns=[c for c in ("step", "phase") if c in epochs])
     if "phase" in epochs and epochs["phase"].nunique() > 1:
         table.insert(1, "phase", epochs["phase"])
-    table["time"] = [f"{int(s) // 60:02d}:{int(round(s)) % 60:02d}" for s in table.pop("seconds")]
+    table["time"] = [format_duration(s) for s in table.pop("seconds")]
     return table
 
 
 def run_monitor(run_id: int | None) -> None:
     """The live view of a training run: curve, epoch table, progress with time left, Stop."""
-    if run_id is None:
-        return
-    first = snapshot(runs.store(), run_id)
-    if first is None:
-        return
-    polling = not first.finished
+    job_monitor(
+        run_id,
+        _run_records,
+        head=_run_heading,
+        stop_help="Stop after the current batch; the history so far is kept.",
+        stop_toast="Stopping after this batch…",
+    )
 
-    @st.fragment(run_every="1s" if polling else None)
-    def view() -> None:
-        snap = snapshot(runs.store(), run_id)
-        job = snap.job
-        cfg = job.params.get("config", {})
-        st.subheader(f"{STATE_ICONS.get(job.state, '')} Run {job.id}: {job.state.lower()}")
-        st.caption(
-            f"{cfg.get('arch')} on {cfg.get('dataset')}, {cfg.get('epochs')} epoch(s), "
-            f"lr {cfg.get('lr'):.2e}, batch size {cfg.get('bs')}"
-        )
-        if not snap.finished:
-            st.progress(min(1.0, max(0.0, job.progress)), text=snap.eta_text)
-            if st.button(
-                "Stop",
-                key=f"stop_{job.id}",
-                icon=":material/stop:",
-                help="Stop after the current batch; the history so far is kept.",
-            ):
-                runs.store().request_cancel(job.id)
-                st.toast("Stopping after this batch…")
-            if job.state == QUEUED:
-                st.info(
-                    f"Queued: position {snap.queue_position}. It starts when the jobs ahead of it finish."
-                )
-            runs.keep_worker_alive()
-        if len(snap.batches):
-            # While training, a static chart: the browser redraws it every second, and hover
-            # layers would cost CPU the training needs. Finished runs are interactive.
-            live = {"staticPlot": True} if not snap.finished else {"displaylogo": False}
-            st.plotly_chart(figures.loss_curve(snap.batches, snap.epochs), key=f"loss_{job.id}", config=live)
-        if len(snap.epochs):
-            st.table(epoch_table(snap.epochs).set_index("epoch"))  # plain HTML: cheap to redraw
-        if snap.finished:
-            final_summary(job, snap)
-            if polling:
-                st.rerun()  # once, so the page stops polling
 
-    view()
+def _run_heading(snap: Snapshot) -> None:
+    job = snap.job
+    cfg = job.params.get("config", {})
+    st.subheader(f"{STATE_ICONS.get(job.state, '')} Run {job.id}: {job.state.lower()}")
+    st.caption(
+        f"{cfg.get('arch')} on {cfg.get('dataset')}, {cfg.get('epochs')} epoch(s), "
+        f"lr {cfg.get('lr'):.2e}, batch size {cfg.get('bs')}"
+    )
+
+
+def _run_records(snap: Snapshot) -> None:
+    job = snap.job
+    if len(snap.batches):
+        # While training, a static chart: the browser redraws it every second, and hover
+        # layers would cost CPU the training needs. Finished runs are interactive.
+        live = {"staticPlot": True} if not snap.finished else {"displaylogo": False}
+        st.plotly_chart(figures.loss_curve(snap.batches, snap.epochs), key=f"loss_{job.id}", config=live)
+    if len(snap.epochs):
+        st.table(epoch_table(snap.epochs).set_index("epoch"))  # plain HTML: cheap to redraw
+    if snap.finished:
+        final_summary(job, snap)
 
 
 def final_summary(job, snap) -> None:

@@ -2,38 +2,32 @@
 
 import streamlit as st
 
-from dashboard import data_view, state
+from dashboard import state
+from dashboard.text import sections
+from dashboard.views import data_add, data_augment, data_checks, data_choose, data_overview, data_pipeline
+from dashboard.views.markup import md
+
+VIEWS = {
+    "Overview": data_overview.overview,
+    "Pipeline": data_pipeline.pipeline_view,
+    "Augmentation": data_augment.augmentation_view,
+    "Check images": data_checks.check_view,
+}
+TEXT = sections("data")
 
 state.init()
 st.title("Data")
-st.caption(
-    "Pick a dataset, or add your own: a zip of class folders, a folder or a CSV on this "
-    "machine, fastai's downloadable sets, or shapes drawn from a seed. Then look at it "
-    "the way the model will."
-)
-data_view.show_notice()
+st.caption(TEXT["intro"])
+data_choose.show_notice()
 
-name = data_view.choose_dataset()
-data_view.add_dataset()
-info, items = data_view.load(name)
-st.caption(info.description)
+name = data_choose.choose_dataset()
+data_add.add_dataset()
+info, items = data_choose.load(name)
+st.caption(md(info.description))
 
 section = st.radio(
-    "Show",
-    data_view.SECTIONS,
-    horizontal=True,
-    key=data_view.W_SECTION,
-    persist_state="session",
-    help="Overview: what is in the set. Pipeline: one image step by step. Augmentation: the "
-    "random changes training adds. Check images: find files that cannot be read.",
+    "Show", list(VIEWS), horizontal=True, key="data_section", persist_state="session", help=TEXT["sections"]
 )
-if section == "Overview":
-    data_view.overview(info, items)
-elif section == "Pipeline":
-    data_view.pipeline_view(info, items)
-elif section == "Augmentation":
-    data_view.augmentation_view(info, items)
-else:
-    data_view.check_view(info, items)
+VIEWS[section](info, items)
 
 st.page_link("../pages/train.py", label="Train on this dataset", icon=":material/model_training:")

@@ -6,34 +6,33 @@ import streamlit as st
 from core.config import TrainConfig
 from core.data import datasets
 from dashboard import runs, state
+from dashboard.text import sections
 
 state.init()
+TEXT = sections("home")
 st.title("fastai playground")
-st.write(
-    "Train image classifiers with fastai in the browser: pick a dataset, tune the learning "
-    "rate, batch size, weight decay and epochs, and watch the loss fall. Every control says "
-    "what it does. Training runs in a separate worker process, so a run survives reloads and "
-    "closed tabs."
-)
+st.write(TEXT["intro"])
 
 first = TrainConfig()
 st.subheader("Start here")
 st.write(
-    f"Train a digit classifier on {first.dataset} ({datasets.BUILTINS[first.dataset]}) "
-    f"with good defaults: {first.arch}, learning rate {first.lr:g}, {first.epochs} epochs. "
-    "It takes a few seconds on a laptop CPU."
+    TEXT["start_here"].format(
+        dataset=first.dataset,
+        what=datasets.BUILTINS[first.dataset],
+        arch=first.arch,
+        lr=f"{first.lr:g}",
+        epochs=first.epochs,
+    )
 )
 if st.button(
     "Train your first model",
     type="primary",
     icon=":material/rocket_launch:",
-    help="Queue a run with the defaults and open the Train page to watch it.",
+    help=TEXT["first_model_help"],
 ):
     st.session_state[state.RUN] = runs.submit("train", {"config": first.to_dict()})
     st.switch_page("../pages/train.py")
-st.caption(
-    "Then: the LR finder suggests a learning rate, and the Model page shows the network layer by layer."
-)
+st.caption(TEXT["next"])
 
 st.subheader("Datasets")
 # Plain HTML tables: a few rows each, and much lighter for the browser than interactive grids.
@@ -42,7 +41,7 @@ st.table(pd.DataFrame([{"name": n, "what": d} for n, d in datasets.BUILTINS.item
 st.subheader("Runs")
 jobs = runs.store().jobs(limit=20)
 if not jobs:
-    st.info("No runs yet. Press “Train your first model”, or run `python -m core train`.")
+    st.info(TEXT["no_runs"])
     st.stop()
 rows = []
 for job in jobs:

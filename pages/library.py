@@ -3,56 +3,49 @@
 import streamlit as st
 
 from core.errors import UserError
-from core.serving import bundle
+from core.serving import library, upload
 from dashboard import bundle_view, state
+from dashboard.text import sections
 
 IMPORT_ROUND = "library_import_round"  # bumped after an import, to empty the uploader
 CHOSEN = "library_model"  # the model picked below
 PENDING = "library_pending"  # a model to pick on the next run (after a rename or an import)
 
+TEXT = sections("models")
+
 state.init()
 st.title("Models")
-st.write(
-    "Each saved model is a bundle: its weights as safetensors and a small JSON config (the "
-    "architecture's name, the class names in order, the input size and the normalisation). "
-    "Opening one cannot run code, unlike fastai's own export, which is a pickle. Download a "
-    "bundle to use it elsewhere, or import one made on another playground."
-)
+st.write(TEXT["intro"])
 
 notice = st.session_state.pop(state.MODELS_NOTICE, None)
 if notice:
     getattr(st, notice[0])(notice[1])
 
-models = bundle.list_models()
+models = library.list_models()
 with st.expander("Import a model bundle", expanded=not models, icon=":material/upload:"):
-    st.caption(
-        "Checked strictly before anything is saved: the zip's entries, the config, the "
-        "architecture (it must be one this playground builds), the weights' SHA-256, "
-        "and every layer's name and shape. Pickled models (.pkl, .pth, .pt) are refused "
-        "unopened."
-    )
+    st.caption(TEXT["import"])
     n = st.session_state.setdefault(IMPORT_ROUND, 0)
-    upload = st.file_uploader(
+    offered = st.file_uploader(
         "Bundle (.zip)",
         type=["zip", "pkl", "pth", "pt", "safetensors"],
         key=f"import_{n}",
-        help="A zip made by Download bundle; other model files are explained and refused.",
+        help=TEXT["import_file"],
     )
     wanted = st.text_input(
         "Name in the library (optional)",
         key=f"import_name_{n}",
         max_chars=64,
-        help="Leave empty to use the name inside the zip (a number is added if it is taken).",
+        help=TEXT["import_name"],
     )
     if st.button(
         "Import",
-        disabled=upload is None,
+        disabled=offered is None,
         icon=":material/input:",
-        help="Check the bundle and add it to the library; a refused one leaves nothing.",
+        help=TEXT["import_button"],
     ):
         try:
             with st.spinner("Checking the bundle and loading its weights strictly…"):
-                info = bundle.import_bundle(upload.getvalue(), upload.name, wanted or None)
+                info = upload.import_bundle(offered.getvalue(), offered.name, wanted or None)
         except UserError as e:
             st.error(f"Not imported, nothing was saved: {e}")
         else:
@@ -62,10 +55,7 @@ with st.expander("Import a model bundle", expanded=not models, icon=":material/u
             st.rerun()
 
 if not models:
-    st.info(
-        "No saved models yet. Train a model, then press **Save model** under the "
-        "finished run — or import a bundle above."
-    )
+    st.info(TEXT["empty"])
     st.page_link("../pages/train.py", label="Train a model", icon=":material/model_training:")
     st.stop()
 
@@ -111,7 +101,7 @@ with st.expander("Rename or delete", icon=":material/edit:"):
         help="Give the model the new name; nothing else changes.",
     ):
         try:
-            renamed = bundle.rename(info.name, new_name)
+            renamed = library.rename(info.name, new_name)
         except UserError as e:
             st.error(str(e))
         else:
@@ -121,13 +111,12 @@ with st.expander("Rename or delete", icon=":material/edit:"):
     sure = st.checkbox(
         f"Yes, move {info.name} to the trash",
         key=f"confirm_delete_{info.name}",
-        help="Deleting moves the folder into the workspace's trash; nothing is "
-        "destroyed, and you can move it back by hand.",
+        help=TEXT["delete_confirm"],
     )
     if st.button(
         "Delete", disabled=not sure, icon=":material/delete:", help="Move this model to the workspace trash."
     ):
-        where = bundle.delete(info.name)
+        where = library.delete(info.name)
         st.session_state[state.MODELS_NOTICE] = (
             "info",
             f"Moved {info.name} to the trash ({where.relative_to(where.parents[2])}).",

@@ -2,13 +2,11 @@
 
 import streamlit as st
 
-from core.jobs.store import CANCELLED, FAILED, snapshot
+from core.jobs.store import CANCELLED, FAILED
 from core.train.archs import ARCHS
 from core.train.lr_text import SUGGESTIONS
-from dashboard import figures, lr_view, runs, state
-
-CHOSEN = "lr_find_chosen"  # (what was chosen, its value): the confirmation shown after "Use this"
-PICK = "lr_find_pick"  # the number input for a learning rate of one's own
+from dashboard import figures, lr_view, runs, state, widgets
+from dashboard.lr_view import TEXT
 
 state.init()
 st.title("Learning-rate finder")
@@ -27,53 +25,34 @@ if st.button(
     type="primary",
     icon=":material/search_insights:",
     disabled=active,
-    help="Queue an LR finder job for this dataset and architecture; the worker runs it.",
+    help=TEXT["run"],
 ):
     st.session_state[state.LR_RUN] = runs.submit("lr_find", params)
     st.rerun()
 
 if job is None:
-    st.info(
-        "No LR finder run yet for this dataset and architecture: press the button above. "
-        "It takes a few seconds on Digits."
-    )
+    st.info(TEXT["none_yet"])
     st.stop()
 st.session_state[state.LR_RUN] = job.id
 
 
-@st.fragment(run_every="1s")
-def progress(job_id: int) -> None:
-    """Progress and the curve so far; called only while the job is queued or running."""
-    snap = snapshot(runs.store(), job_id)
-    if snap.finished:
-        st.rerun()  # once: the whole page then shows the result and stops polling
-    st.progress(min(1.0, max(0.0, snap.job.progress)), text=snap.eta_text)
+def live_curve(snap) -> None:
+    """The curve so far, under the monitor's progress bar."""
     if len(snap.batches):
-        st.plotly_chart(
-            figures.lr_find_figure(list(snap.batches["lr"]), list(snap.batches["loss"]), {}),
-            key=f"lr_live_{job_id}",
-        )
-    if st.button(
-        "Stop",
-        icon=":material/stop:",
-        key=f"stop_lr_{job_id}",
-        help="Stop the finder after the current mini-batch; the model is left untouched.",
-    ):
-        runs.store().request_cancel(job_id)
-        st.toast("Stopping after this mini-batch…")
-    runs.keep_worker_alive()  # a worker that died is replaced (and its job marked failed)
+        lrs, losses = list(snap.batches["lr"]), list(snap.batches["loss"])
+        st.plotly_chart(figures.lr_find_figure(lrs, losses, {}), key=f"lr_live_{snap.job.id}")
 
 
 if active:
-    progress(job.id)
+    widgets.job_monitor(
+        job.id, live_curve, stop_help=TEXT["stop"], stop_toast="Stopping after this mini-batch…"
+    )
     st.stop()
 if job.state == FAILED:
     st.error(f"The LR finder failed: {job.error}")
     st.stop()
 if job.state == CANCELLED:
-    st.warning(
-        "This LR finder run was stopped before the end, so it has no suggestions. Run it again to get them."
-    )
+    st.warning(TEXT["stopped"])
     st.stop()
 
 result = job.result or {}
@@ -85,24 +64,24 @@ st.plotly_chart(
     figures.lr_find_figure(result.get("lrs", []), result.get("losses", []), result.get("suggestions", {})),
     key=f"lr_curve_{job.id}",
 )
-st.markdown(lr_view.TOO_HIGH_OR_LOW)
+st.markdown(TEXT["too_high_or_low"])
 
 
 def use(label: str, value: float) -> None:
     """Make value the Train page's learning rate and remember it for the confirmation."""
     st.session_state[state.LR] = value
-    st.session_state[CHOSEN] = (label, value)
+    st.session_state[state.LR_CHOSEN] = (label, value)
 
 
 st.subheader("Four suggestions")
-for name, explanation in SUGGESTIONS.items():
+for name in SUGGESTIONS:
     value = suggestions.get(name)
-    text, button = st.columns([5, 1], vertical_alignment="center")
+    words, button = st.columns([5, 1], vertical_alignment="center")
     shown = f"`{lr_view.fmt_lr(value)}`" if value is not None else "not available (curve too short)"
-    text.markdown(f"**{name}** — {shown}: {explanation}.")
+    words.markdown(f"**{name}** — {shown}: {TEXT[name]}.")
     if button.button(
         "Use this learning rate",
-        key=f"use_{name}",
+        key=state.use_key(name),
         disabled=value is None,
         help=f"Set the Train page's learning rate to the {name} suggestion.",
     ):
@@ -113,12 +92,12 @@ picked = st.number_input(
     value=float(st.session_state[state.LR]),
     step=1e-4,
     format="%.2e",
-    key=PICK,
-    help="Any value between 0 and 10, e.g. read off the curve where the loss falls steeply.",
+    key=state.LR_PICK,
+    help=TEXT["pick"],
 )
 if st.button(
     "Use this learning rate",
-    key="use_picked",
+    key=state.USE_PICKED,
     help="Set the Train page's learning rate to the value you typed.",
 ):
     problem = lr_view.lr_problem(picked)
@@ -127,7 +106,7 @@ if st.button(
     else:
         use("your own", float(picked))
 
-chosen = st.session_state.get(CHOSEN)
+chosen = st.session_state.get(state.LR_CHOSEN)
 if chosen and chosen[1] == st.session_state[state.LR]:
     st.success(f"The Train page's learning rate is now {lr_view.fmt_lr(chosen[1])} ({chosen[0]}).")
     st.page_link("../pages/train.py", label="Train with it", icon=":material/model_training:")

@@ -5,17 +5,14 @@ import streamlit as st
 from core.errors import UserError
 from core.train.archs import ARCHS
 from dashboard import model_view, state
+from dashboard.text import sections
 
-FROZEN = "model_frozen_groups"  # the freeze control's key
+FROZEN = state.MODEL_FROZEN
+TEXT = sections("model")
 
 state.init()
 st.title("Model")
-st.write(
-    "A network is a stack of layers, each turning the output of the one before into something "
-    "a little more useful for telling the classes apart. Here is the chosen one layer by layer: "
-    "the shape of what comes out of each, how many numbers (parameters) it learns, and which of "
-    "them a freeze setting lets train."
-)
+st.write(TEXT["intro"])
 
 
 @st.cache_data(show_spinner=False, ttl="1m")
@@ -46,7 +43,7 @@ arch = st.selectbox(
     key=state.ARCH,
     persist_state="session",
     format_func=lambda a: ARCHS[a].title,
-    help="The network's shape; the Train page and the LR finder use the same choice.",
+    help=TEXT["arch"],
 )
 st.caption(ARCHS[arch].description)
 st.caption(
@@ -74,20 +71,16 @@ frozen = st.radio(
     list(range(n)),
     key=FROZEN,
     format_func=lambda k: model_view.freeze_label(k, n),
-    help="Frozen layers keep their weights; fine-tuning a pretrained model first trains only "
-    "the head, then unfreezes the rest.",
+    help=TEXT["frozen"],
 )
 total, trainable = view.counts[frozen]
 table = view.tables[frozen]
 left, middle, right = st.columns(3)
 left.metric("Parameters", f"{total:,}", help="Every number the model learns, in all layers.")
 middle.metric("Trainable", f"{trainable:,}", help="The parameters this freeze setting updates.")
-right.metric("Layer groups", n, help="fastai splits a model into groups that freeze together.")
+right.metric("Layer groups", n, help=TEXT["groups"])
 if frozen and "BatchNorm" in " ".join(table["kind"]):
-    st.caption(
-        "Batch-norm layers stay trainable in frozen groups, as in fastai (train_bn=True): "
-        "their statistics must adapt to the new data."
-    )
+    st.caption(TEXT["batch_norm"])
 
 st.dataframe(
     table,

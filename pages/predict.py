@@ -3,23 +3,19 @@
 import streamlit as st
 
 from core.errors import UserError
-from core.serving import bundle, gradcam, predict
+from core.serving import gradcam, library, predict
 from dashboard import predict_view, state
+from dashboard.text import sections
+
+TEXT = sections("predict")
 
 state.init()
 st.title("Predict")
-st.write(
-    "Give a saved model a picture and see what it thinks: the class it picks, how sure it is "
-    "of every class, the picture as the model really sees it (small, maybe grey), and a heat "
-    "map of the regions that drove the answer. This is inference: the model no longer learns."
-)
+st.write(TEXT["intro"])
 
-models = bundle.list_models()
+models = library.list_models()
 if not models:
-    st.info(
-        "No saved models yet. Train one and press **Save model** under the finished run, "
-        "or import a bundle on the Models page."
-    )
+    st.info(TEXT["empty"])
     st.page_link("../pages/train.py", label="Train a model", icon=":material/model_training:")
     st.page_link("../pages/library.py", label="Import a bundle", icon=":material/inventory_2:")
     st.stop()
@@ -52,26 +48,21 @@ threshold = left.slider(
     format="%.2f",
     key=state.PREDICT_THRESHOLD,
     persist_state="session",
-    help="Below this probability the answer is “not sure” instead of a guess.",
+    help=TEXT["threshold"],
 )
-left.caption(
-    "A classifier always spreads 100% over the classes it knows, even for a picture of "
-    "something else entirely, so its top answer is never “none of these”. Refusing to answer "
-    "when the top probability is low is the simplest guard. Higher means fewer but safer "
-    "answers; 0 always answers."
-)
+left.caption(TEXT["threshold_explained"])
 can_explain = gradcam.supports(loaded.model)
 heat_map = right.toggle(
     "Show where it looked (Grad-CAM)",
     value=can_explain,
     key=predict_view.GRADCAM,
     disabled=not can_explain,
-    help="Colours the regions whose features raised the predicted class's score the most.",
+    help=TEXT["gradcam"],
 )
 
 files = predict_view.image_inputs(loaded.info)
 if not files:
-    st.info(f"Give the model an image: {predict.FORMAT_NAMES}, one or many.")
+    st.info(f"Give the model an image: {predict.FORMAT_NAMES}, one or many — or try an example.")
     st.stop()
 try:
     prepared, problems = predict_view.prepare_all(files, loaded.info)

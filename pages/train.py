@@ -2,24 +2,20 @@
 
 import streamlit as st
 
-from core.data import datasets
+from core.data import access, datasets
 from core.train.schedule import GROUPS, preview
 from dashboard import figures, runs, state, widgets
-from dashboard.train_form import group_table, train_form
+from dashboard.train_form import TEXT, group_table, train_form
 
 state.init()
 st.title("Train")
-st.caption(
-    "Pick the data and the knobs, press Start, and watch the model learn. The run "
-    "belongs to the server: reload or close the tab and it keeps going."
-)
+st.caption(TEXT["intro"])
 
 
 @st.cache_data(show_spinner=False, ttl=30)
 def n_train_of(name: str) -> int:
     """How many training images a dataset has (listing files only, no decoding)."""
-    info = datasets.resolve(name)
-    items = datasets.read_image_folder(info.path)
+    items = access.items(name)
     return sum(not v for v in items.is_valid)
 
 
@@ -34,10 +30,7 @@ with st.expander(
     if not form.problems:
         plan = preview(cfg, form.batches_per_epoch)
         st.plotly_chart(figures.schedule_figure(plan), key="schedule_preview")
-        st.caption(
-            f"{len(plan)} batches: {form.batches_per_epoch} per epoch. Momentum falls "
-            "while the learning rate rises (one-cycle), so big steps stay stable."
-        )
+        st.caption(TEXT["preview"].format(batches=len(plan), per_epoch=form.batches_per_epoch))
         st.dataframe(group_table(cfg, GROUPS.get(cfg.arch, 2)), hide_index=True)
 
 if st.button(
@@ -45,7 +38,7 @@ if st.button(
     type="primary",
     icon=":material/play_arrow:",
     disabled=bool(form.problems),
-    help="Queue this run; the worker starts it.",
+    help=TEXT["start"],
 ):
     st.session_state[state.RUN] = runs.submit("train", {"config": cfg.to_dict()})
 

@@ -1,4 +1,7 @@
-"""Shared fixtures: every test writes into a temporary workspace, never the real one."""
+"""Shared fixtures: every test writes into a temporary workspace, never the real one.
+
+Paths of the app and the repository live in tests/apptest.py (ROOT, APP); fixtures live here.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core import workspace  # noqa: E402
+
+# Fixtures defined beside their helpers, registered here once for every test module: a module
+# needs no copy (`results_ws = results_helpers.results_ws`) to use them.
+from tests.results_helpers import results_ws, template_ws, trained_template  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -46,7 +46,7 @@ def trained_model(tmp_path_factory) -> Trained:
         return _TRAINED
     import torch
 
-    from core.serving import bundle
+    from core.serving import export, library
     from core.train.training import train
 
     root = tmp_path_factory.mktemp("trained")
@@ -62,8 +62,8 @@ def trained_model(tmp_path_factory) -> Trained:
             store.finish(job_id, DONE, result=result)
             job = store.get(job_id)
             store.close()
-            bundle.save_run(job, MODEL)
-            data = bundle.zip_bytes(MODEL)
+            export.save_run(job, MODEL)
+            data = library.zip_bytes(MODEL)
     finally:
         torch.set_num_threads(threads)
     valid = root / "datasets" / "digits" / "valid"

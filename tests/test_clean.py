@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.analysis import clean
+from core.analysis import marks, plans
+from core.data import access, journal, labels, moves
 from core.errors import PathEscapeError, UserError
+from tests.access_helpers import held_elsewhere
 from tests.conftest import subprocess_env
 from tests.results_helpers import contents, folder_bytes
 
@@ -50,29 +52,29 @@ FIVE = {  # three deletes and two relabels, one of them into a class that does n
 }
 
 
-def mark_all(marks: dict) -> None:
-    for file, mark in marks.items():
-        clean.set_mark("toy", file, mark["action"], mark["to"])
+def mark_all(chosen: dict) -> None:
+    for file, mark in chosen.items():
+        marks.set_mark("toy", file, mark["action"], mark["to"])
 
 
 def test_marks_are_kept_in_the_workspace_keyed_by_file(toy, fresh_workspace):
     mark_all(FIVE)
-    assert clean.load_marks("toy") == FIVE
+    assert marks.load_marks("toy") == FIVE
     assert (fresh_workspace / "marks" / "toy" / "marks.json").is_file()
-    clean.set_mark("toy", "train/a/a0.png", None)
-    clean.set_mark("toy", "train/b/b1.png", "relabel", "a")
-    marks = clean.load_marks("toy")
-    assert "train/a/a0.png" not in marks and marks["train/b/b1.png"]["to"] == "a"
-    clean.clear_marks("toy")
-    assert clean.load_marks("toy") == {}
+    marks.set_mark("toy", "train/a/a0.png", None)
+    marks.set_mark("toy", "train/b/b1.png", "relabel", "a")
+    stored = marks.load_marks("toy")
+    assert "train/a/a0.png" not in stored and stored["train/b/b1.png"]["to"] == "a"
+    marks.clear_marks("toy")
+    assert marks.load_marks("toy") == {}
 
 
 def test_apply_moves_deletes_to_the_trash_and_relabels_to_their_class(toy, fresh_workspace):
     before = folder_bytes(toy)
     mark_all(FIVE)
-    plan = clean.make_plan("toy")
+    plan = plans.make_plan("toy")
     assert plan.summary() == "3 deletes, 2 relabels (1 kept as they are)"
-    report = clean.apply_plan(plan)
+    report = plans.apply_plan(plan)
     after = folder_bytes(toy)
     for gone in ("train/a/a0.png", "train/a/a1.png", "valid/b/b0.png", "train/b/b1.png", "train/c/c2.png"):
         assert gone not in after
@@ -82,60 +84,60 @@ def test_apply_moves_deletes_to_the_trash_and_relabels_to_their_class(toy, fresh
     binned = folder_bytes(trash(fresh_workspace) / report.apply_id)
     assert binned == {f: before[f] for f in ("train/a/a0.png", "train/a/a1.png", "valid/b/b0.png")}
     assert report.summary() == "Moved 3 file(s) to the trash and relabelled 2."
-    assert clean.load_marks("toy") == {}  # applied marks are done with
-    (entry,) = clean.history("toy")
+    assert marks.load_marks("toy") == {}  # applied marks are done with
+    (entry,) = journal.history("toy")
     assert (entry.state, entry.deletes, entry.relabels) == ("applied", 3, 2)
 
 
 def test_apply_then_undo_gives_back_a_byte_identical_folder(toy, fresh_workspace):
     before, before_dirs = folder_bytes(toy), dirs(toy)
     mark_all(FIVE)
-    clean.apply_plan(clean.make_plan("toy"))
+    plans.apply_plan(plans.make_plan("toy"))
     assert folder_bytes(toy) != before
-    report = clean.undo_last("toy")
+    report = plans.undo_last("toy")
     assert report.summary().startswith("Undid change 00001: 5 file(s) back")
     assert folder_bytes(toy) == before
     assert dirs(toy) == before_dirs  # the class folder the relabel created is gone again
     assert contents(trash(fresh_workspace)) == {}
-    assert clean.load_marks("toy") == FIVE  # the marks come back, ready to apply again
-    assert [e.state for e in clean.history("toy")] == ["undone"]
-    assert clean.undo_last("toy").apply_id is None  # nothing left to undo
-    clean.apply_plan(clean.make_plan("toy"))  # apply again after undo
+    assert marks.load_marks("toy") == FIVE  # the marks come back, ready to apply again
+    assert [e.state for e in journal.history("toy")] == ["undone"]
+    assert plans.undo_last("toy").apply_id is None  # nothing left to undo
+    plans.apply_plan(plans.make_plan("toy"))  # apply again after undo
     assert "train/d/c2.png" in folder_bytes(toy)
 
 
 def test_applying_the_same_plan_twice_changes_nothing_the_second_time(toy, fresh_workspace):
     mark_all(FIVE)
-    plan = clean.make_plan("toy")
-    clean.apply_plan(plan)
+    plan = plans.make_plan("toy")
+    plans.apply_plan(plan)
     once, binned = folder_bytes(toy), folder_bytes(fresh_workspace / "trash")
-    again = clean.apply_plan(plan)
+    again = plans.apply_plan(plan)
     assert again.already_applied and again.moved == []
     assert again.summary() == "This plan is already applied: nothing changed."
     assert folder_bytes(toy) == once
     assert folder_bytes(fresh_workspace / "trash") == binned
-    assert len(clean.history("toy")) == 1
+    assert len(journal.history("toy")) == 1
 
 
 def test_relabel_into_a_class_with_a_same_named_file_keeps_both(toy):
     (toy / "train/c/same.png").write_bytes(b"already in c")
     (toy / "train/a/same.png").write_bytes(b"moving from a")
-    clean.set_mark("toy", "train/a/same.png", "relabel", "c")
-    report = clean.apply_plan(clean.make_plan("toy"))
+    marks.set_mark("toy", "train/a/same.png", "relabel", "c")
+    report = plans.apply_plan(plans.make_plan("toy"))
     assert (toy / "train/c/same.png").read_bytes() == b"already in c"
     assert (toy / "train/c/same-1.png").read_bytes() == b"moving from a"
     assert report.moved[0]["dest"] == "train/c/same-1.png"
-    clean.undo_last("toy")
+    plans.undo_last("toy")
     assert (toy / "train/a/same.png").read_bytes() == b"moving from a"
     assert not (toy / "train/c/same-1.png").exists()
 
 
 def test_a_file_removed_or_changed_outside_between_plan_and_apply_is_reported(toy):
     mark_all(FIVE)
-    plan = clean.make_plan("toy")
+    plan = plans.make_plan("toy")
     (toy / "train/a/a0.png").unlink()  # another program removed it
     (toy / "train/b/b1.png").write_bytes(b"edited meanwhile")
-    report = clean.apply_plan(plan)
+    report = plans.apply_plan(plan)
     assert {s["file"]: s["reason"] for s in report.skipped} == {
         "train/a/a0.png": "removed since the plan was made",
         "train/b/b1.png": "changed since the plan was made",
@@ -143,21 +145,53 @@ def test_a_file_removed_or_changed_outside_between_plan_and_apply_is_reported(to
     assert [m["file"] for m in report.moved] == ["train/a/a1.png", "train/c/c2.png", "valid/b/b0.png"]
     assert (toy / "train/b/b1.png").read_bytes() == b"edited meanwhile"  # untouched
     # the decisions on the skipped files still stand; the applied ones are cleared
-    assert set(clean.load_marks("toy")) == {"train/a/a0.png", "train/b/b1.png"}
+    assert set(marks.load_marks("toy")) == {"train/a/a0.png", "train/b/b1.png"}
     assert "Skipped 2" in report.summary()
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x\x00y", "tab\there", "new\nline", "x" * 201, None])
+def test_a_relabel_target_that_is_not_a_label_is_refused(toy, fresh_workspace, name):
+    before = folder_bytes(fresh_workspace)
+    with pytest.raises(UserError):
+        marks.set_mark("toy", "train/a/a0.png", "relabel", name)
+    with pytest.raises(UserError):
+        plans.make_plan("toy", {"train/a/a0.png": {"action": "relabel", "to": name}})
+    assert folder_bytes(fresh_workspace) == before
 
 
 @pytest.mark.parametrize(
     "name",
-    ["../escape", "..", ".", "/tmp", "a/b", "a\\b", ".hidden", "", " padded", "valid", "train", "x\x00y"],
+    ["../escape", "..", ".", "/tmp", "a/b", "a\\b", ".hidden", " padded", "valid", "train", "<=50K", "A"],
 )
-def test_a_class_name_that_would_leave_the_dataset_is_refused(toy, fresh_workspace, name):
-    before = folder_bytes(fresh_workspace)
-    with pytest.raises(UserError):
-        clean.set_mark("toy", "train/a/a0.png", "relabel", name)
-    with pytest.raises(UserError):
-        clean.make_plan("toy", {"train/a/a0.png": {"action": "relabel", "to": name}})
-    assert folder_bytes(fresh_workspace) == before
+def test_any_text_label_gets_its_own_folder_and_undo_removes_it(toy, name):
+    before = folder_bytes(toy)
+    marks.set_mark("toy", "train/a/a0.png", "relabel", name)
+    marks.set_mark("toy", "valid/b/b0.png", "relabel", name)
+    report = plans.apply_plan(plans.make_plan("toy"))
+    folder = report.moved[0]["dest"].split("/")[1]
+    assert folder.lower() not in ("a", "b", "c")  # never collapsed into another label's folder
+    assert (toy / "train" / folder).resolve().parent == toy / "train"  # one folder, inside
+    assert [m["dest"] for m in report.moved] == [f"train/{folder}/a0.png", f"valid/{folder}/b0.png"]
+    assert folder_bytes(toy)[f"train/{folder}/a0.png"] == before["train/a/a0.png"]
+    items = access.items("toy")
+    assert items.labels[items.files.index(f"train/{folder}/a0.png")] == name  # the label, as text
+    assert labels.load_mapping(toy).get(folder, folder) == name
+    plans.undo_last("toy")
+    assert folder_bytes(toy) == before  # labels.json too, byte for byte
+    assert not (toy / "train" / folder).exists()
+
+
+def test_a_relabel_to_an_existing_text_label_uses_its_folder(toy):
+    (toy / labels.MAPPING_FILE).write_text(labels.mapping_text({"a": "a", "b": "b", "c/d": "c"}))
+    marks.set_mark("toy", "train/a/a0.png", "relabel", "c/d")
+    report = plans.apply_plan(plans.make_plan("toy"))
+    assert report.moved[0]["dest"] == "train/c/a0.png"
+    problem = plans.make_plan("toy", {"train/c/c0.png": {"action": "relabel", "to": "c/d"}})
+    assert problem.actions == () and "already in class c/d" in problem.problems[0]
+    marks.set_mark("toy", "train/b/b0.png", "relabel", "c")  # the text "c" is a new label, not c/d
+    dest = plans.apply_plan(plans.make_plan("toy")).moved[0]["dest"]
+    assert dest.startswith("train/c-") and dest.endswith("/b0.png")
+    assert labels.load_mapping(toy) == {"c": "c/d", dest.split("/")[1]: "c"}
 
 
 @pytest.mark.parametrize(
@@ -174,9 +208,9 @@ def test_a_class_name_that_would_leave_the_dataset_is_refused(toy, fresh_workspa
 def test_a_file_path_that_would_leave_the_dataset_is_refused(toy, fresh_workspace, file):
     (fresh_workspace / "outside.png").write_bytes(b"not yours")
     with pytest.raises(PathEscapeError):
-        clean.make_plan("toy", {file: {"action": "delete", "to": None}})
+        plans.make_plan("toy", {file: {"action": "delete", "to": None}})
     with pytest.raises(PathEscapeError):
-        clean.set_mark("toy", file, "delete")
+        marks.set_mark("toy", file, "delete")
     assert (fresh_workspace / "outside.png").read_bytes() == b"not yours"
 
 
@@ -185,15 +219,15 @@ def test_a_link_to_a_file_outside_is_refused(toy, tmp_path):
     secret.write_bytes(b"secret")
     (toy / "train/a/link.png").symlink_to(secret)
     with pytest.raises(PathEscapeError):
-        clean.make_plan("toy", {"train/a/link.png": {"action": "delete", "to": None}})
+        plans.make_plan("toy", {"train/a/link.png": {"action": "delete", "to": None}})
     assert secret.read_bytes() == b"secret"
 
 
 def test_a_failure_on_the_third_move_puts_everything_back(toy, fresh_workspace, monkeypatch):
     before, everything = folder_bytes(toy), contents(toy, fresh_workspace / "trash")
     mark_all(FIVE)
-    plan = clean.make_plan("toy")
-    real, calls = clean._move_no_clobber, []
+    plan = plans.make_plan("toy")
+    real, calls = moves.move_no_clobber, []
 
     def third_fails(src, dst):
         calls.append(src)
@@ -201,24 +235,25 @@ def test_a_failure_on_the_third_move_puts_everything_back(toy, fresh_workspace, 
             raise OSError(28, "No space left on device")
         return real(src, dst)
 
-    monkeypatch.setattr(clean, "_move_no_clobber", third_fails)
+    monkeypatch.setattr(moves, "move_no_clobber", third_fails)
     with pytest.raises(UserError, match="the 2 file\\(s\\) already moved were put back"):
-        clean.apply_plan(plan)
+        plans.apply_plan(plan)
     assert contents(toy, fresh_workspace / "trash") == everything
     assert folder_bytes(toy) == before
-    monkeypatch.setattr(clean, "_move_no_clobber", real)
-    assert clean.recover("toy") == []  # nothing left to recover: the state is consistent
+    monkeypatch.setattr(moves, "move_no_clobber", real)
+    assert access.recover("toy") == []  # nothing left to recover: the state is consistent
     assert folder_bytes(toy) == before
-    (entry,) = clean.history("toy")
+    (entry,) = journal.history("toy")
     assert entry.state == "rolled back" and "No space left" in entry.note
-    assert clean.load_marks("toy") == FIVE  # nothing applied, so the marks stay
-    clean.apply_plan(plan)  # and the same plan applies cleanly afterwards
+    assert marks.load_marks("toy") == FIVE  # nothing applied, so the marks stay
+    plans.apply_plan(plan)  # and the same plan applies cleanly afterwards
     assert "train/d/c2.png" in folder_bytes(toy)
 
 
 CRASH = textwrap.dedent("""
     import os, sys
-    from core.analysis import clean
+    from core.analysis import marks, plans
+    from core.data import journal, moves
     real, calls = {target}, []
     def crash(*args, **kwargs):
         calls.append(args)
@@ -227,8 +262,8 @@ CRASH = textwrap.dedent("""
         return real(*args, **kwargs)
     {patch}
     for file, mark in {marks!r}.items():
-        clean.set_mark("toy", file, mark["action"], mark["to"])
-    clean.apply_plan(clean.make_plan("toy"))
+        marks.set_mark("toy", file, mark["action"], mark["to"])
+    plans.apply_plan(plans.make_plan("toy"))
     sys.exit(0)
 """)
 
@@ -248,18 +283,18 @@ def crash_while_applying(target: str, when: int, patch: str) -> None:
 
 def test_a_crash_on_the_third_move_is_rolled_back_at_the_next_start(toy, fresh_workspace):
     before, everything = folder_bytes(toy), contents(toy, fresh_workspace / "trash")
-    crash_while_applying("clean._move_no_clobber", 3, "clean._move_no_clobber = crash")
-    assert clean.needs_recovery("toy")
+    crash_while_applying("moves.move_no_clobber", 3, "moves.move_no_clobber = crash")
+    assert journal.needs_recovery("toy")
     assert contents(toy, fresh_workspace / "trash") == everything  # nothing lost, nothing doubled
     assert folder_bytes(toy) != before  # two files had moved
-    messages = clean.recover_all()  # what the dashboard does when it next starts
+    messages = access.recover_all()  # what the dashboard does when it next starts
     assert messages == [
         "Rolled back change 00001, interrupted by a crash: its files are back where they were."
     ]
     assert folder_bytes(toy) == before
     assert contents(toy, fresh_workspace / "trash") == everything
-    assert not clean.needs_recovery("toy")
-    (entry,) = clean.history("toy")
+    assert not journal.needs_recovery("toy")
+    (entry,) = journal.history("toy")
     assert entry.state == "rolled back" and "interrupted by a crash" in entry.note
 
 
@@ -267,7 +302,7 @@ def test_a_crash_between_link_and_unlink_is_rolled_back(toy, fresh_workspace):
     before = folder_bytes(toy)
     # the second move's unlink never happens: one file under two names
     crash_while_applying("os.unlink", 2, "os.unlink = crash")
-    assert clean.recover("toy")
+    assert access.recover("toy")
     assert folder_bytes(toy) == before
     assert contents(fresh_workspace / "trash") == {}
 
@@ -275,24 +310,24 @@ def test_a_crash_between_link_and_unlink_is_rolled_back(toy, fresh_workspace):
 def test_a_crash_after_the_last_move_is_finished_at_the_next_start(toy, fresh_workspace):
     before = folder_bytes(toy)
     # every file moved; the process died before writing "applied"
-    crash_while_applying("clean.Journal.append", 7, "clean.Journal.append = crash")
-    assert clean.needs_recovery("toy")
-    assert clean.recover("toy") == [
+    crash_while_applying("journal.Journal.append", 7, "journal.Journal.append = crash")
+    assert journal.needs_recovery("toy")
+    assert access.recover("toy") == [
         "Finished applying change 00001, interrupted by a crash after its last move."
     ]
     after = folder_bytes(toy)
     assert after["train/d/c2.png"] == before["train/c/c2.png"] and "train/a/a0.png" not in after
-    assert clean.history("toy")[0].state == "applied"
-    clean.undo_last("toy")
+    assert journal.history("toy")[0].state == "applied"
+    plans.undo_last("toy")
     assert folder_bytes(toy) == before
 
 
 def test_undo_never_overwrites_a_file_that_took_the_old_name(toy):
-    clean.set_mark("toy", "train/a/a0.png", "delete")
+    marks.set_mark("toy", "train/a/a0.png", "delete")
     old = (toy / "train/a/a0.png").read_bytes()
-    clean.apply_plan(clean.make_plan("toy"))
+    plans.apply_plan(plans.make_plan("toy"))
     (toy / "train/a/a0.png").write_bytes(b"a new file with the old name")
-    report = clean.undo_last("toy")
+    report = plans.undo_last("toy")
     assert (toy / "train/a/a0.png").read_bytes() == b"a new file with the old name"
     assert (toy / "train/a/a0-1.png").read_bytes() == old
     assert report.renamed == [{"file": "train/a/a0.png", "as": "train/a/a0-1.png"}]
@@ -300,50 +335,50 @@ def test_undo_never_overwrites_a_file_that_took_the_old_name(toy):
 
 def test_one_lock_per_dataset(toy, monkeypatch):
     mark_all(FIVE)
-    plan = clean.make_plan("toy")
-    monkeypatch.setattr(clean, "LOCK_WAIT", 0.2)
+    plan = plans.make_plan("toy")
+    monkeypatch.setattr(access, "LOCK_WAIT", 0.2)
     before = folder_bytes(toy)
-    with clean.dataset_lock("toy"):  # as if another process were applying
+    with held_elsewhere("toy"):  # as if another process were applying
         with pytest.raises(UserError, match="Another change to toy is being applied"):
-            clean.apply_plan(plan)
+            plans.apply_plan(plan)
         with pytest.raises(UserError, match="Another change to toy"):
-            clean.undo_last("toy")
+            plans.undo_last("toy")
     assert folder_bytes(toy) == before
 
 
 def test_history_lists_every_change_newest_first_and_undo_goes_back_one_at_a_time(toy):
     before = folder_bytes(toy)
-    clean.set_mark("toy", "train/a/a0.png", "delete")
-    clean.apply_plan(clean.make_plan("toy"))
+    marks.set_mark("toy", "train/a/a0.png", "delete")
+    plans.apply_plan(plans.make_plan("toy"))
     middle = folder_bytes(toy)
-    clean.set_mark("toy", "train/b/b0.png", "relabel", "a")
-    clean.apply_plan(clean.make_plan("toy"))
-    assert [(e.apply_id, e.state, e.deletes, e.relabels) for e in clean.history("toy")] == [
+    marks.set_mark("toy", "train/b/b0.png", "relabel", "a")
+    plans.apply_plan(plans.make_plan("toy"))
+    assert [(e.apply_id, e.state, e.deletes, e.relabels) for e in journal.history("toy")] == [
         ("00002", "applied", 0, 1),
         ("00001", "applied", 1, 0),
     ]
-    assert clean.renames("toy") == {"train/b/b0.png": "train/a/b0.png"}
-    clean.undo_last("toy")
+    assert journal.renames("toy") == {"train/b/b0.png": "train/a/b0.png"}
+    plans.undo_last("toy")
     assert folder_bytes(toy) == middle
-    clean.undo_last("toy")
+    plans.undo_last("toy")
     assert folder_bytes(toy) == before
-    assert [e.state for e in clean.history("toy")] == ["undone", "undone"]
+    assert [e.state for e in journal.history("toy")] == ["undone", "undone"]
 
 
 def test_journal_is_written_before_any_file_moves(toy, fresh_workspace, monkeypatch):
     mark_all(FIVE)
-    plan = clean.make_plan("toy")
+    plan = plans.make_plan("toy")
     seen = []
-    real = clean._move_no_clobber
+    real = moves.move_no_clobber
 
     def look(src, dst):
-        (journal,) = clean.journals("toy")
-        begin = journal.begin()
+        (j,) = journal.journals("toy")
+        begin = j.begin()
         seen.append(len(begin["moves"]))
         return real(src, dst)
 
-    monkeypatch.setattr(clean, "_move_no_clobber", look)
-    clean.apply_plan(plan)
+    monkeypatch.setattr(moves, "move_no_clobber", look)
+    plans.apply_plan(plan)
     assert seen == [5] * 5  # every move was on disk in the journal before the first one
     lines = (fresh_workspace / "journals" / "toy" / "00001.jsonl").read_text().splitlines()
     assert [line.split('"event": "')[1].split('"')[0] for line in lines] == [

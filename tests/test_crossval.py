@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from core.analysis import clean, interpret
+from core.analysis import interpret
+from core.analysis.marks import set_mark
+from core.analysis.plans import apply_plan, make_plan
 from core.data.datasets import flipped_files, resolve
+from core.data.journal import renames
 from core.jobs import worker
 from core.jobs.store import CANCELLED, DONE, Store
 from core.train import crossval
@@ -67,11 +70,11 @@ def test_the_ranking_follows_relabels_applied_since(results_ws, one_thread):
     frame = interpret.interpret(1).frame
     first = crossval.out_of_sample_frame(saved, frame).set_index("file")
     worst = interpret.top_losses(first.reset_index(), split="train").iloc[0]
-    clean.set_mark(CFG.dataset, worst["file"], "relabel", worst["predicted"])
-    clean.apply_plan(clean.make_plan(CFG.dataset))
+    set_mark(CFG.dataset, worst["file"], "relabel", worst["predicted"])
+    apply_plan(make_plan(CFG.dataset))
     moved = f"train/{worst['predicted']}/{worst['file'].split('/')[-1]}"
     now = interpret.interpret(1).frame
-    after = crossval.out_of_sample_frame(saved, now, clean.renames(CFG.dataset, saved["created"]))
+    after = crossval.out_of_sample_frame(saved, now, renames(CFG.dataset, saved["created"]))
     row = after.set_index("file").loc[moved]
     assert row["actual"] == worst["predicted"] and row["loss"] < worst["loss"]
     assert len(after) == 1797

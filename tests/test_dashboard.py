@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
 
 from core.jobs.store import DONE, Store
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboard" / "app.py")
+from tests.apptest import APP, ROOT, open_app
 
 
 def _seed_finished_run(accuracy: float) -> int:
@@ -24,8 +19,7 @@ def _seed_finished_run(accuracy: float) -> int:
 
 def test_home_lists_builtin_datasets_and_a_finished_run(fresh_workspace):
     run_id = _seed_finished_run(0.9777)
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    assert not at.exception
+    at = open_app()
     assert at.title[0].value == "fastai playground"
     datasets_table = at.table[0].value
     assert {"digits", "digits_flip10"} <= set(datasets_table.index)
@@ -36,8 +30,7 @@ def test_home_lists_builtin_datasets_and_a_finished_run(fresh_workspace):
 
 
 def test_home_without_runs_says_how_to_make_one(fresh_workspace):
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    assert not at.exception
+    at = open_app()
     assert any("No runs yet" in i.value for i in at.info)
 
 

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-from core.analysis import clean
+from core.analysis.marks import load_marks
+from core.data.journal import history
 from core.jobs.store import Store
 from tests.browser import browser_page, require_chromium, streamlit_server
 from tests.results_helpers import folder_bytes
@@ -91,11 +92,11 @@ def test_train_clean_undo_apply_again_retrain_compare(fresh_workspace):
         before = folder_bytes(dataset)
         for i in range(3):
             mark(page, cards.nth(i), "delete")
-            wait_until(lambda n=i + 1: len(clean.load_marks(DATASET)) == n, 30, f"mark {i + 1}")
+            wait_until(lambda n=i + 1: len(load_marks(DATASET)) == n, 30, f"mark {i + 1}")
         for i in (3, 4):
             mark(page, cards.nth(i), "relabel")
-            wait_until(lambda n=i + 1: len(clean.load_marks(DATASET)) == n, 30, f"mark {i + 1}")
-        marks = clean.load_marks(DATASET)
+            wait_until(lambda n=i + 1: len(load_marks(DATASET)) == n, 30, f"mark {i + 1}")
+        marks = load_marks(DATASET)
         assert sorted(m["action"] for m in marks.values()) == ["delete"] * 3 + ["relabel"] * 2
         page.get_by_text("Marked so far: 3 delete, 2 relabel, 0 keep.").wait_for(timeout=30_000)
 
@@ -106,7 +107,7 @@ def test_train_clean_undo_apply_again_retrain_compare(fresh_workspace):
         page.get_by_text(re.compile(r"^1797 image\(s\), largest loss first")).wait_for(timeout=30_000)
         for i, action in enumerate(["delete"] * 3 + ["relabel"] * 2):
             expect(cards.nth(i).locator("label:has(input:checked)")).to_have_text(action)
-        assert clean.load_marks(DATASET) == marks
+        assert load_marks(DATASET) == marks
 
         # Apply: the plan first, then the files move.
         page.get_by_role("button", name="Apply…").click()
@@ -122,14 +123,14 @@ def test_train_clean_undo_apply_again_retrain_compare(fresh_workspace):
         page.get_by_role("button", name="Undo the last change").click()
         page.get_by_text(re.compile("5 file\\(s\\) back where they were")).first.wait_for(timeout=30_000)
         assert folder_bytes(dataset) == before
-        assert clean.load_marks(DATASET) == marks
+        assert load_marks(DATASET) == marks
 
         # Apply again.
         page.get_by_role("button", name="Apply…").click()
         page.get_by_role("button", name="Confirm and apply").click()
         page.get_by_text("Moved 3 file(s) to the trash and relabelled 2.").first.wait_for(timeout=30_000)
         wait_until(
-            lambda: [e.state for e in clean.history(DATASET)] == ["applied", "undone"], 30, "the second apply"
+            lambda: [e.state for e in history(DATASET)] == ["applied", "undone"], 30, "the second apply"
         )
 
         # Retrain with the cleaned data, and see the comparison.

@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 
 from core import workspace
-from core.data import datasets, images, ingest
+from core.data import datasets, images, ingest, labels
+from core.data.ingest.names import dataset_name
+from core.data.ingest.place import STALE_AFTER, TMP_PREFIX, Report
+from core.data.ingest.sources import IMPORT_ROOT_VAR, Limits
 from core.errors import UserError
 from tests.inputs import (
     class_images,
@@ -37,8 +40,8 @@ from tests.inputs import (
 
 EVIL = f"playground-evil-{uuid.uuid4().hex[:8]}.png"  # a name that must never appear anywhere
 GOOD = class_images()  # cats/cat0.png … dogs/dog4.png
-DEFAULT = ingest.Limits()
-SMALL = ingest.Limits(max_total_bytes=2**20, max_file_bytes=600_000)
+DEFAULT = Limits()
+SMALL = Limits(max_total_bytes=2**20, max_file_bytes=600_000)
 
 
 @pytest.fixture
@@ -52,15 +55,15 @@ class Case:
     """A bad input: how to hand it in, and what the person must be told."""
 
     id: str
-    make: Callable[[Path], Callable[[], ingest.Report]]  # given a folder for inputs
+    make: Callable[[Path], Callable[[], Report]]  # given a folder for inputs
     message: str
 
 
-def upload(data: bytes, name: str = "upload.zip", limits: ingest.Limits = DEFAULT):
+def upload(data: bytes, name: str = "upload.zip", limits: Limits = DEFAULT):
     return lambda _where: lambda: ingest.add_archive(io.BytesIO(data), "upload", shown_as=name, limits=limits)
 
 
-def folder(entries: dict[str, bytes], limits: ingest.Limits = DEFAULT):
+def folder(entries: dict[str, bytes], limits: Limits = DEFAULT):
     def make(where: Path):
         write_tree(where / "pics", entries)
         return lambda: ingest.add_folder(where / "pics", "pics", limits=limits)
@@ -159,12 +162,12 @@ REFUSED = [
     ),
     Case(
         "upload-over-size-limit",
-        upload(zip_bytes(GOOD), name="big.zip", limits=ingest.Limits(max_archive_bytes=1000)),
+        upload(zip_bytes(GOOD), name="big.zip", limits=Limits(max_archive_bytes=1000)),
         "limit for one upload",
     ),
     Case(
         "zip-too-many-files",
-        upload(zip_bytes(class_images(per_class=4)), limits=ingest.Limits(max_files=5)),
+        upload(zip_bytes(class_images(per_class=4)), limits=Limits(max_files=5)),
         "more than the 5 limit",
     ),
     Case(
@@ -313,7 +316,7 @@ def test_a_bad_file_is_skipped_reported_and_left_out(ws, tmp_path, case_id, extr
 
 
 def test_an_image_over_the_pixel_limit_is_skipped_with_its_size(ws):
-    limits = ingest.Limits(max_pixels=300)
+    limits = Limits(max_pixels=300)
     report = ingest.add_archive(
         io.BytesIO(zip_bytes({**GOOD, "cats/wide.png": png(size=20)})), "wide", limits=limits
     )
@@ -322,7 +325,7 @@ def test_an_image_over_the_pixel_limit_is_skipped_with_its_size(ws):
 
 
 def test_a_file_over_the_per_file_limit_is_skipped_unread(ws):
-    limits = ingest.Limits(max_file_bytes=2_000)
+    limits = Limits(max_file_bytes=2_000)
     big = png(size=64, seed=9)
     assert len(big) > 2_000
     report = ingest.add_archive(
@@ -365,21 +368,71 @@ def test_train_and_valid_folders_are_kept_as_the_split(ws):
     assert report.split == "the train/ and valid/ folders of split"
 
 
-def test_class_names_are_made_safe_and_distinct(ws):
+def test_class_names_are_kept_as_labels_in_safe_distinct_folders(ws):
     entries = {}
     for i, cls in enumerate(["Grumpy Cat!", "a?b", "a*b", "café", "train", "..hidden"]):
         entries[f"{cls}/x{i}.png"] = png(seed=i)
     report = ingest.add_archive(io.BytesIO(zip_bytes(entries)), "names")
+    given = ["Grumpy Cat!", "a?b", "a*b", "café", "train"]
+    # "..hidden" is a dot-folder (left out quietly); the rest keep their names as labels.
+    assert report.classes == {label: 1 for label in given}
     folders = sorted(p.name for p in report.path.iterdir() if p.is_dir())
-    # "..hidden" is a dot-folder (left out quietly); the rest get harmless, distinct names.
-    assert folders == ["Grumpy Cat", "a_b", "a_b_2", "café", "train_class"]
-    assert report.renamed == {
-        "Grumpy Cat!": "Grumpy Cat",
-        "a?b": "a_b",
-        "a*b": "a_b_2",
-        "train": "train_class",
-    }
+    assert folders == sorted(labels.folder_names(given).values())
+    assert all(f == labels.safe_folder_name(f) for f in folders)  # each folder name is harmless
+    assert "café" in folders and not {"Grumpy Cat!", "a?b", "a*b", "train"} & set(folders)
+    assert report.renamed == {lab: f for lab, f in labels.folder_names(given).items() if lab != f}
+    assert labels.load_mapping(report.path) == {f: lab for lab, f in report.renamed.items()}
+    items = datasets.read_image_folder(report.path)
+    assert items.vocab == sorted(given)
+    assert {items.folder_of(lab) for lab in given} == set(folders)
     assert report.ignored_hidden == 1
+
+
+def test_csv_labels_that_clean_to_the_same_folder_stay_two_classes(ws, tmp_path):
+    entries = {f"people/{i}.png": png(seed=i) for i in range(8)}
+    root = write_tree(tmp_path / "census", entries)
+    rows = [f"people/{i}.png,{'<=50K' if i % 2 else '>50K'}" for i in range(8)]
+    (root / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    report = ingest.add_csv(root / "labels.csv", "census")
+    assert report.classes == {"<=50K": 4, ">50K": 4}
+    assert report.summary() == "Added census: 8 images in 2 classes (<=50K 4, >50K 4)."
+    folders = sorted(p.name for p in report.path.iterdir() if p.is_dir())
+    assert len(folders) == 2 and folders[0] != folders[1]  # never one "50K" folder for both
+    items = datasets.read_image_folder(report.path)  # what training reads
+    assert items.vocab == ["<=50K", ">50K"]
+    assert sorted(set(items.labels)) == ["<=50K", ">50K"]
+    assert sorted(items.folders.values()) == folders
+    for f, lab in zip(items.files, items.labels):
+        assert f.split("/")[0] == items.folder_of(lab)
+    index = {lab: i for i, lab in enumerate(items.vocab)}
+    train_files, train_ys = items.split(False)
+    assert all(index[items.labels[items.files.index(f)]] == y for f, y in zip(train_files, train_ys))
+
+
+def test_archive_class_folders_that_look_like_options_or_formulas_are_labels(ws):
+    entries = {**class_images(("-rf", "+SUM(1)"), per_class=3)}
+    report = ingest.add_archive(io.BytesIO(zip_bytes(entries)), "odd")
+    assert report.classes == {"+SUM(1)": 3, "-rf": 3}
+    items = datasets.read_image_folder(report.path)
+    assert items.vocab == ["+SUM(1)", "-rf"]
+    assert all((report.path / items.folder_of(lab)).is_dir() for lab in items.vocab)
+
+
+def test_a_label_with_control_characters_is_skipped_and_reported(ws, tmp_path):
+    root = write_tree(tmp_path / "tabs", {f"{i}.png": png(seed=i) for i in range(6)})
+    rows = ["0.png,a", "1.png,a", "2.png,b", "3.png,b", '4.png,"bad\tlabel"', "5.png,b"]
+    (root / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    report = ingest.add_csv(root / "labels.csv", "tabs")
+    assert report.classes == {"a": 2, "b": 3}
+    assert [p.file for p in report.skipped] == ["4.png"]
+    assert "control characters" in report.skipped[0].reason
+
+
+def test_datasets_without_labels_json_read_folder_names_as_labels(ws):
+    report = ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "plain")
+    (report.path / labels.MAPPING_FILE).unlink()
+    items = datasets.read_image_folder(report.path)
+    assert items.vocab == ["cats", "dogs"] and items.folder_of("cats") == "cats"
 
 
 def test_files_are_named_by_their_content_not_their_extension(ws):
@@ -427,7 +480,7 @@ def test_folder_paths_that_cannot_be_used_are_refused(ws, tmp_path, monkeypatch)
     with pytest.raises(UserError, match="already one of the workspace's datasets"):
         ingest.add_folder(ws / "datasets", "x")
     write_tree(tmp_path / "ok", GOOD)
-    monkeypatch.setenv(ingest.IMPORT_ROOT_VAR, str(tmp_path / "only-here"))
+    monkeypatch.setenv(IMPORT_ROOT_VAR, str(tmp_path / "only-here"))
     with pytest.raises(UserError, match="Only folders inside .*only-here may be imported"):
         ingest.add_folder(tmp_path / "ok", "x")
 
@@ -451,7 +504,7 @@ def test_names_that_are_taken_or_empty_are_refused(ws):
         ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "Pets")
     with pytest.raises(UserError, match="at least one letter or digit"):
         ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "!!!")
-    assert ingest.dataset_name("2024 Holiday photos.zip") == "data_2024_holiday_photos"
+    assert dataset_name("2024 Holiday photos.zip") == "data_2024_holiday_photos"
 
 
 def test_a_failure_half_way_leaves_nothing_behind(ws, tmp_path, monkeypatch):
@@ -476,11 +529,11 @@ def test_a_failure_half_way_leaves_nothing_behind(ws, tmp_path, monkeypatch):
 
 
 def test_temporary_folders_left_by_a_crash_are_cleaned_later(ws):
-    stale = ws / "datasets" / f"{ingest.TMP_PREFIX}crashed"
+    stale = ws / "datasets" / f"{TMP_PREFIX}crashed"
     (stale / "raw").mkdir(parents=True)
-    old = time.time() - ingest.STALE_AFTER - 60
+    old = time.time() - STALE_AFTER - 60
     os.utime(stale, (old, old))
-    fresh = ws / "datasets" / f"{ingest.TMP_PREFIX}running"
+    fresh = ws / "datasets" / f"{TMP_PREFIX}running"
     fresh.mkdir()
     ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "after")
     assert not stale.exists()

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from core import runs
-from core.analysis import clean, interpret
+from core.analysis import interpret
+from core.analysis.marks import set_mark
+from core.analysis.plans import apply_plan, make_plan
 from core.errors import UserError
 from tests import results_helpers
 from tests.results_helpers import CFG
@@ -81,9 +83,9 @@ def test_the_views_follow_a_relabel_and_a_delete(results_ws):
     frame = before.frame
     worst = interpret.top_losses(frame, split="train").iloc[0]
     deleted = interpret.top_losses(frame, split="train").iloc[1]["file"]
-    clean.set_mark(CFG.dataset, worst["file"], "relabel", worst["predicted"])
-    clean.set_mark(CFG.dataset, deleted, "delete")
-    clean.apply_plan(clean.make_plan(CFG.dataset))
+    set_mark(CFG.dataset, worst["file"], "relabel", worst["predicted"])
+    set_mark(CFG.dataset, deleted, "delete")
+    apply_plan(make_plan(CFG.dataset))
     after = interpret.interpret(1)
     moved = "/".join(["train", worst["predicted"], worst["file"].split("/")[-1]])
     row = after.frame.set_index("file").loc[moved]

@@ -281,3 +281,25 @@ def test_concurrent_claims_never_hand_one_job_to_two_workers(tmp_path):
     check = Store(path)
     assert {j.worker_pid for j in check.jobs(limit=100)} <= {1, 2, 3, 4}
     assert all(j.state == RUNNING for j in check.jobs(limit=100))
+
+
+def test_latest_is_the_newest_job_of_a_kind_whose_params_match(store):
+    from core.jobs.store import ACTIVE
+
+    old = store.submit("lr_find", {"config": {"dataset": "digits", "arch": "mnist_cnn"}})
+    other = store.submit("lr_find", {"config": {"dataset": "digits", "arch": "simple_cnn"}})
+    new = store.submit("lr_find", {"config": {"dataset": "digits", "arch": "mnist_cnn"}})
+    cv = store.submit("crossval", {"config": {}, "k": 5, "source_run": 7})
+    for _ in range(300):  # far more jobs than any page looked through before (50 to 200)
+        store.submit("crossval", {"config": {}, "k": 5, "source_run": 8})
+    assert store.latest("lr_find").id == new
+    assert store.latest("lr_find", config={"arch": "mnist_cnn"}).id == new
+    assert store.latest("lr_find", config={"dataset": "digits", "arch": "simple_cnn"}).id == other
+    assert store.latest("lr_find", config={"arch": "resnet18"}) is None
+    assert store.latest("crossval", source_run=7).id == cv
+    assert store.latest("train") is None
+    store.request_cancel(new)  # queued: cancelled at once
+    assert store.latest("lr_find", states=ACTIVE, config={"arch": "mnist_cnn"}).id == old
+    assert store.latest("lr_find", states=(CANCELLED,)).id == new
+    with pytest.raises(ValueError, match="not a parameter name"):
+        store.latest("train", config={"a') OR 1=1 --": 1})

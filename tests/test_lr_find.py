@@ -140,14 +140,20 @@ def test_find_lr_leaves_the_next_training_run_unchanged():
 
 @pytest.mark.parametrize("n", [0, 1, 3, 8, 15])
 def test_suggest_on_a_too_short_curve_gives_none(n):
+    """Nothing is left after dropping the first tenth (10 points) and the last five."""
     lrs = np.logspace(-7, 1, n).tolist()
     losses = np.linspace(2.5, 1.0, n).tolist()
     out = suggest(lrs, losses, num_it=100)
-    assert set(out) == set(SUGGESTIONS)
-    for value in out.values():
-        assert value is None or (math.isfinite(value) and value > 0)
-    if n <= 15:  # at most nothing left after dropping the first tenth and the last five
-        assert all(v is None for v in out.values())
+    assert out == dict.fromkeys(SUGGESTIONS)
+
+
+def test_suggest_keeps_the_points_between_the_first_tenth_and_the_last_five():
+    """With 16 points exactly one is kept, lrs[10]: the minimum suggestion is a tenth of it."""
+    lrs = np.logspace(-7, 1, 16).tolist()
+    losses = np.linspace(2.5, 1.0, 16).tolist()
+    out = suggest(lrs, losses, num_it=100)
+    assert out["minimum"] == pytest.approx(lrs[10] / 10, rel=1e-5)
+    assert out["valley"] == pytest.approx(lrs[10], rel=1e-5)
 
 
 def test_suggest_cuts_the_curve_at_the_first_nan():
@@ -155,15 +161,20 @@ def test_suggest_cuts_the_curve_at_the_first_nan():
     losses = np.concatenate([np.linspace(2.5, 0.5, 60), [math.nan] * 40]).tolist()
     out = suggest(lrs, losses, num_it=100)
     for name, value in out.items():
-        assert value is None or value <= lrs[59], name
+        assert value is not None and lrs[10] / 10 <= value <= lrs[59], name
     assert out["minimum"] == pytest.approx(lrs[59] / 10, rel=1e-5)
 
 
-def test_suggest_on_a_clean_curve_gives_four_values():
+def test_suggest_on_a_clean_curve_gives_four_values_where_fastai_puts_them():
     lrs = np.logspace(-7, 1, 100)
-    # Flat, then a steady fall, then a blow-up: the textbook lr_find shape.
+    # Flat, then a steady fall from 1e-4 to 1e-1, then a blow-up: the textbook lr_find shape.
     losses = np.where(lrs < 1e-4, 2.3, 2.3 - 0.3 * np.log10(lrs / 1e-4))
     losses = np.where(lrs > 1e-1, losses[np.argmax(lrs > 1e-1)] + 5 * (lrs - 1e-1), losses)
     out = suggest(lrs.tolist(), losses.tolist(), num_it=100)
-    assert all(isinstance(v, float) and v > 0 for v in out.values()), out
-    assert 1e-5 < out["valley"] < 1e-1
+    assert all(isinstance(v, float) for v in out.values()), out
+    # minimum: a tenth of the rate at the lowest loss; the others lie on the fall, in the
+    # order fastai's definitions give: steepest first, then the valley, then the slide.
+    assert out["minimum"] == pytest.approx(lrs[np.argmin(losses)] / 10, rel=1e-5)
+    for name in ("steep", "valley", "slide"):
+        assert 1e-4 <= out[name] <= 1e-1, (name, out)
+    assert out["steep"] < out["valley"] < out["slide"] < out["minimum"] * 10, out

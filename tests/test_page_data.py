@@ -127,6 +127,21 @@ def test_uploading_a_zip_adds_a_dataset_and_selects_it(ws, offline):
     assert any("random 20% becomes the validation set" in m for m in texts(at.markdown))
 
 
+def test_labels_with_markup_are_shown_as_written_not_refused(ws, offline):
+    at = open_data()
+    entries = class_images(("<=50K", ">50K", "*bold* [x](y)"), per_class=5)
+    at.get("file_uploader")[0].set_value(("census.zip", zip_bytes(entries), "application/zip"))
+    at.run()
+    next(b for b in at.button if b.label == "Add the upload").click().run()
+    assert not at.exception, at.exception
+    assert texts(at.success) == [
+        r"Added census: 15 images in 3 classes (\*bold\* \[x\](y) 5, \<=50K 5, \>50K 5)."
+    ]
+    assert [g.captions[0] for g in at.image] == [r"\*bold\* \[x\](y)", r"\<=50K", r"\>50K"]
+    figure = json.loads(next(c for c in at.get("plotly_chart") if "train" in c.proto.spec).proto.spec)
+    assert set(figure["data"][0]["x"]) == {"*bold* [x](y)", "&lt;=50K", "&gt;50K"}
+
+
 def test_a_hostile_upload_is_refused_on_the_page_and_adds_nothing(ws, offline):
     at = open_data()
     data = zip_bytes({**class_images(), "../../escape.png": b"x"})

@@ -8,8 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, Store
-from core.train.lr_text import SUGGESTIONS as EXPLANATIONS
-from dashboard import lr_view, runs, state
+from core.train.lr_text import SUGGESTIONS as NAMES
+from dashboard import lr_view, state
+from dashboard.text import sections
 from tests.apptest import open_page
 
 PAGE = "../pages/lr_find.py"
@@ -61,9 +62,7 @@ def test_without_a_run_it_offers_to_start_one(fresh_workspace):
     assert "raises the learning rate" in texts(at)
 
 
-def test_run_queues_a_job_for_the_current_dataset_and_arch(fresh_workspace, monkeypatch):
-    started = []
-    monkeypatch.setattr(runs, "ensure_running", lambda: started.append(1) or True)
+def test_run_queues_a_job_for_the_current_dataset_and_arch(fresh_workspace, no_worker):
     at = open_lr_page()
     at.button[0].click().run()
     assert not at.exception
@@ -73,11 +72,11 @@ def test_run_queues_a_job_for_the_current_dataset_and_arch(fresh_workspace, monk
     assert job.params["config"]["arch"] == "mnist_cnn"
     assert job.params["num_it"] == 100
     assert at.session_state[state.LR_RUN] == job.id
-    assert started, "the worker was not asked to start"
+    assert no_worker, "the worker was not asked to start"
     assert at.button[0].disabled  # no second run while this one is active
     assert any("queued" in p.proto.text for p in at.get("progress"))
     # Stop cancels it (a queued job at once) and the page says so
-    at.button(key=f"stop_lr_{job.id}").click().run()
+    at.button(key=state.stop_key(job.id)).click().run()
     assert Store().get(job.id).state == CANCELLED
     at.run()
     assert any("stopped before the end" in w.value for w in at.warning)
@@ -87,7 +86,8 @@ def test_a_finished_run_shows_the_four_suggestions_with_their_values(fresh_works
     seed_lr_find()
     at = open_lr_page()
     shown = texts(at)
-    explanations = EXPLANATIONS
+    explanations = sections("lr_find")  # assets/text/lr_find.md
+    assert set(SUGGESTIONS) == set(NAMES)
     for name, value in SUGGESTIONS.items():
         assert f"**{name}** — `{value:.2e}`" in shown
         assert explanations[name] in shown
@@ -100,7 +100,7 @@ def test_a_finished_run_shows_the_four_suggestions_with_their_values(fresh_works
 def test_use_this_learning_rate_sets_the_train_page_value(fresh_workspace):
     seed_lr_find()
     at = open_lr_page()
-    at.button(key="use_valley").click().run()
+    at.button(key=state.use_key("valley")).click().run()
     assert at.session_state[state.LR] == SUGGESTIONS["valley"]  # exactly, not a rounded copy
     assert "1.23e-03" in at.success[0].value
     assert at.get("page_link")[0].proto.page.endswith("train")
@@ -112,8 +112,8 @@ def test_use_this_learning_rate_sets_the_train_page_value(fresh_workspace):
 def test_a_picked_value_is_used_exactly(fresh_workspace):
     seed_lr_find()
     at = open_lr_page()
-    at.number_input(key="lr_find_pick").set_value(0.0123).run()
-    at.button(key="use_picked").click().run()
+    at.number_input(key=state.LR_PICK).set_value(0.0123).run()
+    at.button(key=state.USE_PICKED).click().run()
     assert not at.error
     assert at.session_state[state.LR] == 0.0123
     assert "1.23e-02" in at.success[0].value
@@ -125,8 +125,8 @@ def test_a_picked_value_is_used_exactly(fresh_workspace):
 def test_a_bad_picked_value_is_refused(fresh_workspace, value, message):
     seed_lr_find()
     at = open_lr_page()
-    at.number_input(key="lr_find_pick").set_value(value).run()
-    at.button(key="use_picked").click().run()
+    at.number_input(key=state.LR_PICK).set_value(value).run()
+    at.button(key=state.USE_PICKED).click().run()
     assert any(message in e.value for e in at.error)
     assert at.session_state[state.LR] == DEFAULT_LR
     assert not at.success
@@ -143,7 +143,7 @@ def test_a_failed_run_shows_its_error(fresh_workspace):
 def test_a_missing_suggestion_cannot_be_used(fresh_workspace):
     seed_lr_find(suggestions={**SUGGESTIONS, "slide": None})
     at = open_lr_page()
-    assert at.button(key="use_slide").disabled
+    assert at.button(key=state.use_key("slide")).disabled
     assert "slide" not in at.session_state[state.LR_SUGGESTIONS]
 
 

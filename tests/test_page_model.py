@@ -26,7 +26,7 @@ def metric(at: AppTest, label: str) -> int:
 
 
 def freeze_head_only(at: AppTest) -> None:
-    radio = at.radio(key="model_frozen_groups")
+    radio = at.radio(key=state.MODEL_FROZEN)
     radio.set_value(radio.options.__len__() - 1).run()
     assert not at.exception, at.exception
 
@@ -84,7 +84,7 @@ def test_resnet_without_weights_says_so_and_has_three_groups(fresh_workspace):
     at = open_page("resnet18")
     if models.pretrained_weights_file("resnet18") is None:
         assert any("No ImageNet weights" in i.value for i in at.info)
-    assert len(at.radio(key="model_frozen_groups").options) == 3
+    assert len(at.radio(key=state.MODEL_FROZEN).options) == 3
     freeze_head_only(at)
     assert metric(at, "Trainable") < metric(at, "Parameters")
     notes = "\n".join(m.value for m in at.markdown)
@@ -92,7 +92,7 @@ def test_resnet_without_weights_says_so_and_has_three_groups(fresh_workspace):
     # back to a two-group model: the freeze control fits the new model instead of failing
     at.selectbox(key=state.ARCH).select("mnist_cnn").run()
     assert not at.exception
-    assert len(at.radio(key="model_frozen_groups").options) == 2
+    assert len(at.radio(key=state.MODEL_FROZEN).options) == 2
 
 
 def test_grey_pictures_saved_as_rgb_are_shown_with_one_channel(fresh_workspace):

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.fsutil import frame_csv_bytes
 from core.jobs.store import Store
-from core.serving import bundle, predict
-from dashboard import state
+from core.serving import export, library, predict, upload
+from dashboard import predict_view, state
+from dashboard.views.markup import md
 from tests.apptest import open_page
 from tests.model_helpers import MODEL, seed_finished_run, trained_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +30,7 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def saved(trained, fresh_workspace):
     """The trained model in this test's library."""
-    return bundle.import_bundle(trained.zip, "digits_small.zip")
+    return upload.import_bundle(trained.zip, "digits_small.zip")
 
 
 def button(at: AppTest, label: str):
@@ -107,7 +114,7 @@ def test_importing_a_pickle_shows_why_and_saves_nothing(fresh_workspace, tmp_pat
     assert error.startswith("Not imported, nothing was saved: export.pkl is a pickle")
     assert "load_learner" in error
     assert not (tmp_path / "marker").exists()
-    assert bundle.list_models() == []
+    assert library.list_models() == []
 
 
 def test_import_rename_and_delete_from_the_page(trained, fresh_workspace):
@@ -127,7 +134,7 @@ def test_import_rename_and_delete_from_the_page(trained, fresh_workspace):
     at.checkbox(key="confirm_delete_digits-v2").check().run()
     button(at, "Delete").click().run()
     assert any("Moved digits-v2 to the trash (trash/models/" in i for i in texts(at.info))
-    assert bundle.list_models() == []
+    assert library.list_models() == []
     [trashed] = (fresh_workspace / "trash" / "models").iterdir()
     assert (trashed / "model.safetensors").is_file()
 
@@ -219,3 +226,81 @@ def test_digit_models_offer_a_canvas_and_every_source_has_help(saved):
     assert not at.exception, at.exception
     assert any("Draw one digit, large, in the middle" in c for c in texts(at.caption))
     assert Store().jobs() == []  # predicting queues nothing
+
+
+def test_try_an_example_shows_a_prediction(saved):
+    at = open_page("../pages/predict.py")
+    picker = at.selectbox(key=predict_view.EXAMPLE)
+    assert picker.help and len(picker.help) > 20
+    assert "digit 3" in picker.options and "shape triangle" in picker.options
+    assert not at.metric  # nothing is predicted before an image is given
+    picker.set_value("digit_3").run()
+    assert not at.exception, at.exception
+    image = ROOT / "assets" / "examples" / "digit_3.png"
+    expected = predict.predict(predict.load(MODEL), [predict.prepare(image.read_bytes(), "x", 8, 1)])[0]
+    [metric] = at.metric
+    assert metric.label == "Prediction" and metric.value == expected.label(0.5)
+    assert f"{md('digit_3.png')}: most likely {expected.best[0]} at" in " ".join(texts(at.caption))
+    assert "as the model sees it: 8×8 px, grey" in image_captions(at)
+
+
+def test_example_images_are_few_and_small():
+    files = predict_view.examples()
+    assert 4 <= len(files) <= 12
+    assert sum(f.stat().st_size for f in files) < 20_000
+    assert {f.stem.split("_")[0] for f in files} == {"digit", "shape"}
+
+
+LABELS = [
+    "-rf",
+    "+SUM(1)",
+    "<=50K",
+    "Star Wars: Episode IV",
+    "=SUM(1)",
+    "@cmd",
+    "<b>bold</b>",
+    "[click](evil-site)",
+    "*nine*",
+    ":red[alarm]",
+]
+
+
+def test_labels_are_shown_as_typed_and_the_csv_is_neutralised(trained, fresh_workspace, monkeypatch):
+    """Class names with markup or formula starts: escaped on the page, neutralised in the CSV."""
+    from safetensors.torch import load_file
+
+    run = json.loads((trained.run_dir / "run.json").read_text())
+    state_dict = load_file(str(trained.run_dir / "model.safetensors"))
+    data = export.pack(
+        state_dict, arch="mnist_cnn", classes=LABELS, size=8, channels=1, mean=run["mean"], std=run["std"]
+    )
+    upload.import_bundle(data, "labels.zip")
+    made = []
+
+    def recorded(frame):
+        made.append(frame_csv_bytes(frame))
+        return made[-1]
+
+    monkeypatch.setattr(predict_view, "frame_csv_bytes", recorded)
+    at = open_page("../pages/predict.py")
+    at.slider(key=state.PREDICT_THRESHOLD).set_value(0.0).run()
+    files = [(f.name, f.read_bytes(), "image/png") for f in trained.valid_files]
+    at.file_uploader(key="predict_upload").set_value(files).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    predicted = set(table["prediction"])
+    assert {"-rf", "+SUM(1)", "=SUM(1)", "@cmd"} <= predicted  # digits 0, 1, 4 and 5
+    assert made, "the CSV is built through fsutil.frame_csv_bytes"
+    cells = [c for row in csv.reader(io.StringIO(made[-1].decode("utf-8"))) for c in row]
+    assert not any(c.startswith(("=", "+", "-", "@")) for c in cells)
+    for label in ("-rf", "+SUM(1)", "=SUM(1)", "@cmd"):
+        assert "'" + label in cells
+
+    # the closer look at the first image (a 0): its class in markdown, escaped
+    first = table.iloc[0]
+    caption = next(c for c in texts(at.caption) if "most likely" in c)
+    assert caption.startswith(f"{first['file']}: most likely {md(first['most likely'])} at")
+    bars = _figure(at)["data"][0]["y"]
+    assert all("<" not in y and ">" not in y for y in bars)  # HTML escaped for Plotly
+    assert md("[click](evil-site)") == "\\[click\\](evil-site)"
+    assert md(":red[alarm]") == "\\:red\\[alarm\\]" and md("-rf") == "\\-rf"

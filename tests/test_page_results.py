@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis import clean, interpret
+from core.analysis import interpret
+from core.analysis.marks import load_marks
 from core.jobs.store import DONE, QUEUED, Store
 from dashboard import cleaner, state
-from tests import results_helpers
-from tests.apptest import open_page
+from tests.apptest import chart_spec, open_page
 from tests.results_helpers import CFG, folder_bytes
-
-trained_template = results_helpers.trained_template  # the fixtures, shared
-results_ws = results_helpers.results_ws
-template_ws = results_helpers.template_ws
 
 PAGE = "../pages/results.py"
 DATASET = CFG.dataset
+TOP_PAGE = f"{state.RESULTS_TOP_PAGES}_page"  # the top-loss grid's page number (cleaner.paged)
 
 
 def open_results() -> AppTest:
@@ -47,7 +42,7 @@ def test_a_finished_run_shows_its_accuracy_confusion_and_tables(template_ws, tra
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Validation accuracy"] == f"{result['accuracy']:.2%}"  # the run's own figure
     assert metrics["Validation images"] == "359" and metrics["Training images"] == "1438"
-    spec = json.loads(next(c for c in at.get("plotly_chart") if "heatmap" in c.proto.spec).proto.spec)
+    spec = chart_spec(at, "heatmap")
     heat = next(t for t in spec["data"] if t["type"] == "heatmap")
     assert heat["x"] == [str(i) for i in range(10)] and heat["y"] == heat["x"]
     frame = interpret.interpret(1).frame
@@ -91,12 +86,12 @@ def test_marks_survive_a_filter_change_a_page_switch_and_a_reload(results_ws):
     assert shown_marks(at, files) == expected
 
     # a filter that hides most of them, then back: the marks are still there
-    at.selectbox(key="results_f_split").set_value("valid").run()
+    at.selectbox(key=state.RESULTS_SPLIT).set_value("valid").run()
     valid = interpret.top_losses(interpret.interpret(1).frame, split="valid")["file"].head(12)
     assert [r.key for r in at.radio if r.key.startswith("top_mark_")] == [
         cleaner.mark_key("top", f) for f in valid
     ]
-    at.selectbox(key="results_f_split").set_value(None).run()
+    at.selectbox(key=state.RESULTS_SPLIT).set_value(None).run()
     assert shown_marks(at, files) == expected
     assert at.selectbox(key=cleaner.relabel_key("top", files[4])).value == other
 
@@ -109,7 +104,7 @@ def test_marks_survive_a_filter_change_a_page_switch_and_a_reload(results_ws):
     # a reload is a new session: the marks come from the workspace
     again = open_results()
     assert shown_marks(again, files) == expected
-    stored = clean.load_marks(DATASET)
+    stored = load_marks(DATASET)
     assert stored[files[4]] == {"action": "relabel", "to": other}
 
 
@@ -129,7 +124,7 @@ def test_the_plan_shown_matches_the_marks_and_applies_and_undoes(results_ws, no_
         **{f: "delete" for f in files[:3]},
         **{f: "relabel" for f in files[3:5]},
     }
-    marks = clean.load_marks(DATASET)
+    marks = load_marks(DATASET)
     assert {f: t for f, t in zip(plan["file"], plan["to"]) if f in files[3:5]} == {
         f: marks[f]["to"] for f in files[3:5]
     }
@@ -160,7 +155,7 @@ def test_the_plan_shown_matches_the_marks_and_applies_and_undoes(results_ws, no_
 
 def test_a_cell_of_the_matrix_shows_its_images(template_ws):
     at = open_results()
-    cell = at.selectbox(key="results_cell")
+    cell = at.selectbox(key=state.RESULTS_CELL)
     actual, predicted = cell.options[1].split(", predicted ")  # the most frequent mistake
     actual = actual.removeprefix("actual ")
     predicted, count = predicted.split(" (")
@@ -177,8 +172,8 @@ def test_out_of_sample_ranking_runs_as_a_job_and_ranks_the_training_images(resul
     from core.train import crossval
 
     at = open_results()
-    at.radio(key="results_rank").set_value("oos").run()
-    at.number_input(key="results_k").set_value(2).run()
+    at.radio(key=state.RESULTS_RANK).set_value("oos").run()
+    at.number_input(key=state.RESULTS_K).set_value(2).run()
     next(b for b in at.button if b.label == "Compute the out-of-sample ranking").click().run()
     store = Store()
     (job,) = store.jobs(kind="crossval")
@@ -219,14 +214,14 @@ def test_retrain_queues_the_same_settings_and_compares_the_runs(results_ws, no_w
 def test_paging_and_a_filter_that_leaves_fewer_pages(template_ws):
     at = open_results()
     frame = interpret.interpret(1).frame
-    at.number_input(key="results_top_pages_page").set_value(3).run()
+    at.number_input(key=TOP_PAGE).set_value(3).run()
     ranked = interpret.top_losses(frame)["file"].tolist()
     shown = [r.key for r in at.radio if r.key.startswith("top_mark_")]
     assert shown == [cleaner.mark_key("top", f) for f in ranked[24:36]]  # the third dozen
-    at.selectbox(key="results_f_actual").set_value("0").run()  # 178 images: 15 pages
-    at.selectbox(key="results_f_predicted").set_value("8").run()  # a handful: one page
+    at.selectbox(key=state.RESULTS_ACTUAL).set_value("0").run()  # 178 images: 15 pages
+    at.selectbox(key=state.RESULTS_PREDICTED).set_value("8").run()  # a handful: one page
     assert not at.exception, at.exception
-    assert at.number_input(key="results_top_pages_page").value == 1
+    assert at.number_input(key=TOP_PAGE).value == 1
     few = interpret.top_losses(frame, actual="0", predicted="8")["file"].tolist()
     assert [r.key for r in at.radio if r.key.startswith("top_mark_")] == [
         cleaner.mark_key("top", f) for f in few[:12]

@@ -11,7 +11,7 @@ from core.config import TrainConfig
 from core.jobs.store import CANCELLED, DONE, QUEUED, RUNNING, Store
 from core.train.schedule import preview
 from dashboard import runs, state
-from tests.apptest import APP, open_page
+from tests.apptest import chart_spec, open_app, open_page, values
 
 PAGE = "../pages/train.py"
 N_TRAIN = 1438  # Digits' training split
@@ -29,8 +29,14 @@ def start_button(at: AppTest):
     return next(b for b in at.button if "Start training" in b.label)
 
 
-def seed_run(state_: str = DONE, epochs: int = 3, batches_per_epoch: int = 22) -> int:
-    """A training run in the store with records, as the worker writes them (no training)."""
+def seed_run(
+    state_: str = DONE, epochs: int = 3, batches_per_epoch: int = 22, seconds: list[float] | None = None
+) -> int:
+    """A training run in the store with records, as the worker writes them (no training).
+
+    seconds: each epoch's duration (1.1 s each by default).
+    """
+    seconds = seconds or [1.1] * epochs
     store = Store()
     cfg = TrainConfig(epochs=epochs)
     job_id = store.submit("train", {"config": cfg.to_dict()})
@@ -44,7 +50,7 @@ def seed_run(state_: str = DONE, epochs: int = 3, batches_per_epoch: int = 22) -
             0.5 / (e + 1),
             0.3 / (e + 1),
             {"accuracy": 0.9 + 0.02 * e},
-            1.1,
+            seconds[e],
             (e + 1) * batches_per_epoch,
             "train",
         )
@@ -67,10 +73,10 @@ def seed_run(state_: str = DONE, epochs: int = 3, batches_per_epoch: int = 22) -
 def test_defaults_render_with_a_preview_and_an_enabled_start(fresh_workspace):
     at = open_train()
     assert errors(at) == []
-    assert at.number_input(key="w_lr_number").value == pytest.approx(TrainConfig().lr)
-    assert at.select_slider(key="w_lr_slider").value == pytest.approx(TrainConfig().lr)
-    assert at.number_input(key="cfg_bs").value == TrainConfig().bs
-    assert at.number_input(key="cfg_epochs").value == TrainConfig().epochs
+    assert at.number_input(key=state.LR_NUMBER).value == pytest.approx(TrainConfig().lr)
+    assert at.select_slider(key=state.LR_SLIDER).value == pytest.approx(TrainConfig().lr)
+    assert at.number_input(key=state.BS).value == TrainConfig().bs
+    assert at.number_input(key=state.EPOCHS).value == TrainConfig().epochs
     assert not start_button(at).disabled
     # every control explains itself in a sentence
     for widget in [*at.number_input, *at.selectbox, *at.toggle, *at.radio, *at.select_slider]:
@@ -80,12 +86,12 @@ def test_defaults_render_with_a_preview_and_an_enabled_start(fresh_workspace):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("w_lr_number", 0.0, "The learning rate must be greater than 0"),
-        ("w_lr_number", 12.0, "A learning rate of 10 or more"),
-        ("cfg_bs", 0, "The batch size must be at least 1"),
-        ("cfg_bs", 2000, f"larger than the training set ({N_TRAIN} images)"),
-        ("cfg_epochs", 0, "Train for at least 1 epoch"),
-        ("cfg_wd", 2.0, "Weight decay must be between 0 and 1"),
+        (state.LR_NUMBER, 0.0, "The learning rate must be greater than 0"),
+        (state.LR_NUMBER, 12.0, "A learning rate of 10 or more"),
+        (state.BS, 0, "The batch size must be at least 1"),
+        (state.BS, 2000, f"larger than the training set ({N_TRAIN} images)"),
+        (state.EPOCHS, 0, "Train for at least 1 epoch"),
+        (state.WD, 2.0, "Weight decay must be between 0 and 1"),
     ],
 )
 def test_out_of_range_values_are_refused_with_a_reason(fresh_workspace, key, value, message):
@@ -97,42 +103,23 @@ def test_out_of_range_values_are_refused_with_a_reason(fresh_workspace, key, val
 
 def test_discriminative_low_end_above_the_high_end_is_refused(fresh_workspace):
     at = open_train()
-    at.toggle(key="cfg_discriminative").set_value(True).run()
-    at.number_input(key="cfg_lr_low").set_value(0.5).run()
+    at.toggle(key=state.DISCRIMINATIVE).set_value(True).run()
+    at.number_input(key=state.LR_LOW).set_value(0.5).run()
     assert any("must not exceed the high end" in e for e in errors(at))
 
 
 def test_slider_and_exact_number_stay_in_step(fresh_workspace):
     at = open_train()
-    at.number_input(key="w_lr_number").set_value(0.0123).run()
+    at.number_input(key=state.LR_NUMBER).set_value(0.0123).run()
     assert at.session_state[state.LR] == pytest.approx(0.0123)
-    assert at.select_slider(key="w_lr_slider").value == pytest.approx(0.01)
-    at.select_slider(key="w_lr_slider").set_value(1e-4).run()
+    assert at.select_slider(key=state.LR_SLIDER).value == pytest.approx(0.01)
+    at.select_slider(key=state.LR_SLIDER).set_value(1e-4).run()
     assert at.session_state[state.LR] == pytest.approx(1e-4)
-    assert at.number_input(key="w_lr_number").value == pytest.approx(1e-4)
-
-
-def _figure(at: AppTest, containing: str) -> dict:
-    """The plotly spec of the first chart that mentions `containing`."""
-    import json
-
-    chart = next(c for c in at.get("plotly_chart") if containing in c.proto.spec)
-    return json.loads(chart.proto.spec)
-
-
-def values(array) -> list[float]:
-    """A trace's numbers, whether plain JSON or plotly's base64 typed array."""
-    import base64
-
-    import numpy as np
-
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return [float(v) for v in array]
+    assert at.number_input(key=state.LR_NUMBER).value == pytest.approx(1e-4)
 
 
 def _preview_trace(at: AppTest) -> list[float]:
-    trace = next(t for t in _figure(at, "momentum")["data"] if t["name"] == "learning rate")
+    trace = next(t for t in chart_spec(at, "momentum")["data"] if t["name"] == "learning rate")
     return values(trace["y"])
 
 
@@ -140,9 +127,9 @@ def test_schedule_preview_matches_the_engines_schedule(fresh_workspace, tmp_path
     from core.train.training import train
 
     at = open_train()
-    at.number_input(key="cfg_epochs").set_value(2).run()
-    at.toggle(key="cfg_discriminative").set_value(True).run()
-    at.number_input(key="cfg_lr_low").set_value(1e-4).run()
+    at.number_input(key=state.EPOCHS).set_value(2).run()
+    at.toggle(key=state.DISCRIMINATIVE).set_value(True).run()
+    at.number_input(key=state.LR_LOW).set_value(1e-4).run()
     shown = _preview_trace(at)
     cfg = TrainConfig(epochs=2, lr_low=1e-4)
     # what the engine really does, batch by batch, for the same config
@@ -181,7 +168,7 @@ def test_a_finished_run_renders_its_curve_table_and_metrics(fresh_workspace):
     assert table["accuracy"].iloc[-1] == pytest.approx(0.94)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["accuracy"] == "94.00%"
-    traces = _figure(at, "train (smoothed)")["data"]
+    traces = chart_spec(at, "train (smoothed)")["data"]
     assert [t["name"] for t in traces] == ["train (smoothed)", "validation"]
     assert len(values(traces[0]["y"])) == 3 * 22
     assert values(traces[1]["y"]) == pytest.approx([0.3, 0.15, 0.1])
@@ -197,10 +184,37 @@ def test_stop_asks_a_running_job_to_cancel(fresh_workspace, no_worker, monkeypat
 
 
 def test_home_trains_a_first_model_in_one_click(fresh_workspace, no_worker):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = open_app()
     next(b for b in at.button if b.label == "Train your first model").click().run()
     assert not at.exception
     job = Store().get(at.session_state[state.RUN])
     assert job.kind == "train" and job.params["config"] == TrainConfig().to_dict()
     assert no_worker
     assert at.title[0].value == "Train"  # switched to the Train page
+
+
+def test_the_epoch_table_writes_durations_as_fastai_does(fresh_workspace):
+    """fastai truncates to whole seconds (core.fsutil.format_duration): 59.6 s is 00:59."""
+    seed_run(DONE, epochs=4, seconds=[59.6, 60.0, 3599.0, 3600.0])
+    at = open_train()
+    assert list(at.table[-1].value["time"]) == ["00:59", "01:00", "59:59", "1:00:00"]
+
+
+def test_the_preview_has_each_architectures_real_layer_groups(fresh_workspace):
+    """The preview's groups (schedule.GROUPS, declared so the page needs no torch) are the groups
+    fastai's splitter really gives each model: a new or changed architecture cannot drift."""
+    from core.train import models
+    from core.train.archs import ARCHS
+    from core.train.schedule import GROUPS
+
+    assert set(GROUPS) == set(ARCHS)
+    at = open_train()
+    for arch in ARCHS:
+        built = models.build_model(arch, 10, 1, 16, pretrained=False)
+        n_groups = len(built.splitter(built.model))
+        assert GROUPS[arch] == n_groups, arch
+        at.selectbox(key=state.ARCH).select(arch).run()
+        assert not at.exception, at.exception
+        cfg = TrainConfig(arch=arch, epochs=1)
+        assert len(at.dataframe[0].value) == n_groups, arch
+        assert {f"lr_{g}" for g in range(n_groups)} <= set(preview(cfg, 2).columns), arch

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.serving import bundle, gradcam, predict
+from core.serving import export, gradcam, predict, upload
 from tests.model_helpers import MODEL, trained_model, tree
 
 
@@ -19,7 +19,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture
 def loaded(trained, fresh_workspace):
-    bundle.import_bundle(trained.zip, "digits_small.zip")
+    upload.import_bundle(trained.zip, "digits_small.zip")
     return predict.load(MODEL)
 
 
@@ -188,10 +188,22 @@ def test_probabilities_top_k_and_the_not_sure_threshold(trained, loaded):
     assert list(table["most likely"]) == [p.best[0] for p in preds]
 
 
+def test_serving_normalises_as_runs_does(trained, loaded):
+    """One normalisation for training's runs and for serving: core.runs.normalise."""
+    import torch
+
+    from core import runs
+
+    pixels = [predict.prepare(f.read_bytes(), f.name, 8, 1).pixels for f in trained.valid_files[:4]]
+    x = torch.from_numpy(np.stack(pixels)[:, None])
+    info = loaded.info
+    assert torch.equal(predict.to_batch(info, pixels), runs.normalise(x, info.mean, info.std))
+
+
 def test_the_loaded_model_is_cached_by_its_weights_hash(trained, loaded):
     again = predict.load(MODEL)
     assert again.cached and again.model is loaded.model
-    copy = bundle.import_bundle(trained.zip, "copy.zip", name="copy")
+    copy = upload.import_bundle(trained.zip, "copy.zip", name="copy")
     assert predict.load(copy.name).model is loaded.model  # same weights, same hash, one model
 
 
@@ -215,7 +227,7 @@ def test_grad_cam_picks_a_map_not_the_one_pixel_classifier_layer(fresh_workspace
 
     model = build_model("simple_cnn", 3, 3, 16, pretrained=False).model.eval()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    data = bundle.pack(
+    data = export.pack(
         state,
         arch="simple_cnn",
         classes=["a", "b", "c"],
@@ -225,7 +237,7 @@ def test_grad_cam_picks_a_map_not_the_one_pixel_classifier_layer(fresh_workspace
         std=[0.25] * 3,
         name="shapes",
     )
-    bundle.import_bundle(data, "shapes.zip")
+    upload.import_bundle(data, "shapes.zip")
     loaded = predict.load("shapes")
     pixels = (torch.rand(16, 16, 3) * 255).to(torch.uint8).numpy()
     heat = gradcam.grad_cam(loaded, pixels)

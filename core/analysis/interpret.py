@@ -16,7 +16,8 @@ import torch
 
 from core import runs
 from core.config import TrainConfig
-from core.data.datasets import Items, read_image_folder, resolve
+from core.data import access
+from core.data.datasets import Items
 from core.errors import UserError
 
 SPLITS = ("train", "valid")
@@ -54,9 +55,9 @@ def predict_probs(
 
 
 def dataset_items(cfg: TrainConfig) -> Items:
-    """The dataset's images as they are now, split as training split them."""
-    info = resolve(cfg.dataset)
-    return read_image_folder(info.path, valid_pct=cfg.valid_pct, seed=cfg.seed)
+    """The dataset's images as they are now, split as training split them (read under the
+    dataset's lock, after crash recovery: core.data.access)."""
+    return access.items(cfg.dataset, valid_pct=cfg.valid_pct, seed=cfg.seed)
 
 
 def fingerprint(items: Items) -> str:
@@ -108,8 +109,9 @@ def interpret(run_id: int, loaded: runs.LoadedRun | None = None) -> Interpretati
 
     run = loaded or runs.load(run_id)
     rec = run.record
-    items = dataset_items(run.config)
-    images = image_tensor(items, rec.size)
+    with access.dataset(run.config.dataset):  # the list and the pixels from the same files
+        items = dataset_items(run.config)
+        images = image_tensor(items, rec.size)
     probs = predict_probs(run.model, images, rec.mean, rec.std, task=rec.task)
     splits = ["valid" if v else "train" for v in items.is_valid]
     frame = frame_from_probs(items.files, items.labels, splits, probs, run.vocab)

@@ -8,13 +8,15 @@ import json
 import random
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core import workspace
+from core.data import labels as label_text
 from core.errors import UserError
+from core.fsutil import fsync_dir
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 DIGITS_SPLIT_SEED = 42  # fixed so every machine gets the same train/validation split
@@ -43,13 +45,18 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Items:
-    """The images of a dataset: relative paths, label names, and which split each is in."""
+    """The images of a dataset: relative paths, labels (text), and which split each is in."""
 
     root: Path
     files: list[str]  # relative to root, POSIX style
-    labels: list[str]
+    labels: list[str]  # each file's label, as the dataset's labels.json names it (else its folder)
     is_valid: list[bool]
-    vocab: list[str]  # class names, sorted like fastai's CategoryMap
+    vocab: list[str]  # the labels, sorted like fastai's CategoryMap
+    folders: dict[str, str] = field(default_factory=dict)  # label → the class folder holding it
+
+    def folder_of(self, label: str) -> str:
+        """The class folder a label's images live in (the label itself when none is recorded)."""
+        return self.folders.get(label, label)
 
     def split(self, valid: bool) -> tuple[list[str], list[int]]:
         """Files and label indices of one split."""
@@ -129,6 +136,7 @@ def _publish(tmp: Path, target: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / META_FILE).exists():
             raise
+    fsync_dir(target.parent)
     return target
 
 
@@ -238,14 +246,17 @@ def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Item
     """Items of a folder laid out as class/image, or train/class/image + valid/class/image.
 
     valid/ may also be called val/ or validation/. Without such a split, a seeded random share
-    valid_pct becomes validation.
+    valid_pct becomes validation. A class folder's label is what the dataset's labels.json says
+    it stands for, else the folder's name.
     """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"The folder {path} does not exist.")
     valid_name = next((n for n in VALID_NAMES if (path / n).is_dir()), None)
     has_split = (path / "train").is_dir() and valid_name is not None
+    mapping = label_text.load_mapping(path)  # folder → label; empty for datasets without labels.json
     files, labels, is_valid = [], [], []
+    folders: dict[str, str] = {}
     if has_split:
         tops = [("train", False), (valid_name, True)]
     elif (path / "train").is_dir():
@@ -259,9 +270,11 @@ def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Item
                 continue
             for f in sorted(cls_dir.iterdir()):
                 if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not f.name.startswith("."):
+                    label = label_text.label_of(cls_dir.name, mapping)
                     files.append(f.relative_to(path).as_posix())
-                    labels.append(cls_dir.name)
+                    labels.append(label)
                     is_valid.append(valid)
+                    folders.setdefault(label, cls_dir.name)
     if not files:
         raise UserError(f"No images found in {path}: expected class folders holding image files.")
     if not has_split:
@@ -277,7 +290,7 @@ def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Item
     vocab = sorted(set(labels))
     if len(vocab) < 2:
         raise UserError(f"{path} holds only one class ({vocab[0]}); a classifier needs at least two.")
-    return Items(path, files, labels, is_valid, vocab)
+    return Items(path, files, labels, is_valid, vocab, folders)
 
 
 def generate_shapes(name: str, seed: int, per_class: int, size: int = SHAPES_SIZE) -> Path:

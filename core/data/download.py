@@ -24,7 +24,9 @@ from pathlib import Path
 
 from core import workspace
 from core.data import ingest
+from core.data.ingest.sources import IngestCancelled, Limits
 from core.errors import UserError
+from core.fsutil import human_size, publish
 
 OFFLINE_VAR = "PLAYGROUND_OFFLINE"  # set to 1 to never try the network
 MIRROR_VAR = "PLAYGROUND_CATALOGUE_MIRROR"  # a base URL that replaces https://s3.amazonaws.com
@@ -269,8 +271,8 @@ def fetch(
             limit = max_bytes
             if (total or 0) > limit:
                 raise UserError(
-                    f"{name} is {ingest.human_size(total)}, more than the "
-                    f"{ingest.human_size(limit)} allowed for one download."
+                    f"{name} is {human_size(total)}, more than the "
+                    f"{human_size(limit)} allowed for one download."
                 )
             total = total or expected_size
             done, last = 0, 0.0
@@ -278,7 +280,7 @@ def fetch(
             with open(tmp, "wb") as out:
                 while True:
                     if cancelled and cancelled():
-                        raise ingest.IngestCancelled()
+                        raise IngestCancelled()
                     try:
                         chunk = response.read(CHUNK)
                     except (OSError, ValueError, http.client.HTTPException) as e:  # reset, timeout
@@ -290,15 +292,13 @@ def fetch(
                     done += len(chunk)
                     if done > limit:
                         raise UserError(
-                            f"{name} is larger than the {ingest.human_size(limit)} allowed "
+                            f"{name} is larger than the {human_size(limit)} allowed "
                             "for one download; stopped."
                         )
                     out.write(chunk)
                     if progress and time.monotonic() - last >= REPORT_EVERY:
                         last = time.monotonic()
                         progress(done, total)
-                out.flush()
-                os.fsync(out.fileno())
         if total is not None and done != total:
             raise _cut_short(name, done, total)
         if expected_size is not None and done != expected_size:
@@ -312,16 +312,15 @@ def fetch(
             )
         if progress:
             progress(done, total)
-        os.replace(tmp, dest)
-        return dest
+        return publish(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def _cut_short(name: str, done: int, total: int | None) -> UserError:
-    of = f" of {ingest.human_size(total)}" if total else ""
+    of = f" of {human_size(total)}" if total else ""
     return UserError(
-        f"The download of {name} stopped after {ingest.human_size(done)}{of}: the "
+        f"The download of {name} stopped after {human_size(done)}{of}: the "
         "connection was closed. Nothing was kept; try again."
     )
 
@@ -349,11 +348,9 @@ def install(
         def on_bytes(done: int, total: int | None) -> None:
             if progress:
                 elapsed = max(time.monotonic() - started, 1e-3)
-                of = f" of {ingest.human_size(total)}" if total else ""
+                of = f" of {human_size(total)}" if total else ""
                 frac = 0.8 * done / total if total else 0.0
-                progress(
-                    frac, f"downloading {ingest.human_size(done)}{of} ({ingest.human_size(done / elapsed)}/s)"
-                )
+                progress(frac, f"downloading {human_size(done)}{of} ({human_size(done / elapsed)}/s)")
 
         if progress:
             progress(0.0, f"connecting to {urllib.parse.urlparse(entry.source_url).netloc}")
@@ -370,7 +367,7 @@ def install(
         if progress:
             progress(0.8 + 0.2 * frac, text)
 
-    limits = ingest.Limits(max_archive_bytes=max(entry.size, ingest.Limits().max_archive_bytes))
+    limits = Limits(max_archive_bytes=max(entry.size, Limits().max_archive_bytes))
     report = ingest.add_archive(
         archive,
         entry.name,
@@ -406,5 +403,5 @@ def run_download_job(job, store) -> dict:
 
     try:
         return install(key, progress=progress, cancelled=lambda: store.cancel_requested(job.id))
-    except ingest.IngestCancelled:
+    except IngestCancelled:
         return {"dataset": CATALOGUE[key].name if key in CATALOGUE else key, "cancelled": True}

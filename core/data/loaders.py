@@ -16,7 +16,7 @@ import torch
 from core import workspace
 from core.config import Augment, TrainConfig
 from core.data.augment import augment_batch
-from core.data.datasets import DatasetInfo, Items, read_image_folder, resolve
+from core.data.datasets import DatasetInfo, Items, resolve
 from core.data.images import square_resize, to_rgb, upright
 from core.errors import UserError
 
@@ -222,13 +222,13 @@ def default_device() -> torch.device:
 
 def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> DataBundle:
     """Train and validation loaders for cfg's dataset, through the tensor cache."""
-    from core.analysis import clean
+    from core.data import access
 
     info = info or resolve(cfg.dataset)
     size = cfg.size or info.default_size
-    clean.recover(info.name, wait=None)  # finish or roll back a cleaning a crash interrupted
-    with clean.dataset_lock(info.name):  # never read the files half-way through a cleaning
-        items = read_image_folder(info.path, valid_pct=cfg.valid_pct, seed=cfg.seed)
+    # locked, with any cleaning a crash interrupted finished or rolled back: never read half-way
+    with access.dataset(info) as info:
+        items = access.items(info, valid_pct=cfg.valid_pct, seed=cfg.seed)
         arr = torch.from_numpy(image_tensor(items, size))
     labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
     valid = torch.tensor(items.is_valid)

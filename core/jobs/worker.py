@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from core import workspace
+from core import fsutil, workspace
 from core.errors import UserError
 from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store
 
@@ -40,17 +40,9 @@ def acquire_lock(wait: float = 0.0, probe: bool = False) -> IO | None:
 
     A probe only checks: it does not write its pid, so it never looks like a worker.
     """
-    deadline = time.monotonic() + wait
-    while True:
-        handle = open(lock_path(), "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            handle.close()
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.05)
+    handle = fsutil.try_lock(lock_path(), wait)
+    if handle is None:
+        return None
     if not probe:
         handle.seek(0)
         handle.truncate()
@@ -208,9 +200,9 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
         failed = store.fail_orphans(ORPHAN_REASON)
         if failed and not quiet:
             print(f"Marked {len(failed)} interrupted job(s) as FAILED: {failed}", flush=True)
-        from core.analysis import clean
+        from core.data import access
 
-        for message in clean.recover_all():  # a cleaning a crash cut short: finish or undo it
+        for message in access.recover_all():  # a cleaning a crash cut short: finish or undo it
             if not quiet:
                 print(message, flush=True)
         warm_up()

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core import runs
 from core.data import images
 from core.data.images import to_rgb
 from core.errors import UserError
-from core.serving import bundle
+from core.serving import library, rebuild
+from core.serving.format import BundleError
 
 MB = 2**20
 MAX_IMAGE_BYTES = 20 * MB
@@ -221,7 +223,7 @@ def centre_drawing(rgba: np.ndarray, dark_background: bool, margin: float = 0.15
 class LoadedModel:
     """A saved model ready to predict: its network (eval mode) and what its inputs must be."""
 
-    info: bundle.ModelInfo
+    info: library.ModelInfo
     model: object  # torch.nn.Module
     load_seconds: float  # 0.0 when it came from the cache
     cached: bool
@@ -241,10 +243,10 @@ MODEL_LOCK = threading.RLock()
 
 def load(name: str) -> LoadedModel:
     """A saved model by name, rebuilt strictly; kept in memory by its weights' SHA-256."""
-    info = bundle.get(name)
-    sha = bundle.file_sha256(info.weights)
+    info = library.get(name)
+    sha = library.weights_sha256(info.weights)
     if sha != info.sha256:
-        raise bundle.BundleError(
+        raise BundleError(
             f"The weights of {name} have changed since it was saved (their "
             "SHA-256 no longer matches config.json); delete it and save it "
             "again."
@@ -255,7 +257,7 @@ def load(name: str) -> LoadedModel:
             _CACHE.move_to_end(sha)
             return LoadedModel(info, model, 0.0, True)
     start = time.perf_counter()
-    model = bundle.load_module(info)
+    model = rebuild.load_module(info)
     seconds = time.perf_counter() - start
     with _CACHE_LOCK:
         _CACHE[sha] = model
@@ -270,27 +272,27 @@ def forget_cache() -> None:
         _CACHE.clear()
 
 
-def to_batch(info: bundle.ModelInfo, images: list[np.ndarray]):
-    """Model views (uint8) to a normalised float batch N×C×H×W, as training normalised."""
+def to_batch(info: library.ModelInfo, images: list[np.ndarray]):
+    """Model views (uint8) to a normalised float batch N×C×H×W, as training normalised (runs.normalise)."""
     import torch
 
     arr = np.stack([p if p.ndim == 3 else p[..., None] for p in images])
-    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2))).float().div_(255)
-    c = info.channels
-    mean = torch.tensor(info.mean, dtype=torch.float32).view(1, c, 1, 1)
-    std = torch.tensor(info.std, dtype=torch.float32).view(1, c, 1, 1)
-    return (x - mean) / std
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+    return runs.normalise(x, info.mean, info.std)
 
 
 def probabilities(loaded: LoadedModel, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
-    """Class probabilities (N × classes) for model views of images."""
+    """Class probabilities (N × classes) for model views of images (the task's activation)."""
     import torch
 
+    from core import tasks
+
+    activation = tasks.get(loaded.info.task).activation
     out = []
     with MODEL_LOCK, torch.inference_mode():
         for i in range(0, len(images), batch_size):
             logits = loaded.model(to_batch(loaded.info, images[i : i + batch_size]))
-            out.append(torch.softmax(logits.float(), dim=-1).numpy())
+            out.append(activation(logits).numpy())
     if not out:
         return np.zeros((0, len(loaded.classes)), dtype=np.float32)
     return np.concatenate(out)

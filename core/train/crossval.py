@@ -59,9 +59,9 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
     """Train k models, each on k-1 folds of the training split, and predict the held-out fold."""
     import torch
 
-    from core.analysis import clean, interpret
+    from core.analysis import interpret
+    from core.data import access
     from core.data import loaders as data
-    from core.data.datasets import resolve
     from core.train.callbacks import StreamToStore
     from core.train.training import build_learner, fit
 
@@ -69,10 +69,8 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
         raise UserError(f"Use between 2 and {MAX_K} folds (5 is usual).")
     started, t0 = time.perf_counter(), time.time()
     store.set_progress(job_id, 0.0, "preparing data")
-    info = resolve(cfg.dataset)
-    size = cfg.size or info.default_size
-    clean.recover(cfg.dataset, wait=None)
-    with clean.dataset_lock(cfg.dataset):  # no cleaning half-way through reading the files
+    with access.dataset(cfg.dataset) as info:  # recovered; no cleaning half-way through reading
+        size = cfg.size or info.default_size
         items = interpret.dataset_items(cfg)
         arr = torch.from_numpy(data.image_tensor(items, size))
         print_ = interpret.fingerprint(items)

@@ -1,9 +1,7 @@
-"""What the learning-rate finder's suggestions mean, in words (light: no fastai import)."""
+"""The learning-rate finder's four suggestions, in fastai's order (light: no fastai import).
 
-SUGGESTIONS = {
-    "valley": "the middle of the longest steady fall of the loss: fastai's default, a safe pick",
-    "slide": "where the loss is still falling fast, just before it levels off",
-    "minimum": "a tenth of the learning rate where the loss was lowest (the minimum itself is "
-    "already too high)",
-    "steep": "where the loss falls most steeply",
-}
+What each one means, in words, is teaching text: assets/text/lr_find.md, one `## name`
+section per suggestion, shown by the LR finder page.
+"""
+
+SUGGESTIONS = ("valley", "slide", "minimum", "steep")

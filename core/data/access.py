@@ -1,0 +1,157 @@
+"""The one way to read or change a dataset's files: under the dataset's lock, after crash recovery.
+
+Every reader (training's loaders, cross-validation, interpretation, the Model page's channel
+count, the Data page's image check) and every writer (the cleaner's apply and undo, the Data
+page's move to the trash) goes through here, so none sees a folder half-way through a change:
+
+    with access.dataset("digits") as info:      # locked, recovered
+        items = access.items(info, valid_pct=0.2, seed=0)
+        pixels = image_tensor(items, 16)
+
+The lock is the space's lock `dataset-<name>` (core.workspace); a thread that holds it may take
+it again (nested `with`), anything else waits up to LOCK_WAIT seconds and then gets
+workspace.Busy with BUSY.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from core import workspace
+from core.data import changes, journal
+from core.data.datasets import DatasetInfo, Items, read_image_folder, resolve
+from core.errors import PathEscapeError, UserError
+
+LOCK_WAIT = 10.0  # seconds to wait for another reader or change of the same dataset to finish
+BUSY = "Another change to {dataset} is being applied; try again in a moment."
+_PLAIN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_held = threading.local()  # lock name -> depth, for this thread
+
+
+def lock_name(dataset: str) -> str:
+    """The space lock of a dataset: dataset-<name> (a hash for names a lock name cannot hold)."""
+    if _PLAIN.match(dataset):
+        return f"dataset-{dataset}"
+    return f"dataset-{hashlib.sha256(dataset.encode()).hexdigest()[:24]}"
+
+
+def _depths() -> dict[str, int]:
+    if not hasattr(_held, "depths"):
+        _held.depths = {}
+    return _held.depths
+
+
+def holds(dataset: str) -> bool:
+    """True when this thread holds the dataset's lock."""
+    return _depths().get(lock_name(dataset), 0) > 0
+
+
+@contextlib.contextmanager
+def lock(dataset: str, wait: float | None = None) -> Iterator[None]:
+    """Hold the dataset's lock for the `with` block (no recovery; see `dataset` for that).
+
+    Re-entrant within a thread. Waits up to `wait` seconds (LOCK_WAIT by default), then raises
+    workspace.Busy saying the dataset is busy.
+    """
+    name, depths = lock_name(dataset), _depths()
+    if depths.get(name):
+        depths[name] += 1
+        try:
+            yield
+        finally:
+            depths[name] -= 1
+        return
+    busy = BUSY.format(dataset=dataset)
+    with workspace.space().lock(name, LOCK_WAIT if wait is None else wait, busy):
+        depths[name] = 1
+        try:
+            yield
+        finally:
+            depths.pop(name, None)
+
+
+def _info(dataset: str | DatasetInfo) -> DatasetInfo:
+    info = dataset if isinstance(dataset, DatasetInfo) else resolve(dataset)
+    if not workspace.inside(info.path, workspace.subdir("datasets")):
+        raise PathEscapeError(f"The dataset {info.name!r} is not inside the workspace's datasets folder.")
+    return info
+
+
+@contextlib.contextmanager
+def dataset(name: str | DatasetInfo, wait: float | None = None) -> Iterator[DatasetInfo]:
+    """Lock a dataset and finish or roll back any change a crash cut short; yields its DatasetInfo.
+
+    Built-ins are written out first (before the lock). Inside the block the files are as the
+    last complete change left them, and no other process or thread changes or reads them.
+    """
+    info = _info(name)
+    first = not holds(info.name)
+    with lock(info.name, wait):
+        if first and journal.needs_recovery(info.name):
+            changes.recover_locked(info.name)
+        yield info
+
+
+def items(name: str | DatasetInfo, valid_pct: float = 0.2, seed: int = 0, wait: float | None = None) -> Items:
+    """The dataset's images as they are now (split as training splits them), read under the lock."""
+    with dataset(name, wait) as info:
+        return read_image_folder(info.path, valid_pct=valid_pct, seed=seed)
+
+
+def check_images(name: str | DatasetInfo, progress: Callable[[float, str], None] | None = None) -> list:
+    """Decode every image of the dataset in full under the lock; the images.Problem of each that fails."""
+    from core.data import images
+
+    with dataset(name) as info:
+        found = read_image_folder(info.path)
+        return images.check_files(found.root, found.files, progress=progress)
+
+
+def move_to_trash(name: str | DatasetInfo, files: list[str]) -> Path:
+    """Move files of the dataset to a new trash folder under the lock (see images.move_to_trash)."""
+    from core.data import images
+
+    with dataset(name) as info:
+        return images.move_to_trash(info.path, files)
+
+
+def apply_change(name: str, record: dict, actions: Sequence[changes.FileAction]) -> changes.ApplyReport:
+    """Apply deletes and relabels as one journalled change (see core.data.changes.apply_locked)."""
+    with dataset(name) as info:
+        return changes.apply_locked(info.name, record, actions)
+
+
+def undo_last(name: str) -> changes.UndoReport:
+    """Reverse the dataset's most recent applied change (see core.data.changes.undo_last_locked)."""
+    with dataset(name) as info:
+        return changes.undo_last_locked(info.name)
+
+
+def recover(name: str, wait: float = 0.0) -> list[str]:
+    """Finish or roll back what a crash left half-applied; returns what was done, as sentences.
+
+    Does nothing while another process holds the dataset's lock (it is changing it right now).
+    """
+    if not journal.needs_recovery(name):
+        return []
+    try:
+        with lock(name, wait=wait):
+            return changes.recover_locked(name)
+    except workspace.Busy:
+        return []
+
+
+def recover_all() -> list[str]:
+    """recover() for every dataset that has journals (call at start-up)."""
+    messages = []
+    for folder in sorted(p for p in workspace.subdir("journals").iterdir() if p.is_dir()):
+        try:
+            messages += recover(folder.name)
+        except UserError as e:
+            messages.append(f"{folder.name}: {e}")
+    return messages

@@ -1,0 +1,60 @@
+"""Names: a safe dataset name, whether it is free, and the parts of a path a person handed in."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from core import workspace
+from core.data import datasets
+from core.errors import UserError
+
+
+def dataset_name(text: str) -> str:
+    """A safe dataset name from what a person typed or a file name: a-z, 0-9 and _ only."""
+    stem = re.sub(r"\.(zip|tgz|tar\.gz|tar|csv)$", "", text.strip(), flags=re.IGNORECASE)
+    ascii_text = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")[:40].strip("_")
+    if not name:
+        raise UserError("Give the dataset a name with at least one letter or digit.")
+    if name[0].isdigit():
+        name = f"data_{name}"
+    return name
+
+
+def check_free(name: str) -> None:
+    """Refuse a dataset name that is built in or already taken."""
+    if name in datasets.BUILTINS:
+        raise UserError(f"{name} is the name of a built-in dataset; choose another name.")
+    if (workspace.subdir("datasets") / name).exists():
+        raise UserError(f"A dataset called {name} already exists; choose another name.")
+
+
+def safe_stem(raw: str) -> str:
+    """A harmless file-name stem from a file's name as given (its extension dropped)."""
+    stem = raw.rsplit(".", 1)[0] if "." in raw.strip(".") else raw
+    text = "".join(c if c.isalnum() or c in "-_+()" else "_" for c in unicodedata.normalize("NFC", stem))
+    return re.sub(r"_+", "_", text).strip("_")[:80] or "image"
+
+
+def entry_parts(name: str, where: str) -> tuple[str, ...]:
+    """The path components of an archive entry or CSV row, refusing escapes."""
+    raw = name.replace("\\", "/")
+    if "\x00" in raw:
+        raise UserError(f"{where} names {name!r}, which contains a NUL byte; refused, nothing was added.")
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+        raise UserError(
+            f"{where} names the absolute path {name!r}; only paths inside the "
+            "dataset are allowed. Refused, nothing was added."
+        )
+    parts = tuple(p for p in raw.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise UserError(
+            f"{where} names {name!r}, which climbs out of its folder with '..'. Refused, nothing was added."
+        )
+    return parts
+
+
+def is_hidden(parts: tuple[str, ...]) -> bool:
+    """Dot-files, __MACOSX/ and Thumbs.db: left out quietly, never reported."""
+    return any(p.startswith(".") or p == "__MACOSX" or p == "Thumbs.db" for p in parts)

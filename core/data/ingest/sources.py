@@ -1,0 +1,399 @@
+"""Sources: reading a zip, a tar, a folder or a CSV's files into a scratch folder, within budgets.
+
+Everything a person hands in is hostile until checked. Archive entries that climb out with
+`..`, absolute paths, links and special files refuse the whole archive; so do overlapping
+zip entries and archives that expand past the size budget (counted while writing, not only
+from what the archive declares).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from core import workspace
+from core.data import images
+from core.data.ingest.names import entry_parts, is_hidden
+from core.errors import UserError
+from core.fsutil import human_size
+
+MB = 2**20
+CHUNK = MB
+IMPORT_ROOT_VAR = "PLAYGROUND_IMPORT_ROOT"  # when set, folder imports must lie inside it
+
+Progress = Callable[[float, str], None]
+Cancelled = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one upload, folder or download may hold."""
+
+    max_archive_bytes: int = 200 * MB  # the archive as uploaded (Streamlit holds it in memory)
+    max_total_bytes: int = 2048 * MB  # everything extracted or copied, counted while writing
+    max_file_bytes: int = images.MAX_FILE_BYTES  # one file
+    max_files: int = 50_000  # entries in an archive, files in a folder, rows in a CSV
+    max_pixels: int = images.PILLOW_MAX_PIXELS  # one image; more is a decompression bomb
+
+
+class IngestCancelled(Exception):
+    """The person (or the worker's shutdown) asked to stop; nothing was kept."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file handed in: where it sits in the person's layout, and our temporary copy."""
+
+    parts: tuple[str, ...]
+    file: Path
+
+    @property
+    def shown(self) -> str:
+        """The path as the person knows it."""
+        return "/".join(self.parts)
+
+
+@dataclass
+class Gathered:
+    """What a source handed over: its files, plus what was left out on the way."""
+
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[images.Problem] = field(default_factory=list)
+    hidden: int = 0
+
+
+@dataclass
+class Budget:
+    """Bytes and files written so far, refused the moment a limit is passed."""
+
+    limits: Limits
+    what: str
+    total: int = 0
+    files: int = 0
+
+    def add_file(self) -> None:
+        """Count one more file."""
+        self.files += 1
+        if self.files > self.limits.max_files:
+            raise UserError(
+                f"{self.what} holds more than {self.limits.max_files:,} files, the "
+                "limit; split it into smaller sets. Nothing was added."
+            )
+
+    def add_bytes(self, n: int) -> None:
+        """Count n more bytes written."""
+        self.total += n
+        if self.total > self.limits.max_total_bytes:
+            raise UserError(
+                f"{self.what} expands to more than {human_size(self.limits.max_total_bytes)}, the "
+                "limit for one dataset (a zip bomb?). Extraction stopped; nothing was added."
+            )
+
+
+class open_binary:
+    """A context manager over a path (opened here) or a file object (left open)."""
+
+    def __init__(self, source: BinaryIO | Path | str):
+        self.source, self.handle = source, None
+
+    def __enter__(self) -> BinaryIO:
+        if isinstance(self.source, (str, Path)):
+            self.handle = open(self.source, "rb")
+            return self.handle
+        return self.source
+
+    def __exit__(self, *_):
+        if self.handle is not None:
+            self.handle.close()
+
+
+def archive_kind(head: bytes, shown: str) -> str:
+    """zip or tar, from the first 512 bytes; anything else is refused with what it looks like."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or head[257:262] == b"ustar":
+        return "tar"
+    raise UserError(
+        f"{shown} is not a zip or tar archive: {images.describe_content(head)}. "
+        "Upload a .zip of class folders."
+    )
+
+
+def copy_limited(src: BinaryIO, dst: Path, budget: Budget, limits: Limits, shown: str) -> None:
+    """Copy in chunks, counting every byte against the budget as it is written."""
+    written = 0
+    with open(dst, "wb") as out:
+        while chunk := src.read(CHUNK):
+            written += len(chunk)
+            if written > limits.max_file_bytes:
+                raise UserError(
+                    f"{shown} expands to more than {human_size(limits.max_file_bytes)}, the "
+                    "limit for one file (a zip bomb?). Nothing was added."
+                )
+            budget.add_bytes(len(chunk))
+            out.write(chunk)
+
+
+def _too_big(limits: Limits) -> str:
+    return f"it is larger than the {human_size(limits.max_file_bytes)} limit for one file"
+
+
+def zip_entries(
+    f: BinaryIO,
+    shown: str,
+    raw: Path,
+    budget: Budget,
+    progress: Progress | None,
+    cancelled: Cancelled | None,
+) -> Gathered:
+    """Check every entry of a zip, then extract its files into raw, within the budget."""
+    limits = budget.limits
+    try:
+        zf = zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise UserError(f"{shown} is not a readable zip file ({e}). Nothing was added.") from e
+    found = Gathered()
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > limits.max_files:
+            raise UserError(
+                f"{shown} holds {len(infos):,} entries, more than the "
+                f"{limits.max_files:,} limit. Nothing was added."
+            )
+        twice = [n for n, c in Counter(i.filename for i in infos).items() if c > 1]
+        if twice:
+            raise UserError(
+                f"{shown} holds the entry {twice[0]!r} more than once; refused, nothing was added."
+            )
+        declared = 0
+        for info in infos:
+            parts = entry_parts(info.filename, f"The archive {shown}")
+            if ((info.external_attr >> 16) & 0o170000) == 0o120000:
+                raise UserError(
+                    f"The entry {info.filename!r} in {shown} is a symbolic link; links "
+                    "could point outside the dataset. Refused, nothing was added."
+                )
+            if parts and not info.is_dir():
+                declared += info.file_size
+        if declared > limits.max_total_bytes:
+            raise UserError(
+                f"{shown} would expand to {human_size(declared)}, more than the "
+                f"{human_size(limits.max_total_bytes)} limit (a zip bomb?). "
+                "Nothing was added."
+            )
+        _check_overlaps(f, infos, getattr(zf, "start_dir", None), shown)
+        for i, info in enumerate(infos):
+            if cancelled and cancelled():
+                raise IngestCancelled()
+            parts = entry_parts(info.filename, f"The archive {shown}")
+            if info.is_dir() or not parts:
+                continue
+            if is_hidden(parts):
+                found.hidden += 1
+                continue
+            budget.add_file()
+            if info.flag_bits & 0x1:
+                raise UserError(
+                    f"{shown} is encrypted ({info.filename} needs a password); "
+                    "upload an unencrypted zip. Nothing was added."
+                )
+            if info.file_size > limits.max_file_bytes:
+                found.problems.append(images.Problem("/".join(parts), _too_big(limits)))
+                continue
+            target = raw / str(i)
+            try:
+                with zf.open(info) as src:
+                    copy_limited(src, target, budget, limits, "/".join(parts))
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+                raise UserError(
+                    f"The entry {info.filename!r} of {shown} is damaged ({e}). Nothing was added."
+                ) from e
+            found.entries.append(Entry(parts, target))
+            if progress and i % 50 == 0:
+                progress(0.5 * i / max(1, len(infos)), f"extracted {i:,} of {len(infos):,} files")
+    return found
+
+
+def _check_overlaps(f: BinaryIO, infos: Iterable[zipfile.ZipInfo], start_dir: int | None, shown: str) -> None:
+    """Refuse entries whose bytes overlap (how the smallest zip bombs reuse one payload)."""
+    spans = []
+    for info in infos:
+        f.seek(info.header_offset)
+        header = f.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise UserError(
+                f"{shown} is damaged: the entry {info.filename!r} points to no file "
+                "header. Nothing was added."
+            )
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        end = info.header_offset + 30 + name_len + extra_len + info.compress_size
+        spans.append((info.header_offset, end, info.filename))
+    spans.sort(key=lambda s: (s[0], s[2]))
+    for (_start_a, end_a, name_a), (start_b, _end_b, name_b) in zip(spans, spans[1:]):
+        if end_a > start_b:
+            raise UserError(
+                f"{shown} has overlapping entries ({name_a!r} and {name_b!r} share "
+                "bytes), a trick used by zip bombs. Refused, nothing was added."
+            )
+    if spans and start_dir is not None and spans[-1][1] > start_dir:
+        raise UserError(
+            f"{shown} is damaged: the entry {spans[-1][2]!r} runs into the zip's "
+            "directory. Nothing was added."
+        )
+
+
+def tar_entries(
+    f: BinaryIO,
+    shown: str,
+    raw: Path,
+    budget: Budget,
+    progress: Progress | None,
+    cancelled: Cancelled | None,
+) -> Gathered:
+    """Stream a tar (plain or compressed), refusing links and special files, into raw."""
+    limits = budget.limits
+    found, i = Gathered(), 0
+    try:
+        with tarfile.open(fileobj=f, mode="r|*") as tar:
+            for member in tar:
+                if cancelled and cancelled():
+                    raise IngestCancelled()
+                i += 1
+                parts = entry_parts(member.name, f"The archive {shown}")
+                if member.issym() or member.islnk():
+                    raise UserError(
+                        f"The entry {member.name!r} in {shown} is a link; links could "
+                        "point outside the dataset. Refused, nothing was added."
+                    )
+                if member.isdir() or not parts:
+                    continue
+                if not member.isfile():
+                    raise UserError(
+                        f"The entry {member.name!r} in {shown} is a device or special "
+                        "file. Refused, nothing was added."
+                    )
+                if is_hidden(parts):
+                    found.hidden += 1
+                    continue
+                budget.add_file()
+                if member.size > limits.max_file_bytes:
+                    found.problems.append(images.Problem("/".join(parts), _too_big(limits)))
+                    continue
+                target = raw / str(i)
+                copy_limited(tar.extractfile(member), target, budget, limits, "/".join(parts))
+                found.entries.append(Entry(parts, target))
+                if progress and i % 50 == 0:
+                    progress(0.25, f"extracted {i:,} files")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise UserError(f"{shown} is damaged or cut short ({e}). Nothing was added.") from e
+    return found
+
+
+def check_import_root(path: Path) -> None:
+    """Refuse a resolved path outside $PLAYGROUND_IMPORT_ROOT, when that is set."""
+    allowed = os.environ.get(IMPORT_ROOT_VAR)
+    if allowed and not workspace.inside(path, Path(allowed)):
+        raise UserError(f"Only folders inside {allowed} may be imported on this server ({IMPORT_ROOT_VAR}).")
+
+
+def outside_folder(path: str | Path) -> Path:
+    """A folder on this machine that a person may import from."""
+    text = str(path).strip()
+    if not text:
+        raise UserError("Give the path of a folder on the machine running the dashboard.")
+    folder = Path(text).expanduser()
+    if not folder.is_absolute():
+        raise UserError(f"{text} is not a full path; give it from the root, e.g. /data/pets.")
+    folder = folder.resolve()
+    check_import_root(folder)  # before saying whether it exists
+    if not folder.is_dir():
+        raise UserError(f"There is no folder {folder} on the machine running the dashboard.")
+    if workspace.inside(folder, workspace.subdir("datasets")):
+        raise UserError(
+            f"{folder} is already one of the workspace's datasets; choose it from the list instead."
+        )
+    return folder
+
+
+def folder_entries(folder: Path, raw: Path, budget: Budget, progress: Progress | None) -> Gathered:
+    """Copy a folder's regular files into raw; links are listed as problems, never followed."""
+    limits = budget.limits
+    found = Gathered()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        for d in sorted(dirnames):
+            if (here / d).is_symlink():
+                rel = (here / d).relative_to(folder).as_posix()
+                found.problems.append(images.Problem(rel + "/", "a link to a folder, not followed"))
+        dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
+        for fname in sorted(filenames):
+            path = here / fname
+            parts = path.relative_to(folder).parts
+            shown = "/".join(parts)
+            if is_hidden(parts):
+                found.hidden += 1
+                continue
+            if path.is_symlink():
+                found.problems.append(images.Problem(shown, "a link, not followed"))
+                continue
+            if not path.is_file():
+                found.problems.append(images.Problem(shown, "not a regular file"))
+                continue
+            budget.add_file()
+            if path.stat().st_size > limits.max_file_bytes:
+                found.problems.append(images.Problem(shown, _too_big(limits)))
+                continue
+            target = raw / str(len(found.entries))
+            with open(path, "rb") as src:
+                copy_limited(src, target, budget, limits, shown)
+            found.entries.append(Entry(parts, target))
+            if progress and len(found.entries) % 50 == 0:
+                progress(0.25, f"copied {len(found.entries):,} files")
+    return found
+
+
+def csv_entries(
+    csv_file: Path,
+    rows: list[tuple[int, str]],
+    raw: Path,
+    budget: Budget,
+    progress: Progress | None,
+) -> Gathered:
+    """Copy the files a CSV's rows (line, path relative to the CSV) name, and the CSV itself.
+
+    A row leading outside the CSV's folder refuses everything; a missing file or a link is left
+    for the rows' matching to report.
+    """
+    limits = budget.limits
+    folder = csv_file.parent
+    found = Gathered([Entry((csv_file.name,), csv_file)])
+    for i, (line, rel) in enumerate(rows):
+        parts = entry_parts(rel, f"{csv_file.name}, line {line},")
+        try:
+            source = workspace.safe_join(folder, *parts)
+        except UserError as e:
+            raise UserError(
+                f"{csv_file.name}, line {line}, names {rel!r}, which leads outside "
+                "the CSV's folder. Refused, nothing was added."
+            ) from e
+        if Path(folder, *parts).is_symlink() or not source.is_file():
+            continue  # reported as missing when the rows are matched
+        budget.add_file()
+        if source.stat().st_size > limits.max_file_bytes:
+            found.problems.append(images.Problem(rel, _too_big(limits)))
+            continue
+        copy = raw / str(i)
+        with open(source, "rb") as src:
+            copy_limited(src, copy, budget, limits, "/".join(parts))
+        found.entries.append(Entry(parts, copy))
+        if progress and i % 50 == 0:
+            progress(0.5 * i / max(1, len(rows)), f"copied {i:,} of {len(rows):,} files")
+    return found

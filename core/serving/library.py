@@ -1,0 +1,281 @@
+"""The model library: saved bundles in workspace/models/<name>/ — list, get, rename, delete, zip.
+
+Every bundle is written into a temporary folder first and published with one rename, so a
+crash or a refused import never leaves half a model behind; deleting moves a model to the trash.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core import fsutil, workspace
+from core.errors import UserError
+from core.serving.format import (
+    CONFIG,
+    SCRIPT,
+    WEIGHTS,
+    BundleError,
+    is_model_name,
+    model_name,
+    script_text,
+    validate_config,
+)
+
+STALE_TMP_SECONDS = 3600  # a temporary folder this old was left by a crash
+
+
+@dataclass
+class ModelInfo:
+    """A saved model as the library lists it."""
+
+    name: str
+    path: Path
+    arch: str
+    classes: list[str]
+    size: int
+    channels: int
+    mean: list[float]
+    std: list[float]
+    sha256: str
+    created: str  # ISO 8601, UTC
+    bytes: int  # the folder's size on disk
+    dataset: str | None = None
+    run_id: int | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    versions: dict[str, str | None] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    task: str = "single_label"
+
+    @property
+    def n_classes(self) -> int:
+        """How many classes the model tells apart."""
+        return len(self.classes)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Validation accuracy at the end of training, when known."""
+        return self.metrics.get("accuracy")
+
+    @property
+    def weights(self) -> Path:
+        """The safetensors file."""
+        return self.path / WEIGHTS
+
+    @property
+    def is_digit_model(self) -> bool:
+        """True for a grey model whose classes are the ten digits (a drawing canvas suits it)."""
+        return self.channels == 1 and sorted(self.classes) == [str(d) for d in range(10)]
+
+
+# --- where bundles live --------------------------------------------------------------------
+
+
+def models_root() -> Path:
+    """workspace/models, created."""
+    return workspace.subdir("models")
+
+
+def folder(name: str) -> Path:
+    """models/<name>, refusing anything that is not a model name (letters, digits, - and _)."""
+    if not is_model_name(name):
+        raise UserError(f"{name!r} is not a model name (letters, digits, - and _ only).")
+    return workspace.safe_join(models_root(), name)
+
+
+def _clean_stale_temps(root: Path) -> None:
+    now = time.time()
+    for p in root.glob(".tmp-*"):
+        try:
+            if now - p.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def unique_name(base: str) -> str:
+    """base, or base_2, base_3, … : the first name no saved model has."""
+    root = models_root()
+    if not (root / base).exists():
+        return base
+    for i in range(2, 1000):
+        candidate = f"{base[:58]}_{i}"
+        if not (root / candidate).exists():
+            return candidate
+    raise UserError(f"Too many models called {base}; choose another name.")
+
+
+# --- the weights' hash, remembered -------------------------------------------------------------
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def weights_sha256(path: Path) -> str:
+    """The SHA-256 of a file, remembered while its size and modification time stay the same."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _HASH_LOCK:
+        if key in _HASHES:
+            return _HASHES[key]
+    digest = fsutil.sha256_file(path)
+    with _HASH_LOCK:
+        _HASHES[key] = digest
+    return digest
+
+
+def forget_hashes() -> None:
+    """Drop the remembered hashes (the benchmark's cold loads)."""
+    with _HASH_LOCK:
+        _HASHES.clear()
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def info_from(path: Path, config: dict) -> ModelInfo:
+    """A ModelInfo for the bundle folder at path with its (checked) config."""
+    inp, tr = config["input"], config["training"]
+    n_bytes = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    return ModelInfo(
+        name=path.name,
+        path=path,
+        arch=config["arch"],
+        classes=list(config["classes"]),
+        size=inp["size"],
+        channels=inp["channels"],
+        mean=list(inp["mean"]),
+        std=list(inp["std"]),
+        sha256=config["weights"]["sha256"],
+        created=config["created"],
+        bytes=n_bytes,
+        dataset=tr.get("dataset"),
+        run_id=tr.get("run_id"),
+        metrics=dict(tr.get("metrics", {})),
+        versions=dict(config["versions"]),
+        training=dict(tr),
+        task=config["task"],
+    )
+
+
+def read_config(name: str) -> dict:
+    """A saved model's config.json, checked (and migrated in memory when older)."""
+    path = folder(name) / CONFIG
+    if not path.is_file():
+        raise UserError(f"There is no saved model called {name}.")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"The model {name} has an unreadable config.json ({e}).") from e
+    return validate_config(config)
+
+
+def get(name: str) -> ModelInfo:
+    """The saved model called name (its config checked again)."""
+    return info_from(folder(name), read_config(name))
+
+
+def list_models() -> list[ModelInfo]:
+    """Every saved model, newest first (folders whose config is damaged are left out)."""
+    root = models_root()
+    _clean_stale_temps(root)
+    out = []
+    for path in root.iterdir():
+        if not path.is_dir() or path.name.startswith(".") or not is_model_name(path.name):
+            continue
+        try:
+            out.append(get(path.name))
+        except UserError:
+            continue
+    return sorted(out, key=lambda m: (m.created, m.name), reverse=True)
+
+
+# --- changing the library ----------------------------------------------------------------------
+
+
+def rename(old: str, new: str) -> ModelInfo:
+    """Give a saved model another name (one atomic folder rename)."""
+    new_name = model_name(new)
+    source = folder(old)
+    if not source.is_dir():
+        raise UserError(f"There is no saved model called {old}.")
+    if new_name == old:
+        return get(old)
+    target = folder(new_name)
+    if target.exists():
+        raise UserError(f"A model called {new_name} already exists; choose another name.")
+    try:
+        os.rename(source, target)
+    except OSError as e:
+        raise UserError(f"Could not rename {old} to {new_name}: {e.strerror}.") from e
+    return get(new_name)
+
+
+def delete(name: str) -> Path:
+    """Move a saved model to workspace/trash/models/<time>-<name>/ (nothing is destroyed)."""
+    source = folder(name)
+    if not source.is_dir():
+        raise UserError(f"There is no saved model called {name}.")
+    trash = workspace.subdir("trash") / "models"
+    trash.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = trash / f"{stamp}-{name}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = trash / f"{stamp}-{name}-{n}"
+    os.rename(source, target)
+    return target
+
+
+def zip_bytes(name: str) -> bytes:
+    """The saved model as one zip: <name>/config.json, model.safetensors and predict.py."""
+    info = get(name)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.write(info.path / CONFIG, f"{name}/{CONFIG}", compress_type=zipfile.ZIP_DEFLATED)
+        # trained weights hardly compress; storing them keeps the download quick to build
+        zf.write(info.path / WEIGHTS, f"{name}/{WEIGHTS}", compress_type=zipfile.ZIP_STORED)
+        zf.writestr(f"{name}/{SCRIPT}", script_text(), compress_type=zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def _publish(tmp: Path, name: str) -> Path:
+    """Move a fully written temporary folder to models/<name>, never over an existing one."""
+    target = folder(name)
+    if target.exists():
+        raise UserError(f"A model called {name} already exists; choose another name.")
+    try:
+        os.rename(tmp, target)
+    except OSError as e:  # another session took the name in the meantime
+        raise UserError(f"A model called {name} already exists; choose another name.") from e
+    fsutil.fsync_dir(target.parent)
+    return target
+
+
+def write_bundle(name: str, config: dict, weights: bytes) -> ModelInfo:
+    """Write config, weights and script into a temporary folder, then publish it atomically."""
+    root = models_root()
+    folder(name)  # refuse a bad name before writing anything
+    if (root / name).exists():
+        raise UserError(f"A model called {name} already exists; choose another name.")
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-bundle-", dir=root))
+    try:
+        fsutil.atomic_write(tmp / WEIGHTS, weights)
+        fsutil.atomic_write(tmp / CONFIG, json.dumps(config, indent=2, ensure_ascii=False))
+        fsutil.atomic_write(tmp / SCRIPT, script_text())
+        path = _publish(tmp, name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info_from(path, config)

@@ -1,0 +1,158 @@
+"""Adding a dataset on the Data page: upload a zip, a folder or a CSV on the server, draw shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from core.data import datasets, ingest
+from core.data.ingest.names import check_free
+from core.data.ingest.place import Report
+from core.errors import UserError
+from dashboard import state
+from dashboard.text import sections
+from dashboard.views import data_download
+from dashboard.views.markup import md
+
+MB = 2**20
+
+
+def added(name: str, text: str, skipped: list[dict]) -> None:
+    """Select the new dataset and say (once, after the rerun) what was added and left out."""
+    st.session_state[state.DATASET] = name  # read by the selector and the sidebar on the rerun
+    st.session_state[state.DATA_NOTICE] = {"text": text, "skipped": skipped}
+    st.rerun()
+
+
+def _run_ingest(work: Callable[[Callable[[float, str], None]], Report]) -> None:
+    """Run an addition with a progress bar; show a refusal as a sentence, never a traceback."""
+    bar = st.progress(0.0, text="starting…")
+    try:
+        report = work(lambda frac, text: bar.progress(min(1.0, max(0.0, frac)), text=text))
+    except UserError as e:
+        bar.empty()
+        st.error(md(e), icon=":material/block:")
+        return
+    bar.empty()
+    added(report.name, report.summary(show=md), [dataclasses.asdict(p) for p in report.skipped])
+
+
+def add_dataset() -> None:
+    """The five ways to add a dataset, each in its own tab."""
+    with st.expander(
+        "Add a dataset",
+        icon=":material/add_photo_alternate:",
+        expanded=st.session_state.get(state.DOWNLOAD_JOB) is not None,
+    ):
+        upload, folder, table, catalogue, shapes = st.tabs(
+            ["Upload a zip", "Folder on the server", "CSV of file,label", "Download (fastai)", "Draw shapes"]
+        )
+        with upload:
+            upload_tab()
+        with folder:
+            folder_tab()
+        with table:
+            csv_tab()
+        with catalogue:
+            data_download.catalogue_tab()
+        with shapes:
+            shapes_tab()
+
+
+def upload_tab() -> None:
+    """Upload a zip or tar of class folders (or train/ and valid/, or a labels.csv)."""
+    text = sections("data")
+    limits = ingest.DEFAULTS
+    st.caption(text["upload"])
+    up = st.file_uploader(
+        "Zip of class folders",
+        type=["zip", "tgz", "gz", "tar"],
+        key="add_zip_file",
+        max_upload_size=limits.max_archive_bytes // MB,
+        help=text["upload_file"].format(
+            max_mb=limits.max_archive_bytes // MB,
+            max_files=f"{limits.max_files:,}",
+            max_total_mb=f"{limits.max_total_bytes // MB:,}",
+        ),
+    )
+    name = st.text_input(
+        "Name for the upload", key="add_zip_name", placeholder="the zip's file name", help=text["upload_name"]
+    )
+    if st.button(
+        "Add the upload",
+        key="add_zip_go",
+        disabled=up is None,
+        icon=":material/upload:",
+        help=text["upload_go"],
+    ):
+        _run_ingest(lambda p: ingest.add_archive(up, name or up.name, shown_as=up.name, progress=p))
+
+
+def folder_tab() -> None:
+    """Copy in a folder on the machine running the dashboard."""
+    text = sections("data")
+    st.caption(text["folder"])
+    path = st.text_input(
+        "Folder path", key="add_folder_path", placeholder="/data/pets", help=text["folder_path"]
+    )
+    fname = st.text_input(
+        "Name for the folder",
+        key="add_folder_name",
+        placeholder="the folder's name",
+        help=text["folder_name"],
+    )
+    if st.button(
+        "Add the folder",
+        key="add_folder_go",
+        disabled=not path,
+        icon=":material/folder_open:",
+        help=text["folder_go"],
+    ):
+        _run_ingest(lambda p: ingest.add_folder(path, fname or Path(path).name, progress=p))
+
+
+def csv_tab() -> None:
+    """Copy in the images a CSV of file,label names, with the labels as written."""
+    text = sections("data")
+    st.caption(text["csv"])
+    csv_path = st.text_input(
+        "CSV path", key="add_csv_path", placeholder="/data/pets/labels.csv", help=text["csv_path"]
+    )
+    cname = st.text_input(
+        "Name for the CSV's dataset",
+        key="add_csv_name",
+        placeholder="the CSV's folder name",
+        help=text["csv_name"],
+    )
+    if st.button(
+        "Add from the CSV",
+        key="add_csv_go",
+        disabled=not csv_path,
+        icon=":material/table:",
+        help=text["csv_go"],
+    ):
+        _run_ingest(lambda p: ingest.add_csv(csv_path, cname or Path(csv_path).parent.name, progress=p))
+
+
+def shapes_tab() -> None:
+    """Draw a new coloured-shapes dataset from a seed."""
+    text = sections("data")
+    st.caption(text["shapes"])
+    left, right = st.columns(2)
+    seed = left.number_input("Seed", 0, 2**31 - 1, 1, key="add_shapes_seed", help=text["shapes_seed"])
+    per_class = right.number_input(
+        "Images per shape", 10, 2000, 160, step=10, key="add_shapes_n", help=text["shapes_n"]
+    )
+    if st.button("Draw them", key="add_shapes_go", icon=":material/category:", help=text["shapes_go"]):
+        name = f"shapes_seed{int(seed)}_{int(per_class)}"
+        try:
+            check_free(name)
+            with st.spinner("Drawing…"):
+                datasets.generate_shapes(name, int(seed), int(per_class))
+        except UserError as e:
+            st.error(md(e))
+            return
+        added(name, f"Added {name}: {3 * int(per_class):,} images of 3 shapes, seed {int(seed)}.", [])

@@ -1,0 +1,77 @@
+"""The Data page's augmentation: a control per random change, a live preview, and use in training."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import streamlit as st
+
+from core.config import Augment
+from core.data import datasets
+from dashboard import state
+from dashboard.text import sections
+from dashboard.train_form import chosen_augment
+from dashboard.views.data_pictures import THUMB, enlarge
+from dashboard.views.markup import md
+
+
+def augmentation_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
+    """Controls for each random change, a live preview grid, and whether training uses them."""
+    from core.data import pipeline
+
+    text = sections("data")
+    st.caption(text["augmentation"])
+    a = chosen_augment()
+    left, right = st.columns(2)
+    flip = left.toggle("Flip left-right", a.flip, key="aug_flip", help=text["aug_flip"])
+    rotate = left.slider(
+        "Rotate (± degrees)", 0, 180, int(a.max_rotate), step=5, key="aug_rotate", help=text["aug_rotate"]
+    )
+    zoom = left.slider(
+        "Zoom (up to ×)", 1.0, 2.0, float(a.max_zoom), step=0.05, key="aug_zoom", help=text["aug_zoom"]
+    )
+    warp = right.slider(
+        "Warp (perspective)", 0.0, 0.5, float(a.max_warp), step=0.05, key="aug_warp", help=text["aug_warp"]
+    )
+    light = right.slider(
+        "Lighting (±)", 0.0, 0.9, float(a.max_lighting), step=0.05, key="aug_light", help=text["aug_light"]
+    )
+    shift = right.slider(
+        "Shift (fraction of the side)",
+        0.0,
+        0.5,
+        float(a.max_translate),
+        step=0.05,
+        key="aug_shift",
+        help=text["aug_shift"],
+    )
+    spec = Augment(
+        flip=flip,
+        max_rotate=float(rotate),
+        max_zoom=float(zoom),
+        max_translate=float(shift),
+        max_lighting=float(light),
+        max_warp=float(warp),
+    )
+    st.session_state[state.AUGMENT] = dataclasses.asdict(spec)
+    st.session_state.setdefault("data_use_augment", bool(st.session_state.get(state.TRAIN_AUGMENT)))
+    use = st.toggle("Use these augmentations when training", key="data_use_augment", help=text["aug_use"])
+    st.session_state[state.TRAIN_AUGMENT] = use
+    st.caption(f"Each training batch gets: {spec.describe()}.")
+    if st.button("New draws", key="aug_redraw", icon=":material/casino:", help=text["aug_redraw"]):
+        st.session_state["aug_seed"] = st.session_state.get("aug_seed", 0) + 1
+    rng = random.Random(1)
+    picked = []
+    for label in items.vocab[:4]:
+        files = [f for f, lab in zip(items.files, items.labels) if lab == label]
+        picked.append((label, items.root / rng.choice(files)))
+    grid = pipeline.augment_preview(
+        [path for _, path in picked], info.default_size, spec, 6, seed=st.session_state.get("aug_seed", 0)
+    )
+    for (label, _path), row in zip(picked, grid):
+        st.image(
+            [enlarge(p, THUMB) for p in row],
+            width=THUMB + 6,
+            caption=[f"{md(label)}: original"] + [f"draw {k}" for k in range(1, 7)],
+        )

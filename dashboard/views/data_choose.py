@@ -1,0 +1,78 @@
+"""Choosing a dataset on the Data page: the selector, the last addition's notice, loading its items."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from core import workspace
+from core.data import access, datasets
+from core.errors import UserError
+from dashboard import state
+from dashboard.text import sections
+from dashboard.views.markup import md
+
+W_DATASET = "data_dataset"  # the Data page's own selector; state.DATASET is the shared choice
+
+
+def show_notice() -> None:
+    """The result of the last addition, once: what was added and every file left out."""
+    notice = st.session_state.get(state.DATA_NOTICE)
+    if not notice:
+        return
+    st.session_state[state.DATA_NOTICE] = None
+    st.success(notice["text"], icon=":material/check_circle:")
+    if notice.get("skipped"):
+        with st.expander(f"{len(notice['skipped'])} file(s) left out, and why"):
+            st.dataframe(pd.DataFrame(notice["skipped"]), hide_index=True)
+
+
+def _kind(name: str) -> str:
+    """built-in, upload, folder, CSV or download: where a dataset came from."""
+    if name in datasets.BUILTINS:
+        return "built-in"
+    source = str(datasets.metadata(workspace.subdir("datasets") / name).get("source", ""))
+    return source.split(" ", 1)[0].replace("archive", "upload") or "folder"
+
+
+def _chosen() -> None:
+    st.session_state[state.DATASET] = st.session_state[W_DATASET]
+
+
+def choose_dataset() -> str:
+    """The dataset selector; the choice goes to state.DATASET, which the Train page follows."""
+    names = datasets.available()
+    current = st.session_state.get(state.DATASET)
+    if current not in names:
+        current = st.session_state[state.DATASET] = names[0]
+    st.session_state[W_DATASET] = current
+    return st.selectbox(
+        "Dataset",
+        names,
+        key=W_DATASET,
+        on_change=_chosen,
+        format_func=lambda n: f"{n} · {_kind(n)}",
+        help=sections("data")["dataset"],
+    )
+
+
+def load(name: str) -> tuple[datasets.DatasetInfo, datasets.Items]:
+    """The dataset and its items (train/valid as training splits them by default), or stop."""
+    try:
+        with st.spinner(f"Preparing {name}…"):
+            info = datasets.resolve(name)
+            items = access.items(info)
+    except UserError as e:
+        st.error(md(e))
+        st.stop()
+    return info, items
+
+
+def stamp(items: datasets.Items) -> str:
+    """A short fingerprint of the file list, so cached views notice added or removed files."""
+    h = hashlib.sha1(str(items.root).encode())
+    for f in items.files:
+        h.update(f.encode() + b"\0")
+    return h.hexdigest()[:16]
