@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from core.fsutil import format_duration
-from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, Snapshot, snapshot
+from core.jobs.snapshot import Snapshot, snapshot
+from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED
 from dashboard import figures, runs, state
 
 STATE_ICONS = {QUEUED: "⏳", "RUNNING": "🏃", DONE: "✅", FAILED: "❌", CANCELLED: "⏹️"}

@@ -10,6 +10,7 @@ import pytest
 from core import runs, tasks, workspace
 from core.config import TrainConfig
 from core.errors import ConfigError, UserError
+from core.jobs import schema as jobs_schema
 from core.jobs import store as jobs_store
 
 
@@ -31,7 +32,7 @@ def test_an_unstamped_workspace_is_stamped_and_a_newer_one_refused(tmp_path, mon
 def test_a_store_made_before_versions_gains_the_task_column_with_its_jobs_kept(tmp_path):
     path = tmp_path / "runs.sqlite"
     con = sqlite3.connect(path)
-    con.executescript(jobs_store.SCHEMA)  # the schema as every existing workspace has it
+    con.executescript(jobs_schema.SCHEMA)  # the schema as every existing workspace has it
     params = json.dumps({"config": {"dataset": "digits", "lr": 0.01}})
     con.execute("INSERT INTO jobs(kind, params, state, created) VALUES ('train', ?, 'DONE', 1.0)", (params,))
     con.execute("INSERT INTO jobs(kind, params, state, created) VALUES ('download', '{}', 'DONE', 2.0)")
@@ -42,15 +43,15 @@ def test_a_store_made_before_versions_gains_the_task_column_with_its_jobs_kept(t
     assert store.get(1).params["config"]["lr"] == 0.01
     new = store.submit("train", {"config": TrainConfig().to_dict()})
     assert store.get(new).task == "single_label"
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == jobs_store.STORE_VERSION
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == jobs_schema.STORE_VERSION
     store.close()
-    assert jobs_store.migrate(sqlite3.connect(path, isolation_level=None)) == jobs_store.STORE_VERSION
+    assert jobs_schema.migrate(sqlite3.connect(path, isolation_level=None)) == jobs_schema.STORE_VERSION
 
 
 def test_a_store_from_a_newer_program_is_refused(tmp_path):
     path = tmp_path / "runs.sqlite"
     con = sqlite3.connect(path)
-    con.execute(f"PRAGMA user_version = {jobs_store.STORE_VERSION + 1}")
+    con.execute(f"PRAGMA user_version = {jobs_schema.STORE_VERSION + 1}")
     con.close()
     with pytest.raises(UserError, match="newer version"):
         jobs_store.Store(path)

@@ -14,59 +14,13 @@ from typing import Any
 import pandas as pd
 
 from core import workspace
-from core.errors import UserError
+from core.jobs.schema import migrate
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
 ACTIVE = (QUEUED, RUNNING)
 KINDS = ("train", "lr_find", "crossval", "download")
 _FIELD = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")  # a JSON path latest() may match on
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    params TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'QUEUED',
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    heartbeat REAL,
-    worker_pid INTEGER,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    progress REAL NOT NULL DEFAULT 0,
-    message TEXT,
-    error TEXT,
-    traceback TEXT,
-    result TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
-CREATE TABLE IF NOT EXISTS batches (
-    job_id INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    loss REAL,
-    lr REAL,
-    mom REAL,
-    PRIMARY KEY (job_id, step)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS epochs (
-    job_id INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    phase TEXT,
-    step INTEGER,
-    train_loss REAL,
-    valid_loss REAL,
-    metrics TEXT,
-    seconds REAL,
-    PRIMARY KEY (job_id, epoch)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS workers (
-    pid INTEGER PRIMARY KEY,
-    started REAL NOT NULL,
-    heartbeat REAL NOT NULL,
-    job_id INTEGER
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -113,47 +67,6 @@ def _job(row: sqlite3.Row) -> Job:
         result=json.loads(row["result"]) if row["result"] else None,
         task=row["task"] if "task" in row.keys() else None,
     )
-
-
-# The schema's version lives in SQLite's user_version. 0 or 1 is the first schema (SCHEMA above,
-# before versions were stamped); each later version is one migration, run once, in order, in
-# a transaction, by whichever process opens the store first.
-STORE_VERSION = 2
-
-
-def _add_task_column(con: sqlite3.Connection) -> None:
-    """2: jobs.task, the kind of problem a job works on (train jobs before it: single_label)."""
-    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
-    if "task" not in columns:
-        con.execute("ALTER TABLE jobs ADD COLUMN task TEXT")
-    con.execute(
-        "UPDATE jobs SET task = coalesce(json_extract(params, '$.config.task'), 'single_label') "
-        "WHERE task IS NULL AND json_extract(params, '$.config') IS NOT NULL"
-    )
-
-
-MIGRATIONS = {2: _add_task_column}
-
-
-def migrate(con: sqlite3.Connection) -> int:
-    """Bring the store's schema up to STORE_VERSION; returns the version it was at."""
-    con.executescript(SCHEMA)
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        found = int(con.execute("PRAGMA user_version").fetchone()[0])
-        if found > STORE_VERSION:
-            raise UserError(
-                f"The job store was written by a newer version of the playground (schema {found}); "
-                "update the program to open it."
-            )
-        for version in range(max(found, 1) + 1, STORE_VERSION + 1):
-            MIGRATIONS[version](con)
-        con.execute(f"PRAGMA user_version = {STORE_VERSION}")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-    return found
 
 
 class Store:
@@ -441,44 +354,3 @@ class Store:
         if con is not None:
             con.close()
             self._local.con = None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a live view needs about a job in one cheap read."""
-
-    job: Job
-    batches: pd.DataFrame
-    epochs: pd.DataFrame
-    queue_position: int | None
-    eta_seconds: float | None
-
-    @property
-    def finished(self) -> bool:
-        """True once the job has ended."""
-        return self.job.finished_state
-
-    @property
-    def eta_text(self) -> str:
-        """A progress line such as 'training — 42% — about 12 s left'."""
-        job = self.job
-        if job.state == QUEUED:
-            return f"queued (position {self.queue_position})"
-        if job.finished_state:
-            return job.state.lower()
-        text = f"{job.message or 'running'} — {job.progress:.0%}"
-        if self.eta_seconds is not None:
-            text += f" — about {self.eta_seconds:.0f} s left"
-        return text
-
-
-def snapshot(store: Store, job_id: int) -> Snapshot | None:
-    """The job, its records and an estimate of the time left (None when there is no job)."""
-    job = store.get(job_id)
-    if job is None:
-        return None
-    eta = None
-    if job.state == RUNNING and job.started and 0.02 < job.progress < 1:
-        elapsed = time.time() - job.started
-        eta = elapsed * (1 - job.progress) / job.progress
-    return Snapshot(job, store.batches(job_id), store.epochs(job_id), store.queue_position(job_id), eta)

@@ -1,0 +1,94 @@
+"""The job store's SQLite schema and its versioned migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from core.errors import UserError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'QUEUED',
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    heartbeat REAL,
+    worker_pid INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT,
+    error TEXT,
+    traceback TEXT,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
+CREATE TABLE IF NOT EXISTS batches (
+    job_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    loss REAL,
+    lr REAL,
+    mom REAL,
+    PRIMARY KEY (job_id, step)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epochs (
+    job_id INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    phase TEXT,
+    step INTEGER,
+    train_loss REAL,
+    valid_loss REAL,
+    metrics TEXT,
+    seconds REAL,
+    PRIMARY KEY (job_id, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workers (
+    pid INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    job_id INTEGER
+);
+"""
+
+
+# The schema's version lives in SQLite's user_version. 0 or 1 is the first schema (SCHEMA above,
+# before versions were stamped); each later version is one migration, run once, in order, in
+# a transaction, by whichever process opens the store first.
+STORE_VERSION = 2
+
+
+def _add_task_column(con: sqlite3.Connection) -> None:
+    """2: jobs.task, the kind of problem a job works on (train jobs before it: single_label)."""
+    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+    if "task" not in columns:
+        con.execute("ALTER TABLE jobs ADD COLUMN task TEXT")
+    con.execute(
+        "UPDATE jobs SET task = coalesce(json_extract(params, '$.config.task'), 'single_label') "
+        "WHERE task IS NULL AND json_extract(params, '$.config') IS NOT NULL"
+    )
+
+
+MIGRATIONS = {2: _add_task_column}
+
+
+def migrate(con: sqlite3.Connection) -> int:
+    """Bring the store's schema up to STORE_VERSION; returns the version it was at."""
+    con.executescript(SCHEMA)
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        found = int(con.execute("PRAGMA user_version").fetchone()[0])
+        if found > STORE_VERSION:
+            raise UserError(
+                f"The job store was written by a newer version of the playground (schema {found}); "
+                "update the program to open it."
+            )
+        for version in range(max(found, 1) + 1, STORE_VERSION + 1):
+            MIGRATIONS[version](con)
+        con.execute(f"PRAGMA user_version = {STORE_VERSION}")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return found
