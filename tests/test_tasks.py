@@ -1,0 +1,77 @@
+"""The task contract: every registered task goes read → train one epoch → interpret → bundle → predict.
+
+A new task proves itself the same way: add a tiny dataset for it to CONTRACT and it runs here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from core import runs, tasks, workspace
+from core.config import TrainConfig
+from core.data import datasets
+from core.jobs.store import DONE, Store
+
+# One tiny, quick configuration per task (a built-in dataset it reads).
+CONTRACT = {"single_label": TrainConfig(task="single_label", dataset="digits", epochs=1, size=8)}
+
+
+def test_every_registered_task_has_a_contract_case():
+    assert set(CONTRACT) == set(tasks.names())
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_a_task_reads_trains_interprets_bundles_and_predicts(name, fresh_workspace, one_thread):
+    from core.serving import export, library, predict, upload
+    from core.train.training import train
+
+    task, cfg = tasks.get(name), CONTRACT[name]
+    info = datasets.resolve(cfg.dataset)
+    assert task.recognises(info.path)
+
+    store = Store()
+    job_id = store.submit("train", {"config": cfg.to_dict()})
+    store.claim_next(pid=os.getpid())
+    result = train(cfg, store, job_id)
+    store.finish(job_id, DONE, result=result)
+    assert result["task"] == name and result["main_metric"] == task.main_metric
+    assert result[task.main_metric] is not None and result["epochs_done"] == 1
+
+    record = runs.read_record(job_id)  # run.json says which task and which data version
+    assert record.task == name and record.format == runs.RUN_FORMAT
+    assert record.data_fingerprint == result["data_fingerprint"] and len(record.data_fingerprint) == 16
+
+    loaded = runs.load(job_id)
+    interp = task.interpret(loaded)
+    valid = interp.frame[interp.frame.split == "valid"]
+    assert len(valid) == result["n_valid"]
+    assert float(valid.correct.mean()) == pytest.approx(result[task.main_metric], abs=1e-6)
+
+    saved = export.save_run(store.get(job_id), "contract")
+    config = library.read_config(saved.name)
+    assert config["task"] == name
+    assert {k: config[k] for k in task.bundle_fields(record)} == task.bundle_fields(record)
+
+    zipped = library.zip_bytes(saved.name)
+    library.delete(saved.name)
+    again = upload.import_bundle(zipped, "contract.zip")
+    model = predict.load(again.name)
+    image = sorted((info.path / "valid").rglob("*.png"))[0]
+    prepared = predict.prepare(image.read_bytes(), image.name, again.size, again.channels)
+    [prediction] = predict.predict(model, [prepared])
+    row = interp.frame[interp.frame.file == image.relative_to(info.path).as_posix()].iloc[0]
+    assert prediction.top(1)[0][0] == row.predicted
+    assert prediction.top(1)[0][1] == pytest.approx(row.probability, abs=1e-5)
+    store.close()
+
+
+def test_a_new_dataset_version_changes_the_fingerprint_a_run_records(fresh_workspace):
+    info = datasets.resolve("coloured_shapes")
+    items = datasets.read_image_folder(info.path)
+    before = runs.data_fingerprint(items.root, items.files, items.is_valid)
+    first = items.root / items.files[0]
+    first.write_bytes(first.read_bytes() + b"\0")
+    assert runs.data_fingerprint(items.root, items.files, items.is_valid) != before
+    assert workspace.root() == fresh_workspace
