@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from core import tasks
 from core.fsutil import format_duration
 from core.jobs.snapshot import Snapshot, snapshot
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED
@@ -146,8 +147,9 @@ def final_summary(job, snap) -> None:
     if job.state == CANCELLED:
         st.warning(f"Stopped on request after {result.get('epochs_done', 0)} complete epoch(s).")
     cols = st.columns(4)
-    acc = result.get("accuracy")
-    cols[0].metric("accuracy", f"{acc:.2%}" if acc is not None else "—")
+    task = tasks.get(job.task or tasks.DEFAULT)  # the task says which figure matters and how to write it
+    value = result.get(task.main_metric)
+    cols[0].metric(task.main_metric, task.metric_format.format(value) if value is not None else "—")
     vl = result.get("valid_loss")
     cols[1].metric("validation loss", f"{vl:.4f}" if vl is not None else "—")
     cols[2].metric("training time", f"{result.get('seconds', 0):.1f} s")

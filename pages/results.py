@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core import tasks
 from core.data import access, datasets
 from core.errors import UserError
 from dashboard import cleaner, results_view, runs, state
@@ -32,23 +33,25 @@ except OSError as e:  # files moved by a clean-up in another tab while this page
     st.stop()
 
 results_view.summary_metrics(interp)
+views = tasks.get(job.task or tasks.DEFAULT).result_views  # the sections that make sense for this task
 
-st.subheader("Confusion matrix")
-st.caption(TEXT["confusion"])
-results_view.confusion_section(interp, dataset, root)
+if "confusion" in views:
+    st.subheader("Confusion matrix")
+    st.caption(TEXT["confusion"])
+    results_view.confusion_section(interp, dataset, root)
+    results_view.confusion_tables(interp)
 
-results_view.confusion_tables(interp)
+if "top_losses" in views:
+    st.subheader("Top losses")
+    st.caption(TEXT["top_losses"])
+    results_view.ranking_section(job, interp, dataset, root)
 
-st.subheader("Top losses")
-st.caption(TEXT["top_losses"])
-results_view.ranking_section(job, interp, dataset, root)
-
-st.subheader("Apply the changes")
-cleaner.plan_section(dataset)
-
-st.subheader("History")
-st.caption(TEXT["history"])
-cleaner.history_section(dataset)
+if "cleaner" in views:
+    st.subheader("Apply the changes")
+    cleaner.plan_section(dataset)
+    st.subheader("History")
+    st.caption(TEXT["history"])
+    cleaner.history_section(dataset)
 
 st.subheader("Retrain and compare")
 st.caption(TEXT["retrain"].format(run=job.id, dataset=dataset))

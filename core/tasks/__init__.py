@@ -38,6 +38,7 @@ class Task(Protocol):
     title: ClassVar[str]  # what a person reads
     main_metric: ClassVar[str]  # the figure runs are compared and swept on
     higher_is_better: ClassVar[bool]
+    metric_format: ClassVar[str]  # how the main metric is written, e.g. "{:.2%}"
     cache_format: ClassVar[str]  # how its tensors are cached (e.g. "image-uint8")
     result_views: ClassVar[tuple[str, ...]]  # the Results page sections that make sense for it
     Options: ClassVar[type]  # a frozen dataclass: the task's own part of TrainConfig

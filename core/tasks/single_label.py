@@ -44,6 +44,7 @@ class SingleLabel:
     title = "Single-label image classification"
     main_metric = "accuracy"
     higher_is_better = True
+    metric_format = "{:.2%}"
     cache_format = "image-uint8"  # N×C×H×W uint8, in memory and on disk (core.data.loaders)
     result_views = ("confusion", "most_confused", "per_class", "top_losses", "cleaner")
     Options = SingleLabelOptions
