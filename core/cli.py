@@ -106,24 +106,43 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _task_options(task: str, pairs: list[str]) -> dict:
-    """--opt NAME=VALUE pairs as the task's options, each value typed like its default."""
+    """--opt NAME=VALUE pairs as the task's options, each value typed as its field is declared."""
     import dataclasses
+    import typing
 
     from core import tasks
 
-    defaults = tasks.default_options(task)
-    fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
+    options = tasks.get(task).Options
+    hints = typing.get_type_hints(options)
+    names = [f.name for f in dataclasses.fields(options)]
+    words = {
+        "true": True,
+        "yes": True,
+        "on": True,
+        "1": True,
+        "false": False,
+        "no": False,
+        "off": False,
+        "0": False,
+    }
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or name not in fields:
-            choices = ", ".join(fields) or "none"
+        if not sep or name not in names:
+            choices = ", ".join(names) or "none"
             raise UserError(f"--opt takes NAME=VALUE with NAME one of the {task} settings: {choices}.")
-        kind = type(fields[name])
+        kind = hints[name]
         try:
-            out[name] = value.lower() in ("1", "true", "yes", "on") if kind is bool else kind(value)
-        except ValueError:
-            raise UserError(f"--opt {name} needs a {kind.__name__}; got {value!r}.") from None
+            if kind is bool:
+                out[name] = words[value.strip().lower()]
+            elif kind in (int, float, str):
+                out[name] = kind(value)
+            else:
+                out[name] = json.loads(value)
+        except (KeyError, ValueError):
+            raise UserError(
+                f"--opt {name} needs a {getattr(kind, '__name__', kind)}; got {value!r}."
+            ) from None
     return out
 
 
@@ -209,6 +228,7 @@ def _epoch_printer(metric: str):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`train`: queue a training run, follow it, print its epochs and a JSON summary."""
     from core import tasks
 
     cfg = _config(args)
@@ -233,6 +253,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
+    """`lr-find`: run the learning-rate finder and print its four suggestions."""
     cfg = _config(args)
     if args.num_it < 6:
         raise UserError("lr-find needs at least 6 iterations (--num-it).")
@@ -259,12 +280,14 @@ def _finish(job, keys: list[str]) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    """`worker`: run queued jobs until stopped (or idle, with --idle-exit)."""
     from core.jobs import worker
 
     return worker.main(once=args.once, idle_exit=args.idle_exit)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """`bench`: the engine against fastai's default pipeline and a plain loop."""
     from bench import engine as bench
 
     if args.epochs < 1:
@@ -275,6 +298,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(_args: argparse.Namespace) -> int:
+    """`datasets`: list every dataset that can be trained on."""
     from core.data import datasets
 
     for name in datasets.available():

@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import io
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -42,8 +43,12 @@ def fsync_file(path: Path) -> None:
 
 
 def temp_path(path: Path) -> Path:
-    """A hidden temporary name beside path, unique to this process."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """A hidden temporary name beside path, unique to this process and thread.
+
+    The dashboard serves every browser session from threads of one process, so the pid alone
+    could give two writers of the same file the same temporary name.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:
@@ -132,7 +137,9 @@ def sha256_file(path: Path) -> str:
 
 
 def human_size(n: float) -> str:
-    """Bytes as a person reads them: 3.2 MB, 811.7 MB, 1.2 GB."""
+    """Bytes as a person reads them: 300 bytes, 2 KB, 3.2 MB, 1.2 GB."""
+    if n < 1024:
+        return f"{int(n)} bytes"
     if n >= 2**30:
         return f"{n / 2**30:.1f} GB"
     if n >= 2**20:

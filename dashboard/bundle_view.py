@@ -13,8 +13,8 @@ from core.jobs.store import Job
 from core.serving import export, library
 from core.serving.format import script_text
 from dashboard import state
+from dashboard.markup import md
 from dashboard.text import sections
-from dashboard.views.markup import md
 
 PREDICT_PAGE = "../pages/predict.py"
 LIBRARY_PAGE = "../pages/library.py"

@@ -20,6 +20,7 @@ from core.data import journal, labels
 from core.data.places import dataset_root
 from core.errors import UserError
 from dashboard import state
+from dashboard.markup import md
 
 UNMARKED = "unmarked"
 CHOICES = (UNMARKED, *marks_.ACTIONS)
@@ -92,7 +93,7 @@ def image_grid(
                 st.caption("(the file is gone)")
             verdict = ":green[:material/check:]" if row.actual == row.predicted else ":red[:material/close:]"
             st.markdown(
-                f"{verdict} **{row.actual}** → {row.predicted}  \n"
+                f"{verdict} **{md(row.actual)}** → {md(row.predicted)}  \n"
                 f"p {row.probability:.2f} · loss {row.loss:.2f} · {row.split}"
             )
             st.caption(Path(row.file).name, help=row.file)

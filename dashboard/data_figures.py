@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.views.markup import html_text
+from dashboard.markup import html_text
 
 SPLIT_COLOURS = {"train": "#1f77b4", "valid": "#ff7f0e"}
 

@@ -11,8 +11,8 @@ from core.fsutil import frame_csv_bytes
 from core.serving import predict
 from core.serving.library import ModelInfo
 from dashboard import figures
+from dashboard.markup import html_text, md
 from dashboard.text import sections
-from dashboard.views.markup import html_text, md
 
 SOURCE = "predict_source"  # upload, camera or drawing
 UPLOAD = "predict_upload"

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core import runs as runs_files
+from core import tasks
 from core.analysis.marks import load_marks
 from core.data.journal import renames
 from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store
@@ -31,10 +32,11 @@ def finished_runs(store: Store) -> list[Job]:
 
 
 def run_label(job: Job) -> str:
-    """'run 3: mnist_cnn on digits_flip10, 95.5%'."""
+    """'run 3: mnist_cnn on digits_flip10, 95.5%' (the task's main metric)."""
     cfg = job.params.get("config", {})
-    acc = (job.result or {}).get("accuracy")
-    tail = f", {acc:.1%}" if acc is not None else ""
+    task = tasks.get(job.task or tasks.DEFAULT)
+    value = (job.result or {}).get(task.main_metric)
+    tail = f", {task.metric_format.format(value)}" if value is not None else ""
     retrain = job.params.get("retrain_of")
     again = f", retrained from run {retrain}" if retrain else ""
     return f"run {job.id}: {cfg.get('arch')} on {cfg.get('dataset')}{tail}{again}"

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from dashboard import state
+from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.views import data_add, data_augment, data_checks, data_choose, data_overview, data_pipeline
-from dashboard.views.markup import md
 
 VIEWS = {
     "Overview": data_overview.overview,

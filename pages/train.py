@@ -3,8 +3,10 @@
 import streamlit as st
 
 from core.data import access, datasets
+from core.errors import UserError
 from core.train.schedule import GROUPS, preview
 from dashboard import figures, runs, state, widgets
+from dashboard.markup import md
 from dashboard.train_form import TEXT, group_table, train_form
 
 state.init()
@@ -19,7 +21,11 @@ def n_train_of(name: str) -> int:
     return sum(not v for v in items.is_valid)
 
 
-form = train_form(datasets.available(), n_train_of)
+try:
+    form = train_form(datasets.available(), n_train_of)
+except UserError as e:  # the dataset cannot be read now (busy with a cleaning, no images, …)
+    st.error(md(e))
+    st.stop()
 cfg = form.config
 for problem in form.problems:
     st.error(problem)

@@ -108,7 +108,19 @@ BAD_ARGUMENTS = {
     "no epochs": (["--epochs", "0"], "epoch"),
     "unknown dataset": (["--dataset", "nope"], "Unknown dataset 'nope'"),
     "unknown arch": (["--arch", "nope"], "Unknown architecture 'nope'"),
+    "unknown task": (["--task", "nope"], "invalid choice: 'nope'"),
+    "unknown task option": (["--opt", "dropout=0.5"], "one of the single_label settings: label_smoothing"),
+    "option not a number": (["--opt", "label_smoothing=much"], "needs a float"),
+    "option out of range": (["--opt", "label_smoothing=1.5"], "Label smoothing must be"),
 }
+
+
+def test_task_options_from_the_command_line_reach_the_config():
+    from core.cli import _config, _parser
+
+    args = _parser().parse_args(["train", "--opt", "label_smoothing=0.1", "--epochs", "2"])
+    cfg = _config(args)
+    assert (cfg.task, cfg.options.label_smoothing, cfg.epochs) == ("single_label", 0.1, 2)
 
 
 @pytest.mark.parametrize("args,says", BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys())

@@ -230,3 +230,15 @@ def test_resolve_refuses_a_symlink_out_of_the_workspace(fresh_workspace, tmp_pat
 def test_builtins_are_listed_first():
     names = datasets.available()
     assert names[: len(datasets.builtin_names())] == ["digits", *datasets.FLIP_VARIANTS]
+
+
+def test_a_damaged_labels_json_is_reported_not_read_as_folder_names(fresh_workspace):
+    root = fresh_workspace / "datasets" / "people"
+    for cls in ("lt-50k", "gt-50k"):
+        (root / cls).mkdir(parents=True)
+    (root / "labels.json").write_text('{"format": 1, "folders": {"lt-50k": "<=50K"')
+    with pytest.raises(UserError, match="labels.json is damaged"):
+        datasets.read_image_folder(root)
+    (root / "labels.json").write_text('{"format": 1, "folders": {"lt-50k": 7}}')
+    with pytest.raises(UserError, match="does not map folder names to labels"):
+        datasets.read_image_folder(root)

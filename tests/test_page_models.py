@@ -15,7 +15,7 @@ from core.fsutil import frame_csv_bytes
 from core.jobs.store import Store
 from core.serving import export, library, predict, upload
 from dashboard import predict_view, state
-from dashboard.views.markup import md
+from dashboard.markup import md
 from tests.apptest import open_page
 from tests.model_helpers import MODEL, seed_finished_run, trained_model
 

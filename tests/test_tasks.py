@@ -75,3 +75,20 @@ def test_a_new_dataset_version_changes_the_fingerprint_a_run_records(fresh_works
     first.write_bytes(first.read_bytes() + b"\0")
     assert runs.data_fingerprint(items.root, items.files, items.is_valid) != before
     assert workspace.root() == fresh_workspace
+
+
+def test_label_smoothing_set_in_the_config_is_the_loss_training_uses(one_thread):
+    import torch
+    import torch.nn.functional as F
+
+    from core.train.training import build_learner
+
+    cfg = TrainConfig(dataset="digits", size=8, options={"label_smoothing": 0.1})
+    bundle = tasks.get(cfg.task).loaders(cfg, device="cpu")
+    learn, _ = build_learner(cfg, bundle)
+    x, y = bundle.dls.valid.one_batch()
+    with torch.no_grad():
+        logits = learn.model(x) * 20  # confident outputs, where smoothing makes a difference
+        got = float(learn.loss_func(logits, y))
+        assert got == pytest.approx(float(F.cross_entropy(logits, y, label_smoothing=0.1)), rel=1e-6)
+        assert got != pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-3)

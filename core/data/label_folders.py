@@ -64,19 +64,12 @@ def _read_labels(root: Path) -> str | None:
 
 def _labels_text(text: str | None, add: dict[str, str], remove: dict[str, str], root: Path) -> str:
     """labels.json text with labels added, and removed ones whose folder is gone from every split."""
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        data = {}
-    data = data if isinstance(data, dict) else {}
-    folders = dict(data.get("folders") or {})
+    folders = labels_.parse_mapping(text)
     folders.update({f: lab for lab, f in add.items()})
     for lab, f in remove.items():
         if folders.get(f) == lab and f not in class_folders(root):
             del folders[f]
-    data.setdefault("format", labels_.MAPPING_FORMAT)
-    data["folders"] = folders
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    return json.dumps({"format": labels_.MAPPING_FORMAT, "folders": folders}, indent=2, ensure_ascii=False)
 
 
 def labels_change(root: Path, added: dict[str, str]) -> dict | None:

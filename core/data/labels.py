@@ -74,16 +74,30 @@ def folder_names(labels: Iterable[str], taken: Iterable[str] = ()) -> dict[str, 
     return out
 
 
+def parse_mapping(text: str | None, shown: str = MAPPING_FILE) -> dict[str, str]:
+    """folder -> label from labels.json's text (empty for None); UserError when it is damaged."""
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise UserError(f"{shown} is damaged ({e}); it maps class folders to their labels.") from e
+    folders = data.get("folders") if isinstance(data, dict) else None
+    if not isinstance(folders, dict) or not all(isinstance(v, str) for v in folders.values()):
+        raise UserError(f"{shown} does not map folder names to labels; fix or remove it.")
+    return {str(k): v for k, v in folders.items()}
+
+
 def load_mapping(root: Path) -> dict[str, str]:
     """folder -> label for the dataset at root (empty when every folder name is its label)."""
+    path = Path(root) / MAPPING_FILE
     try:
-        data = json.loads((Path(root) / MAPPING_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
-    folders = data.get("folders") if isinstance(data, dict) else None
-    if not isinstance(folders, dict):
-        return {}
-    return {str(k): str(v) for k, v in folders.items() if isinstance(v, str)}
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} cannot be read: {e}") from e
+    return parse_mapping(text, str(path))
 
 
 def mapping_text(label_to_folder: dict[str, str]) -> str:
@@ -95,11 +109,3 @@ def mapping_text(label_to_folder: dict[str, str]) -> str:
 def label_of(folder: str, mapping: dict[str, str]) -> str:
     """The label a class folder stands for."""
     return mapping.get(folder, folder)
-
-
-def folder_of(label: str, mapping: dict[str, str]) -> str:
-    """The folder holding a label's images (the label itself when the mapping does not name it)."""
-    for folder, lab in mapping.items():
-        if lab == label:
-            return folder
-    return label

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import workspace
+from core import fsutil, workspace
 from core.config import Augment, TrainConfig
 from core.data.augment import augment_batch
 from core.data.datasets import DatasetInfo, Items, resolve
 from core.data.images import square_resize, to_rgb, upright
 from core.errors import UserError
+from core.runs import data_fingerprint
 
 CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused
 MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
@@ -80,9 +80,13 @@ def image_tensor(items: Items, size: int) -> np.ndarray:
     grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
     arr = rgb[..., :1] if grey else rgb
     arr = np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, path)
+    tmp = fsutil.temp_path(path)
+    try:
+        with open(tmp, "wb") as f:  # a file object, so np.save adds no .npy to the temp name
+            np.save(f, arr)
+        fsutil.publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return _remember(key, arr)
 
 
@@ -208,6 +212,7 @@ class DataBundle:
     n_valid: int
     path_used: str = "in-memory tensor cache"
     notes: list[str] = field(default_factory=list)
+    data_fingerprint: str | None = None  # the version of the files read (core.runs.data_fingerprint)
 
     @property
     def vocab(self) -> list[str]:
@@ -230,6 +235,7 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     with access.dataset(info) as info:
         items = access.items(info, valid_pct=cfg.valid_pct, seed=cfg.seed)
         arr = torch.from_numpy(image_tensor(items, size))
+        version = data_fingerprint(items.root, items.files, items.is_valid)  # what this run sees
     labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
     valid = torch.tensor(items.is_valid)
     train_idx = torch.nonzero(~valid).flatten()
@@ -237,7 +243,9 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     if len(train_idx) == 0 or len(valid_idx) == 0:
         raise UserError(f"{info.name} needs images in both the training and validation split.")
     device = torch.device(device) if device is not None else default_device()
-    return make_loaders(cfg, items, arr, labels, train_idx, valid_idx, size, cfg.seed, device)
+    bundle = make_loaders(cfg, items, arr, labels, train_idx, valid_idx, size, cfg.seed, device)
+    bundle.data_fingerprint = version
+    return bundle
 
 
 def channel_stats(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -91,11 +91,6 @@ def names() -> list[str]:
     return list(TASKS)
 
 
-def for_folder(folder: Path) -> list[str]:
-    """The tasks that can read the dataset in folder."""
-    return [name for name, task in TASKS.items() if task.recognises(folder)]
-
-
 def default_options(name: str) -> Any:
     """The task's options with every default (the task's part of a fresh TrainConfig)."""
     return get(name).Options()

@@ -86,9 +86,8 @@ class SingleLabel:
 
     def record(self, cfg: TrainConfig, bundle: DataBundle) -> RunRecord:
         """Labels, input size, channels, normalisation and the data version the run saw."""
-        from core.runs import RunRecord, data_fingerprint
+        from core.runs import RunRecord
 
-        items = bundle.items
         return RunRecord(
             config=cfg,
             vocab=list(bundle.vocab),
@@ -96,7 +95,7 @@ class SingleLabel:
             channels=bundle.channels,
             mean=list(bundle.mean),
             std=list(bundle.std),
-            data_fingerprint=data_fingerprint(items.root, items.files, items.is_valid),
+            data_fingerprint=bundle.data_fingerprint,  # taken under the dataset's lock when read
         )
 
     def build_model(self, record: RunRecord) -> torch.nn.Module:

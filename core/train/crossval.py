@@ -8,14 +8,13 @@ one that never saw it, so a wrong label shows up as a large loss.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from core import workspace
+from core import fsutil, workspace
 from core.analysis.interpret import frame_from_probs
 from core.config import TrainConfig
 from core.errors import UserError
@@ -113,10 +112,7 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
         "folds": folds.tolist(),
         "probs": np.round(probs, 6).tolist(),
     }
-    path = result_path(job_id)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(out))
-    os.replace(tmp, path)
+    path = fsutil.atomic_write(result_path(job_id), json.dumps(out))
     oos = float(np.mean([p.argmax() == items.vocab.index(g) for p, g in zip(probs, given)]))
     return {
         "run_id": job_id,

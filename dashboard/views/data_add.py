@@ -13,9 +13,9 @@ from core.data.ingest.names import check_free
 from core.data.ingest.place import Report
 from core.errors import UserError
 from dashboard import state
+from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.views import data_download
-from dashboard.views.markup import md
 
 MB = 2**20
 

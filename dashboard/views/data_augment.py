@@ -10,10 +10,10 @@ import streamlit as st
 from core.config import Augment
 from core.data import datasets
 from dashboard import state
+from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.train_form import chosen_augment
 from dashboard.views.data_pictures import THUMB, enlarge
-from dashboard.views.markup import md
 
 
 def augmentation_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:

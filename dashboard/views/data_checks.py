@@ -10,9 +10,9 @@ import streamlit as st
 from core.data import access, datasets
 from core.errors import UserError
 from dashboard import state
+from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.views.data_choose import stamp
-from dashboard.views.markup import md
 
 W_CHECK = "data_check_result"  # the last "Check images" result: dataset, stamp, problems
 

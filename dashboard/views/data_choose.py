@@ -11,8 +11,8 @@ from core import workspace
 from core.data import access, datasets
 from core.errors import UserError
 from dashboard import state
+from dashboard.markup import md
 from dashboard.text import sections
-from dashboard.views.markup import md
 
 W_DATASET = "data_dataset"  # the Data page's own selector; state.DATASET is the shared choice
 

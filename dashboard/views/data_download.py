@@ -9,8 +9,8 @@ from core.data.ingest.place import summary_text
 from core.fsutil import human_size
 from core.jobs.store import ACTIVE, DONE, FAILED, QUEUED
 from dashboard import runs, state, widgets
+from dashboard.markup import md
 from dashboard.text import sections
-from dashboard.views.markup import md
 
 
 def catalogue_tab() -> None:

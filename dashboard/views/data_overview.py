@@ -10,10 +10,10 @@ import streamlit as st
 
 from core.data import datasets, images
 from dashboard import data_figures
+from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.views.data_choose import stamp
 from dashboard.views.data_pictures import THUMB, UNREADABLE, framed, thumb
-from dashboard.views.markup import md
 
 SAMPLES_PER_CLASS = 8
 MAX_CLASSES_SHOWN = 12

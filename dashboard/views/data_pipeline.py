@@ -9,11 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from core.data import datasets
+from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.train_form import chosen_augment
 from dashboard.views.data_choose import stamp
 from dashboard.views.data_pictures import enlarge
-from dashboard.views.markup import md
 
 PIPE_PX = 112  # pixels a pipeline step is shown at
 PIPE_TITLES = {
