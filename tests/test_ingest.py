@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from core import workspace
-from core.data import datasets, images, ingest, labels
+from core.data import access, datasets, images, ingest, journal, labels
 from core.data.ingest.names import dataset_name
 from core.data.ingest.place import STALE_AFTER, TMP_PREFIX, Report
 from core.data.ingest.sources import IMPORT_ROOT_VAR, Limits
@@ -550,11 +550,15 @@ def test_check_files_lists_unreadable_images_and_trash_keeps_them(ws):
         ("cats/cat1.png", "it is corrupt or truncated"),
         ("dogs/dog2.png", "it is empty"),
     ]
-    folder = images.move_to_trash(report.path, [p.file for p in problems])
+    folder = access.move_to_trash("tocheck", [p.file for p in problems])
     assert folder.parent == ws / "trash" / "tocheck"
     assert (folder / "cats" / "cat1.png").read_bytes() == truncated_png()
     assert not (report.path / "cats" / "cat1.png").exists()
     assert len(datasets.read_image_folder(report.path).files) == 8
     assert images.check_files(report.path, datasets.read_image_folder(report.path).files) == []
-    with pytest.raises(UserError, match="would leave"):
-        images.move_to_trash(report.path, ["../digits/dataset.json"])
+    assert [(e.deletes, e.state) for e in journal.history("tocheck")] == [(2, "applied")]
+    with pytest.raises(UserError, match="would leave|not of the form"):
+        access.move_to_trash("tocheck", ["../digits/dataset.json"])
+    access.undo_last("tocheck")  # a move to the trash is a change like a cleaning: undoable
+    assert (report.path / "cats" / "cat1.png").read_bytes() == truncated_png()
+    assert len(datasets.read_image_folder(report.path).files) == 10

@@ -228,6 +228,10 @@ def test_check_images_lists_broken_files_and_moves_them_to_the_trash(ws, offline
     assert texts(at.success)[0].startswith("Moved 1 file(s) to the trash: ")
     next(b for b in at.button if b.label == "Check every image").click().run()
     assert texts(at.success) == ["All 9 images decode."]
+    next(b for b in at.button if b.label == "Undo the last change").click().run()
+    assert (report.path / "dogs" / "dog3.png").read_bytes() == truncated_png()  # back, byte for byte
+    assert texts(at.success)[0].startswith("Undid change ")
+    assert not [b for b in at.button if b.label == "Undo the last change"]
 
 
 def test_offline_the_catalogue_is_listed_but_disabled_with_the_reason(ws, offline):

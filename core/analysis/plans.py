@@ -8,31 +8,19 @@ with, undone ones come back.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass
 
 from core import workspace
 from core.analysis.marks import ACTIONS, clear_marks, edit_marks, load_marks
 from core.data import access
-from core.data.changes import ApplyReport, UndoReport
+from core.data.changes import ApplyReport, UndoReport, change_id
+from core.data.changes import FileAction as PlannedAction
 from core.data.label_folders import label_folders, relabel_target
 from core.data.labels import check_label
 from core.data.places import check_file
 from core.errors import UserError
 from core.fsutil import sha256_file
-
-
-@dataclass(frozen=True)
-class PlannedAction:
-    """One file to delete or relabel, with the fingerprint it had when the plan was made."""
-
-    file: str
-    action: str  # delete or relabel
-    to: str | None  # the label (any text) a relabel moves the file to
-    size: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -48,8 +36,7 @@ class Plan:
     @property
     def id(self) -> str:
         """The same marks on the same file contents give the same id."""
-        text = json.dumps([self.dataset, [asdict(a) for a in self.actions]], sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return change_id(self.dataset, self.actions)
 
     @property
     def deletes(self) -> list[PlannedAction]:

@@ -27,6 +27,7 @@ from core import workspace
 from core.data import changes, journal
 from core.data.datasets import DatasetInfo, Items, read_image_folder, resolve
 from core.errors import PathEscapeError, UserError
+from core.fsutil import sha256_file
 
 LOCK_WAIT = 10.0  # seconds to wait for another reader or change of the same dataset to finish
 BUSY = "Another change to {dataset} is being applied; try again in a moment."
@@ -117,11 +118,26 @@ def check_images(name: str | DatasetInfo, progress: Callable[[float, str], None]
 
 
 def move_to_trash(name: str | DatasetInfo, files: list[str]) -> Path:
-    """Move files of the dataset to a new trash folder under the lock (see images.move_to_trash)."""
-    from core.data import images
+    """Move files of the dataset to the trash as one journalled change; returns its trash folder.
+
+    It is a change like a cleaning (core.data.changes): listed in the dataset's history and
+    undone by "Undo the last change". A file gone since it was listed is refused.
+    """
+    from core.data import places
 
     with dataset(name) as info:
-        return images.move_to_trash(info.path, files)
+        actions = []
+        for rel in files:
+            path = places.check_file(info.path, rel)
+            if not path.is_file():
+                raise UserError(f"{rel} is no longer in {info.name}; reload the list.")
+            actions.append(changes.FileAction(rel, "delete", None, path.stat().st_size, sha256_file(path)))
+        report = changes.apply_locked(info.name, changes.change_record(info.name, actions), actions)
+        if report.apply_id is None:
+            raise UserError(
+                f"Nothing was moved: {'; '.join(s['why'] for s in report.skipped) or 'no files'}."
+            )
+        return places.trash_dir(info.name) / report.apply_id
 
 
 def apply_change(name: str, record: dict, actions: Sequence[changes.FileAction]) -> changes.ApplyReport:

@@ -12,10 +12,13 @@ call them through core.data.access.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from core import workspace
 from core.data.journal import (
@@ -49,14 +52,33 @@ from core.errors import UserError
 from core.fsutil import fsync_dir, sha256_file
 
 
-class FileAction(Protocol):
+@dataclass(frozen=True)
+class FileAction:
     """One file to delete or relabel (to a label), with the fingerprint it had when chosen."""
 
     file: str
     action: str  # delete or relabel
-    to: str | None
+    to: str | None  # the label a relabel moves the file to
     size: int
     sha256: str
+
+
+def change_id(dataset: str, actions: Sequence[FileAction]) -> str:
+    """A change's id: the same actions on the same file contents give the same id."""
+    text = json.dumps([dataset, [dataclasses.asdict(a) for a in actions]], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def change_record(dataset: str, actions: Sequence[FileAction]) -> dict:
+    """The JSON a journal stores for a change made outside the cleaner (as Plan.to_dict writes)."""
+    return {
+        "id": change_id(dataset, actions),
+        "dataset": dataset,
+        "created": time.time(),
+        "actions": [dataclasses.asdict(a) for a in actions],
+        "kept": [],
+        "problems": [],
+    }
 
 
 # --- reports -------------------------------------------------------------------------------------

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
-import os
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from core import workspace
-from core.errors import UserError
 
 # Formats a dataset may hold, by Pillow's name for them, with the extension files get.
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp", "TIFF": ".tif"}
@@ -210,35 +203,3 @@ def image_sizes(root: Path, files: list[str]) -> list[tuple[int, int]]:
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             sizes.append((0, 0))
     return sizes
-
-
-def move_to_trash(dataset_root: Path, files: list[str]) -> Path:
-    """Move files (relative to a dataset folder in the workspace) into a new trash folder.
-
-    Nothing is deleted: the files keep their relative paths under
-    trash/<dataset>/<time>-<random>/, beside a manifest.json saying where each came from.
-    Returns that folder.
-    """
-    dataset_root = Path(dataset_root).resolve()
-    datasets_root = workspace.subdir("datasets")
-    if dataset_root.parent != datasets_root:
-        raise UserError(f"{dataset_root} is not a dataset folder of this workspace.")
-    sources = []
-    for rel in files:
-        source = workspace.safe_join(dataset_root, rel)
-        if not source.is_file():
-            raise UserError(f"{rel} is no longer in {dataset_root.name}; reload the list.")
-        sources.append((rel, source))
-    bin_root = workspace.subdir("trash") / dataset_root.name
-    bin_root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=bin_root))
-    moved = []
-    for rel, source in sources:
-        target = folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(source, target)
-        moved.append({"file": rel, "from": str(source), "moved": time.time()})
-    (folder / "manifest.json").write_text(
-        json.dumps({"dataset": dataset_root.name, "files": moved}, indent=1)
-    )
-    return folder

@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from core.data import access, datasets
+from core.data import access, datasets, journal
 from core.errors import UserError
 from dashboard import state
 from dashboard.markup import md
@@ -41,6 +41,7 @@ def check_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
             "stamp": fingerprint,
             "problems": [dataclasses.asdict(p) for p in problems],
         }
+    undo_view(info)
     result = st.session_state.get(W_CHECK)
     if not result or result["dataset"] != info.name:
         return
@@ -66,7 +67,29 @@ def check_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
             return
         st.session_state[W_CHECK] = None
         st.session_state[state.DATA_NOTICE] = {
-            "text": f"Moved {len(problems)} file(s) to the trash: {md(folder)}",
+            "text": f"Moved {len(problems)} file(s) to the trash: {md(folder)}. "
+            "Undo the last change puts them back.",
             "skipped": [],
         }
+        st.rerun()
+
+
+def undo_view(info: datasets.DatasetInfo) -> None:
+    """Undo the dataset's last change (a move to the trash here, or a cleaning) when there is one."""
+    last = next(iter(journal.history(info.name)), None)
+    if last is None or last.state != "applied":
+        return
+    if st.button(
+        "Undo the last change",
+        key="check_undo",
+        icon=":material/undo:",
+        help=sections("data")["check_undo"],
+    ):
+        try:
+            report = access.undo_last(info.name)
+        except UserError as e:
+            st.error(md(e))
+            return
+        st.session_state[W_CHECK] = None
+        st.session_state[state.DATA_NOTICE] = {"text": md(report.summary()), "skipped": []}
         st.rerun()
