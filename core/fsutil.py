@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-CHUNK = 1 << 20
+MB = 2**20  # one mebibyte, the unit sizes and limits are written in
+CHUNK = MB
 # Cells a spreadsheet would run as a formula (OWASP's list): = + - @, and tab or CR first.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -142,8 +143,8 @@ def human_size(n: float) -> str:
         return f"{int(n)} bytes"
     if n >= 2**30:
         return f"{n / 2**30:.1f} GB"
-    if n >= 2**20:
-        return f"{n / 2**20:.1f} MB"
+    if n >= MB:
+        return f"{n / MB:.1f} MB"
     return f"{n / 1024:.0f} KB"
 
 

@@ -8,7 +8,6 @@ name differs from the label, the dataset's labels.json gains it inside the journ
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -69,7 +68,7 @@ def _labels_text(text: str | None, add: dict[str, str], remove: dict[str, str], 
     for lab, f in remove.items():
         if folders.get(f) == lab and f not in class_folders(root):
             del folders[f]
-    return json.dumps({"format": labels_.MAPPING_FORMAT, "folders": folders}, indent=2, ensure_ascii=False)
+    return labels_.dump_mapping(folders)
 
 
 def labels_change(root: Path, added: dict[str, str]) -> dict | None:

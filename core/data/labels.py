@@ -100,10 +100,14 @@ def load_mapping(root: Path) -> dict[str, str]:
     return parse_mapping(text, str(path))
 
 
+def dump_mapping(folders: dict[str, str]) -> str:
+    """labels.json's text for a folder -> label map (the one writer of the file's format)."""
+    return json.dumps({"format": MAPPING_FORMAT, "folders": folders}, indent=2, ensure_ascii=False)
+
+
 def mapping_text(label_to_folder: dict[str, str]) -> str:
     """The labels.json content for a label -> folder map (only labels that differ are stored)."""
-    folders = {f: lab for lab, f in sorted(label_to_folder.items()) if f != lab}
-    return json.dumps({"format": MAPPING_FORMAT, "folders": folders}, indent=2, ensure_ascii=False)
+    return dump_mapping({f: lab for lab, f in sorted(label_to_folder.items()) if f != lab})
 
 
 def label_of(folder: str, mapping: dict[str, str]) -> str:

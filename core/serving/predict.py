@@ -21,10 +21,10 @@ from core import runs
 from core.data import images
 from core.data.images import to_rgb
 from core.errors import UserError
+from core.fsutil import MB
 from core.serving import library, rebuild
 from core.serving.format import BundleError
 
-MB = 2**20
 MAX_IMAGE_BYTES = 20 * MB
 MAX_PIXELS = 40_000_000  # about 6300×6300; a phone photo is 12-50 million
 MAX_IMAGES = 200  # per batch on the Predict page

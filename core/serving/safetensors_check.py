@@ -16,9 +16,9 @@ import struct
 import zipfile
 from dataclasses import dataclass
 
+from core.fsutil import MB
 from core.serving.format import WEIGHTS, BundleError, PickleRefused, convert_hint
 
-MB = 2**20
 MAX_HEADER_BYTES = 16 * MB  # safetensors' own parser refuses headers above 100 MB
 MAX_TENSORS = 4096
 # safetensors dtypes and their sizes in bytes; anything else is refused

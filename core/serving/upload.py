@@ -16,6 +16,7 @@ from pathlib import Path
 
 from core import fsutil
 from core.errors import UserError
+from core.fsutil import MB
 from core.serving.format import (
     CONFIG,
     ENTRIES,
@@ -31,7 +32,6 @@ from core.serving.library import ModelInfo, unique_name, write_bundle
 from core.serving.rebuild import build_checked
 from core.serving.safetensors_check import parse_safetensors_header, pickle_names, refuse_pickle
 
-MB = 2**20
 MAX_UPLOAD_BYTES = 512 * MB  # a ResNet-34 bundle is about 85 MB
 MAX_WEIGHTS_BYTES = 512 * MB
 MAX_CONFIG_BYTES = 1 * MB

@@ -12,12 +12,11 @@ from core.data import datasets, ingest
 from core.data.ingest.names import check_free
 from core.data.ingest.place import Report
 from core.errors import UserError
+from core.fsutil import MB
 from dashboard import state
 from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.views import data_download
-
-MB = 2**20
 
 
 def added(name: str, text: str, skipped: list[dict]) -> None:

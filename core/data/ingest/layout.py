@@ -11,9 +11,8 @@ from core.data import datasets, images
 from core.data.ingest.names import entry_parts
 from core.data.ingest.sources import Entry, Limits
 from core.errors import UserError
-from core.fsutil import human_size
+from core.fsutil import MB, human_size
 
-MB = 2**20
 LABEL_HEADERS = ("label", "labels", "class", "category", "target", "y")
 FILE_HEADERS = ("file", "fname", "filename", "file_name", "name", "image", "path", "image_id", "id")
 VALID_HEADERS = ("is_valid", "valid", "split")

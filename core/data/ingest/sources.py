@@ -23,9 +23,8 @@ from core import workspace
 from core.data import images
 from core.data.ingest.names import entry_parts, is_hidden
 from core.errors import UserError
-from core.fsutil import human_size
+from core.fsutil import MB, human_size
 
-MB = 2**20
 CHUNK = MB
 IMPORT_ROOT_VAR = "PLAYGROUND_IMPORT_ROOT"  # when set, folder imports must lie inside it
 
