@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core import workspace
-from core.data import datasets, download
+from core.data import catalogue, datasets, download
 from core.errors import UserError
 from core.fsutil import human_size
 from core.jobs.store import DONE, Store
@@ -93,20 +93,20 @@ def md5_head(data: bytes) -> str:
 
 
 @pytest.fixture
-def toy_entry(server, monkeypatch, fresh_workspace) -> download.Entry:
+def toy_entry(server, monkeypatch, fresh_workspace) -> catalogue.Entry:
     """A catalogue entry for the generated archive, served by the loopback server."""
     server.files["/fast-ai-sample/toys.tgz"] = ARCHIVE
-    entry = download.Entry(
+    entry = catalogue.Entry(
         "TOYS",
         "toys",
-        f"{download.ORIGIN}/fast-ai-sample/toys.tgz",
+        f"{catalogue.ORIGIN}/fast-ai-sample/toys.tgz",
         len(ARCHIVE),
         md5_head(ARCHIVE),
         "Toys",
         "Generated for the tests.",
     )
-    monkeypatch.setitem(download.CATALOGUE, "TOYS", entry)
-    monkeypatch.setenv(download.MIRROR_VAR, server.url)
+    monkeypatch.setitem(catalogue.CATALOGUE, "TOYS", entry)
+    monkeypatch.setenv(catalogue.MIRROR_VAR, server.url)
     monkeypatch.setattr(download, "REPORT_EVERY", 0.0)
     monkeypatch.setattr(download, "CHUNK", 8192)
     return entry
@@ -234,7 +234,7 @@ def test_a_damaged_archive_from_the_server_adds_nothing(toy_entry, server, monke
     bad = tar_bytes({"toys/cats/a.png": png(), "toys/../../evil.png": png()})
     server.files["/fast-ai-sample/toys.tgz"] = bad
     monkeypatch.setitem(
-        download.CATALOGUE, "TOYS", dataclasses.replace(toy_entry, size=len(bad), md5_head=md5_head(bad))
+        catalogue.CATALOGUE, "TOYS", dataclasses.replace(toy_entry, size=len(bad), md5_head=md5_head(bad))
     )
     with pytest.raises(UserError, match="climbs out of its folder"):
         download.install("TOYS")
@@ -247,7 +247,7 @@ def test_offline_is_detected_quickly_cached_and_explained(server, monkeypatch):
     monkeypatch.delenv(download.OFFLINE_VAR)
     download.forget_availability()
     server.files["/fast-ai-sample/mnist_tiny.tgz"] = b"x"
-    monkeypatch.setenv(download.MIRROR_VAR, server.url)
+    monkeypatch.setenv(catalogue.MIRROR_VAR, server.url)
     assert download.availability()[0] is True
     assert download.availability()[0] is True
     assert server.requests == [("HEAD", "/fast-ai-sample/mnist_tiny.tgz")]  # asked once
@@ -260,14 +260,14 @@ def test_offline_is_detected_quickly_cached_and_explained(server, monkeypatch):
 
 
 def test_catalogue_layouts_turn_paths_into_classes():
-    assert set(download.CATALOGUE) >= {"MNIST_SAMPLE", "MNIST_TINY", "PETS", "IMAGENETTE_160"}
-    pets = download.relabel_for("pets")
+    assert set(catalogue.CATALOGUE) >= {"MNIST_SAMPLE", "MNIST_TINY", "PETS", "IMAGENETTE_160"}
+    pets = catalogue.relabel_for("pets")
     assert pets(("oxford-iiit-pet", "images", "great_pyrenees_12.jpg")) == (
         "great_pyrenees",
         "great_pyrenees_12.jpg",
     )
     assert pets(("oxford-iiit-pet", "annotations", "trimaps", "x.png")) is None
-    nette = download.relabel_for("imagenette")
+    nette = catalogue.relabel_for("imagenette")
     assert nette(("imagenette2-160", "val", "n03028079", "a.JPEG")) == (
         "imagenette2-160",
         "val",
@@ -275,8 +275,8 @@ def test_catalogue_layouts_turn_paths_into_classes():
         "a.JPEG",
     )
     assert nette(("imagenette2-160", "noisy_imagenette.csv")) is None
-    assert download.relabel_for("folders") is None
-    for entry in download.CATALOGUE.values():  # every entry fits the limits it is fetched under
+    assert catalogue.relabel_for("folders") is None
+    for entry in catalogue.CATALOGUE.values():  # every entry fits the limits it is fetched under
         assert entry.size <= download.MAX_DOWNLOAD
-        assert entry.url.startswith(download.ORIGIN + "/fast-ai-")
-    assert Path(download.CATALOGUE["PETS"].archive_name).name == "oxford-iiit-pet.tgz"
+        assert entry.url.startswith(catalogue.ORIGIN + "/fast-ai-")
+    assert Path(catalogue.CATALOGUE["PETS"].archive_name).name == "oxford-iiit-pet.tgz"

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import workspace
-from core.data import datasets, download, ingest
+from core.data import catalogue, datasets, download, ingest
 from core.jobs.store import Store
 from dashboard import state
 from tests.apptest import open_page
@@ -240,7 +240,7 @@ def test_offline_the_catalogue_is_listed_but_disabled_with_the_reason(ws, offlin
         w.startswith("Offline: no internet: the name s3.amazonaws.com cannot be looked up")
         for w in texts(at.warning)
     )
-    buttons = {key: at.button(key=f"dl_{key}") for key in download.CATALOGUE}
+    buttons = {key: at.button(key=f"dl_{key}") for key in catalogue.CATALOGUE}
     assert set(buttons) == {"MNIST_SAMPLE", "MNIST_TINY", "PETS", "IMAGENETTE_160"}
     for b in buttons.values():
         assert b.disabled
@@ -264,6 +264,6 @@ def test_online_a_download_is_queued_and_its_progress_shown(ws, monkeypatch, no_
     at.run()
     progress = [p.proto.text for p in at.get("progress")]
     assert progress == ["MNIST tiny (3s and 7s): downloading 134 KB of 334 KB (50 KB/s)"]
-    assert all(at.button(key=f"dl_{key}").disabled for key in download.CATALOGUE)
+    assert all(at.button(key=f"dl_{key}").disabled for key in catalogue.CATALOGUE)
     next(b for b in at.button if b.label == "Stop the download").click().run()
     assert Store().get(job.id).cancel_requested

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.data import download
+from core.data import catalogue, download
 from core.data.ingest.place import summary_text
 from core.fsutil import human_size
 from core.jobs.store import ACTIVE, DONE, FAILED, QUEUED
@@ -21,7 +21,7 @@ def catalogue_tab() -> None:
             f"Offline: {reason}. Downloads are off; everything else works.", icon=":material/cloud_off:"
         )
     active = _active_download()
-    for entry in download.CATALOGUE.values():
+    for entry in catalogue.CATALOGUE.values():
         cols = st.columns([4, 1, 2])
         cols[0].markdown(f"**{entry.title}** · `{entry.key}`  \n{entry.description}")
         cols[1].write(human_size(entry.size))
@@ -78,7 +78,7 @@ def download_monitor() -> None:
 
 def _title(job) -> str:
     key = job.params.get("key", "")
-    return download.CATALOGUE[key].title if key in download.CATALOGUE else key
+    return catalogue.CATALOGUE[key].title if key in catalogue.CATALOGUE else key
 
 
 def _progress(snap) -> str:

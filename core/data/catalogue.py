@@ -1,0 +1,123 @@
+"""fastai's downloadable datasets: what each archive is, where it lives and how its labels are read."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+MIRROR_VAR = "PLAYGROUND_CATALOGUE_MIRROR"  # a base URL that replaces https://s3.amazonaws.com
+ORIGIN = "https://s3.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One downloadable dataset."""
+
+    key: str  # fastai's URLs attribute name
+    name: str  # the dataset's name in the workspace
+    url: str
+    size: int  # bytes of the archive, from fastai's download_checks.py
+    md5_head: str | None  # MD5 of the archive's first MiB, as fastai's checks record it
+    title: str
+    description: str
+    layout: str = "folders"  # how the archive's paths map to classes: folders, pets, imagenette
+
+    @property
+    def source_url(self) -> str:
+        """The URL, on the mirror when PLAYGROUND_CATALOGUE_MIRROR is set."""
+        mirror = os.environ.get(MIRROR_VAR, "").rstrip("/")
+        if mirror and self.url.startswith(ORIGIN):
+            return mirror + self.url[len(ORIGIN) :]
+        return self.url
+
+    @property
+    def archive_name(self) -> str:
+        """The archive's file name in the download cache."""
+        return Path(urllib.parse.urlparse(self.url).path).name
+
+
+CATALOGUE = {
+    e.key: e
+    for e in [
+        Entry(
+            "MNIST_SAMPLE",
+            "mnist_sample",
+            f"{ORIGIN}/fast-ai-sample/mnist_sample.tgz",
+            3214948,
+            "2dbc7ec6f9259b583af0072c55816a88",
+            "MNIST sample (3s and 7s)",
+            "14,434 handwritten 3s and 7s of 28×28 pixels, as in chapter 4 of the fastai book.",
+        ),
+        Entry(
+            "MNIST_TINY",
+            "mnist_tiny",
+            f"{ORIGIN}/fast-ai-sample/mnist_tiny.tgz",
+            342207,
+            "56143e8f24db90d925d82a5a74141875",
+            "MNIST tiny (3s and 7s)",
+            "1,408 handwritten 3s and 7s of 28×28 pixels: a quick check that things work.",
+        ),
+        Entry(
+            "PETS",
+            "pets",
+            f"{ORIGIN}/fast-ai-imageclas/oxford-iiit-pet.tgz",
+            811706944,
+            "e4db5c768afd933bb91f5f594d7417a4",
+            "Oxford-IIIT Pets",
+            "7,390 photos of 37 breeds of cats and dogs (chapter 5 of the fastai book); "
+            "the breed is in the file name.",
+            layout="pets",
+        ),
+        Entry(
+            "IMAGENETTE_160",
+            "imagenette_160",
+            f"{ORIGIN}/fast-ai-imageclas/imagenette2-160.tgz",
+            99003388,
+            "c475f8f7617a200ba35b9facc48443c3",
+            "Imagenette (160 px)",
+            "13,394 photos of 10 easy ImageNet classes (tench, church, parachute…), shorter side 160 pixels.",
+            layout="imagenette",
+        ),
+    ]
+}
+
+IMAGENETTE_CLASSES = {
+    "n01440764": "tench",
+    "n02102040": "English springer",
+    "n02979186": "cassette player",
+    "n03000684": "chain saw",
+    "n03028079": "church",
+    "n03394916": "French horn",
+    "n03417042": "garbage truck",
+    "n03425413": "gas pump",
+    "n03445777": "golf ball",
+    "n03888605": "parachute",
+}
+PET_NAME = re.compile(r"^(.+)_\d+\.jpe?g$", re.IGNORECASE)
+
+
+def relabel_for(layout: str) -> Callable[[tuple[str, ...]], tuple[str, ...] | None] | None:
+    """How a catalogue archive's paths become class folders (None: they already are)."""
+    if layout == "pets":
+
+        def pets(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+            # oxford-iiit-pet/images/Abyssinian_12.jpg → Abyssinian/Abyssinian_12.jpg
+            if len(parts) < 2 or parts[-2] != "images":
+                return None  # annotations, trimaps: not needed for classification
+            match = PET_NAME.match(parts[-1])
+            return (match.group(1), parts[-1]) if match else ("unlabelled", parts[-1])
+
+        return pets
+    if layout == "imagenette":
+
+        def imagenette(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+            if parts[-1].endswith(".csv"):
+                return None  # noisy-label variants, not used here
+            return tuple(IMAGENETTE_CLASSES.get(p, p) for p in parts)
+
+        return imagenette
+    return None
