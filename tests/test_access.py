@@ -7,7 +7,6 @@ lock held waits for it, and says the dataset is busy when it stays held.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from core.config import TrainConfig
 from core.data import access, journal
 from tests.access_helpers import held_elsewhere
 from tests.results_helpers import folder_bytes
-from tests.test_clean import crash_while_applying
+from tests.test_clean import crash_while_applying, write_toy
 
 N_FILES = 24  # two splits, three classes, four images each
 
@@ -27,17 +26,7 @@ N_FILES = 24  # two splits, three classes, four images each
 @pytest.fixture
 def toy(fresh_workspace) -> Path:
     """datasets/toy as in test_clean, but real 8×8 PNG images (decodable), each different."""
-    from PIL import Image
-
-    root = fresh_workspace / "datasets" / "toy"
-    rng = random.Random(0)
-    for split in ("train", "valid"):
-        for cls in ("a", "b", "c"):
-            for i in range(4):
-                path = root / split / cls / f"{cls}{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.frombytes("RGB", (8, 8), rng.randbytes(8 * 8 * 3)).save(path)
-    return root
+    return write_toy(fresh_workspace / "datasets" / "toy", decodable=True)
 
 
 @pytest.fixture

@@ -20,18 +20,27 @@ from tests.results_helpers import contents, folder_bytes
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def toy(fresh_workspace) -> Path:
-    """datasets/toy: train/ and valid/, classes a, b, c, four files each with distinct bytes."""
-    root = fresh_workspace / "datasets" / "toy"
+def write_toy(root: Path, decodable: bool = False) -> Path:
+    """train/ and valid/, classes a, b, c, four files each with distinct bytes (8×8 PNGs if decodable)."""
+    from PIL import Image
+
     rng = random.Random(0)
     for split in ("train", "valid"):
         for cls in ("a", "b", "c"):
             for i in range(4):
                 path = root / split / cls / f"{cls}{i}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(rng.randbytes(64))
+                if decodable:
+                    Image.frombytes("RGB", (8, 8), rng.randbytes(8 * 8 * 3)).save(path)
+                else:
+                    path.write_bytes(rng.randbytes(64))
     return root
+
+
+@pytest.fixture
+def toy(fresh_workspace) -> Path:
+    """datasets/toy (see write_toy): files that are not images, enough for moving files."""
+    return write_toy(fresh_workspace / "datasets" / "toy")
 
 
 def trash(ws: Path) -> Path:
