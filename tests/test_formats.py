@@ -36,11 +36,15 @@ def test_a_store_made_before_versions_gains_the_task_column_with_its_jobs_kept(t
     params = json.dumps({"config": {"dataset": "digits", "lr": 0.01}})
     con.execute("INSERT INTO jobs(kind, params, state, created) VALUES ('train', ?, 'DONE', 1.0)", (params,))
     con.execute("INSERT INTO jobs(kind, params, state, created) VALUES ('download', '{}', 'DONE', 2.0)")
+    retrain = json.dumps({"config": {"dataset": "digits"}, "retrain_of": 1})
+    con.execute("INSERT INTO jobs(kind, params, state, created) VALUES ('train', ?, 'DONE', 3.0)", (retrain,))
     con.commit()
     con.close()
     store = jobs_store.Store(path)
     assert [store.get(1).task, store.get(2).task] == ["single_label", None]
     assert store.get(1).params["config"]["lr"] == 0.01
+    assert [store.get(i).parent for i in (1, 2, 3)] == [None, None, 1]  # a retrain's parent, from 3 on
+    assert store.get(1).deleted is None and store.get(1).name is None
     new = store.submit("train", {"config": TrainConfig().to_dict()})
     assert store.get(new).task == "single_label"
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == jobs_schema.STORE_VERSION

@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS workers (
 # The schema's version lives in SQLite's user_version. 0 or 1 is the first schema (SCHEMA above,
 # before versions were stamped); each later version is one migration, run once, in order, in
 # a transaction, by whichever process opens the store first.
-STORE_VERSION = 2
+STORE_VERSION = 3
 
 
 def _add_task_column(con: sqlite3.Connection) -> None:
@@ -70,7 +70,43 @@ def _add_task_column(con: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = {2: _add_task_column}
+def _add_run_history(con: sqlite3.Connection) -> None:
+    """3: run history: a name, a note, the parent run, the sweep, deletion; the sweeps table."""
+    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+    for name, kind in (
+        ("name", "TEXT"),  # what a person calls the run
+        ("note", "TEXT"),
+        ("parent", "INTEGER"),  # the run this one continues, or retrains after cleaning
+        ("sweep_id", "INTEGER"),  # the sweep it is a member of
+        ("deleted", "REAL"),  # when it was moved to the trash; NULL while it is listed
+    ):
+        if name not in columns:
+            con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    con.execute(
+        "UPDATE jobs SET parent = json_extract(params, '$.retrain_of') "
+        "WHERE parent IS NULL AND json_extract(params, '$.retrain_of') IS NOT NULL"
+    )
+    con.execute(SWEEPS)
+    con.execute("CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs(sweep_id)")
+
+
+SWEEPS = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'QUEUED',
+    created REAL NOT NULL,
+    finished REAL,
+    budget INTEGER NOT NULL,
+    study TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    best_run INTEGER,
+    error TEXT
+)
+"""
+
+MIGRATIONS = {2: _add_task_column, 3: _add_run_history}
 
 
 def migrate(con: sqlite3.Connection) -> int:

@@ -42,6 +42,11 @@ class Job:
     error: str | None
     result: dict | None
     task: str | None = None  # the kind of problem of a train/lr_find/crossval job (core.tasks)
+    name: str | None = None  # what a person calls the run
+    note: str | None = None
+    parent: int | None = None  # the run this one continues, or retrains after cleaning
+    sweep_id: int | None = None  # the sweep it is a member of
+    deleted: float | None = None  # when it was moved to the trash
 
     @property
     def finished_state(self) -> bool:
@@ -65,7 +70,7 @@ def _job(row: sqlite3.Row) -> Job:
         message=row["message"],
         error=row["error"],
         result=json.loads(row["result"]) if row["result"] else None,
-        task=row["task"] if "task" in row.keys() else None,
+        **{k: row[k] for k in ("task", "name", "note", "parent", "sweep_id", "deleted") if k in row.keys()},
     )
 
 
@@ -104,15 +109,26 @@ class Store:
 
     # --- jobs -------------------------------------------------------------------------
 
-    def submit(self, kind: str, params: dict[str, Any]) -> int:
-        """Queue a job; returns its id."""
+    def submit(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        parent: int | None = None,
+        sweep_id: int | None = None,
+        name: str | None = None,
+    ) -> int:
+        """Queue a job; returns its id. parent: the run it continues (a retrain's source by default)."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
+        if parent is None and params.get("retrain_of") is not None:
+            parent = int(params["retrain_of"])
         with self._tx() as con:
             task = (params.get("config") or {}).get("task", "single_label") if "config" in params else None
             cur = con.execute(
-                "INSERT INTO jobs(kind, params, state, created, task) VALUES (?, ?, ?, ?, ?)",
-                (kind, json.dumps(params), QUEUED, time.time(), task),
+                "INSERT INTO jobs(kind, params, state, created, task, parent, sweep_id, name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, json.dumps(params), QUEUED, time.time(), task, parent, sweep_id, name),
             )
             return int(cur.lastrowid)
 
