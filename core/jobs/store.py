@@ -107,6 +107,15 @@ class Store:
     def _tx(self, immediate: bool = True) -> Store._Tx:
         return Store._Tx(self._con(), immediate)
 
+    def transaction(self, immediate: bool = True) -> Store._Tx:
+        """`with store.transaction() as con:` for modules that keep their own tables in the store
+        (sweeps, run history): one transaction on this thread's connection (rows as sqlite3.Row)."""
+        return self._tx(immediate)
+
+    def read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query on this thread's connection."""
+        return self._con().execute(sql, args).fetchall()
+
     # --- jobs -------------------------------------------------------------------------
 
     def submit(
