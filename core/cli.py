@@ -10,6 +10,7 @@ import time
 
 from core.config import SCHEDULES, TrainConfig
 from core.errors import UserError
+from core.train import train_cli
 
 DEFAULTS = TrainConfig()
 
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a model and print one line per epoch")
     _config_args(t, training=True)
+    train_cli.add_args(t)  # --early-stop, --keep-best, --continue RUN …
     f = sub.add_parser("lr-find", help="run the learning-rate finder")
     _config_args(f, training=False)
     f.add_argument("--num-it", type=int, default=100, help="iterations (default 100)")
@@ -69,6 +71,18 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--archs", default="simple_cnn,mnist_cnn")
     b.add_argument("--skip-fastai", action="store_true", help="skip the slow fastai baseline")
     sub.add_parser("datasets", help="list the datasets")
+    r = sub.add_parser("runs", help="list the training runs, newest first")
+    r.add_argument("--json", action="store_true", help="one JSON list instead of a table")
+    r.add_argument("--dataset", help="only runs on this dataset")
+    r.add_argument("--arch", help="only runs of this architecture")
+    r.add_argument("--state", type=str.upper, choices=["QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"])
+    r.add_argument("--text", help="only runs whose id, name, note, dataset or architecture has this")
+    r.add_argument("--deleted", action="store_true", help="list runs in the trash too")
+    c = sub.add_parser("compare", help="2-10 runs: the settings that differ, final figures, noise (JSON)")
+    c.add_argument("runs", nargs="+", type=int, metavar="RUN", help="run ids")
+    from core.jobs import sweep_cli
+
+    sweep_cli.add_parser(sub)  # `sweep`: Optuna picks the settings, the queue runs them
     return p
 
 
@@ -146,17 +160,18 @@ def _task_options(task: str, pairs: list[str]) -> dict:
     return out
 
 
-def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False):
+def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False, job_id: int | None = None):
     """Queue a job, run it here if no worker is running (else let the worker), follow it.
 
     on_epoch is called with each new epoch record (a dict). Ctrl-C asks the job to stop.
-    Returns the finished Job.
+    job_id: follow that job, already queued, instead of queueing one. Returns the finished Job.
     """
     from core.jobs import worker
     from core.jobs.store import Store
 
     store = Store()
-    job_id = store.submit(kind, params)
+    if job_id is None:
+        job_id = store.submit(kind, params)
     runners: list[threading.Thread] = []
 
     def run_here_if_no_worker() -> bool:
@@ -231,10 +246,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """`train`: queue a training run, follow it, print its epochs and a JSON summary."""
     from core import tasks
 
-    cfg = _config(args)
+    job_id, cfg = train_cli.job_and_config(args, _config)  # a new run, or --continue RUN's
     metric = tasks.get(cfg.task).main_metric
     print(f"{'epoch':<6} {'train_loss':<11} {'valid_loss':<11} {metric:<9} time", flush=True)
-    job = run_and_follow("train", {"config": cfg.to_dict()}, on_epoch=_epoch_printer(metric))
+    job = run_and_follow("train", {"config": cfg.to_dict()}, on_epoch=_epoch_printer(metric), job_id=job_id)
     return _finish(
         job,
         [
@@ -248,6 +263,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             "images_per_second",
             "epochs_done",
             "notice",
+            "parent",
+            "best_epoch",
+            "kept",
+            "stopped_early_after",
         ],
     )
 
@@ -306,12 +325,42 @@ def cmd_datasets(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`sweep`: queue a sweep, follow it, end with a JSON line naming the best run."""
+    from core.jobs import sweep_cli
+
+    return sweep_cli.cmd_sweep(args)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """`runs`: every training run, as a table or (--json) one JSON list."""
+    from core.analysis import history
+    from core.jobs.store import Store
+
+    filters = dict(dataset=args.dataset, arch=args.arch, state=args.state, text=args.text)
+    frame = history.runs_frame(Store(), **filters, include_deleted=args.deleted)
+    print(json.dumps(history.records(frame)) if args.json else history.table_text(frame), flush=True)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`compare A B …`: one JSON object of what differs between the runs and whether it is noise."""
+    from core.analysis import compare
+    from core.jobs.store import Store
+
+    print(json.dumps(compare.to_dict(compare.compare(args.runs, store=Store()))), flush=True)
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "lr-find": cmd_lr_find,
     "worker": cmd_worker,
     "bench": cmd_bench,
     "datasets": cmd_datasets,
+    "runs": cmd_runs,
+    "compare": cmd_compare,
+    "sweep": cmd_sweep,
 }
 
 

@@ -67,6 +67,16 @@ class TrainConfig:
     aug: Augment = field(default_factory=Augment)
     pretrained: bool = True  # use ImageNet weights when they are on this machine
     mixed_precision: bool = False  # only on a CUDA GPU: faster, half the memory
+    # Stop after `patience` epochs in which `monitor` did not improve (fastai's
+    # EarlyStoppingCallback): a learner sees when more epochs stop helping, and a sweep wastes
+    # less time on settings that have stopped learning.
+    early_stop: bool = False
+    patience: int = 3
+    monitor: str = "valid_loss"  # or the task's main metric (e.g. "accuracy"); decides "best"
+    # Keep the weights of the best epoch by `monitor` instead of the last (fastai's
+    # SaveModelCallback): the last epoch is not always the best, e.g. when the learning rate is
+    # too high at the end; Results, export and Predict then use the kept weights.
+    keep_best: bool = False
     # The task's own settings (its Options dataclass); None or a dict is turned into it, so the
     # UI, the CLI and stored runs share one config tree whatever the task.
     options: Any = None
@@ -107,6 +117,10 @@ class TrainConfig:
         # readable by it, and from_dict fills the missing key with 0.
         if not data["aug"]["max_warp"]:
             del data["aug"]["max_warp"]
+        # The same for the stopping settings: left out while at their defaults.
+        for name in STOPPING_FIELDS:
+            if data[name] == _STOPPING_DEFAULTS[name]:
+                del data[name]
         return data
 
     @classmethod
@@ -128,6 +142,17 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+STOPPING_FIELDS = ("early_stop", "patience", "monitor", "keep_best")
+_STOPPING_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in STOPPING_FIELDS}
+
+
+def monitors(task: str) -> list[str]:
+    """What early stopping and keep-best may watch: the validation loss or the task's main metric."""
+    from core import tasks
+
+    return ["valid_loss", tasks.get(task).main_metric] if task in tasks.TASKS else ["valid_loss"]
 
 
 def _finite(x: Any) -> bool:
@@ -179,6 +204,12 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         out.append("The image size must be between 8 and 512 pixels.")
     if not _finite(cfg.valid_pct) or not 0.05 <= cfg.valid_pct <= 0.5:
         out.append("The validation share must be between 0.05 and 0.5.")
+    if not isinstance(cfg.patience, int) or isinstance(cfg.patience, bool) or not 1 <= cfg.patience <= 100:
+        out.append("Patience must be a whole number of epochs from 1 to 100.")
+    if cfg.monitor not in monitors(cfg.task):
+        out.append(
+            f"Early stopping and keep-best watch {' or '.join(monitors(cfg.task))}, not {cfg.monitor!r}."
+        )
     a = cfg.aug
     if not 0 <= a.max_rotate <= 180:
         out.append("Rotation must be between 0 and 180 degrees.")

@@ -40,6 +40,23 @@ def has_weights(run_id: int) -> bool:
     return (folder / WEIGHTS).is_file() and (folder / RECORD).is_file()
 
 
+# The last completed epoch, to continue or resume from (core/train/checkpoint.py writes it):
+# checkpoint.json names its tensors file (weights and optimizer moments, safetensors), so the
+# JSON's atomic rename is the one moment a new checkpoint takes over. model.safetensors holds
+# the kept weights (the best epoch's with keep-best), the checkpoint always the last epoch's.
+CHECKPOINT = "checkpoint.json"
+
+
+def checkpoint_path(run_id: int) -> Path:
+    """The run's checkpoint.json (absent until its first epoch ended)."""
+    return run_dir(run_id) / CHECKPOINT
+
+
+def has_checkpoint(run_id: int) -> bool:
+    """True when the run finished at least one epoch since checkpoints were kept."""
+    return checkpoint_path(run_id).is_file()
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """What run.json holds: how the model was trained and what it needs as input."""
@@ -199,3 +216,31 @@ def data_fingerprint(root: Path, files: list[str], is_valid: list[bool]) -> str:
         st = (root / rel).stat()
         h.update(f"|{rel}|{int(valid)}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
+
+
+def trash_dir(run_id: int) -> Path:
+    """Where a deleted run's folder waits: trash/runs/<id> (moved back on restore)."""
+    return workspace.subdir("trash") / "runs" / str(int(run_id))
+
+
+def _move(src: Path, dst: Path, shown: str) -> bool:
+    """Rename a run folder (one atomic rename on the same disk); False when src is missing."""
+    if not src.is_dir():
+        return False
+    if dst.exists():
+        raise UserError(f"Cannot move {shown}: {dst} is already there; move it away first.")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    src.rename(dst)
+    fsutil.fsync_dir(dst.parent)
+    fsutil.fsync_dir(src.parent)
+    return True
+
+
+def move_to_trash(run_id: int) -> bool:
+    """Move runs/<id> to trash/runs/<id>; False when the run has no folder (it saved nothing)."""
+    return _move(run_dir(run_id), trash_dir(run_id), f"run {run_id} to the trash")
+
+
+def restore_from_trash(run_id: int) -> bool:
+    """Move trash/runs/<id> back to runs/<id>; False when the trash holds no folder for it."""
+    return _move(trash_dir(run_id), run_dir(run_id), f"run {run_id} back from the trash")

@@ -45,6 +45,18 @@ pages = [
         help="Find a good learning rate before you train.",
     ),
     st.Page(
+        "../pages/runs.py",
+        title="Runs",
+        icon=":material/table_rows:",
+        help="Every run kept: open one, continue it, or compare several side by side.",
+    ),
+    st.Page(
+        "../pages/sweep.py",
+        title="Sweep",
+        icon=":material/tune:",
+        help="Try many settings at once and see which ones matter.",
+    ),
+    st.Page(
         "../pages/model.py",
         title="Model",
         icon=":material/account_tree:",

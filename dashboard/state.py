@@ -83,3 +83,33 @@ PREDICT_MODEL = "predict_model"  # name of the saved model the Predict page uses
 PREDICT_THRESHOLD = "predict_threshold"  # below this probability the answer is "not sure"
 MODELS_NOTICE = "models_notice"  # (kind, text) of the last import, rename or delete, shown once
 DEFAULTS.update({PREDICT_MODEL: None, PREDICT_THRESHOLD: 0.5, MODELS_NOTICE: None})
+
+
+# Train page: early stopping and keep-best (TrainConfig.early_stop, patience, monitor, keep_best)
+EARLY_STOP, PATIENCE, MONITOR, KEEP_BEST = "cfg_early_stop", "cfg_patience", "cfg_monitor", "cfg_keep_best"
+
+
+# Runs page (the table, one run, a comparison)
+RUNS_PICKED = "runs_picked"  # ids of the runs opened: one shows it, 2–10 compare them
+RUNS_TABLE = "runs_table"  # the table's row selection (feeds RUNS_PICKED)
+RUNS_F_DATASET, RUNS_F_ARCH = "runs_f_dataset", "runs_f_arch"  # filters
+RUNS_F_STATE, RUNS_F_TEXT = "runs_f_state", "runs_f_text"
+RUNS_SORT, RUNS_DESC = "runs_sort", "runs_desc"  # the column the table is sorted by, and the order
+RUNS_NOTICE = "runs_notice"  # (kind, text) of the last rename, delete or queue, shown once
+RUNS_UNDO = "runs_undo"  # ids of the runs last deleted, which "Undo" restores
+RUNS_NAME, RUNS_NOTE = "runs_name", "runs_note"  # the open run's name and note inputs
+RUNS_SEEDS = "runs_seeds"  # how many more seeds "Repeat with other seeds" queues
+CONT_EPOCHS, CONT_LR, CONT_NEW_LR = "cont_epochs", "cont_lr", "cont_new_lr"  # Continue training
+CONT_SCHEDULE, CONT_UNFREEZE = "cont_schedule", "cont_unfreeze"
+COMPARE_X = "compare_x"  # the comparison's x-axis: epoch, batch or images seen
+COMPARE_GROUPS = "compare_groups"  # the two seed groups whose difference is judged
+DEFAULTS.update({RUNS_PICKED: [], RUNS_NOTICE: None, RUNS_UNDO: []})
+
+
+# Sweep page
+SWEEP = "sweep_id"  # the sweep the page follows
+SWEEP_ARCHS, SWEEP_LR_ON, SWEEP_LR_LOW, SWEEP_LR_HIGH = "sw_archs", "sw_lr_on", "sw_lr_low", "sw_lr_high"
+SWEEP_BS, SWEEP_WD, SWEEP_EPOCHS = "sw_bs", "sw_wd", "sw_epochs"
+SWEEP_SAMPLER, SWEEP_BUDGET, SWEEP_NAME = "sw_sampler", "sw_budget", "sw_name"
+SWEEP_NOTICE = "sweep_notice"  # (kind, text) after queuing or stopping, shown once
+DEFAULTS.update({SWEEP: None, SWEEP_NOTICE: None})

@@ -177,6 +177,7 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
         aug = chosen_augment()
         if augment:
             st.caption(f"Each batch: {aug.describe()}. Change it on the Data page.")
+        stopping = stopping_controls(d)
     cfg = TrainConfig(
         dataset=dataset,
         arch=arch,
@@ -190,11 +191,72 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
         seed=int(seed),
         augment=bool(augment),
         aug=aug,
+        **stopping,
     )
     n_train = n_train_of(dataset)
     problems = config_problems(cfg, n_train)
     batches = max(1, n_train // cfg.bs if n_train > cfg.bs else 1) if cfg.bs > 0 else 0
     return FormResult(cfg, problems, batches)
+
+
+def stopping_controls(d: TrainConfig) -> dict:
+    """Early stopping (patience, monitor) and keep-best: the TrainConfig fields they set."""
+    from core.config import monitors as monitors_of
+
+    monitors = monitors_of(d.task)
+    early = st.toggle("Early stopping", **_persisted(state.EARLY_STOP), help=TEXT["early_stop"])
+    values = {"early_stop": bool(early), "keep_best": False}
+    if early:
+        values["patience"] = int(
+            st.number_input(
+                "Patience (epochs)",
+                min_value=1,
+                max_value=100,
+                value=d.patience,
+                **_persisted(state.PATIENCE),
+                help=TEXT["patience"],
+            )
+        )
+    keep = st.toggle("Keep the best epoch's weights", **_persisted(state.KEEP_BEST), help=TEXT["keep_best"])
+    values["keep_best"] = bool(keep)
+    if early or keep:
+        if st.session_state.get(state.MONITOR) not in monitors:
+            st.session_state[state.MONITOR] = d.monitor if d.monitor in monitors else monitors[0]
+        values["monitor"] = st.selectbox(
+            "Watch",
+            monitors,
+            **_persisted(state.MONITOR),
+            format_func=lambda m: "validation loss" if m == "valid_loss" else m,
+            help=TEXT["monitor"],
+        )
+    return values
+
+
+def fill_from_config(config: dict) -> None:
+    """Set the Train form's controls to a stored run's settings ("use these settings")."""
+    d = TrainConfig()
+    get = lambda k: config.get(k, getattr(d, k))  # noqa: E731
+    st.session_state[state.DATASET] = get("dataset")
+    st.session_state[state.ARCH] = get("arch")
+    st.session_state[state.LR] = float(get("lr"))
+    lr_low = config.get("lr_low")
+    st.session_state[state.DISCRIMINATIVE] = lr_low is not None
+    if lr_low is not None:
+        st.session_state[state.LR_LOW] = float(lr_low)
+    for key, field in (
+        (state.BS, "bs"),
+        (state.EPOCHS, "epochs"),
+        (state.FREEZE, "freeze_epochs"),
+        (state.SEED, "seed"),
+    ):
+        st.session_state[key] = int(get(field))
+    st.session_state[state.WD] = float(get("wd"))
+    st.session_state[state.SCHEDULE] = get("schedule")
+    st.session_state[state.TRAIN_AUGMENT] = bool(get("augment"))
+    st.session_state[state.EARLY_STOP] = bool(get("early_stop"))
+    st.session_state[state.PATIENCE] = int(get("patience"))
+    st.session_state[state.KEEP_BEST] = bool(get("keep_best"))
+    st.session_state[state.MONITOR] = get("monitor")
 
 
 def chosen_augment() -> Augment:

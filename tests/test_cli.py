@@ -117,9 +117,10 @@ BAD_ARGUMENTS = {
 
 def test_task_options_from_the_command_line_reach_the_config():
     from core.cli import _config, _parser
+    from core.train import train_cli
 
     args = _parser().parse_args(["train", "--opt", "label_smoothing=0.1", "--epochs", "2"])
-    cfg = _config(args)
+    _, cfg = train_cli.job_and_config(args, _config)
     assert (cfg.task, cfg.options.label_smoothing, cfg.epochs) == ("single_label", 0.1, 2)
 
 

@@ -60,7 +60,7 @@ def test_train_watch_stop_and_reload(fresh_workspace):
         deadline = time.monotonic() + 30
         while not store.get(2).cancel_requested and store.get(2).state == "RUNNING":
             assert time.monotonic() < deadline, "Stop never reached the server"
-            page.get_by_role("button", name="Stop").first.click()
+            page.get_by_role("button", name="Stop", exact=True).first.click()
             page.wait_for_timeout(1000)
         page.get_by_text("Run 2: cancelled").first.wait_for(timeout=60_000)
         assert _job_states(store)[2] == "CANCELLED"

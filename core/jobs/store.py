@@ -47,11 +47,15 @@ class Job:
     parent: int | None = None  # the run this one continues, or retrains after cleaning
     sweep_id: int | None = None  # the sweep it is a member of
     deleted: float | None = None  # when it was moved to the trash
+    traceback: str | None = None  # a failed job's traceback (the run history shows its tail)
 
     @property
     def finished_state(self) -> bool:
         """True once the job is DONE, FAILED or CANCELLED."""
         return self.state in FINISHED
+
+
+_OPTIONAL = ("task", "name", "note", "parent", "sweep_id", "deleted", "traceback")
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -70,7 +74,7 @@ def _job(row: sqlite3.Row) -> Job:
         message=row["message"],
         error=row["error"],
         result=json.loads(row["result"]) if row["result"] else None,
-        **{k: row[k] for k in ("task", "name", "note", "parent", "sweep_id", "deleted") if k in row.keys()},
+        **{k: row[k] for k in _OPTIONAL if k in row.keys()},
     )
 
 

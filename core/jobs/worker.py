@@ -24,6 +24,7 @@ HANDLERS = {
     "download": "core.data.download:run_download_job",  # fastai's catalogue, when online
 }
 HEARTBEAT_EVERY = 1.0  # seconds
+TICK_EVERY = 0.5  # seconds between the coordinator's looks at the sweeps
 NICENESS = 10  # the background worker yields the CPU to the dashboard when both want it
 # Compute threads for training, set once per worker; PLAYGROUND_THREADS overrides.
 THREADS = int(os.environ.get("PLAYGROUND_THREADS") or max(1, os.cpu_count() or 1))
@@ -119,6 +120,28 @@ class _Heartbeat(threading.Thread):
         store.close()
 
 
+class _Coordinator(threading.Thread):
+    """Ticks the sweeps beside the training loop: asks Optuna for their next runs and tells it
+    how the finished ones did, so the queue it feeds never waits on it (core.jobs.sweeps)."""
+
+    def __init__(self, store_path: Path):
+        super().__init__(daemon=True, name="sweep-coordinator")
+        self.store_path = store_path
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from core.jobs import sweeps
+
+        store = Store(self.store_path)
+        while not self.stop.is_set():
+            try:
+                sweeps.tick(store)
+            except Exception:  # noqa: BLE001 - a busy database must not end the coordination
+                pass
+            self.stop.wait(TICK_EVERY)
+        store.close()
+
+
 def run_job(store: Store, job: Job) -> str:
     """Run one claimed job and record how it ended; returns the final state."""
     try:
@@ -144,16 +167,25 @@ def serve(
     poll: float = 0.3,
     stop: threading.Event | None = None,
     on_state: Callable[[Job, str], None] | None = None,
+    until: Callable[[], bool] | None = None,
+    coordinate: bool = True,
 ) -> None:
     """The worker loop; the caller must hold the worker lock.
 
-    until_job: return once that job has ended. once: return when the queue is empty.
-    idle_exit: return after that many idle seconds.
+    until_job: return once that job has ended. until: return once it says True (checked between
+    jobs). once: return when the queue is empty and no sweep will add to it. idle_exit: return
+    after that many idle seconds (a sweep still running counts as work). coordinate: run the
+    sweeps' coordinator thread beside the loop.
     """
+    from core.jobs import sweeps
+
     pid = os.getpid()
     stop = stop or threading.Event()
     beat = _Heartbeat(store.path, pid, stop)
     beat.start()
+    coordinator = _Coordinator(store.path) if coordinate else None
+    if coordinator:
+        coordinator.start()
     idle_since = time.monotonic()
     try:
         while not stop.is_set():
@@ -161,9 +193,12 @@ def serve(
                 target = store.get(until_job)
                 if target is None or target.finished_state:
                     return
+            if until is not None and until():
+                return
             job = store.claim_next(pid)
             if job is None:
-                if once or (idle_exit is not None and time.monotonic() - idle_since > idle_exit):
+                idle = once or (idle_exit is not None and time.monotonic() - idle_since > idle_exit)
+                if idle and not (coordinate and sweeps.pending(store)):
                     return
                 stop.wait(poll)
                 continue
@@ -174,6 +209,9 @@ def serve(
             if on_state:
                 on_state(job, state)
     finally:
+        if coordinator:
+            coordinator.stop.set()
+            coordinator.join(timeout=5)
         beat.stop.set()
         beat.join(timeout=5)
         store.worker_gone(pid)

@@ -1,4 +1,9 @@
-"""Training runs: build a fastai Learner on the fast data path and fit it with a schedule."""
+"""Training runs: build a fastai Learner on the fast data path and fit it with a schedule.
+
+Each completed epoch is checkpointed (core/train/checkpoint.py); a "train" job whose params
+name a parent ({"continue": {"parent": id, "unfreeze": bool}}, queued by
+core/train/continuing.py) starts from that run's checkpoint instead of from scratch.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from core import runs, tasks, workspace
 from core.config import TrainConfig
 from core.data import loaders as data
 from core.jobs.store import Job, Store
-from core.train.callbacks import StreamToStore
+from core.train import checkpoint
+from core.train.callbacks import EarlyStop, KeepBest, SaveCheckpoint, StreamToStore
 from core.train.models import BuiltModel
 
 
@@ -84,27 +90,48 @@ def build_learner(cfg: TrainConfig, bundle: data.DataBundle) -> tuple[Learner, B
     return tasks.get(cfg.task).learner(cfg, bundle)
 
 
-def fit(learn: Learner, cfg: TrainConfig, stream: StreamToStore | None = None) -> None:
-    """Fit with cfg's schedule; with freeze_epochs, train only the head first (as fine_tune)."""
-    cbs = [stream] if stream else []
+def fit(
+    learn: Learner,
+    cfg: TrainConfig,
+    stream: StreamToStore | None = None,
+    extra: tuple = (),
+    frozen: bool = False,
+) -> None:
+    """Fit with cfg's schedule; with freeze_epochs, train only the head first (as fine_tune).
+
+    extra: more callbacks for every phase (checkpoint, early stopping, keep-best); frozen: the
+    learner was restored frozen (a continued run) and trains its epochs so.
+    """
+    cbs = ([stream] if stream else []) + list(extra)
     schedules = {"one_cycle": learn.fit_one_cycle, "constant": learn.fit, "flat_cos": learn.fit_flat_cos}
     fit_fn = schedules[cfg.schedule]
     if cfg.freeze_epochs > 0:
         if stream:
             stream.phase = "frozen"
         learn.freeze()
-        extra = {"pct_start": 0.99} if cfg.schedule == "one_cycle" else {}
-        fit_fn(cfg.freeze_epochs, cfg.lr, wd=cfg.wd, cbs=cbs, **extra)
+        head_only = {"pct_start": 0.99} if cfg.schedule == "one_cycle" else {}
+        fit_fn(cfg.freeze_epochs, cfg.lr, wd=cfg.wd, cbs=cbs, **head_only)
         learn.unfreeze()
-        if stream and stream.cancelled:
+        if stream and stream.cancelled or any(getattr(cb, "stopped_after", None) is not None for cb in extra):
             return
     if stream:
-        stream.phase = "unfrozen" if cfg.freeze_epochs > 0 else "train"
+        stream.phase = "frozen" if frozen else "unfrozen" if cfg.freeze_epochs > 0 else "train"
     fit_fn(cfg.epochs, cfg.lr_arg(), wd=cfg.wd, cbs=cbs)
 
 
-def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
-    """Run one training job end to end and return its final figures."""
+def tracking_callbacks(cfg: TrainConfig, stream: StreamToStore) -> tuple[KeepBest | None, EarlyStop | None]:
+    """fastai's keep-best and early-stopping callbacks for cfg (None where the option is off)."""
+    keep = KeepBest(cfg.monitor, stream) if cfg.keep_best else None
+    stop = EarlyStop(cfg.monitor, cfg.patience, stream) if cfg.early_stop else None
+    return keep, stop
+
+
+def train(cfg: TrainConfig, store: Store, job_id: int, resume: dict | None = None) -> dict:
+    """Run one training job end to end and return its final figures.
+
+    resume: {"parent": run id, "unfreeze": bool} to start from that run's checkpoint (its
+    weights, optimizer state, freezing), numbering epochs and batches on from it.
+    """
     t_start = time.perf_counter()
     task = tasks.get(cfg.task)
     store.set_progress(job_id, 0.0, "preparing data")
@@ -112,12 +139,20 @@ def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
     cfg.validate(n_train=bundle.n_train)
     store.set_progress(job_id, 0.0, "building the model")
     learn, built = build_learner(cfg, bundle)
+    start = {"epoch": 0, "step": 0}
+    if resume:
+        store.set_progress(job_id, 0.0, f"restoring run {resume['parent']}'s last epoch")
+        start = checkpoint.restore(learn, int(resume["parent"]), unfreeze=bool(resume.get("unfreeze")))
+    frozen = bool(learn.opt is not None and learn.opt.frozen_idx)
     total = (cfg.freeze_epochs + cfg.epochs) * len(bundle.dls.train)
-    stream = StreamToStore(store, job_id, total)
+    stream = StreamToStore(store, job_id, total, first_epoch=start["epoch"], first_step=start["step"])
+    saver = SaveCheckpoint(job_id, stream, cfg.to_dict())
+    keep, stop = tracking_callbacks(cfg, stream)
     store.set_progress(job_id, 0.0, "training")
     t_fit = time.perf_counter()
-    fit(learn, cfg, stream)
+    fit(learn, cfg, stream, tuple(cb for cb in (saver, keep, stop) if cb), frozen=frozen)
     seconds = time.perf_counter() - t_fit
+    kept = keep is not None and stream.epochs_done > 0 and keep.keep(learn)
     hypers = learn.opt.hypers[-1] if learn.opt else {}
     record = list(getattr(learn, "final_record", []) or [])
     result = {
@@ -130,7 +165,9 @@ def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
         "epochs_done": stream.epochs_done,
         "seconds": round(seconds, 3),
         "total_seconds": round(time.perf_counter() - t_start, 3),
-        "images_per_second": round(stream.step * cfg.bs / seconds, 1) if seconds > 0 else None,
+        "images_per_second": round((stream.step - stream.first_step) * cfg.bs / seconds, 1)
+        if seconds > 0
+        else None,
         "final_lr": float(hypers["lr"]) if "lr" in hypers else None,
         "final_mom": float(hypers["mom"]) if "mom" in hypers else None,
         "n_train": bundle.n_train,
@@ -140,7 +177,17 @@ def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
         "device": str(bundle.dls.device),
         "notice": built.notice,
         "cancelled": stream.cancelled,
+        "checkpoint_seconds": round(saver.seconds, 3),
     }
+    if resume:
+        result.update(
+            parent=int(resume["parent"]), first_epoch=stream.first_epoch, first_step=stream.first_step
+        )
+    if kept:
+        last = stream.epoch - 1
+        result.update(best_epoch=keep.best_epoch, kept="last" if keep.best_epoch == last else "best")
+    if stop is not None:
+        result["stopped_early_after"] = stop.stopped_after  # None when it ran all its epochs
     if stream.epochs_done > 0:
         run_record = task.record(cfg, bundle)
         result["data_fingerprint"] = run_record.data_fingerprint
@@ -151,4 +198,4 @@ def train(cfg: TrainConfig, store: Store, job_id: int) -> dict:
 def run_train_job(job: Job, store: Store) -> dict:
     """The worker's entry point for a "train" job."""
     cfg = TrainConfig.from_dict(job.params["config"]).validate()
-    return train(cfg, store, job.id)
+    return train(cfg, store, job.id, resume=job.params.get("continue"))
