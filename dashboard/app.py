@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:  # so `streamlit run dashboard/app.py` finds core/
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state, widgets  # noqa: E402
+from dashboard import learn, state, widgets  # noqa: E402
 
 st.set_page_config(page_title="fastai playground", page_icon=":material/school:", layout="wide")
 state.init()
@@ -81,5 +81,20 @@ pages = [
         help="Where a trained model goes wrong, and cleaning the labels it doubts.",
     ),
 ]
+learn_pages = [
+    st.Page(lab.path, title=lab.title, icon=lab.icon, help=lab.help)
+    for lab in learn.LABS.values()
+    if lab.exists
+]
+if (ROOT / "pages" / "questions.py").is_file():
+    learn_pages.insert(
+        0,
+        st.Page(
+            "../pages/questions.py",
+            title="Questions",
+            icon=":material/help:",
+            help="The questions a learner asks on the way, each linked to what answers it.",
+        ),
+    )
 widgets.sidebar()
-st.navigation(pages).run()
+st.navigation({"Playground": pages, "Learn": learn_pages} if learn_pages else pages).run()
