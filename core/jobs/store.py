@@ -19,7 +19,7 @@ from core.jobs.schema import migrate
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
 ACTIVE = (QUEUED, RUNNING)
-KINDS = ("train", "lr_find", "crossval", "download")
+KINDS = ("train", "lr_find", "crossval", "download", "memory")
 _FIELD = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")  # a JSON path latest() may match on
 
 

@@ -22,6 +22,7 @@ HANDLERS = {
     "lr_find": "core.train.lr_find:run_lr_find_job",
     "crossval": "core.train.crossval:run_crossval_job",  # out-of-sample ranking for the cleaner
     "download": "core.data.download:run_download_job",  # fastai's catalogue, when online
+    "memory": "core.labs.memory:run_memory_job",  # the Inside lab: a measured forward/backward
 }
 HEARTBEAT_EVERY = 1.0  # seconds
 TICK_EVERY = 0.5  # seconds between the coordinator's looks at the sweeps

@@ -1,0 +1,1 @@
+"""The Learn labs' maths: pure torch/numpy computations, no Streamlit and no prose."""
