@@ -97,4 +97,4 @@ if (ROOT / "pages" / "questions.py").is_file():
         ),
     )
 widgets.sidebar()
-st.navigation({"Playground": pages, "Learn": learn_pages} if learn_pages else pages).run()
+st.navigation({"Playground": pages, "Learn": learn_pages} if learn_pages else pages, expanded=True).run()
