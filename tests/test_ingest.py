@@ -499,6 +499,10 @@ def test_a_csv_next_to_its_images_with_missing_rows_reported(ws, tmp_path):
 def test_names_that_are_taken_or_empty_are_refused(ws):
     with pytest.raises(UserError, match="digits is the name of a built-in dataset"):
         ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "digits")
+    for reserved in ("runs", "Models"):  # their trash would share trash/<name>/ with the workspace's own
+        with pytest.raises(UserError, match="the workspace uses for its own folders"):
+            ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), reserved)
+    assert not (ws / "datasets" / "runs").exists()
     ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "pets")
     with pytest.raises(UserError, match="A dataset called pets already exists"):
         ingest.add_archive(io.BytesIO(zip_bytes(GOOD)), "Pets")

@@ -22,8 +22,15 @@ def dataset_name(text: str) -> str:
     return name
 
 
+# The trash keeps a dataset's deleted files in trash/<dataset>/, beside the trash of saved
+# models and of runs: a dataset may not take their names.
+RESERVED = ("models", "runs")
+
+
 def check_free(name: str) -> None:
-    """Refuse a dataset name that is built in or already taken."""
+    """Refuse a dataset name that is built in, reserved for the workspace, or already taken."""
+    if name in RESERVED:
+        raise UserError(f"{name} is a name the workspace uses for its own folders; choose another name.")
     if name in datasets.BUILTINS:
         raise UserError(f"{name} is the name of a built-in dataset; choose another name.")
     if (workspace.subdir("datasets") / name).exists():
