@@ -113,3 +113,5 @@ SWEEP_BS, SWEEP_WD, SWEEP_EPOCHS = "sw_bs", "sw_wd", "sw_epochs"
 SWEEP_SAMPLER, SWEEP_BUDGET, SWEEP_NAME = "sw_sampler", "sw_budget", "sw_name"
 SWEEP_NOTICE = "sweep_notice"  # (kind, text) after queuing or stopping, shown once
 DEFAULTS.update({SWEEP: None, SWEEP_NOTICE: None})
+TRAIN_NOTICE = "train_notice"  # where the form's settings just came from ("use these settings"), once
+DEFAULTS.update({TRAIN_NOTICE: None})

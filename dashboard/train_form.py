@@ -232,8 +232,12 @@ def stopping_controls(d: TrainConfig) -> dict:
     return values
 
 
-def fill_from_config(config: dict) -> None:
-    """Set the Train form's controls to a stored run's settings ("use these settings")."""
+def fill_from_config(config: dict, source: str | None = None) -> None:
+    """Set the Train form's controls to a stored run's settings ("use these settings").
+
+    source, when given, says where they came from; the Train page shows it once.
+    """
+    st.session_state[state.TRAIN_NOTICE] = source
     d = TrainConfig()
     get = lambda k: config.get(k, getattr(d, k))  # noqa: E731
     st.session_state[state.DATASET] = get("dataset")

@@ -12,6 +12,9 @@ from dashboard.train_form import TEXT, group_table, train_form
 state.init()
 st.title("Train")
 st.caption(TEXT["intro"])
+if notice := st.session_state.get(state.TRAIN_NOTICE):
+    st.info(notice, icon=":material/input:")
+    st.session_state[state.TRAIN_NOTICE] = None
 
 
 @st.cache_data(show_spinner=False, ttl=30)

@@ -102,6 +102,11 @@ def test_results_show_each_setting_the_best_run_and_fill_the_train_form(fresh_wo
     assert at.session_state[state.LR] == pytest.approx(cfg["lr"])
     assert at.number_input(key=state.BS).value == cfg["bs"]
     assert at.number_input(key=state.LR_NUMBER).value == pytest.approx(cfg["lr"])
+    assert [i.value for i in at.info] == [
+        f"The form holds run {best}'s settings, the best of sweep {sweep_id}."
+    ]
+    at.run()  # shown once
+    assert not [i for i in at.info if "The form holds" in i.value]
 
 
 def test_train_form_offers_early_stopping_and_keep_best(fresh_workspace, no_worker):

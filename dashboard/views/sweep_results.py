@@ -132,7 +132,8 @@ def results(sweep_id: int) -> None:
             key=f"use_best_{sweep_id}",
             help=TEXT["use"],
         ):
-            fill_from_config((best_job.params or {}).get("config") or {})
+            config = (best_job.params or {}).get("config") or {}
+            fill_from_config(config, f"The form holds run {best}'s settings, the best of sweep {sweep_id}.")
             st.switch_page("../pages/train.py")
         c[1].page_link(
             "../pages/runs.py",
