@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.labs.hooks import hooked_eval
+
 
 def one_hot_lookup(n_items: int, dim: int, index: int, seed: int = 0) -> dict:
     """An embedding matrix (n_items×dim), the one-hot row of index, their product and the lookup.
@@ -52,13 +54,6 @@ def last_features(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     """
     last = [m for m in model.modules() if not list(m.children()) and list(m.parameters(recurse=False))][-1]
     seen: list[torch.Tensor] = []
-    handle = last.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].detach()))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
-        handle.remove()
+    with hooked_eval(model, [(last, lambda _m, inp, _out: seen.append(inp[0].detach()))]):
+        model(x)
     return seen[0].flatten(1).float().numpy()

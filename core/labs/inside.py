@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.labs.hooks import hooked_eval, leaves
+
 
 def run_images(loaded, n: int = 64) -> tuple[np.ndarray, list[str]]:
     """Up to n validation images of a run's dataset (uint8 N×C×H×W, evenly spread) and their labels."""
@@ -50,17 +52,8 @@ def activation_stats(model: nn.Module, x: torch.Tensor) -> list[dict]:
 
         return record
 
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook(n, m)) for n, m in leaves]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    with hooked_eval(model, [(m, hook(n, m)) for n, m in leaves(model)]):
+        model(x)
     return rows
 
 

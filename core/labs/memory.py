@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from core.labs.hooks import hooked_eval, leaves
+
 FLOAT = 4  # bytes of a float32
 INDEX = 8  # bytes of an int64 (max-pooling keeps where each maximum was)
 MASK = 1  # bytes of a bool (dropout keeps which units it dropped)
@@ -84,17 +86,8 @@ def estimate(model: nn.Module, channels: int, size: int) -> Estimate:
 
         return record
 
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook(n, m)) for n, m in leaves]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(torch.zeros(1, channels, size, size))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    with hooked_eval(model, [(m, hook(n, m)) for n, m in leaves(model)]):
+        out = model(torch.zeros(1, channels, size, size))
     per_image = sum(kept.values()) + out.numel() * FLOAT  # the loss keeps the log-probabilities
     return Estimate(n_params * FLOAT, n_params * FLOAT, ADAM_STATE * n_params * FLOAT, per_image)
 
