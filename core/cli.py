@@ -174,26 +174,17 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False, 
         job_id = store.submit(kind, params)
     runners: list[threading.Thread] = []
 
+    def plan(own: Store) -> dict | None:
+        job = own.get(job_id)
+        if job is None or job.finished_state:
+            return None  # e.g. failed as an orphan of the worker that died
+        return {"until_job": job_id}
+
     def run_here_if_no_worker() -> bool:
-        handle = worker.acquire_lock()
-        if handle is None:
-            return False
-        store.fail_orphans(worker.ORPHAN_REASON)  # a worker that died left these RUNNING
-
-        def work():
-            try:
-                own = Store(store.path)
-                job = own.get(job_id)
-                if job is None or job.finished_state:
-                    return  # e.g. failed just above, with the worker that died
-                worker.warm_up()
-                worker.serve(own, until_job=job_id)
-            finally:
-                worker.release_lock(handle)
-
-        runners.append(threading.Thread(target=work, name="inline-worker", daemon=True))
-        runners[-1].start()
-        return True
+        runner = worker.start_inline(store, plan)
+        if runner is not None:
+            runners.append(runner)
+        return runner is not None
 
     if not run_here_if_no_worker() and not quiet:
         pos = store.queue_position(job_id)

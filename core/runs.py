@@ -129,20 +129,25 @@ def read_record(run_id: int) -> RunRecord:
     return parse_record(meta)
 
 
-def save(run_id: int, state_dict: dict, record: RunRecord) -> Path:
-    """Write the run's weights then run.json, each atomically (temp file, fsync, rename)."""
+def write_tensors(tensors: dict, target: Path) -> Path:
+    """Write tensors as safetensors at target atomically (on the CPU; temp file, fsync, rename)."""
     from safetensors.torch import save_file
 
-    folder = run_dir(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    target = folder / WEIGHTS
+    state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     tmp = fsutil.temp_path(target)
     try:
         save_file(state, str(tmp))
         fsutil.publish(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    return target
+
+
+def save(run_id: int, state_dict: dict, record: RunRecord) -> Path:
+    """Write the run's weights then run.json, each atomically (temp file, fsync, rename)."""
+    folder = run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = write_tensors(state_dict, folder / WEIGHTS)
     fsutil.atomic_write(folder / RECORD, json.dumps(record.to_dict(), indent=2, ensure_ascii=False))
     return target
 

@@ -106,27 +106,14 @@ def follow(store, sweep_id: int, quiet: bool = False):
     """Run the sweep here when no worker is running (else let the worker), print each member as
     it ends; Ctrl-C stops the sweep. Returns its final SweepStatus."""
     from core.jobs import sweeps, worker
-    from core.jobs.store import Store
 
     runners: list[threading.Thread] = []
 
     def run_here_if_no_worker() -> bool:
-        handle = worker.acquire_lock()
-        if handle is None:
-            return False
-        store.fail_orphans(worker.ORPHAN_REASON)
-
-        def work():
-            try:
-                own = Store(store.path)
-                worker.warm_up()
-                worker.serve(own, until=lambda: sweeps.finished(own, sweep_id))
-            finally:
-                worker.release_lock(handle)
-
-        runners.append(threading.Thread(target=work, name="inline-worker", daemon=True))
-        runners[-1].start()
-        return True
+        runner = worker.start_inline(store, lambda own: {"until": lambda: sweeps.finished(own, sweep_id)})
+        if runner is not None:
+            runners.append(runner)
+        return runner is not None
 
     if not run_here_if_no_worker() and not quiet:
         print(f"A worker (pid {worker.lock_holder()}) is running; it runs the sweep.", file=sys.stderr)

@@ -218,6 +218,34 @@ def serve(
         store.worker_gone(pid)
 
 
+def start_inline(store: Store, plan: Callable[[Store], dict | None]) -> threading.Thread | None:
+    """Become the worker in a thread of this process when no other worker holds the lock.
+
+    The command line does this so a job runs without a separate worker. plan(store) gives the
+    serve() arguments (when to return) from the thread's own store, or None to do nothing.
+    Returns the running thread, or None when another worker is alive.
+    """
+    handle = acquire_lock()
+    if handle is None:
+        return None
+    store.fail_orphans(ORPHAN_REASON)  # a worker that died left these RUNNING
+
+    def work():
+        try:
+            own = Store(store.path)
+            args = plan(own)
+            if args is None:
+                return
+            warm_up()
+            serve(own, **args)
+        finally:
+            release_lock(handle)
+
+    runner = threading.Thread(target=work, name="inline-worker", daemon=True)
+    runner.start()
+    return runner
+
+
 def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False) -> int:
     """`python -m core worker`: take the lock, recover orphans, then serve until stopped."""
     handle = acquire_lock(wait=2.0)  # a probe may hold the lock for an instant

@@ -57,7 +57,6 @@ def save(run_id: int, learn, *, epoch: int, step: int, run_epochs: int, phase: s
     the next epoch and batch of a continuation take); run_epochs counts this run's own epochs.
     """
     import torch
-    from safetensors.torch import save_file
 
     tensors = {_MODEL + k: v.detach() for k, v in learn.model.state_dict().items()}
     groups, scalars = [], {}
@@ -72,17 +71,10 @@ def save(run_id: int, learn, *, epoch: int, step: int, run_epochs: int, phase: s
                 else:
                     scalars[f"{idx}.{name}"] = _jsonable(value)
         groups = [{k: _jsonable(v) for k, v in g.items()} for g in state["param_groups"]]
-    tensors = {k: v.to("cpu").contiguous() for k, v in tensors.items()}
     folder = runs.run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"checkpoint-{int(epoch)}.safetensors"
-    target = folder / name
-    tmp = fsutil.temp_path(target)
-    try:
-        save_file(tensors, str(tmp))
-        fsutil.publish(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    runs.write_tensors(tensors, folder / name)
     meta = {
         "format": FORMAT,
         "run_id": int(run_id),

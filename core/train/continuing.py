@@ -109,30 +109,12 @@ def plan(
     }
 
 
-def submit_continue(
-    store: Store,
-    parent_id: int,
-    *,
-    epochs: int | None = None,
-    lr: float | None = None,
-    schedule: str | None = None,
-    unfreeze: bool = False,
-    keep_best: bool | None = None,
-    early_stop: bool | None = None,
-) -> int:
+def submit_continue(store: Store, parent_id: int, **options: Any) -> int:
     """Queue `epochs` more epochs of a finished, cancelled or failed run; returns the new job's id.
 
-    Refuses (UserError, nothing queued) an unknown id, a run in the trash, one still queued or
-    running, and one that never finished an epoch. See plan() for the arguments.
+    options are plan()'s (epochs, lr, schedule, unfreeze, keep_best, early_stop). Refuses
+    (UserError, nothing queued) an unknown id, a run in the trash, one still queued or running,
+    and one that never finished an epoch.
     """
-    params = plan(
-        store,
-        parent_id,
-        epochs=epochs,
-        lr=lr,
-        schedule=schedule,
-        unfreeze=unfreeze,
-        keep_best=keep_best,
-        early_stop=early_stop,
-    )
+    params = plan(store, parent_id, **options)
     return store.submit("train", params, parent=params["continue"]["parent"])
