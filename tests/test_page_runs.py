@@ -198,9 +198,15 @@ def test_seed_groups_draw_bands_and_a_verdict(fresh_workspace):
 
 
 def test_continue_training_queues_a_child_of_the_run(fresh_workspace, no_worker, monkeypatch):
+    from core import runs
     from dashboard.views import runs_detail
 
     run_id = seed_run()
+    at = pick(open_runs(), [run_id])  # no checkpoint: nothing to continue from, and it says so
+    assert any("kept no checkpoint" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label == "Continue training"]
+    runs.checkpoint_path(run_id).parent.mkdir(parents=True, exist_ok=True)
+    runs.checkpoint_path(run_id).write_text("{}")  # the form only looks for one
     calls = []
     monkeypatch.setattr(runs_detail, "submit_continue", lambda parent, **kw: calls.append((parent, kw)) or 99)
     at = pick(open_runs(), [run_id])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import runs as run_files
 from core.config import SCHEDULES
 from core.errors import UserError
 from core.jobs.store import CANCELLED, DONE, FAILED, Job
@@ -170,6 +171,9 @@ def _continue(job: Job) -> None:
     st.caption(TEXT["cont_intro"])
     if job.state not in (DONE, CANCELLED, FAILED):
         st.caption("Available once the run has ended.")
+        return
+    if not run_files.has_checkpoint(job.id):
+        st.caption(TEXT["cont_none"])
         return
     cfg = (job.params or {}).get("config") or {}
     with st.form(f"continue_{job.id}", border=False):
