@@ -166,8 +166,15 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
     out = []
     if cfg.task not in tasks.TASKS:
         out.append(f"Unknown task {cfg.task!r}; choose one of: {', '.join(tasks.names())}.")
-    elif cfg.options is not None:
-        out.extend(cfg.options.problems())
+    else:
+        if cfg.options is not None:
+            out.extend(cfg.options.problems())
+        task = tasks.get(cfg.task)
+        if cfg.arch not in task.archs:
+            out.append(
+                f"{cfg.arch!r} is not an architecture for {task.title.lower()}; choose one of: "
+                f"{', '.join(task.archs)}."
+            )
     if isinstance(cfg.lr, float) and cfg.lr == math.inf:
         out.append("The learning rate must be a finite number below 10 (try 3e-3).")
     elif not _finite(cfg.lr) or cfg.lr <= 0:

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from core import workspace
-from core.data import changes, journal
-from core.data.datasets import DatasetInfo, Items, read_image_folder, resolve
+from core.data import changes, journal, layouts
+from core.data.datasets import DatasetInfo, Items, resolve
 from core.errors import PathEscapeError, UserError
 from core.fsutil import sha256_file
 
@@ -103,9 +103,12 @@ def dataset(name: str | DatasetInfo, wait: float | None = None) -> Iterator[Data
 
 
 def items(name: str | DatasetInfo, valid_pct: float = 0.2, seed: int = 0, wait: float | None = None) -> Items:
-    """The dataset's images as they are now (split as training splits them), read under the lock."""
+    """The dataset's images as they are now (split as training splits them), read under the lock.
+
+    Items for class folders; MultiItems or SegItems (core.data.layouts) for the other tasks.
+    """
     with dataset(name, wait) as info:
-        return read_image_folder(info.path, valid_pct=valid_pct, seed=seed)
+        return layouts.read_items(info.path, info.task, valid_pct=valid_pct, seed=seed)
 
 
 def check_images(name: str | DatasetInfo, progress: Callable[[float, str], None] | None = None) -> list:
@@ -113,8 +116,8 @@ def check_images(name: str | DatasetInfo, progress: Callable[[float, str], None]
     from core.data import images
 
     with dataset(name) as info:
-        found = read_image_folder(info.path)
-        return images.check_files(found.root, found.files, progress=progress)
+        found = layouts.read_items(info.path, info.task)
+        return images.check_files(found.root, layouts.all_files(found), progress=progress)
 
 
 def move_to_trash(name: str | DatasetInfo, files: list[str]) -> Path:

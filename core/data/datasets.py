@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import random
 import shutil
@@ -15,6 +14,7 @@ import numpy as np
 
 from core import workspace
 from core.data import labels as label_text
+from core.data.layouts import detect, hash_split
 from core.errors import UserError
 from core.fsutil import fsync_dir
 
@@ -41,6 +41,7 @@ class DatasetInfo:
     title: str
     description: str
     default_size: int = 32
+    task: str = "single_label"  # the kind of problem its layout is for (core/tasks)
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,18 @@ BUILTINS = {
     },
     "coloured_shapes": f"Coloured circles, squares and triangles drawn from a seed: 3 classes, "
     f"{3 * SHAPES_PER_CLASS} images of {SHAPES_SIZE}×{SHAPES_SIZE} pixels.",
+    "shapes_multi": "Images holding none to three shapes of four kinds, drawn from a seed: "
+    "several labels per image (multi-label).",
+    "shapes_seg": "Scenes of overlapping shapes on textured backgrounds, drawn from a seed, "
+    "with a mask giving every pixel's class (segmentation).",
 }
 
 
-SYNTHETIC = ("coloured_shapes",)  # drawn from a seed rather than shipped; listed after the real ones
+SYNTHETIC = (
+    "coloured_shapes",
+    "shapes_multi",
+    "shapes_seg",
+)  # drawn from a seed rather than shipped; listed after the real ones
 
 
 def builtin_names() -> list[str]:
@@ -102,6 +111,8 @@ def resolve(name: str) -> DatasetInfo:
     if name == "coloured_shapes":
         path = generate_shapes(name, SHAPES_SEED, SHAPES_PER_CLASS)
         return DatasetInfo(name, path, "Coloured shapes", BUILTINS[name], SHAPES_SIZE)
+    if name in GENERATED:
+        return GENERATED[name]()
     root = workspace.subdir("datasets")
     try:
         path = workspace.safe_join(root, name)
@@ -111,9 +122,48 @@ def resolve(name: str) -> DatasetInfo:
         choices = ", ".join(available())
         raise UserError(f"Unknown dataset {name!r}. Choose one of: {choices}.")
     meta = _read_meta(path)
+    from core import tasks
+
+    task = meta.get("task") if meta.get("task") in tasks.TASKS else detect(path)
     return DatasetInfo(
-        name, path, meta.get("title", name), meta.get("description", ""), int(meta.get("default_size", 64))
+        name,
+        path,
+        meta.get("title", name),
+        meta.get("description", ""),
+        int(meta.get("default_size", 64)),
+        task,
     )
+
+
+def _shapes_multi() -> DatasetInfo:
+    from core.data import shapes_multi
+
+    path = shapes_multi.generate_shapes_multi("shapes_multi")
+    return DatasetInfo(
+        "shapes_multi",
+        path,
+        "Shapes, several per image",
+        BUILTINS["shapes_multi"],
+        shapes_multi.SIZE,
+        "multi_label",
+    )
+
+
+def _shapes_seg() -> DatasetInfo:
+    from core.data import shapes_seg
+
+    path = shapes_seg.generate_shapes_seg("shapes_seg")
+    return DatasetInfo(
+        "shapes_seg",
+        path,
+        "Shapes, a class per pixel",
+        BUILTINS["shapes_seg"],
+        shapes_seg.SIZE,
+        "segmentation",
+    )
+
+
+GENERATED = {"shapes_multi": _shapes_multi, "shapes_seg": _shapes_seg}  # the other tasks' built-ins
 
 
 def _read_meta(path: Path) -> dict:
@@ -278,15 +328,9 @@ def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Item
     if not files:
         raise UserError(f"No images found in {path}: expected class folders holding image files.")
     if not has_split:
-        # Rank each file by a seeded hash of its name (not its class, not its place in the list),
+        # Ranked by a seeded hash of each file's name (not its class, not its place in the list),
         # so deleting or relabelling files moves no other file between the splits.
-        def rank(i: int) -> tuple[str, str]:
-            key = f"{seed}|{Path(files[i]).name}".encode()
-            return hashlib.sha1(key).hexdigest(), files[i]
-
-        order = sorted(range(len(files)), key=rank)
-        cut = set(order[: max(1, round(len(files) * valid_pct))])
-        is_valid = [i in cut for i in range(len(files))]
+        is_valid = hash_split(files, valid_pct, seed)
     vocab = sorted(set(labels))
     if len(vocab) < 2:
         raise UserError(f"{path} holds only one class ({vocab[0]}); a classifier needs at least two.")

@@ -90,6 +90,7 @@ def _log_points(low: float, high: float, n: int) -> list[float]:
 
 def problems(spec: SweepSpec) -> list[str]:
     """Every reason the sweep cannot be queued, as sentences (empty when it can)."""
+    from core import tasks
     from core.data import datasets
     from core.train.archs import ARCHS
 
@@ -115,10 +116,13 @@ def problems(spec: SweepSpec) -> list[str]:
             out += config_problems(spec.base.replace(lr=float(high)))
             if spec.base.lr_low is not None:
                 out.append("A discriminative learning rate (lr_low) cannot be swept; clear it first.")
+    fitting = tasks.get(spec.base.task).archs if spec.base.task in tasks.TASKS else tuple(ARCHS)
     out += [
-        f"Unknown architecture {a!r}. Choose one of: {', '.join(ARCHS)}."
-        for a in spec.archs
+        f"Unknown architecture {a!r}. Choose one of: {', '.join(fitting)}."
         if a not in ARCHS
+        else f"{a!r} is not an architecture for this task; choose one of: {', '.join(fitting)}."
+        for a in spec.archs
+        if a not in fitting
     ]
     out += config_problems(spec.base)
     for key, values in (("bs", spec.bs), ("wd", spec.wd), ("epochs", spec.epochs)):

@@ -42,6 +42,9 @@ class Task(Protocol):
     cache_format: ClassVar[str]  # how its tensors are cached (e.g. "image-uint8")
     result_views: ClassVar[tuple[str, ...]]  # the Results page sections that make sense for it
     Options: ClassVar[type]  # a frozen dataclass: the task's own part of TrainConfig
+    archs: ClassVar[tuple[str, ...]]  # the architectures (core/train/archs.py) that fit it
+    default_arch: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]]  # TrainConfig fields a fresh run of this task starts from
 
     def recognises(self, folder: Path) -> bool:
         """Can the dataset in folder be read as this task?"""
@@ -74,7 +77,25 @@ class Task(Protocol):
         """The untrained network for a checked bundle config."""
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (SingleLabel(),)}
+def _registered() -> list[Task]:
+    """Every task whose module is present (the multi-label and segmentation ones are optional
+    while they are being written; an error inside a present module is raised, not hidden)."""
+    import importlib
+
+    found: list[Task] = [SingleLabel()]
+    optional = (("core.tasks.multi_label", "MultiLabel"), ("core.tasks.segmentation", "Segmentation"))
+    for module, cls in optional:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name == module:
+                continue
+            raise
+        found.append(getattr(mod, cls)())
+    return found
+
+
+TASKS: dict[str, Task] = {t.name: t for t in _registered()}
 DEFAULT = SingleLabel.name
 
 
@@ -94,3 +115,19 @@ def names() -> list[str]:
 def default_options(name: str) -> Any:
     """The task's options with every default (the task's part of a fresh TrainConfig)."""
     return get(name).Options()
+
+
+def default_config(name: str, **overrides: Any) -> TrainConfig:
+    """A fresh TrainConfig for a task: the global defaults, the task's own defaults, then overrides."""
+    from core.config import TrainConfig
+
+    task = get(name)
+    values = {"arch": task.default_arch, **task.defaults, **overrides, "task": task.name}
+    return TrainConfig(**values)
+
+
+def for_dataset(name: str) -> Task:
+    """The task a dataset's layout is for (from its dataset.json, else its files)."""
+    from core.data.datasets import resolve
+
+    return get(resolve(name).task)

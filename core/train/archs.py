@@ -13,6 +13,7 @@ class Arch:
     title: str
     description: str
     pretrainable: bool = False
+    tasks: tuple[str, ...] = ("single_label", "multi_label")  # the kinds of problem it is built for
 
 
 ARCHS = {
@@ -42,6 +43,28 @@ ARCHS = {
             "ResNet-34",
             "A deeper residual network (34 layers): more capacity, about twice the work of ResNet-18.",
             pretrainable=True,
+        ),
+        Arch(
+            "tiny_unet",
+            "Tiny U-Net",
+            "A small U-Net for a CPU: an encoder halves the image three times, a decoder doubles it "
+            "back, and skip connections carry the fine detail across. The default for segmentation.",
+            tasks=("segmentation",),
+        ),
+        Arch(
+            "unet_resnet18",
+            "U-Net on ResNet-18",
+            "fastai's unet_learner model: a ResNet-18 encoder with a U-Net decoder (DynamicUnet); "
+            "ImageNet weights when present on this machine. Heavy on a CPU.",
+            pretrainable=True,
+            tasks=("segmentation",),
+        ),
+        Arch(
+            "unet_resnet34",
+            "U-Net on ResNet-34",
+            "The same U-Net on a deeper ResNet-34 encoder, as in the fastai course's CamVid lesson.",
+            pretrainable=True,
+            tasks=("segmentation",),
         ),
     ]
 }

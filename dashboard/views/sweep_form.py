@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import tasks
 from core.config import TrainConfig
 from core.fsutil import format_duration
 from core.train.archs import ARCHS
@@ -50,7 +51,7 @@ def form():
         st.session_state.setdefault(state.SWEEP_ARCHS, [base.arch])
         archs = st.multiselect(
             "Architectures",
-            list(ARCHS),
+            list(tasks.get(base.task).archs),  # only the architectures that fit the dataset's task
             key=state.SWEEP_ARCHS,
             format_func=lambda a: ARCHS[a].title,
             help=TEXT["archs"],

@@ -1,0 +1,107 @@
+"""shapes_multi: images holding none to three shapes of four kinds, drawn from a seed (multi-label).
+
+Each image has a random background and up to three shapes (circle, square, triangle, star) of
+random colours, sizes, positions and rotations, which may overlap; its labels are the set of
+kinds present, and about one image in twelve holds none. Written once into the workspace as
+images/ and a labels.csv (core.data.layouts), with a seeded is_valid column.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import tempfile
+from pathlib import Path
+
+from core import workspace
+from core.data.datasets import META_FILE, _publish, _removed_on_failure, _two_colours
+from core.data.layouts import IMAGES, MULTI_CSV, write_labels_csv
+from core.errors import UserError
+
+KINDS = ("circle", "square", "triangle", "star")
+SEED = 0
+N_IMAGES = 1200
+SIZE = 40
+VALID_PCT = 0.2
+EMPTY_SHARE = 0.08  # images with no shape at all: "none of these" must be learnable
+
+
+def draw_shape(draw, kind: str, cx: float, cy: float, r: float, angle: float, colour) -> None:
+    """Draw one filled shape of a kind centred at (cx, cy) with radius r, rotated by angle degrees."""
+    if kind == "circle":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+    elif kind == "star":
+        points = []
+        for i in range(10):
+            rad = r if i % 2 == 0 else r * 0.45
+            a = math.radians(angle + i * 36)
+            points.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
+        draw.polygon(points, fill=colour)
+    else:
+        sides = 4 if kind == "square" else 3
+        draw.regular_polygon((cx, cy, r), sides, rotation=angle, fill=colour)
+
+
+def generate_shapes_multi(
+    name: str = "shapes_multi", seed: int = SEED, n: int = N_IMAGES, size: int = SIZE
+) -> Path:
+    """Draw the dataset once into workspace/datasets/<name>; returns its folder."""
+    from PIL import Image, ImageDraw
+
+    root = workspace.subdir("datasets")
+    target = workspace.safe_join(root, name)
+    if (target / META_FILE).exists():
+        return target
+    if target.exists():
+        raise UserError(f"The workspace already holds a folder called {name}; choose another name.")
+    rng = random.Random(seed)
+    scale = 4
+    big = size * scale
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    with _removed_on_failure(tmp):
+        (tmp / IMAGES).mkdir()
+        files, labels, valid = [], [], []
+        for i in range(n):
+            background, _ = _two_colours(rng)
+            img = Image.new("RGB", (big, big), background)
+            draw = ImageDraw.Draw(img)
+            count = 0 if rng.random() < EMPTY_SHARE else rng.randint(1, 3)
+            kinds = set()
+            for _ in range(count):
+                kind = rng.choice(KINDS)
+                _, colour = _two_colours_against(rng, background)
+                r = rng.uniform(0.12, 0.26) * big
+                cx, cy = rng.uniform(r, big - r), rng.uniform(r, big - r)
+                draw_shape(draw, kind, cx, cy, r, rng.uniform(0, 360), colour)
+                kinds.add(kind)
+            rel = f"{IMAGES}/{i:05d}.png"
+            img.resize((size, size), Image.Resampling.LANCZOS).save(tmp / rel)
+            files.append(rel)
+            labels.append(tuple(sorted(kinds)))
+            valid.append(rng.random() < VALID_PCT)
+        write_labels_csv(tmp / MULTI_CSV, files, labels, valid)
+        meta = {
+            "title": "Shapes, several per image",
+            "description": f"{n:,} images of {size}×{size} pixels holding none to three of "
+            f"{', '.join(KINDS)}, drawn from seed {seed}; the labels are the kinds present.",
+            "source": f"generated from seed {seed}",
+            "split": f"random {int(VALID_PCT * 100)}% validation, seed {seed} (labels.csv is_valid)",
+            "n_train": valid.count(False),
+            "n_valid": valid.count(True),
+            "default_size": size,
+            "seed": seed,
+            "task": "multi_label",
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    return _publish(tmp, target)
+
+
+def _two_colours_against(rng: random.Random, background) -> tuple:
+    """A shape colour far enough in brightness from the background to be seen."""
+    from core.data.datasets import _luma
+
+    while True:
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        if abs(_luma(colour) - _luma(background)) > 60:
+            return background, colour

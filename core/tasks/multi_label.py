@@ -1,0 +1,131 @@
+"""Multi-label image classification: fastai's MultiCategoryBlock, BCEWithLogitsLossFlat, accuracy_multi.
+
+Any number of labels per image (none included), read from a labels.csv of file,labels with
+space-separated tags (core.data.layouts), cached as uint8 images like single-label, targets as
+float multi-hot rows. The model answers each label independently with a sigmoid, and a label is
+called present above the run's threshold (its options): the threshold decides accuracy_multi,
+the macro F1 and prediction alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.config import TrainConfig
+    from core.data.datasets import DatasetInfo
+    from core.data.loaders import DataBundle
+    from core.runs import LoadedRun, RunRecord
+
+
+@dataclass(frozen=True)
+class MultiLabelOptions:
+    """Settings only multi-label classification has."""
+
+    # A label is predicted when its probability is above this (fastai's thresh=0.5 by default):
+    # lower finds more of the labels an image has (recall) at the cost of false ones (precision).
+    threshold: float = 0.5
+
+    def problems(self) -> list[str]:
+        """Every reason these options are not sensible, as sentences."""
+        t = self.threshold
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or not 0 < t < 1:
+            return ["The threshold must be above 0 and below 1 (fastai uses 0.5)."]
+        return []
+
+
+class MultiLabel:
+    """Any number of labels per image: a labels.csv in, one probability per label out."""
+
+    name = "multi_label"
+    title = "Multi-label image classification"
+    main_metric = "f1_macro"
+    higher_is_better = True
+    metric_format = "{:.2%}"
+    cache_format = "image-uint8"  # the single-label image cache; targets are N×C multi-hot floats
+    result_views = ("per_label", "threshold", "top_losses_multi", "cleaner")
+    Options = MultiLabelOptions
+    archs = ("mnist_cnn", "simple_cnn", "resnet18", "resnet34")
+    default_arch = "simple_cnn"
+    # A fresh run on shapes_multi reaches accuracy_multi ≥ 0.95 and macro F1 ≥ 0.90 in under a
+    # minute on two CPU cores with these (bench/tasks.py).
+    defaults = {"arch": "simple_cnn", "epochs": 8, "lr": 1e-2, "bs": 64}
+
+    def recognises(self, folder: Path) -> bool:
+        """True when folder holds images and a labels.csv naming their tags."""
+        from core.data import layouts
+        from core.errors import UserError
+
+        try:
+            items = layouts.read_multi(Path(folder))
+        except (UserError, OSError, ValueError):
+            return False
+        return len(items.vocab) >= 2
+
+    def loaders(self, cfg: TrainConfig, info: DatasetInfo | None = None, device: Any = None) -> DataBundle:
+        """Loaders on the fast path: the uint8 image cache and multi-hot targets."""
+        from core.data import multi_loaders
+
+        return multi_loaders.build(cfg, info, device)
+
+    def learner(self, cfg: TrainConfig, bundle: DataBundle) -> tuple[Any, Any]:
+        """A CNN from the architecture registry with BCE on logits, accuracy_multi and f1_macro."""
+        from core.train.models import build_model
+        from core.train.multi_label import BCEWithLogits, metrics
+        from core.train.training import make_learner
+
+        thresh = float(cfg.options.threshold)
+        built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
+        return make_learner(cfg, bundle.dls, built, BCEWithLogits(thresh), metrics(thresh)), built
+
+    def summary(self, learn: Any) -> dict[str, float | None]:
+        """The final accuracy_multi and f1_macro (None when no epoch finished)."""
+        record = list(getattr(learn, "final_record", []) or [])
+        out = {}
+        for i, name in enumerate(("accuracy_multi", "f1_macro"), start=2):
+            value = record[i] if len(record) > i else None
+            out[name] = float(value) if value is not None else None
+        return out
+
+    def record(self, cfg: TrainConfig, bundle: DataBundle) -> RunRecord:
+        """Labels, input size, channels, normalisation and the data version (as single-label)."""
+        from core.tasks.single_label import SingleLabel
+
+        return SingleLabel().record(cfg, bundle)
+
+    def build_model(self, record: RunRecord) -> torch.nn.Module:
+        """The untrained CNN the run's weights load into."""
+        from core.tasks.single_label import SingleLabel
+
+        return SingleLabel().build_model(record)
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        """Sigmoid: one probability per label, each on its own."""
+        import torch
+
+        return torch.sigmoid(logits.float())
+
+    def interpret(self, loaded: LoadedRun) -> Any:
+        """Probabilities and tags of every image of the dataset as it is now (MultiInterpretation)."""
+        from core.analysis import multilabel
+
+        return multilabel.interpret(loaded)
+
+    def bundle_fields(self, record: RunRecord) -> dict[str, Any]:
+        """Labels in output order, the threshold, and how an image becomes the model's input."""
+        from core.tasks.single_label import SingleLabel
+
+        fields = SingleLabel().bundle_fields(record)
+        fields["threshold"] = float(record.config.options.threshold)
+        return fields
+
+    def build_from_bundle(self, config: dict[str, Any]) -> torch.nn.Module:
+        """The untrained CNN for a checked bundle config."""
+        from core.tasks.single_label import SingleLabel
+
+        return SingleLabel().build_from_bundle(config)
