@@ -24,33 +24,42 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _config_args(p: argparse.ArgumentParser, training: bool) -> None:
+    """The settings of a run. Left out, a setting takes the default of the dataset's task
+    (core.tasks.default_config), so `train --dataset shapes_seg` trains a U-Net."""
     from core import tasks
 
-    p.add_argument("--task", default=DEFAULTS.task, choices=tasks.names(), help="the kind of problem")
+    p.add_argument(
+        "--task",
+        default=None,
+        choices=tasks.names(),
+        help="the kind of problem; the dataset decides it, and a different one is refused",
+    )
     p.add_argument(
         "--opt",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a setting of the task's own (e.g. label_smoothing=0.1); repeat for more",
+        help="a setting of the task's own (e.g. label_smoothing=0.1, threshold=0.4); repeat for more",
     )
     p.add_argument("--dataset", default=DEFAULTS.dataset, help="dataset name (see `datasets`)")
-    p.add_argument("--arch", default=DEFAULTS.arch, help="architecture: mnist_cnn, simple_cnn, …")
-    p.add_argument("--bs", type=int, default=DEFAULTS.bs, help="batch size")
-    p.add_argument("--wd", type=float, default=DEFAULTS.wd, help="weight decay")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed")
+    p.add_argument(
+        "--arch", default=None, help="architecture (default: the task's, e.g. mnist_cnn, tiny_unet)"
+    )
+    p.add_argument("--bs", type=int, default=None, help="batch size (default: the task's)")
+    p.add_argument("--wd", type=float, default=None, help="weight decay (default: the task's)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     p.add_argument("--size", type=int, default=None, help="image side in pixels")
     p.add_argument("--augment", action="store_true", help="augment training batches")
     p.add_argument("--no-pretrained", action="store_true", help="never use pretrained weights")
     if training:
-        p.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="passes over the data")
-        p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="(peak) learning rate")
+        p.add_argument("--epochs", type=int, default=None, help="passes over the data (default: the task's)")
+        p.add_argument("--lr", type=float, default=None, help="(peak) learning rate (default: the task's)")
         p.add_argument(
             "--lr-low", type=float, default=None, help="low end of a discriminative range slice(lr_low, lr)"
         )
-        p.add_argument("--schedule", default=DEFAULTS.schedule, choices=list(SCHEDULES))
+        p.add_argument("--schedule", default=None, choices=list(SCHEDULES))
         p.add_argument(
-            "--freeze-epochs", type=int, default=0, help="epochs training only the head before unfreezing"
+            "--freeze-epochs", type=int, default=None, help="epochs training only the head before unfreezing"
         )
 
 
@@ -86,37 +95,40 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _config(args: argparse.Namespace) -> TrainConfig:
+CONFIG_FLAGS = ("arch", "bs", "wd", "seed", "size", "epochs", "lr", "lr_low", "schedule", "freeze_epochs")
+
+
+def task_of(dataset: str, asked: str | None = None) -> str:
+    """The task of a dataset (its layout decides); a different --task is refused with a sentence."""
     from core.data import datasets
+
+    if dataset not in datasets.available():
+        names = ", ".join(datasets.available())
+        raise UserError(f"Unknown dataset {dataset!r}. Choose one of: {names}.")
+    found = datasets.resolve(dataset).task
+    if asked is not None and asked != found:
+        raise UserError(
+            f"{dataset} is a {found} dataset, so --task {asked} does not fit it: leave --task out "
+            f"(the dataset decides) or choose a {asked} dataset."
+        )
+    return found
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The run the flags describe: the dataset's task, its defaults, then every flag given."""
+    from core import tasks
     from core.train.archs import ARCHS
 
-    fields = dict(
-        task=args.task,
-        options=_task_options(args.task, args.opt),
-        dataset=args.dataset,
-        arch=args.arch,
-        bs=args.bs,
-        wd=args.wd,
-        seed=args.seed,
-        size=args.size,
-        augment=args.augment,
-        pretrained=not args.no_pretrained,
-    )
-    if hasattr(args, "epochs"):
-        fields.update(
-            epochs=args.epochs,
-            lr=args.lr,
-            lr_low=args.lr_low,
-            schedule=args.schedule,
-            freeze_epochs=args.freeze_epochs,
-        )
-    cfg = TrainConfig(**fields).validate()
-    if cfg.arch not in ARCHS:
-        raise UserError(f"Unknown architecture {cfg.arch!r}. Choose one of: {', '.join(ARCHS)}.")
-    if cfg.dataset not in datasets.available():
-        names = ", ".join(datasets.available())
-        raise UserError(f"Unknown dataset {cfg.dataset!r}. Choose one of: {names}.")
-    return cfg
+    task = task_of(args.dataset, args.task)
+    given = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k, None) is not None}
+    if args.augment:
+        given["augment"] = True
+    if args.no_pretrained:
+        given["pretrained"] = False
+    if given.get("arch", tasks.get(task).default_arch) not in ARCHS:
+        raise UserError(f"Unknown architecture {given['arch']!r}. Choose one of: {', '.join(ARCHS)}.")
+    options = _task_options(task, args.opt)
+    return tasks.default_config(task, dataset=args.dataset, options=options, **given).validate()
 
 
 def _task_options(task: str, pairs: list[str]) -> dict:
@@ -218,11 +230,19 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False, 
     return store.get(job_id)
 
 
-def _epoch_printer(metric: str):
-    """Prints one epoch record as fastai's table does: epoch, losses, the task's metric, time."""
+EPOCH_FIELDS = {"epoch", "phase", "step", "train_loss", "valid_loss", "seconds"}
+
+
+def _epoch_printer(metric: str, seen: set[str] | None = None):
+    """Prints one epoch record as fastai's table does: epoch, losses, the task's metric, time.
+
+    seen, when given, collects the names of every metric the records carry (for the summary).
+    """
     from core.fsutil import format_duration
 
     def print_epoch(rec: dict) -> None:
+        if seen is not None:
+            seen.update(k for k, v in rec.items() if k not in EPOCH_FIELDS and isinstance(v, float))
         value = rec.get(metric)
         print(
             f"{int(rec['epoch']):<6d} {rec['train_loss']:<11.6f} {rec['valid_loss']:<11.6f} "
@@ -234,13 +254,20 @@ def _epoch_printer(metric: str):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`train`: queue a training run, follow it, print its epochs and a JSON summary."""
+    """`train`: queue a training run, follow it, print its epochs and a JSON summary.
+
+    The dataset decides the task; the column printed is the task's main metric, and the summary
+    holds every metric of the task (e.g. accuracy_multi beside f1_macro).
+    """
     from core import tasks
 
     job_id, cfg = train_cli.job_and_config(args, _config)  # a new run, or --continue RUN's
     metric = tasks.get(cfg.task).main_metric
     print(f"{'epoch':<6} {'train_loss':<11} {'valid_loss':<11} {metric:<9} time", flush=True)
-    job = run_and_follow("train", {"config": cfg.to_dict()}, on_epoch=_epoch_printer(metric), job_id=job_id)
+    seen: set[str] = set()
+    job = run_and_follow(
+        "train", {"config": cfg.to_dict()}, on_epoch=_epoch_printer(metric, seen), job_id=job_id
+    )
     return _finish(
         job,
         [
@@ -249,6 +276,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "train_loss",
             "valid_loss",
             metric,
+            *sorted(seen - {metric}),
             "seconds",
             "total_seconds",
             "images_per_second",

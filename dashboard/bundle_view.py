@@ -28,14 +28,37 @@ def date_text(iso: str) -> str:
         return iso
 
 
+def task_title(task: str) -> str:
+    """A task's name as a person reads it (the registry's title)."""
+    from core import tasks
+
+    return tasks.get(task).title if task in tasks.TASKS else task
+
+
+FIGURE_NAMES = {"f1_macro": "macro F1", "mean_iou": "mean IoU", "accuracy_multi": "accuracy (multi)"}
+
+
+def figure_name(metric: str) -> str:
+    """A metric's name as a person reads it (macro F1, mean IoU, accuracy)."""
+    return FIGURE_NAMES.get(metric, metric.replace("_", " "))
+
+
+def main_figure(info: library.ModelInfo) -> str:
+    """The model's main figure in words, e.g. "macro F1 91.2%" (— when unknown)."""
+    score = info.score
+    return f"{figure_name(info.main_metric)} {score:.1%}" if score is not None else "—"
+
+
 def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
-    """One row per saved model: name, dataset, architecture, accuracy, date, size, classes."""
+    """One row per saved model: name, task, dataset, architecture, figures, date, size, classes."""
     rows = [
         {
             "name": m.name,
+            "task": m.task.replace("_", "-"),
             "dataset": m.dataset or "—",
             "architecture": m.arch,
             "accuracy": m.accuracy,
+            "main figure": main_figure(m),
             "saved": date_text(m.created),
             "size": human_size(m.bytes),
             "classes": m.n_classes,
@@ -44,7 +67,19 @@ def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
         for m in models
     ]
     return pd.DataFrame(
-        rows, columns=["name", "dataset", "architecture", "accuracy", "saved", "size", "classes", "input"]
+        rows,
+        columns=[
+            "name",
+            "task",
+            "dataset",
+            "architecture",
+            "accuracy",
+            "main figure",
+            "saved",
+            "size",
+            "classes",
+            "input",
+        ],
     )
 
 
@@ -76,15 +111,16 @@ def download_buttons(name: str, key: str) -> None:
 
 
 def model_details(info: library.ModelInfo) -> None:
-    """What a saved model is: classes, input, training figures, versions and weights hash."""
+    """What a saved model is: task, classes (threshold or codes), input, figures, versions, hash."""
     cols = st.columns(4)
-    acc = info.accuracy
+    score = info.score
     cols[0].metric(
-        "accuracy",
-        f"{acc:.2%}" if acc is not None else "—",
-        help="Share of the validation images it classified correctly after training.",
+        figure_name(info.main_metric),
+        f"{score:.2%}" if score is not None else "—",
+        help=_FIGURE_HELP.get(info.main_metric, "Its main figure on the validation images after training."),
     )
-    cols[1].metric("classes", info.n_classes, help="How many classes it tells apart.")
+    label, help_text = _OUTPUTS.get(info.task, _OUTPUTS["single_label"])
+    cols[1].metric(label, info.n_classes, help=help_text)
     cols[2].metric(
         "input",
         f"{info.size}×{info.size}",
@@ -96,7 +132,16 @@ def model_details(info: library.ModelInfo) -> None:
         f"{f' (run {info.run_id})' if info.run_id is not None else ''}; "
         f"{'grey' if info.channels == 1 else 'colour'} input; saved {date_text(info.created)}."
     )
-    st.text("Classes: " + ", ".join(info.classes))
+    st.caption(f"Task: **{md(task_title(info.task))}**.")
+    if info.task == "segmentation":
+        st.text("Codes (mask value: class): " + ", ".join(f"{i} {c}" for i, c in enumerate(info.codes)))
+    else:
+        st.text(("Labels: " if info.task == "multi_label" else "Classes: ") + ", ".join(info.classes))
+    if info.threshold is not None:
+        st.text(
+            f"Threshold: {info.threshold:.2f} (a label is given when its probability is above it; "
+            "the Predict page can move it)"
+        )
     with st.expander("Config details: normalisation, versions, weights hash"):
         st.json(
             {
@@ -108,6 +153,22 @@ def model_details(info: library.ModelInfo) -> None:
             },
             expanded=False,
         )
+
+
+_FIGURE_HELP = {
+    "accuracy": "Share of the validation images it classified correctly after training.",
+    "f1_macro": "The mean over the labels of F1 (the balance of precision and recall) on the validation "
+    "images, at its threshold, after training.",
+    "mean_iou": "The mean over the classes of the overlap between predicted and true masks "
+    "(intersection over union) on the validation images, after training.",
+}
+
+
+_OUTPUTS = {  # the "classes" metric of each task: its label and help
+    "single_label": ("classes", "How many classes it tells apart."),
+    "multi_label": ("labels", "How many labels it answers, each on its own."),
+    "segmentation": ("classes", "How many classes it gives pixels (its codes)."),
+}
 
 
 def save_model_controls(job: Job) -> None:

@@ -1,5 +1,9 @@
 """The cleaner's widgets: an image grid with keep/delete/relabel marks, the plan, apply, undo, history.
 
+The plan, apply, undo and history serve single-label (relabel moves a file to another class
+folder) and multi-label datasets (retag gives an image a new set of tags in labels.csv; its grid
+is dashboard/views/results_multi.py) alike.
+
 Marks are stored in the workspace (core.analysis.marks), keyed by dataset and file; every widget mirrors the
 stored mark on each run, so marks survive filter changes, page switches, reloads and other tabs.
 """
@@ -17,6 +21,7 @@ import streamlit as st
 from core.analysis import marks as marks_
 from core.analysis import plans
 from core.data import journal, labels
+from core.data.label_rows import current_tags
 from core.data.places import dataset_root
 from core.errors import UserError
 from dashboard import state
@@ -58,12 +63,16 @@ def thumbnail(path: str, mtime_ns: int) -> bytes:
         return out.getvalue()
 
 
-def _on_mark(dataset: str, file: str, key: str, default_to: str) -> None:
+def on_mark(dataset: str, file: str, key: str, default_to: str | list[str]) -> None:
+    """A mark radio changed: store its choice (a relabel or retag keeps the target chosen before)."""
     choice = st.session_state.get(key)
     stored = marks_.load_marks(dataset).get(file, {})
     try:
         if choice == "relabel":
             marks_.set_mark(dataset, file, "relabel", stored.get("to") or default_to)
+        elif choice == "retag":  # the tags chosen before, else default_to (its tags now)
+            again = stored.get("action") == "retag" and stored.get("to") is not None
+            marks_.set_mark(dataset, file, "retag", stored["to"] if again else default_to)
         else:
             marks_.set_mark(dataset, file, None if choice in (None, UNMARKED) else choice)
     except UserError as e:
@@ -107,7 +116,7 @@ def image_grid(
                 CHOICES,
                 key=key,
                 label_visibility="collapsed",
-                on_change=_on_mark,
+                on_change=on_mark,
                 args=(dataset, row.file, key, default_to),
                 help="keep: the label is right; delete: move the image to the trash; "
                 "relabel: move it to another class. Nothing changes until you apply.",
@@ -151,15 +160,40 @@ def paged(rows: pd.DataFrame, key: str) -> pd.DataFrame:
     return rows.iloc[start : start + size]
 
 
+def _multi(dataset: str) -> bool:
+    from core.data.datasets import resolve
+
+    return resolve(dataset).task == "multi_label"
+
+
 def marks_summary(dataset: str) -> str:
-    """'3 delete, 2 relabel, 1 keep' for the stored marks."""
+    """'3 delete, 2 relabel, 1 keep' for the stored marks ('2 retag' for a multi-label dataset)."""
     counts = pd.Series([m["action"] for m in marks_.load_marks(dataset).values()]).value_counts()
-    return ", ".join(f"{counts.get(a, 0)} {a}" for a in ("delete", "relabel", "keep"))
+    change = "retag" if _multi(dataset) else "relabel"
+    return ", ".join(f"{counts.get(a, 0)} {a}" for a in ("delete", change, "keep"))
+
+
+def tag_text(cell: str | None) -> str:
+    """A labels cell as a person reads a set of tags: 'circle, star', or '(none)'."""
+    return ", ".join((cell or "").split()) or "(none)"
 
 
 def plan_table(plan: plans.Plan) -> pd.DataFrame:
-    """One row per file the plan moves: file, action, from label, to label."""
-    mapping = labels.load_mapping(dataset_root(plan.dataset))
+    """One row per file the plan changes: file, action, from (label or tags), to (label, tags or trash)."""
+    root = dataset_root(plan.dataset)
+    if _multi(plan.dataset):
+        now = current_tags(root)
+        rows = [
+            {
+                "file": a.file,
+                "action": a.action,
+                "from": tag_text(a.old if a.action == "retag" else now.get(a.file)),
+                "to": tag_text(a.to) if a.action == "retag" else "trash",
+            }
+            for a in plan.actions
+        ]
+        return pd.DataFrame(rows, columns=["file", "action", "from", "to"])
+    mapping = labels.load_mapping(root)
     rows = [
         {
             "file": a.file,
@@ -172,7 +206,8 @@ def plan_table(plan: plans.Plan) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["file", "action", "from", "to"])
 
 
-def _notice(kind: str, text: str, details: list[dict] | None = None) -> None:
+def notice(kind: str, text: str, details: list[dict] | None = None) -> None:
+    """Show text as a toast now and once more at the top of the plan or history (show_notice)."""
     st.session_state[state.RESULTS_NOTICE] = (kind, text, details or [])
     st.toast(text, icon=":material/check:" if kind == "success" else ":material/warning:")
 
@@ -194,6 +229,7 @@ def plan_section(dataset: str) -> None:
     confirm or cancel."""
     show_notice()
     marks = marks_.load_marks(dataset)
+    multi = _multi(dataset)
     st.write(f"Marked so far: {marks_summary(dataset)}.")
     left, right = st.columns(2)
     if left.button(
@@ -201,8 +237,9 @@ def plan_section(dataset: str) -> None:
         type="primary",
         icon=":material/playlist_add_check:",
         disabled=not any(m["action"] != "keep" for m in marks.values()),
-        help="Show the plan: which files go to the trash and which change class. "
-        "Nothing moves until you confirm.",
+        help="Show the plan: which files go to the trash and which "
+        + ("get new tags. " if multi else "change class. ")
+        + "Nothing changes until you confirm.",
     ):
         try:
             plan = plans.make_plan(dataset)
@@ -227,10 +264,14 @@ def plan_section(dataset: str) -> None:
         return
     plan = plans.Plan.from_dict(pending["plan"])
     with st.container(border=True):
+        change = (
+            "retagged ones get their new tags in labels.csv (the old ones are kept in the journal)"
+            if multi
+            else "relabelled ones move to their new class folder (never over another file)"
+        )
         st.markdown(
             f"**The plan: {plan.summary()}.** Deleted images go to the workspace trash; "
-            "relabelled ones move to their new class folder (never over another file). "
-            "You can undo it afterwards."
+            f"{change}. You can undo it afterwards."
         )
         st.dataframe(plan_table(plan), hide_index=True)
         for problem in plan.problems:
@@ -241,15 +282,15 @@ def plan_section(dataset: str) -> None:
             type="primary",
             icon=":material/check:",
             disabled=not plan.actions,
-            help="Move the files now, as listed; a journal records every move first.",
+            help="Make the changes now, as listed; a journal records every one of them first.",
         ):
             st.session_state[state.RESULTS_PLAN] = None
             try:
                 report = plans.apply_plan(plan)
             except UserError as e:
-                _notice("error", str(e))
+                notice("error", str(e))
             else:
-                _notice("warning" if report.skipped else "success", report.summary(), report.skipped)
+                notice("warning" if report.skipped else "success", report.summary(), report.skipped)
             st.rerun()
         if cancel.button(
             "Cancel", icon=":material/close:", help="Close the plan; your marks stay as they are."
@@ -264,37 +305,37 @@ def history_section(dataset: str) -> None:
     if not entries:
         st.caption("No changes applied to this dataset yet.")
     else:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "change": e.apply_id,
-                        "when": datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M:%S"),
-                        "deletes": e.deletes,
-                        "relabels": e.relabels,
-                        "skipped": e.skipped,
-                        "state": e.state,
-                        "note": e.note,
-                    }
-                    for e in entries
-                ]
-            ),
-            hide_index=True,
+        table = pd.DataFrame(
+            [
+                {
+                    "change": e.apply_id,
+                    "when": datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M:%S"),
+                    "deletes": e.deletes,
+                    "relabels": e.relabels,
+                    "retags": e.retags,
+                    "skipped": e.skipped,
+                    "state": e.state,
+                    "note": e.note,
+                }
+                for e in entries
+            ]
         )
+        st.dataframe(table.drop(columns="relabels" if _multi(dataset) else "retags"), hide_index=True)
     undoable = any(e.state == "applied" for e in entries)
     if st.button(
         "Undo the last change",
         icon=":material/undo:",
         disabled=not undoable,
-        help="Put every file of the most recent applied change back where it was, and bring back its marks.",
+        help="Put every file of the most recent applied change back where it was (and every retagged "
+        "image's old tags), and bring back its marks.",
     ):
         try:
             report = plans.undo_last(dataset)
         except UserError as e:
-            _notice("error", str(e))
+            notice("error", str(e))
         else:
             problems = [{"file": f, "problem": "missing"} for f in report.missing] + [
                 {"file": r["file"], "problem": f"came back as {r['as']}"} for r in report.renamed
             ]
-            _notice("warning" if problems else "success", report.summary(), problems)
+            notice("warning" if problems else "success", report.summary(), problems)
         st.rerun()

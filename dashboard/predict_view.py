@@ -1,4 +1,9 @@
-"""The Predict page's parts: where images come from, and how one or many predictions are shown."""
+"""The Predict page's parts: where images come from, and how one or many predictions are shown.
+
+Single-label views live here; a model of another task is shown by its own view module
+(view_for: dashboard/views/predict_multi.py, predict_seg.py), which offers the same three
+functions: controls, show_one and show_many.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import streamlit as st
 from core.fsutil import frame_csv_bytes
 from core.serving import predict
 from core.serving.library import ModelInfo
-from dashboard import figures
+from dashboard import figures, state
+from dashboard.bundle_view import figure_name
 from dashboard.markup import html_text, md
 from dashboard.text import sections
 
@@ -20,26 +26,78 @@ CAMERA = "predict_camera"
 CANVAS = "predict_canvas"
 GRADCAM = "predict_gradcam"
 CLOSER = "predict_closer"
-_PROBS = "_predict_probs"  # (key, probabilities) of the last batch, so moving the threshold is free
+_PREDS = "_predict_preds"  # (key, predictions) of the last batch, so moving the threshold is free
 TOP_K = 5
+SQUARE_SIDE = 0  # a single-label model's view needs no centre square kept (segmentation's does)
 EXAMPLE = "predict_example"
 SOURCES = {"upload": "Upload images", "camera": "Take a photo", "draw": "Draw a digit"}
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
 
+_VIEWS = {"multi_label": "dashboard.views.predict_multi", "segmentation": "dashboard.views.predict_seg"}
+
+
+def view_for(info: ModelInfo):
+    """The module that shows this model's predictions: its task's view, or this one (single-label)."""
+    import importlib
+    import sys
+
+    if info.task in _VIEWS:
+        return importlib.import_module(_VIEWS[info.task])
+    return sys.modules[__name__]
+
+
 def model_label(info: ModelInfo) -> str:
-    """How a model is named in the picker: name, data, accuracy."""
-    acc = f", {info.accuracy:.0%}" if info.accuracy is not None else ""
-    return f"{info.name} ({info.arch} on {info.dataset or 'imported data'}{acc})"
+    """How a model is named in the picker: name, data, its main figure (accuracy, F1, IoU)."""
+    score = info.score
+    what = "" if info.main_metric == "accuracy" else f" {figure_name(info.main_metric)}"
+    figure = f",{what} {score:.0%}" if score is not None else ""
+    return f"{info.name} ({info.arch} on {info.dataset or 'imported data'}{figure})"
 
 
 def model_caption(info: ModelInfo) -> str:
     """What the chosen model expects and knows."""
     colour = "grey" if info.channels == 1 else "colour"
     shown = ", ".join(md(c) for c in info.classes[:12]) + (" …" if info.n_classes > 12 else "")
+    what = {
+        "multi_label": f"{info.n_classes} labels, each answered on its own ({shown})",
+        "segmentation": f"{info.n_classes} classes, one for every pixel ({shown})",
+    }.get(info.task, f"{info.n_classes} classes ({shown})")
     return (
-        f"{info.n_classes} classes ({shown}); every image is centre-cropped to a square, "
+        f"{what}; every image is centre-cropped to a square, "
         f"resized to {info.size}×{info.size} px and made {colour}, as in training."
+    )
+
+
+def controls(loaded: predict.LoadedModel) -> tuple[float, bool]:
+    """The not-sure threshold and the Grad-CAM switch of a single-label model."""
+    text = sections("predict")
+    left, right = st.columns([3, 2])
+    threshold = left.slider(
+        "Not-sure threshold",
+        min_value=0.0,
+        max_value=1.0,
+        step=0.05,
+        format="%.2f",
+        key=state.PREDICT_THRESHOLD,
+        persist_state="session",
+        help=text["threshold"],
+    )
+    left.caption(text["threshold_explained"])
+    return threshold, gradcam_toggle(loaded, right)
+
+
+def gradcam_toggle(loaded: predict.LoadedModel, where) -> bool:
+    """Show where it looked (Grad-CAM), on when the model can be explained."""
+    from core.serving import gradcam
+
+    can_explain = gradcam.explains(loaded)
+    return where.toggle(
+        "Show where it looked (Grad-CAM)",
+        value=can_explain,
+        key=GRADCAM,
+        disabled=not can_explain,
+        help=sections("predict")["gradcam"],
     )
 
 
@@ -126,19 +184,24 @@ def _drawing(info: ModelInfo) -> list[tuple[str, bytes]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=256, ttl=3600)
-def _prepare(data: bytes, name: str, size: int, channels: int) -> predict.PreparedImage | str:
+def _prepare(
+    data: bytes, name: str, size: int, channels: int, square_side: int = 0
+) -> predict.PreparedImage | str:
     """A prepared image, or the sentence saying why it cannot be used (cached per file)."""
     try:
-        return predict.prepare(data, name, size, channels)
+        return predict.prepare(data, name, size, channels, square_side)
     except predict.ImageError as e:
         return str(e)
 
 
-def prepare_all(files: list[tuple[str, bytes]], info: ModelInfo):
-    """(prepared images, [(name, why)] for the unusable ones), each file prepared once."""
+def prepare_all(files: list[tuple[str, bytes]], info: ModelInfo, square_side: int = 0):
+    """(prepared images, [(name, why)] for the unusable ones), each file prepared once.
+
+    square_side > 0 keeps each image's centre square for an overlay (segmentation).
+    """
 
     def cached(data: bytes, name: str, size: int, channels: int) -> predict.PreparedImage:
-        out = _prepare(data, name, size, channels)
+        out = _prepare(data, name, size, channels, square_side)
         if isinstance(out, str):
             raise predict.ImageError(out)
         return out
@@ -146,19 +209,17 @@ def prepare_all(files: list[tuple[str, bytes]], info: ModelInfo):
     return predict.prepare_many(files, info.size, info.channels, prepare_one=cached)
 
 
-def predictions(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage]):
+def predictions(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage]) -> list:
     """Predictions for the batch, remembered so that moving the threshold does not recompute."""
     h = hashlib.sha256(loaded.info.sha256.encode())
     for p in prepared:
         h.update(p.name.encode())
         h.update(p.pixels.tobytes())
     key = h.hexdigest()
-    cached = st.session_state.get(_PROBS)
+    cached = st.session_state.get(_PREDS)
     if cached is None or cached[0] != key:
-        probs = predict.probabilities(loaded, [p.pixels for p in prepared])
-        st.session_state[_PROBS] = (key, probs)
-    probs = st.session_state[_PROBS][1]
-    return [predict.Prediction(p.name, row, loaded.classes) for p, row in zip(prepared, probs)]
+        st.session_state[_PREDS] = (key, predict.predict(loaded, prepared))
+    return st.session_state[_PREDS][1]
 
 
 def show_one(

@@ -1,10 +1,17 @@
-"""The Results page's sections: which run, its interpretation, the confusion matrix, the top-loss
-ranking (the model's own or out-of-sample), and retraining with a comparison.
+"""The Results page's sections: which run, its interpretation, the confusion matrix and the top-loss
+ranking (the model's own or out-of-sample).
+
+The run choice, the interpretation and the out-of-sample controls serve every task (the task
+interprets; a view module turns a crossval result into its frame); the confusion matrix and the
+single-label ranking are single-label's own. Multi-label and segmentation sections live in
+dashboard/views/results_multi.py and results_seg.py, retraining in views/results_retrain.py.
 
 torch loads only when a section needs the model (inside functions), never on import.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -64,20 +71,34 @@ def choose_run(store: Store) -> Job | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _loaded(run_id: int):
-
+def _loaded(run_id: int, where: str):
     return runs_files.load(run_id)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _interpretation(run_id: int, fingerprint: str):
-    from core.analysis.interpret import interpret
+def run_stamp(run_id: int) -> str:
+    """Which model a run id names, for cache keys: its record's path and time (an id in another
+    workspace, or of a run deleted and trained again, names another model)."""
+    path = runs_files.run_dir(run_id) / runs_files.RECORD
+    try:
+        return f"{path}:{path.stat().st_mtime_ns}"
+    except OSError:
+        return str(path)
 
-    return interpret(run_id, _loaded(run_id))
+
+def loaded_run(run_id: int):
+    """The run's rebuilt model and record (kept across reruns: core.runs.LoadedRun)."""
+    return _loaded(run_id, run_stamp(run_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _interpretation(run_id: int, where: str, fingerprint: str):
+    loaded = _loaded(run_id, where)
+    return tasks.get(loaded.record.task or tasks.DEFAULT).interpret(loaded)
 
 
 def interpretation(job: Job):
-    """The run's predictions on its dataset as it is now (recomputed when the files change)."""
+    """The run's predictions on its dataset as it is now (recomputed when the files change):
+    the task's own interpretation (core.analysis.interpret, multilabel or segmentation)."""
     from core.analysis.interpret import dataset_items, fingerprint
     from core.config import TrainConfig
     from core.data import access
@@ -85,7 +106,7 @@ def interpretation(job: Job):
     cfg = TrainConfig.from_dict(job.params["config"])
     with access.dataset(cfg.dataset):  # the list and the file times read together
         stamp = fingerprint(dataset_items(cfg))
-    return _interpretation(job.id, stamp)
+    return _interpretation(job.id, run_stamp(job.id), stamp)
 
 
 def summary_metrics(interp) -> None:
@@ -202,9 +223,19 @@ def _crossval_result(job_id: int):
     return load_result(job_id)
 
 
-def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
-    """The out-of-sample frame when its crossval job is done; else its controls or progress."""
+def out_of_sample(
+    job: Job, interp, dataset: str, frame_of: Callable[[dict], pd.DataFrame] | None = None
+) -> pd.DataFrame | None:
+    """The out-of-sample frame when its crossval job is done; else its controls or progress.
+
+    frame_of turns the crossval result into the ranking's frame (single-label's by default).
+    """
     from core.train.crossval import DEFAULT_K, out_of_sample_frame
+
+    if frame_of is None:
+
+        def frame_of(result: dict) -> pd.DataFrame:
+            return out_of_sample_frame(result, interp.frame, renames(dataset, result["created"]))
 
     store = runs.store()
     cv = store.latest("crossval", source_run=job.id)
@@ -216,7 +247,7 @@ def out_of_sample(job: Job, interp, dataset: str) -> pd.DataFrame | None:
         if result is not None:
             if result["fingerprint"] != interp.fingerprint:
                 st.caption(TEXT["stale_oos"])
-            frame = out_of_sample_frame(result, interp.frame, renames(dataset, result["created"]))
+            frame = frame_of(result)
             k_text = f"{result['k']}-fold cross-validation (job {cv.id})"
             st.caption(f"Training images ranked by {k_text}; validation images by the run's model.")
             if st.button(
@@ -309,76 +340,3 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
         rows = rows[rows["file"].isin(marked) == (show == "marked")]
     st.caption(TEXT["ranked"].format(n=len(rows)))
     cleaner.image_grid(cleaner.paged(rows, state.RESULTS_TOP_PAGES), dataset, root, interp.vocab, "top")
-
-
-def retrain_section(job: Job, interp) -> None:
-    """Queue the same settings on the cleaned data; compare the new run with this one."""
-    store = runs.store()
-    new = store.latest("train", retrain_of=job.id)
-    busy = new is not None and not new.finished_state
-    if st.button(
-        "Retrain with cleaned data",
-        type="primary",
-        icon=":material/replay:",
-        disabled=busy,
-        help=TEXT["retrain_button"],
-    ):
-        st.session_state[state.RUN] = runs.submit(
-            "train", {"config": job.params["config"], "retrain_of": job.id}
-        )
-        st.rerun()
-    if new is None:
-        return
-    if busy:
-        job_progress(new.id, f"Run {new.id}")
-        return
-    if new.state == FAILED or not runs_files.has_weights(new.id):
-        st.error(f"Run {new.id} did not finish: {new.error or new.state.lower()}.")
-        return
-    compare(job, new, interp)
-
-
-def compare(old: Job, new: Job, interp) -> None:
-    """Both runs measured on the same validation images (as they are now), side by side."""
-    from core.analysis import interpret
-
-    new_interp = interpretation(new)
-    acc_old = interpret.accuracy(interp.frame) or 0.0
-    acc_new = interpret.accuracy(new_interp.frame) or 0.0
-    st.markdown(
-        f"**Run {new.id} (retrained) against run {old.id}**, both on the "
-        f"{int((interp.frame['split'] == 'valid').sum())} validation images as they are now."
-    )
-    c1, c2, c3 = st.columns(3)
-    c1.metric(f"Validation accuracy, run {old.id}", f"{acc_old:.2%}")
-    c2.metric(
-        f"Validation accuracy, run {new.id}",
-        f"{acc_new:.2%}",
-        delta=f"{(acc_new - acc_old) * 100:+.2f} points",
-    )
-    n_old, n_new = (old.result or {}).get("n_train"), (new.result or {}).get("n_train")
-    c3.metric(
-        "Training images",
-        f"{n_new}",
-        delta=None if not (n_old and n_new) else n_new - n_old,
-        delta_color="off",
-    )
-    st.plotly_chart(
-        figures.comparison_figure(
-            interpret.per_class(interp.frame, interp.vocab),
-            interpret.per_class(new_interp.frame, new_interp.vocab),
-            f"run {old.id}",
-            f"run {new.id}",
-        ),
-        key=f"results_compare_{old.id}_{new.id}",
-    )
-
-    def show_new() -> None:
-        st.session_state[state.RESULTS_RUN] = new.id
-
-    st.button(
-        f"Open run {new.id}'s results",
-        on_click=show_new,
-        icon=":material/arrow_forward:",
-        help="Look at the retrained model's own mistakes.",
-    )

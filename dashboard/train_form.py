@@ -1,13 +1,18 @@
-"""The Train page's form: every control with one sentence, returning a TrainConfig and its problems."""
+"""The Train page's form: every control with one sentence, returning a TrainConfig and its problems.
+
+The chosen dataset decides the task; the form shows that task's architectures and settings only.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import streamlit as st
 
-from core.config import SCHEDULES, Augment, TrainConfig, config_problems
+from core import tasks
+from core.config import SCHEDULES, Augment, TrainConfig, config_problems, monitors
 from core.train.archs import ARCHS
 from dashboard import state
 from dashboard.text import sections
@@ -75,9 +80,57 @@ def _persisted(key: str) -> dict:
     return {"key": key, "persist_state": "session"}
 
 
+FORM_TASK = "train_form_task"  # the task the form's values are for: a dataset of another task refills it
+OPTION_PREFIX = "cfg_opt_"  # + a task option's name: that option's control (e.g. cfg_opt_threshold)
+LABEL_SMOOTHING, THRESHOLD = OPTION_PREFIX + "label_smoothing", OPTION_PREFIX + "threshold"
+_FIELDS = (  # (state key, TrainConfig field, type) of the controls a config fills
+    (state.LR, "lr", float),
+    (state.BS, "bs", int),
+    (state.WD, "wd", float),
+    (state.EPOCHS, "epochs", int),
+    (state.SCHEDULE, "schedule", str),
+    (state.FREEZE, "freeze_epochs", int),
+    (state.SEED, "seed", int),
+    (state.TRAIN_AUGMENT, "augment", bool),
+    (state.EARLY_STOP, "early_stop", bool),
+    (state.PATIENCE, "patience", int),
+    (state.KEEP_BEST, "keep_best", bool),
+    (state.MONITOR, "monitor", str),
+)
+
+
+def _set_controls(cfg: TrainConfig, only_missing: bool = False) -> None:
+    """Give the form's controls (all but the dataset) cfg's values; only_missing: only unset ones."""
+    put = st.session_state.setdefault if only_missing else st.session_state.__setitem__
+    put(state.ARCH, cfg.arch)
+    for key, field, kind in _FIELDS:
+        put(key, kind(getattr(cfg, field)))
+    put(state.DISCRIMINATIVE, cfg.lr_low is not None)
+    if cfg.lr_low is not None:
+        put(state.LR_LOW, float(cfg.lr_low))
+    for f in dataclasses.fields(cfg.options):
+        put(OPTION_PREFIX + f.name, getattr(cfg.options, f.name))
+
+
+def follow_task(task, dataset: str) -> None:
+    """Fill the form for the dataset's task: every control when the task changed (a fresh run of
+    that task, tasks.default_config), else only controls never set; an architecture the task
+    cannot use becomes its default."""
+    fresh = tasks.default_config(task.name, dataset=dataset)
+    _set_controls(fresh, only_missing=st.session_state.get(FORM_TASK, tasks.DEFAULT) == task.name)
+    st.session_state[FORM_TASK] = task.name
+    if st.session_state.get(state.ARCH) not in task.archs:
+        st.session_state[state.ARCH] = task.default_arch
+    if st.session_state.get(state.MONITOR) not in monitors(task.name):
+        st.session_state[state.MONITOR] = fresh.monitor
+
+
 def train_form(dataset_names: list[str], n_train_of) -> FormResult:
-    """Render the controls; n_train_of(name) gives a dataset's training-set size."""
-    d = TrainConfig()
+    """Render the controls; n_train_of(name) gives a dataset's training-set size.
+
+    The dataset decides the task (its layout): the form offers that task's architectures and
+    settings, and a dataset of another task starts from that task's defaults.
+    """
     left, right = st.columns(2)
     with left:
         dataset = st.selectbox(
@@ -87,9 +140,12 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             persist_state="session",
             help=TEXT["dataset"],
         )
+        task = tasks.for_dataset(dataset)
+        follow_task(task, dataset)
+        st.markdown(f"**Task:** {task.title}. {TEXT['task_' + task.name]}")
         arch = st.selectbox(
             "Architecture",
-            list(ARCHS),
+            list(task.archs),
             key=state.ARCH,
             persist_state="session",
             format_func=lambda a: ARCHS[a].title,
@@ -114,33 +170,22 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
                 **_persisted(state.LR_LOW),
                 help=TEXT["lr_low"],
             )
+        options = option_controls(task)
     with right:
         bs = st.number_input(
-            "Batch size",
-            min_value=0,
-            max_value=100_000,
-            value=d.bs,
-            step=16,
-            **_persisted(state.BS),
-            help=TEXT["bs"],
+            "Batch size", min_value=0, max_value=100_000, step=16, **_persisted(state.BS), help=TEXT["bs"]
         )
         wd = st.number_input(
             "Weight decay",
             min_value=0.0,
             max_value=10.0,
-            value=d.wd,
             step=0.01,
             format="%.3f",
             **_persisted(state.WD),
             help=TEXT["wd"],
         )
         epochs = st.number_input(
-            "Epochs",
-            min_value=0,
-            max_value=10_000,
-            value=d.epochs,
-            **_persisted(state.EPOCHS),
-            help=TEXT["epochs"],
+            "Epochs", min_value=0, max_value=10_000, **_persisted(state.EPOCHS), help=TEXT["epochs"]
         )
         schedule = st.radio(
             "Schedule",
@@ -154,20 +199,10 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in SCHEDULES.items()),
         )
         freeze_epochs = st.number_input(
-            "Freeze epochs",
-            min_value=0,
-            max_value=1000,
-            value=0,
-            **_persisted(state.FREEZE),
-            help=TEXT["freeze"],
+            "Freeze epochs", min_value=0, max_value=1000, **_persisted(state.FREEZE), help=TEXT["freeze"]
         )
         seed = st.number_input(
-            "Seed",
-            min_value=0,
-            max_value=2**32 - 1,
-            value=d.seed,
-            **_persisted(state.SEED),
-            help=TEXT["seed"],
+            "Seed", min_value=0, max_value=2**32 - 1, **_persisted(state.SEED), help=TEXT["seed"]
         )
         augment = st.toggle(
             "Augmentation",
@@ -176,9 +211,12 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
         )
         aug = chosen_augment()
         if augment:
-            st.caption(f"Each batch: {aug.describe()}. Change it on the Data page.")
-        stopping = stopping_controls(d)
+            moved = " Masks move with their images." if task.name == "segmentation" else ""
+            st.caption(f"Each batch: {aug.describe()}.{moved} Change it on the Data page.")
+        stopping = stopping_controls(task.name)
     cfg = TrainConfig(
+        task=task.name,
+        options=options,
         dataset=dataset,
         arch=arch,
         lr=float(lr),
@@ -199,11 +237,37 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
     return FormResult(cfg, problems, batches)
 
 
-def stopping_controls(d: TrainConfig) -> dict:
-    """Early stopping (patience, monitor) and keep-best: the TrainConfig fields they set."""
-    from core.config import monitors as monitors_of
+def _label_smoothing() -> float:
+    return st.slider(
+        "Label smoothing", 0.0, 0.5, step=0.05, **_persisted(LABEL_SMOOTHING), help=TEXT["label_smoothing"]
+    )
 
-    monitors = monitors_of(d.task)
+
+def _threshold() -> float:
+    value = st.slider(
+        "Threshold", 0.01, 0.99, step=0.01, format="%.2f", **_persisted(THRESHOLD), help=TEXT["threshold"]
+    )
+    st.caption(TEXT["threshold_effect"].format(threshold=value))
+    return value
+
+
+OPTION_CONTROLS = {"label_smoothing": _label_smoothing, "threshold": _threshold}  # option → its control
+
+
+def option_controls(task) -> dict:
+    """A control for each of the task's own settings (its Options fields); {name: value}.
+
+    A field without a control here keeps its default (it is left out of the returned dict).
+    """
+    return {
+        f.name: OPTION_CONTROLS[f.name]()
+        for f in dataclasses.fields(task.Options)
+        if f.name in OPTION_CONTROLS
+    }
+
+
+def stopping_controls(task: str) -> dict:
+    """Early stopping (patience, monitor) and keep-best: the TrainConfig fields they set."""
     early = st.toggle("Early stopping", **_persisted(state.EARLY_STOP), help=TEXT["early_stop"])
     values = {"early_stop": bool(early), "keep_best": False}
     if early:
@@ -212,7 +276,6 @@ def stopping_controls(d: TrainConfig) -> dict:
                 "Patience (epochs)",
                 min_value=1,
                 max_value=100,
-                value=d.patience,
                 **_persisted(state.PATIENCE),
                 help=TEXT["patience"],
             )
@@ -220,11 +283,9 @@ def stopping_controls(d: TrainConfig) -> dict:
     keep = st.toggle("Keep the best epoch's weights", **_persisted(state.KEEP_BEST), help=TEXT["keep_best"])
     values["keep_best"] = bool(keep)
     if early or keep:
-        if st.session_state.get(state.MONITOR) not in monitors:
-            st.session_state[state.MONITOR] = d.monitor if d.monitor in monitors else monitors[0]
         values["monitor"] = st.selectbox(
             "Watch",
-            monitors,
+            monitors(task),
             **_persisted(state.MONITOR),
             format_func=lambda m: "validation loss" if m == "valid_loss" else m,
             help=TEXT["monitor"],
@@ -235,32 +296,18 @@ def stopping_controls(d: TrainConfig) -> dict:
 def fill_from_config(config: dict, source: str | None = None) -> None:
     """Set the Train form's controls to a stored run's settings ("use these settings").
 
-    source, when given, says where they came from; the Train page shows it once.
+    source, when given, says where they came from; the Train page shows it once. Settings the
+    stored config lacks take the defaults of its task.
     """
     st.session_state[state.TRAIN_NOTICE] = source
-    d = TrainConfig()
-    get = lambda k: config.get(k, getattr(d, k))  # noqa: E731
-    st.session_state[state.DATASET] = get("dataset")
-    st.session_state[state.ARCH] = get("arch")
-    st.session_state[state.LR] = float(get("lr"))
-    lr_low = config.get("lr_low")
-    st.session_state[state.DISCRIMINATIVE] = lr_low is not None
-    if lr_low is not None:
-        st.session_state[state.LR_LOW] = float(lr_low)
-    for key, field in (
-        (state.BS, "bs"),
-        (state.EPOCHS, "epochs"),
-        (state.FREEZE, "freeze_epochs"),
-        (state.SEED, "seed"),
-    ):
-        st.session_state[key] = int(get(field))
-    st.session_state[state.WD] = float(get("wd"))
-    st.session_state[state.SCHEDULE] = get("schedule")
-    st.session_state[state.TRAIN_AUGMENT] = bool(get("augment"))
-    st.session_state[state.EARLY_STOP] = bool(get("early_stop"))
-    st.session_state[state.PATIENCE] = int(get("patience"))
-    st.session_state[state.KEEP_BEST] = bool(get("keep_best"))
-    st.session_state[state.MONITOR] = get("monitor")
+    task = config.get("task") or tasks.DEFAULT
+    fresh = tasks.default_config(task).to_dict()
+    cfg = TrainConfig.from_dict(
+        {**fresh, **config, "options": {**fresh["options"], **(config.get("options") or {})}}
+    )
+    st.session_state[state.DATASET] = cfg.dataset
+    st.session_state[FORM_TASK] = cfg.task
+    _set_controls(cfg)
 
 
 def chosen_augment() -> Augment:

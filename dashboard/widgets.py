@@ -119,8 +119,10 @@ def _run_heading(snap: Snapshot) -> None:
     job = snap.job
     cfg = job.params.get("config", {})
     st.subheader(f"{STATE_ICONS.get(job.state, '')} Run {job.id}: {job.state.lower()}")
+    task = cfg.get("task") or tasks.DEFAULT
+    kind = f"{tasks.get(task).title}: " if task != tasks.DEFAULT and task in tasks.TASKS else ""
     st.caption(
-        f"{cfg.get('arch')} on {cfg.get('dataset')}, {cfg.get('epochs')} epoch(s), "
+        f"{kind}{cfg.get('arch')} on {cfg.get('dataset')}, {cfg.get('epochs')} epoch(s), "
         f"lr {cfg.get('lr'):.2e}, batch size {cfg.get('bs')}"
     )
 
@@ -136,6 +138,18 @@ def _run_records(snap: Snapshot) -> None:
         st.table(epoch_table(snap.epochs).set_index("epoch"))  # plain HTML: cheap to redraw
     if snap.finished:
         final_summary(job, snap)
+
+
+EPOCH_COLUMNS = {"epoch", "phase", "step", "train_loss", "valid_loss", "seconds"}
+
+
+def other_metrics(task, epochs: pd.DataFrame) -> dict[str, str]:
+    """The task's metrics besides its main one, as the last epoch recorded them (written the task's way)."""
+    if epochs.empty:
+        return {}
+    last = epochs.iloc[-1]
+    names = [c for c in epochs.columns if c not in EPOCH_COLUMNS and c != task.main_metric]
+    return {n: task.metric_format.format(last[n]) for n in names if pd.notna(last[n])}
 
 
 def final_summary(job, snap) -> None:
@@ -155,6 +169,9 @@ def final_summary(job, snap) -> None:
     cols[2].metric("training time", f"{result.get('seconds', 0):.1f} s")
     ips = result.get("images_per_second")
     cols[3].metric("images / second", f"{ips:,.0f}" if ips else "—")
+    others = other_metrics(task, snap.epochs)
+    if others:
+        st.caption("Also after the last epoch: " + ", ".join(f"{k} {v}" for k, v in others.items()) + ".")
     if len(snap.batches):
         last = snap.batches.iloc[-1]
         peak = snap.batches["lr"].max()

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from core import tasks
 from core.config import TrainConfig
 from core.data import datasets
 from dashboard import runs, state
@@ -43,6 +44,14 @@ jobs = runs.store().jobs(limit=20)
 if not jobs:
     st.info(TEXT["no_runs"])
     st.stop()
+
+
+def _main_metric(task: str | None, result: dict) -> tuple[str, float | None]:
+    """The run's main figure, as its task names it (accuracy, f1_macro, mean_iou…), and its value."""
+    name = tasks.get(task or tasks.DEFAULT).main_metric
+    return name, result.get(name)
+
+
 rows = []
 for job in jobs:
     cfg = job.params.get("config", {})
@@ -54,7 +63,9 @@ for job in jobs:
             "state": job.state,
             "dataset": cfg.get("dataset"),
             "arch": cfg.get("arch"),
-            "accuracy": result.get("accuracy"),
+            "task": job.task or tasks.DEFAULT,
+            "metric": _main_metric(job.task, result)[0],
+            "value": _main_metric(job.task, result)[1],
             "seconds": result.get("seconds"),
             "error": job.error,
         }

@@ -2,10 +2,12 @@
 
 import streamlit as st
 
+from core import tasks
 from core.errors import UserError
 from core.train.archs import ARCHS
 from dashboard import model_view, state
 from dashboard.text import sections
+from dashboard.train_form import follow_task
 
 FROZEN = state.MODEL_FROZEN
 TEXT = sections("model")
@@ -33,13 +35,15 @@ dataset = st.session_state[state.DATASET]
 try:
     with st.spinner("Reading the dataset's folder (the first time, Digits is written out)…"):
         given = input_of(dataset)
+        task = tasks.for_dataset(dataset)
 except UserError as e:
     st.error(str(e))
     st.stop()
 
+follow_task(task, dataset)  # as the Train page: a dataset of another task starts from its defaults
 arch = st.selectbox(
     "Architecture",
-    list(ARCHS),
+    list(task.archs),
     key=state.ARCH,
     persist_state="session",
     format_func=lambda a: ARCHS[a].title,
@@ -47,9 +51,10 @@ arch = st.selectbox(
 )
 st.caption(ARCHS[arch].description)
 st.caption(
-    f"Built for **{dataset}**: {given.n_classes} classes, {given.channels} channel(s), "
-    f"{given.size}×{given.size} px images. Change the dataset on the Train page."
+    f"Built for **{dataset}** ({task.title.lower()}): {given.n_classes} classes, {given.channels} "
+    f"channel(s), {given.size}×{given.size} px images. Change the dataset on the Train page."
 )
+st.info(TEXT["output_" + task.name].format(n=given.n_classes, size=given.size), icon=":material/output:")
 
 try:
     with st.spinner(

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import UserError
-from core.serving import gradcam, library, predict
+from core.serving import library, predict
 from dashboard import predict_view, state
 from dashboard.text import sections
 
@@ -38,34 +38,15 @@ except UserError as e:
     st.error(str(e))
     st.stop()
 st.caption(predict_view.model_caption(loaded.info))
-
-left, right = st.columns([3, 2])
-threshold = left.slider(
-    "Not-sure threshold",
-    min_value=0.0,
-    max_value=1.0,
-    step=0.05,
-    format="%.2f",
-    key=state.PREDICT_THRESHOLD,
-    persist_state="session",
-    help=TEXT["threshold"],
-)
-left.caption(TEXT["threshold_explained"])
-can_explain = gradcam.supports(loaded.model)
-heat_map = right.toggle(
-    "Show where it looked (Grad-CAM)",
-    value=can_explain,
-    key=predict_view.GRADCAM,
-    disabled=not can_explain,
-    help=TEXT["gradcam"],
-)
+view = predict_view.view_for(loaded.info)  # single-label here, or the task's own view
+threshold, heat_map = view.controls(loaded)
 
 files = predict_view.image_inputs(loaded.info)
 if not files:
     st.info(f"Give the model an image: {predict.FORMAT_NAMES}, one or many — or try an example.")
     st.stop()
 try:
-    prepared, problems = predict_view.prepare_all(files, loaded.info)
+    prepared, problems = predict_view.prepare_all(files, loaded.info, view.SQUARE_SIDE)
 except UserError as e:
     st.error(str(e))
     st.stop()
@@ -76,6 +57,6 @@ if not prepared:
 
 preds = predict_view.predictions(loaded, prepared)
 if len(prepared) == 1:
-    predict_view.show_one(loaded, prepared[0], preds[0], threshold, heat_map)
+    view.show_one(loaded, prepared[0], preds[0], threshold, heat_map)
 else:
-    predict_view.show_many(loaded, prepared, preds, threshold, heat_map)
+    view.show_many(loaded, prepared, preds, threshold, heat_map)

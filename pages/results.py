@@ -1,4 +1,8 @@
-"""Results: where a trained model goes wrong, cleaning the labels it doubts, and retraining."""
+"""Results: where a trained model goes wrong, cleaning the labels it doubts, and retraining.
+
+The sections shown are the task's result_views; single-label's live in dashboard/results_view.py,
+multi-label's and segmentation's in dashboard/views/results_multi.py and results_seg.py.
+"""
 
 import streamlit as st
 
@@ -6,18 +10,22 @@ from core import tasks
 from core.data import access, datasets
 from core.errors import UserError
 from dashboard import cleaner, results_view, runs, state
+from dashboard.views import results_multi, results_retrain, results_seg
 
 state.init()
 st.title("Results")
 TEXT = results_view.TEXT
-st.write(TEXT["intro"])
 
 job = results_view.choose_run(runs.store())
 if job is None:
+    st.write(TEXT["intro"])
     st.info(TEXT["no_run"])
     st.page_link("../pages/train.py", label="Train a model", icon=":material/model_training:")
     st.stop()
 
+task = tasks.get(job.task or tasks.DEFAULT)
+views = task.result_views  # the sections that make sense for this task
+st.write(TEXT.get(f"intro_{task.name}", TEXT["intro"]))
 dataset = job.params["config"]["dataset"]
 try:
     root = datasets.resolve(dataset).path
@@ -32,8 +40,16 @@ except OSError as e:  # files moved by a clean-up in another tab while this page
     st.warning(f"The dataset changed while it was being read ({e.strerror}); reload the page.")
     st.stop()
 
-results_view.summary_metrics(interp)
-views = tasks.get(job.task or tasks.DEFAULT).result_views  # the sections that make sense for this task
+scores = results_retrain.single_scores
+if "threshold" in views:  # multi-label: one threshold decides every figure below
+    threshold = results_multi.current_threshold(interp)
+    results_multi.summary_metrics(interp, threshold)
+    scores = results_multi.scores
+elif "seg_scores" in views:
+    results_seg.summary_metrics(interp)
+    scores = results_seg.scores
+else:
+    results_view.summary_metrics(interp)
 
 if "confusion" in views:
     st.subheader("Confusion matrix")
@@ -41,10 +57,41 @@ if "confusion" in views:
     results_view.confusion_section(interp, dataset, root)
     results_view.confusion_tables(interp)
 
+if "threshold" in views:
+    st.subheader("Threshold")
+    st.caption(TEXT["threshold_intro"])
+    results_multi.threshold_section(interp)
+    threshold = results_multi.current_threshold(interp)
+
+if "per_label" in views:
+    st.subheader("Per label")
+    st.caption(TEXT["per_label"])
+    results_multi.per_label_section(interp, threshold)
+
+if "seg_scores" in views:
+    st.subheader("Per class")
+    st.caption(TEXT["seg_scores"])
+    results_seg.scores_section(interp)
+
+if "pixel_confusion" in views:
+    st.subheader("Pixel confusion matrix")
+    st.caption(TEXT["pixel_confusion"])
+    results_seg.confusion_section(interp)
+
 if "top_losses" in views:
     st.subheader("Top losses")
     st.caption(TEXT["top_losses"])
     results_view.ranking_section(job, interp, dataset, root)
+
+if "top_losses_multi" in views:
+    st.subheader("Top losses")
+    st.caption(TEXT["top_losses_multi"])
+    results_multi.ranking_section(job, interp, dataset, root, threshold)
+
+if "worst_masks" in views:
+    st.subheader("Worst images")
+    st.caption(TEXT["worst_masks"])
+    results_seg.worst_section(interp, dataset)
 
 if "cleaner" in views:
     st.subheader("Apply the changes")
@@ -53,6 +100,11 @@ if "cleaner" in views:
     st.caption(TEXT["history"])
     cleaner.history_section(dataset)
 
+if "trash" in views:
+    st.subheader("History")
+    st.caption(TEXT["seg_history"])
+    results_seg.trash_section(dataset)
+
 st.subheader("Retrain and compare")
 st.caption(TEXT["retrain"].format(run=job.id, dataset=dataset))
-results_view.retrain_section(job, interp)
+results_retrain.retrain_section(job, interp, scores)

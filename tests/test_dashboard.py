@@ -26,7 +26,7 @@ def test_home_lists_builtin_datasets_and_a_finished_run(fresh_workspace):
     runs = at.table[1].value
     row = runs.loc[run_id]
     assert row["state"] == "DONE"
-    assert abs(row["accuracy"] - 0.9777) < 1e-9
+    assert row["metric"] == "accuracy" and abs(row["value"] - 0.9777) < 1e-9
 
 
 def test_home_without_runs_says_how_to_make_one(fresh_workspace):

@@ -43,7 +43,8 @@ def test_home_shows_a_run_trained_from_the_cli(fresh_workspace):
         row = dict(zip([h.strip() for h in header], [c.strip() for c in cells]))
         assert row["state"] == "DONE" and row["kind"] == "train", row
         assert row["dataset"] == "digits" and row["arch"] == "mnist_cnn", row
-        assert float(row["accuracy"]) == pytest.approx(accuracy, abs=1e-4), row
+        assert row["metric"] == "accuracy", row
+        assert float(row["value"]) == pytest.approx(accuracy, abs=1e-4), row
         # the sidebar's current run is the newest training run in the store
         page.get_by_text(f"run {job.id}: done").first.wait_for(timeout=30_000)
         page.screenshot(path=str(fresh_workspace / "home.png"))

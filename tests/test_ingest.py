@@ -253,7 +253,7 @@ def test_a_bad_input_is_refused_and_leaves_nothing(ws, tmp_path, case):
     # Nothing written outside the workspace, and nothing left inside it.
     assert tree(tmp_path) == before
     assert not Path("/tmp", EVIL).exists()
-    assert datasets.available() == [*datasets.builtin_names(), "coloured_shapes"]
+    assert datasets.available() == [*datasets.builtin_names(), *datasets.SYNTHETIC]
 
 
 SKIPPED = [

@@ -153,7 +153,7 @@ def test_a_hostile_upload_is_refused_on_the_page_and_adds_nothing(ws, offline):
         "The archive evil.zip names '../../escape.png', which climbs out "
         "of its folder with '..'. Refused, nothing was added."
     ]
-    assert datasets.available() == [*datasets.builtin_names(), "coloured_shapes"]
+    assert datasets.available() == [*datasets.builtin_names(), *datasets.SYNTHETIC]
     assert at.session_state[state.DATASET] == "digits"
 
 

@@ -208,13 +208,18 @@ def test_the_preview_has_each_architectures_real_layer_groups(fresh_workspace):
     from core.train.schedule import GROUPS
 
     assert set(GROUPS) == set(ARCHS)
+    from core import tasks
+
+    dataset_of = {"single_label": "digits", "multi_label": "shapes_multi", "segmentation": "shapes_seg"}
     at = open_train()
     for arch in ARCHS:
-        built = models.build_model(arch, 10, 1, 16, pretrained=False)
+        task = next(t for t in tasks.TASKS.values() if arch in t.archs)  # a task that offers it
+        built = models.build_model(arch, 10, 1, 32, pretrained=False)
         n_groups = len(built.splitter(built.model))
         assert GROUPS[arch] == n_groups, arch
+        at.selectbox(key=state.DATASET).select(dataset_of[task.name]).run()
         at.selectbox(key=state.ARCH).select(arch).run()
         assert not at.exception, at.exception
-        cfg = TrainConfig(arch=arch, epochs=1)
+        cfg = TrainConfig(task=task.name, arch=arch, epochs=1)
         assert len(at.dataframe[0].value) == n_groups, arch
         assert {f"lr_{g}" for g in range(n_groups)} <= set(preview(cfg, 2).columns), arch

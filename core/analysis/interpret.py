@@ -61,8 +61,10 @@ def dataset_items(cfg: TrainConfig) -> Items:
 
 
 def fingerprint(items: Items) -> str:
-    """The data version of items (core.runs.data_fingerprint): it changes when the data change."""
-    return runs.data_fingerprint(items.root, items.files, items.is_valid)
+    """The data version of items (core.data.layouts.fingerprint): it changes when the data change."""
+    from core.data.layouts import fingerprint as data_version
+
+    return data_version(items)
 
 
 def frame_from_probs(

@@ -1,4 +1,7 @@
-"""Augmentation on whole batches of float images (flip, rotate, zoom, shift, warp, lighting)."""
+"""Augmentation on whole batches of float images (flip, rotate, zoom, shift, warp, lighting).
+
+augment_pair moves segmentation masks with their images (nearest-neighbour for the masks).
+"""
 
 from __future__ import annotations
 
@@ -46,18 +49,45 @@ def perspective_warp(grid: torch.Tensor, max_warp: float, gen: torch.Generator) 
     return grid / denom.unsqueeze(-1)
 
 
-def augment_batch(x: torch.Tensor, spec: Augment, gen: torch.Generator) -> torch.Tensor:
-    """Randomly transform a batch of images with values in [0, 1] (N×C×H×W), all at once."""
-    n = x.shape[0]
-    theta = affine_matrices(n, spec, gen).to(x.device, x.dtype)
+def _sampling_grid(x: torch.Tensor, spec: Augment, gen: torch.Generator) -> torch.Tensor:
+    """One random sampling grid per image of x (N×C×H×W): the affine part, then the warp."""
+    theta = affine_matrices(x.shape[0], spec, gen).to(x.device, x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     if spec.max_warp > 0:  # drawn only when on, so runs without warp keep their random sequence
         grid = perspective_warp(grid, spec.max_warp, gen)
+    return grid
+
+
+def _lighting(x: torch.Tensor, spec: Augment, gen: torch.Generator) -> torch.Tensor:
+    """Random brightness and contrast per image (values in [0, 1] stay there)."""
+    if spec.max_lighting <= 0:
+        return x
+    shape = (x.shape[0], 1, 1, 1)
+    span = spec.max_lighting
+    brightness = (torch.rand(shape, generator=gen) * 2 - 1) * span * 0.5
+    contrast = 1 + (torch.rand(shape, generator=gen) * 2 - 1) * span
+    return ((x - 0.5) * contrast.to(x.device) + 0.5 + brightness.to(x.device)).clamp_(0, 1)
+
+
+def augment_batch(x: torch.Tensor, spec: Augment, gen: torch.Generator) -> torch.Tensor:
+    """Randomly transform a batch of images with values in [0, 1] (N×C×H×W), all at once."""
+    grid = _sampling_grid(x, spec, gen)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if spec.max_lighting > 0:
-        shape = (n, 1, 1, 1)
-        span = spec.max_lighting
-        brightness = (torch.rand(shape, generator=gen) * 2 - 1) * span * 0.5
-        contrast = 1 + (torch.rand(shape, generator=gen) * 2 - 1) * span
-        x = ((x - 0.5) * contrast.to(x.device) + 0.5 + brightness.to(x.device)).clamp_(0, 1)
-    return x
+    return _lighting(x, spec, gen)
+
+
+def augment_pair(
+    x: torch.Tensor, mask: torch.Tensor, spec: Augment, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transform images (N×C×H×W in [0, 1]) and their masks (N×H×W class indices) identically.
+
+    Both are resampled through the same grid (flip, rotation, zoom, shift and warp), the images
+    bilinearly and the masks by the nearest pixel, so a mask's pixels stay on their shape and
+    stay class indices. Pixels that come from outside the picture are black in the image and 0
+    (the first code, background) in the mask. Lighting changes the images only.
+    """
+    grid = _sampling_grid(x, spec, gen)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    m = mask.unsqueeze(1).to(grid.dtype)
+    m = F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return _lighting(x, spec, gen), m.squeeze(1).round_().to(mask.dtype)

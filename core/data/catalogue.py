@@ -1,4 +1,9 @@
-"""fastai's downloadable datasets: what each archive is, where it lives and how its labels are read."""
+"""fastai's downloadable datasets: what each archive is, where it lives and how its labels are read.
+
+Most are class folders (single label). PLANET_TINY is multi-label (labels.csv of Planet's
+image_name,tags, images in train/) and CAMVID_TINY segmentation (images/, labels/<stem>_P.png,
+codes.txt): their entries name the task, and the ingestion of that task reads their layout.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,10 @@ class Entry:
     md5_head: str | None  # MD5 of the archive's first MiB, as fastai's checks record it
     title: str
     description: str
-    layout: str = "folders"  # how the archive's paths map to classes: folders, pets, imagenette
+    layout: str = (
+        "folders"  # how the archive's paths map to classes: folders, pets, imagenette, planet, camvid
+    )
+    task: str = "single_label"  # what its labels are: single_label, multi_label or segmentation
 
     @property
     def source_url(self) -> str:
@@ -82,6 +90,30 @@ CATALOGUE = {
             "13,394 photos of 10 easy ImageNet classes (tench, church, parachute…), shorter side 160 pixels.",
             layout="imagenette",
         ),
+        Entry(
+            "PLANET_TINY",
+            "planet_tiny",
+            f"{ORIGIN}/fast-ai-sample/planet_tiny.tgz",
+            997569,
+            "490873c5683454d4b2611fb1f00a68a9",
+            "Planet tiny (several labels per image)",
+            "Satellite tiles of the Amazon, each with several labels (clear, primary, water, road…): "
+            "a tiny sample of the Planet data the fastai course uses for multi-label classification.",
+            layout="planet",
+            task="multi_label",
+        ),
+        Entry(
+            "CAMVID_TINY",
+            "camvid_tiny",
+            f"{ORIGIN}/fast-ai-sample/camvid_tiny.tgz",
+            2314212,
+            "2cf6daf91b7a2083ecfa3e9968e9d915",
+            "CamVid tiny (a class per pixel)",
+            "Street scenes from a car, each with a mask giving every pixel one of 32 classes (road, car, "
+            "pedestrian, sky…): a tiny sample of the segmentation data of chapter 1 of the fastai book.",
+            layout="camvid",
+            task="segmentation",
+        ),
     ]
 }
 
@@ -101,7 +133,8 @@ PET_NAME = re.compile(r"^(.+)_\d+\.jpe?g$", re.IGNORECASE)
 
 
 def relabel_for(layout: str) -> Callable[[tuple[str, ...]], tuple[str, ...] | None] | None:
-    """How a catalogue archive's paths become class folders (None: they already are)."""
+    """How a catalogue archive's paths become class folders (None: they already are, or the
+    entry's task reads the layout as it is: planet, camvid)."""
     if layout == "pets":
 
         def pets(parts: tuple[str, ...]) -> tuple[str, ...] | None:

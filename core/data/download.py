@@ -263,6 +263,7 @@ def install(
         progress=on_ingest,
         cancelled=cancelled,
         relabel=relabel_for(entry.layout),
+        task=entry.task,
         meta={
             "title": entry.title,
             "description": entry.description,
@@ -272,6 +273,7 @@ def install(
     )
     return {
         "dataset": report.name,
+        "task": report.task,
         "images": report.n_images,
         "classes": report.classes,
         "skipped": len(report.skipped),

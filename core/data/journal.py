@@ -1,8 +1,9 @@
 """A dataset's durable journal of file moves: one append-only JSON-lines file per change, and history.
 
 Each change (an applied plan, say) gets `workspace/journals/<dataset>/NNNNN.jsonl`. Its first event,
-`begin`, lists every move before the first file moves; each later event is fsynced before anything
-moves on, so after a crash the journal says exactly how far the change got.
+`begin`, lists every move (and, for a multi-label dataset, every retag with labels.csv's text before
+and after) before the first file moves; each later event is fsynced before anything moves on, so
+after a crash the journal says exactly how far the change got.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class HistoryEntry:
     relabels: int
     skipped: int
     note: str = ""
+    retags: int = 0  # images of a multi-label dataset given a new set of tags
 
 
 def history(dataset: str) -> list[HistoryEntry]:
@@ -143,6 +145,7 @@ def history(dataset: str) -> list[HistoryEntry]:
                 sum(m["action"] == "relabel" for m in moves),
                 len(begin.get("skipped", [])),
                 "; ".join(n for n in notes if n),
+                len((begin.get("retag") or {}).get("rows", [])),
             )
         )
     return out[::-1]

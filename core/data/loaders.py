@@ -14,11 +14,11 @@ import torch
 
 from core import fsutil, workspace
 from core.config import Augment, TrainConfig
+from core.data import layouts
 from core.data.augment import augment_batch
 from core.data.datasets import DatasetInfo, Items, resolve
 from core.data.images import square_resize, to_rgb, upright
 from core.errors import UserError
-from core.runs import data_fingerprint
 
 CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused
 MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
@@ -235,7 +235,7 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     with access.dataset(info) as info:
         items = access.items(info, valid_pct=cfg.valid_pct, seed=cfg.seed)
         arr = torch.from_numpy(image_tensor(items, size))
-        version = data_fingerprint(items.root, items.files, items.is_valid)  # what this run sees
+        version = layouts.fingerprint(items)  # what this run sees
     labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
     valid = torch.tensor(items.is_valid)
     train_idx = torch.nonzero(~valid).flatten()

@@ -9,6 +9,7 @@ images/ and a labels.csv (core.data.layouts), with a seeded is_valid column.
 from __future__ import annotations
 
 import json
+import os
 import math
 import random
 import tempfile
@@ -21,10 +22,14 @@ from core.errors import UserError
 
 KINDS = ("circle", "square", "triangle", "star")
 SEED = 0
-N_IMAGES = 1200
-SIZE = 40
+N_IMAGES = int(os.environ.get('SM_N', 1200))
+SIZE = int(os.environ.get('SM_SIZE', 40))
 VALID_PCT = 0.2
 EMPTY_SHARE = 0.08  # images with no shape at all: "none of these" must be learnable
+MAX_SHAPES = int(os.environ.get("SM_MAX", 3))
+RADIUS = (float(os.environ.get("SM_RLO", 0.16)), float(os.environ.get("SM_RHI", 0.26)))  # of the side
+CONTRAST = float(os.environ.get("SM_CON", 60))  # least brightness difference, shape to background
+GAP = float(os.environ.get("SM_GAP", 0.0))  # overlap allowed between two shapes' circles, as radii
 
 
 def draw_shape(draw, kind: str, cx: float, cy: float, r: float, angle: float, colour) -> None:
@@ -66,14 +71,18 @@ def generate_shapes_multi(
             background, _ = _two_colours(rng)
             img = Image.new("RGB", (big, big), background)
             draw = ImageDraw.Draw(img)
-            count = 0 if rng.random() < EMPTY_SHARE else rng.randint(1, 3)
+            count = 0 if rng.random() < EMPTY_SHARE else rng.randint(1, MAX_SHAPES)
             kinds = set()
+            placed: list[tuple[float, float, float]] = []
             for _ in range(count):
                 kind = rng.choice(KINDS)
                 _, colour = _two_colours_against(rng, background)
-                r = rng.uniform(0.12, 0.26) * big
-                cx, cy = rng.uniform(r, big - r), rng.uniform(r, big - r)
+                spot = _free_spot(rng, placed, big)
+                if spot is None:
+                    continue
+                cx, cy, r = spot
                 draw_shape(draw, kind, cx, cy, r, rng.uniform(0, 360), colour)
+                placed.append(spot)
                 kinds.add(kind)
             rel = f"{IMAGES}/{i:05d}.png"
             img.resize((size, size), Image.Resampling.LANCZOS).save(tmp / rel)
@@ -103,5 +112,15 @@ def _two_colours_against(rng: random.Random, background) -> tuple:
 
     while True:
         colour = tuple(rng.randrange(256) for _ in range(3))
-        if abs(_luma(colour) - _luma(background)) > 60:
+        if abs(_luma(colour) - _luma(background)) > CONTRAST:
             return background, colour
+
+
+def _free_spot(rng: random.Random, placed: list, big: float) -> tuple[float, float, float] | None:
+    """A centre and radius for a new shape that does not cover the ones placed (None when full)."""
+    for _ in range(60):
+        r = rng.uniform(*RADIUS) * big
+        cx, cy = rng.uniform(r, big - r), rng.uniform(r, big - r)
+        if all(math.hypot(cx - x, cy - y) > (r + q) * (1 - GAP) for x, y, q in placed):
+            return cx, cy, r
+    return None

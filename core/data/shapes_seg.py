@@ -27,6 +27,8 @@ SEED = 0
 N_IMAGES = 400
 SIZE = 48
 VALID_PCT = 0.2
+SHAPES = (2, 5)  # shapes per scene, at least and at most
+RADIUS = (0.1, 0.25)  # a shape's radius as a share of the side
 
 
 def _background(rng: random.Random, size: int) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -66,11 +68,11 @@ def generate_shapes_seg(
             img = Image.fromarray(bg, "RGB")
             mask = Image.new("L", (big, big), 0)
             draw, mdraw = ImageDraw.Draw(img), ImageDraw.Draw(mask)
-            for _ in range(rng.randint(2, 5)):
+            for _ in range(rng.randint(*SHAPES)):
                 code = rng.randrange(1, len(CODES_LIST))
                 _, colour = _two_colours_against(rng, base)
-                r = rng.uniform(0.1, 0.25) * big
-                cx, cy = rng.uniform(0, big), rng.uniform(0, big)
+                r = rng.uniform(*RADIUS) * big
+                cx, cy = rng.uniform(r / 2, big - r / 2), rng.uniform(r / 2, big - r / 2)
                 angle = rng.uniform(0, 360)
                 draw_shape(draw, CODES_LIST[code], cx, cy, r, angle, colour)
                 draw_shape(mdraw, CODES_LIST[code], cx, cy, r, angle, code)

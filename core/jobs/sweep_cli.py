@@ -34,15 +34,17 @@ def add_parser(sub) -> None:
     s.add_argument("--sampler", default="tpe", choices=list(SAMPLERS), help="how settings are chosen")
     s.add_argument("--budget", type=int, default=8, help=f"number of runs (at most {MAX_BUDGET})")
     s.add_argument("--name", default=None, help="what to call the sweep")
-    s.add_argument("--task", default=d.task, choices=tasks.names(), help="the kind of problem")
+    s.add_argument(
+        "--task", default=None, choices=tasks.names(), help="the kind of problem; the dataset decides it"
+    )
     s.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE", help="a task setting")
     s.add_argument("--dataset", default=d.dataset, help="dataset name (see `datasets`)")
     s.add_argument("--seed", type=int, default=d.seed, help="random seed of every run and of the search")
     s.add_argument("--size", type=int, default=None, help="image side in pixels")
     s.add_argument("--augment", action="store_true", help="augment training batches")
     s.add_argument("--no-pretrained", action="store_true", help="never use pretrained weights")
-    s.add_argument("--schedule", default=d.schedule, choices=list(SCHEDULES))
-    s.add_argument("--freeze-epochs", type=int, default=0, help="head-only epochs before unfreezing")
+    s.add_argument("--schedule", default=None, choices=list(SCHEDULES), help="default: the task's")
+    s.add_argument("--freeze-epochs", type=int, default=None, help="head-only epochs before unfreezing")
 
 
 def _numbers(flag: str, text: str | None, kind: type, example: str) -> tuple:
@@ -57,20 +59,20 @@ def _numbers(flag: str, text: str | None, kind: type, example: str) -> tuple:
 
 def spec_from_args(args: argparse.Namespace):
     """The SweepSpec the arguments describe (not yet validated)."""
-    from core.cli import _task_options
-    from core.config import TrainConfig
+    from core import tasks
+    from core.cli import _task_options, task_of
     from core.jobs.sweeps import SweepSpec
 
-    base = TrainConfig(
-        task=args.task,
-        options=_task_options(args.task, args.opt),
-        dataset=args.dataset,
-        seed=args.seed,
-        size=args.size,
-        augment=args.augment,
-        pretrained=not args.no_pretrained,
-        schedule=args.schedule,
-        freeze_epochs=args.freeze_epochs,
+    task = task_of(args.dataset, args.task)  # the dataset decides; a different --task is refused
+    given = {
+        k: getattr(args, k) for k in ("size", "schedule", "freeze_epochs") if getattr(args, k) is not None
+    }
+    if args.augment:
+        given["augment"] = True
+    if args.no_pretrained:
+        given["pretrained"] = False
+    base = tasks.default_config(
+        task, options=_task_options(task, args.opt), dataset=args.dataset, seed=args.seed, **given
     )
     lr = None
     if args.lr is not None:

@@ -19,6 +19,16 @@ from core.serving.rebuild import build_checked
 from core.serving.safetensors_check import parse_safetensors_header
 
 METRICS = ("accuracy", "valid_loss", "train_loss", "epochs_done", "n_train", "n_valid", "seconds")
+# Each task's own figures, kept beside METRICS when the run reports them (its summary's names).
+TASK_METRICS = ("accuracy_multi", "f1_macro", "pixel_accuracy", "dice", "mean_iou")
+
+
+def metric_names(task_name: str) -> tuple[str, ...]:
+    """The figures of a run a bundle keeps: the common ones, every task's, and the task's main one."""
+    from core import tasks
+
+    main = tasks.get(task_name).main_metric if task_name in tasks.TASKS else "accuracy"
+    return tuple(dict.fromkeys((*METRICS, *TASK_METRICS, main)))
 
 
 def default_name(job) -> str:
@@ -64,7 +74,7 @@ def save_run(job, name: str) -> ModelInfo:
         "run_id": job.id,
         "dataset": record.config.dataset,
         "config": record.config.to_dict(),
-        "metrics": {k: result.get(k) for k in METRICS if is_num(result.get(k))},
+        "metrics": {k: result.get(k) for k in metric_names(record.task) if is_num(result.get(k))},
     }
     return write_bundle(name, bundle_config(record, weights, training), weights)
 
@@ -81,17 +91,21 @@ def pack(
     name: str = "model",
     metrics: dict[str, float] | None = None,
     dataset: str | None = None,
+    task: str = "single_label",
+    options: dict | None = None,
 ) -> bytes:
     """A bundle zip from weights you already have (e.g. a fastai model on a trusted machine).
 
-    The weights are checked against the architecture (strict keys and shapes) before packing.
+    classes are the outputs' names in order (a segmentation model's codes); options are the
+    task's own settings (e.g. {"threshold": 0.4} for multi-label). The weights are checked
+    against the architecture (strict keys and shapes) before packing.
     """
     from safetensors.torch import save as save_tensors
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     weights = save_tensors(tensors)
     record = runs.RunRecord(
-        config=TrainConfig(arch=arch, size=size),
+        config=TrainConfig(task=task, arch=arch, size=size, options=dict(options or {})),
         vocab=list(classes),
         size=size,
         channels=channels,

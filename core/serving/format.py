@@ -5,6 +5,10 @@ rebuild and feed the model) and predict.py (a stand-alone example). config.json 
 field by field here, so export never writes what import would refuse. Class names are labels
 (core.data.labels: any text without control characters); model names are folder names and
 stay strict.
+
+Beyond the fields every bundle has, each task stores its own (TASK_FIELDS), all plain JSON:
+single-label its classes; multi-label its classes (tags, no spaces) and the threshold above
+which a label is given; segmentation its codes (the class of each mask value, index 0 first).
 """
 
 from __future__ import annotations
@@ -43,14 +47,21 @@ _CONFIG_KEYS = {
     "schema_version",
     "task",
     "arch",
-    "n_classes",
-    "classes",
     "input",
     "weights",
     "versions",
     "training",
     "created",
 }
+# What each task stores beyond _CONFIG_KEYS: (required, optional). A task's bundle_fields writes
+# these; the checks below read them. Schema 2 is kept: older playgrounds refuse these bundles by
+# their task, which they do not know, and single-label bundles are unchanged.
+TASK_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "single_label": (frozenset({"n_classes", "classes"}), frozenset()),
+    "multi_label": (frozenset({"classes", "threshold"}), frozenset({"n_classes"})),
+    "segmentation": (frozenset({"codes"}), frozenset({"n_classes", "output"})),
+}
+MAX_CODES = 255  # a mask value is one byte
 _INPUT_KEYS = {"size", "channels", "mean", "std", "resize", "scale"}
 _WEIGHT_KEYS = {"file", "sha256", "bytes"}
 _TRAINING_KEYS = {"run_id", "dataset", "config", "metrics"}
@@ -188,14 +199,18 @@ def validate_config(config: Any) -> dict:
     if version < 1:
         raise BundleError(f"config.json has an invalid schema_version {version}.")
     config = migrate_config(config)
-    missing = sorted(_CONFIG_KEYS - set(config))
-    unknown = sorted(set(config) - _CONFIG_KEYS)
+    task = _check_task(config.get("task"))
+    required, optional = TASK_FIELDS[task]
+    missing = sorted((_CONFIG_KEYS | required) - set(config))
+    unknown = sorted(set(config) - _CONFIG_KEYS - required - optional)
     if missing:
-        raise BundleError(f"config.json lacks {', '.join(missing)}.")
+        raise BundleError(f"config.json lacks {', '.join(missing)}{_what_lacks(task, missing)}.")
     if unknown:
-        raise BundleError(f"config.json has unknown field(s) {', '.join(unknown)}; refused.")
-    _check_task_and_arch(config)
-    _check_classes(config)
+        raise BundleError(
+            f"config.json has unknown field(s) {', '.join(unknown)} for a {task} model; refused."
+        )
+    _check_arch(config["arch"], task)
+    _check_outputs(config, task)
     _check_input(config["input"])
     _check_weights(config["weights"])
     _check_versions_and_training(config)
@@ -207,34 +222,93 @@ def validate_config(config: Any) -> dict:
     return config
 
 
-def _check_task_and_arch(config: dict) -> None:
+def _check_task(task: Any) -> str:
+    """The bundle's task, refused unless this playground knows it and how its bundles look."""
     from core import tasks
 
-    task = config["task"]
-    if not isinstance(task, str) or task not in tasks.names():
+    if not isinstance(task, str) or task not in tasks.names() or task not in TASK_FIELDS:
+        known = [t for t in tasks.names() if t in TASK_FIELDS]
         raise BundleError(
-            f"config.json's task {task!r} is not one this playground knows "
-            f"({', '.join(tasks.names())}); refused."
+            f"config.json's task {task!r} is not one this playground knows ({', '.join(known)}); refused."
         )
-    arch = config["arch"]
+    return task
+
+
+def _what_lacks(task: str, missing: list[str]) -> str:
+    if "codes" in missing:
+        return " (a segmentation model names the class of each mask value there, index 0 first)"
+    if "threshold" in missing:
+        return " (a multi-label model gives every label whose probability is above it)"
+    return ""
+
+
+def _check_arch(arch: Any, task: str) -> None:
+    """The architecture must be on the allow-list and be one the task builds."""
+    from core import tasks
+
     if not isinstance(arch, str) or arch not in ARCHS:
         raise BundleError(
             f"The architecture {arch!r} is not on this playground's allow-list "
             f"({', '.join(ARCHS)}), so it cannot be rebuilt; refused."
         )
-
-
-def _check_classes(config: dict) -> None:
-    classes = config["classes"]
-    if not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES:
-        raise BundleError(f"config.json must list between 2 and {MAX_CLASSES} class names.")
-    for c in classes:
-        check_label(c, "The class name")
-    if len(set(classes)) != len(classes):
-        raise BundleError("config.json lists the same class name twice.")
-    if config["n_classes"] != len(classes):
+    archs = tuple(getattr(tasks.get(task), "archs", ()) or ())
+    if archs and arch not in archs:
         raise BundleError(
-            f"config.json says n_classes is {config['n_classes']!r} but lists {len(classes)} class names."
+            f"config.json says task {task} but architecture {arch}, which does not make {task} "
+            f"models (those are: {', '.join(archs)}); refused."
+        )
+
+
+def output_names(config: dict) -> list[str]:
+    """The names of a checked config's outputs, in order: its classes, or its codes (segmentation)."""
+    return list(config["codes"] if "codes" in config else config["classes"])
+
+
+def _check_outputs(config: dict, task: str) -> None:
+    if task == "segmentation":
+        _check_codes(config["codes"])
+        if not isinstance(config.get("output", ""), str) or len(config.get("output", "")) > 200:
+            raise BundleError("config.json's output description must be short text.")
+    elif task == "multi_label":
+        _check_names(config["classes"], 1, "class")
+        for c in config["classes"]:
+            if any(ch.isspace() for ch in c):
+                raise BundleError(
+                    f"The multi-label class {c[:40]!r} holds a space; labels are separated by spaces."
+                )
+        _check_threshold(config["threshold"])
+    else:
+        _check_names(config["classes"], 2, "class")
+    n = config.get("n_classes", len(output_names(config)))
+    if n != len(output_names(config)):
+        raise BundleError(
+            f"config.json says n_classes is {n!r} but lists {len(output_names(config))} class names."
+        )
+
+
+def _check_names(names: Any, least: int, what: str, most: int = MAX_CLASSES) -> None:
+    if not isinstance(names, list) or not least <= len(names) <= most:
+        raise BundleError(f"config.json must list between {least} and {most} {what} names.")
+    for c in names:
+        check_label(c, f"The {what} name")
+    if len(set(names)) != len(names):
+        raise BundleError(f"config.json lists the same {what} name twice.")
+
+
+def _check_codes(codes: Any) -> None:
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        raise BundleError(
+            "config.json's codes must be a list of class names (text), one per mask value, index 0 "
+            f"first; got {str(codes)[:60]}."
+        )
+    _check_names(codes, 2, "code", MAX_CODES)
+
+
+def _check_threshold(threshold: Any) -> None:
+    if not is_num(threshold) or not 0 < threshold < 1:
+        raise BundleError(
+            "config.json's threshold must be a number between 0 and 1 (a label is given when its "
+            f"probability is above it); got {str(threshold)[:40]}."
         )
 
 

@@ -3,6 +3,11 @@
 Grad-CAM (Selvaraju et al., 2017) weighs each channel of a convolution layer's output by how
 much the chosen class's score changes with it (the gradient, averaged over the map), sums the
 weighted channels, and keeps the positive part: bright where evidence for the class sits.
+
+For a multi-label model the chosen label's logit is used: its sigmoid output rises with it, and
+the sigmoid's slope is one positive factor for the whole map, which the scaling to 0-1 removes,
+so the map is the same as for the label's probability (and does not vanish when that is near 1).
+A segmentation model gives a score per pixel, not per image, so it has no map here.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ def supports(model) -> bool:
     from torch import nn
 
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def explains(loaded: LoadedModel) -> bool:
+    """True when Grad-CAM can explain the loaded model: convolutional, with one score per class.
+
+    A segmentation model scores every pixel instead; its answer is the mask itself.
+    """
+    return supports(loaded.model) and loaded.task != "segmentation"
 
 
 def _target_layer(model, x) -> tuple[str, object, tuple[int, int]]:
@@ -79,6 +92,8 @@ def grad_cam(loaded: LoadedModel, pixels: np.ndarray, class_index: int | None = 
         try:
             with torch.enable_grad():
                 logits = model(x)
+                if logits.ndim != 2:
+                    raise ValueError("Grad-CAM needs one score per class (not a map per class).")
                 if class_index is None:
                     class_index = int(logits.argmax(dim=-1)[0])
                 # the gradient of the class score with respect to the layer's output only:

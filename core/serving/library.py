@@ -28,6 +28,7 @@ from core.serving.format import (
     BundleError,
     is_model_name,
     model_name,
+    output_names,
     script_text,
     validate_config,
 )
@@ -42,7 +43,7 @@ class ModelInfo:
     name: str
     path: Path
     arch: str
-    classes: list[str]
+    classes: list[str]  # the outputs' names in order: classes, or a segmentation model's codes
     size: int
     channels: int
     mean: list[float]
@@ -56,6 +57,7 @@ class ModelInfo:
     versions: dict[str, str | None] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     task: str = "single_label"
+    threshold: float | None = None  # multi-label: a label is given when its probability is above it
 
     @property
     def n_classes(self) -> int:
@@ -63,9 +65,26 @@ class ModelInfo:
         return len(self.classes)
 
     @property
+    def codes(self) -> list[str]:
+        """A segmentation model's class of each mask value (its outputs' names), index 0 first."""
+        return self.classes
+
+    @property
     def accuracy(self) -> float | None:
         """Validation accuracy at the end of training, when known."""
         return self.metrics.get("accuracy")
+
+    @property
+    def main_metric(self) -> str:
+        """The name of the figure its task judges a model by (accuracy, f1_macro, mean_iou, …)."""
+        from core import tasks
+
+        return tasks.get(self.task).main_metric if self.task in tasks.TASKS else "accuracy"
+
+    @property
+    def score(self) -> float | None:
+        """The main metric at the end of training, when known."""
+        return self.metrics.get(self.main_metric)
 
     @property
     def weights(self) -> Path:
@@ -75,7 +94,11 @@ class ModelInfo:
     @property
     def is_digit_model(self) -> bool:
         """True for a grey model whose classes are the ten digits (a drawing canvas suits it)."""
-        return self.channels == 1 and sorted(self.classes) == [str(d) for d in range(10)]
+        return (
+            self.task == "single_label"
+            and self.channels == 1
+            and sorted(self.classes) == [str(d) for d in range(10)]
+        )
 
 
 # --- where bundles live --------------------------------------------------------------------
@@ -151,7 +174,7 @@ def info_from(path: Path, config: dict) -> ModelInfo:
         name=path.name,
         path=path,
         arch=config["arch"],
-        classes=list(config["classes"]),
+        classes=output_names(config),
         size=inp["size"],
         channels=inp["channels"],
         mean=list(inp["mean"]),
@@ -165,6 +188,7 @@ def info_from(path: Path, config: dict) -> ModelInfo:
         versions=dict(config["versions"]),
         training=dict(tr),
         task=config["task"],
+        threshold=config.get("threshold"),
     )
 
 

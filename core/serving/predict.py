@@ -5,6 +5,10 @@ its size in pixels is checked before it is decoded (a decompression bomb is an e
 colour mode (palette, alpha, 16-bit, CMYK) is converted to 8-bit RGB the same way. The model
 then sees it as training saw its images: centre-cropped to a square, resized, scaled to 0-1 and
 normalised with the training set's mean and standard deviation.
+
+What comes out depends on the model's task: a probability per class (single-label, here), every
+label above a threshold (multi-label, predict_multi) or a class per pixel (segmentation,
+predict_seg); predict() and results_table() hand each model to its task's module.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ class PreparedImage:
     pixels: np.ndarray  # as the model sees it: uint8 size×size (grey) or size×size×3
     thumbnail: np.ndarray  # the whole picture, RGB uint8, at most THUMB_SIDE a side
     notes: list[str] = field(default_factory=list)  # conversions made, in words
+    # the centre square the model sees, RGB uint8 at up to square_side pixels (segmentation
+    # overlays its mask on it); None unless prepare was asked for it
+    square: np.ndarray | None = None
 
 
 @dataclass
@@ -160,15 +167,21 @@ def model_view(rgb, size: int, channels: int) -> np.ndarray:
     return np.asarray(small, dtype=np.uint8)
 
 
-def prepare(data: bytes, name: str, size: int, channels: int) -> PreparedImage:
-    """Uploaded bytes to a checked image, ready for a model of this input size and channels."""
+def prepare(data: bytes, name: str, size: int, channels: int, square_side: int = 0) -> PreparedImage:
+    """Uploaded bytes to a checked image, ready for a model of this input size and channels.
+
+    square_side > 0 also keeps the centre square the model sees, at up to that many pixels.
+    """
     rgb, (fmt, width, height, mode), notes = open_image(data, name)
     thumb = rgb.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
     pixels = model_view(rgb, size, channels)
     if channels == 1 and not _is_grey(rgb):
         notes.append("colours turned to grey (the model was trained on grey images)")
-    return PreparedImage(name, fmt, width, height, mode, pixels, np.asarray(thumb), notes)
+    square = None
+    if square_side > 0:
+        square = np.asarray(images.square_resize(rgb, min(square_side, width, height)), dtype=np.uint8)
+    return PreparedImage(name, fmt, width, height, mode, pixels, np.asarray(thumb), notes, square)
 
 
 def _is_grey(rgb) -> bool:
@@ -232,6 +245,11 @@ class LoadedModel:
     def classes(self) -> list[str]:
         """Class names in the order of the model's outputs."""
         return self.info.classes
+
+    @property
+    def task(self) -> str:
+        """The kind of problem the model answers (core/tasks)."""
+        return self.info.task
 
 
 _CACHE: OrderedDict[str, object] = OrderedDict()
@@ -298,8 +316,22 @@ def probabilities(loaded: LoadedModel, images: list[np.ndarray], batch_size: int
     return np.concatenate(out)
 
 
-def predict(loaded: LoadedModel, prepared: list[PreparedImage]) -> list[Prediction]:
-    """One prediction per prepared image."""
+# The modules that predict for a task whose answer is not one class per image.
+_BY_TASK = {"multi_label": "core.serving.predict_multi", "segmentation": "core.serving.predict_seg"}
+
+
+def task_module(task: str):
+    """The serving module of a task (predict_multi, predict_seg), or None for single-label."""
+    import importlib
+
+    return importlib.import_module(_BY_TASK[task]) if task in _BY_TASK else None
+
+
+def predict(loaded: LoadedModel, prepared: list[PreparedImage]) -> list:
+    """One prediction per prepared image, of the kind the model's task gives."""
+    module = task_module(loaded.task)
+    if module is not None:
+        return module.predict(loaded, prepared)
     probs = probabilities(loaded, [p.pixels for p in prepared])
     return [Prediction(p.name, row, loaded.classes) for p, row in zip(prepared, probs)]
 
@@ -323,10 +355,18 @@ def prepare_many(
     return good, bad
 
 
-def results_table(predictions: list[Prediction], prepared: list[PreparedImage], threshold: float):
-    """One row per image: file, answer, confidence, runner-up, and the conversions made."""
+def results_table(
+    predictions: list, prepared: list[PreparedImage], threshold: float, task: str = "single_label"
+):
+    """One row per image: file, answer, confidence, runner-up, and the conversions made.
+
+    For another task, its module's table (labels given, or classes present with their shares).
+    """
     import pandas as pd
 
+    module = task_module(task)
+    if module is not None:
+        return module.results_table(predictions, prepared, threshold)
     rows = []
     for pred, img in zip(predictions, prepared):
         top = pred.top(2)

@@ -2,21 +2,32 @@
 
     python predict.py photo.jpg                 # the bundle is the folder this script is in
     python predict.py photo.jpg --bundle DIR --top 3
+    python predict.py photo.jpg --threshold 0.3 # multi-label: labels above 30 %
+    python predict.py street.png --mask out.png # segmentation: where the mask is written
 
 Needs torch, safetensors and Pillow. Nothing here unpickles: the weights are safetensors and
 the settings are JSON, so opening a bundle cannot run code hidden in it.
+
+What it prints depends on the bundle's task (config.json's "task"):
+- single_label: the most likely classes with their probabilities;
+- multi_label: every label whose probability is above the threshold (config.json's, unless
+  --threshold is given), or "none of these" when no label passes;
+- segmentation: writes the mask (an 8-bit PNG whose values are the class indices of
+  config.json's "codes", at the size of the image's centre square, the part the model sees)
+  and prints each class's share of the pixels.
 
 To embed the model in an application, load once and predict many times:
 
     model, config = load("path/to/bundle")
     for name, probability in predict(model, config, PIL.Image.open("photo.jpg"))[:3]:
         print(name, probability)
+    mask, shares = segment(model, config, PIL.Image.open("street.png"))  # segmentation
 
 The network is rebuilt from its architecture's name, then the weights are loaded strictly (every
-key and shape must match). mnist_cnn is defined below in plain PyTorch, so a bundle of it runs
-anywhere. simple_cnn, resnet18 and resnet34 are rebuilt by importing core.models from a checkout
-of the playground (they also need fastai): run this script from the checkout, or set
-PLAYGROUND_ROOT to its folder.
+key and shape must match). mnist_cnn and tiny_unet are defined below in plain PyTorch, so their
+bundles run anywhere. simple_cnn, resnet18, resnet34, unet_resnet18 and unet_resnet34 are built
+by fastai: they are rebuilt by importing the playground's core package from a checkout (they
+also need fastai): run this script from the checkout, or set PLAYGROUND_ROOT to its folder.
 
 This file is copied into every bundle unchanged; it is the same for every model.
 """
@@ -33,9 +44,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 from safetensors.torch import load as load_tensors
 from torch import nn
+
+NONE = "none of these"  # a multi-label answer when no label passes the threshold
 
 
 def mnist_cnn(n_classes: int, n_in: int, size: int) -> nn.Sequential:
@@ -56,29 +70,84 @@ def mnist_cnn(n_classes: int, n_in: int, size: int) -> nn.Sequential:
     return nn.Sequential(body, head)
 
 
-def build(arch: str, n_classes: int, channels: int, size: int) -> nn.Module:
-    """The untrained network for arch (other architectures come from the playground's checkout)."""
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    """Two 3×3 convolutions with batch norm and ReLU, the U-Net's unit."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class TinyUNet(nn.Module):
+    """The playground's tiny_unet, with the layer names its weights use."""
+
+    def __init__(self, n_classes: int, n_in: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        self.encoder = nn.ModuleList()
+        c = n_in
+        for w in widths:
+            self.encoder.append(_block(c, w))
+            c = w
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for w in reversed(widths[:-1]):
+            self.up.append(nn.ConvTranspose2d(c, w, 2, stride=2))
+            self.decoder.append(_block(2 * w, w))
+            c = w
+        self.head = nn.Conv2d(c, n_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits N×classes×H×W for images N×C×H×W."""
+        skips = []
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        skips.pop()
+        for up, block in zip(self.up, self.decoder):
+            skip = skips.pop()
+            x = up(x)
+            if x.shape[-2:] != skip.shape[-2:]:
+                x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+            x = block(torch.cat([skip, x], dim=1))
+        return self.head(x)
+
+
+def outputs(config: dict) -> list[str]:
+    """The names of the model's outputs: its classes, or a segmentation model's codes."""
+    return config["codes"] if config["task"] == "segmentation" else config["classes"]
+
+
+def build(config: dict) -> nn.Module:
+    """The untrained network for the bundle (fastai-built ones come from the playground's checkout)."""
+    arch, inp, n = config["arch"], config["input"], len(outputs(config))
     if arch == "mnist_cnn":
-        return mnist_cnn(n_classes, channels, size)
+        return mnist_cnn(n, inp["channels"], inp["size"])
+    if arch == "tiny_unet":
+        return TinyUNet(n, inp["channels"])
     root = os.environ.get("PLAYGROUND_ROOT")
     for folder in [root, Path.cwd(), *Path(__file__).resolve().parents]:
-        if folder and (Path(folder) / "core" / "models.py").exists():
+        if folder and (Path(folder) / "core" / "tasks" / "__init__.py").exists():
             sys.path.insert(0, str(folder))
             break
-    from core.models import build_model  # from the playground checkout
+    from core import tasks  # from the playground checkout
 
-    return build_model(arch, n_classes, channels, size, pretrained=False).model
+    return tasks.get(config["task"]).build_from_bundle(config)
 
 
 def load(folder: str | Path) -> tuple[nn.Module, dict]:
     """Read config.json, check the weights' SHA-256, rebuild the network and load it strictly."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config.setdefault("task", "single_label")  # bundles saved before tasks
     data = (folder / config["weights"]["file"]).read_bytes()
     if hashlib.sha256(data).hexdigest() != config["weights"]["sha256"]:
         raise SystemExit("The weights do not match the SHA-256 in config.json: the bundle was changed.")
-    inp = config["input"]
-    model = build(config["arch"], len(config["classes"]), inp["channels"], inp["size"])
+    model = build(config)
     model.load_state_dict(load_tensors(data), strict=True)
     return model.eval(), config
 
@@ -139,15 +208,45 @@ def prepare(img: Image.Image, config: dict) -> torch.Tensor:
 
 
 def predict(model: nn.Module, config: dict, img: Image.Image) -> list[tuple[str, float]]:
-    """Every class with its probability, most likely first."""
+    """Every class (or label) with its probability, most likely first.
+
+    Single-label probabilities sum to 1 (softmax); multi-label ones are each label's own (sigmoid).
+    """
     with torch.inference_mode():
-        probs = torch.softmax(model(prepare(img, config)).float(), dim=-1)[0]
+        logits = model(prepare(img, config)).float()
+    if config["task"] == "multi_label":
+        probs = torch.sigmoid(logits)[0]
+    else:
+        probs = torch.softmax(logits, dim=-1)[0]
     order = torch.argsort(probs, descending=True, stable=True)
     return [(config["classes"][i], float(probs[i])) for i in order]
 
 
+def labels(ranked: list[tuple[str, float]], threshold: float) -> list[str]:
+    """The multi-label answer: every label above the threshold, most likely first."""
+    return [name for name, p in ranked if p > threshold]
+
+
+def segment(model: nn.Module, config: dict, img: Image.Image) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """The class of every pixel of the image's centre square, and each class's share of the pixels.
+
+    The mask (uint8 class indices) is resized from the model's size to the centre square of the
+    image by the nearest pixel; the shares are those of the model's own answer, largest first.
+    """
+    with torch.inference_mode():
+        index = torch.softmax(model(prepare(img, config)).float(), dim=1)[0].argmax(dim=0)
+    small = index.to(torch.uint8).numpy()
+    w, h = (ImageOps.exif_transpose(img) or img).size
+    side = min(w, h)
+    mask = np.asarray(Image.fromarray(small).resize((side, side), Image.Resampling.NEAREST), dtype=np.uint8)
+    codes = config["codes"]
+    counts = np.bincount(small.ravel(), minlength=len(codes))[: len(codes)]
+    shares = [(codes[i], float(counts[i] / counts.sum())) for i in np.argsort(-counts, kind="stable")]
+    return mask, shares
+
+
 def main() -> None:
-    """Print the most likely classes of one image."""
+    """Print what the model says about one image (and write the mask of a segmentation model)."""
     parser = argparse.ArgumentParser(description="Predict one image with a playground bundle.")
     parser.add_argument("image", help="an image file (PNG, JPEG, WebP, BMP or GIF)")
     parser.add_argument(
@@ -156,11 +255,45 @@ def main() -> None:
         help="the bundle folder (default: this script's folder)",
     )
     parser.add_argument("--top", type=int, default=3, help="how many classes to print")
-    parser.add_argument("--json", action="store_true", help="print all probabilities as JSON")
+    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="multi-label: give labels above this probability (default: the bundle's)",
+    )
+    parser.add_argument(
+        "--mask", help="segmentation: where to write the mask PNG (default: IMAGE-STEM_mask.png here)"
+    )
     args = parser.parse_args()
     model, config = load(args.bundle)
+    if config["task"] == "segmentation":
+        with Image.open(args.image) as img:
+            mask, shares = segment(model, config, img)
+        out = Path(args.mask or f"{Path(args.image).stem}_mask.png")
+        Image.fromarray(mask).save(out)  # mode L: one byte per pixel
+        if args.json:
+            print(json.dumps({"mask": str(out), "shares": dict(shares)}))
+            return
+        print(f"mask written to {out} ({mask.shape[1]}×{mask.shape[0]}; values are class indices)")
+        for name, share in shares:
+            print(f"{name}\t{share:.2%}")
+        return
     with Image.open(args.image) as img:
         ranked = predict(model, config, img)
+    if config["task"] == "multi_label":
+        threshold = config["threshold"] if args.threshold is None else args.threshold
+        given = labels(ranked, threshold)
+        if args.json:
+            print(json.dumps({"labels": given, "threshold": threshold, "probabilities": dict(ranked)}))
+            return
+        for name, p in ranked:
+            if name in given:
+                print(f"{name}\t{p:.4f}")
+        if not given:
+            print(
+                f"{NONE} (no label above {threshold:.0%}; most likely {ranked[0][0]} at {ranked[0][1]:.1%})"
+            )
+        return
     if args.json:
         print(json.dumps(dict(ranked)))
         return

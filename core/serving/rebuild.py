@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from core import fsutil
-from core.serving.format import CONFIG, WEIGHTS, BundleError, validate_config
+from core.serving.format import CONFIG, WEIGHTS, BundleError, output_names, validate_config
 from core.serving.library import ModelInfo
 from core.serving.safetensors_check import FLOAT_DTYPES, parse_safetensors_header
 
@@ -42,11 +42,18 @@ def build_checked(config: dict, weights: bytes, shown: str = WEIGHTS):
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise BundleError(f"{shown} could not be read as safetensors: {e}") from e
     inp = config["input"]
-    n_classes = len(config["classes"])
+    n_classes = len(output_names(config))
     model = tasks.get(config["task"]).build_from_bundle(config)
     expected = model.state_dict()
     out_key = output_key(model)
-    if out_key in tensors and out_key in expected and tensors[out_key].ndim >= 1:
+    if (
+        out_key in tensors
+        and out_key in expected
+        and tensors[out_key].ndim >= 1
+        # the last layer by definition order is the output only when it has one row per class
+        # (a U-Net may define its head before the layers that run after it)
+        and expected[out_key].shape[0] == n_classes
+    ):
         n_out = tensors[out_key].shape[0]
         if n_out != n_classes:
             raise BundleError(

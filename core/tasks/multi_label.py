@@ -39,6 +39,25 @@ class MultiLabelOptions:
         return []
 
 
+def build(arch: str, n_labels: int, channels: int, size: int, pretrained: bool) -> Any:
+    """The architecture registry's model for n_labels outputs, made fit for independent sigmoids.
+
+    fastai's SimpleCNN ends in a ReLU, so its outputs are never negative: harmless before a
+    softmax, fatal before a sigmoid (no label could fall below 0.5). Here that last ReLU is an
+    Identity (no weights change names, so runs and bundles load as usual).
+    """
+    from torch import nn
+
+    from core.train.models import build_model
+
+    built = build_model(arch, n_labels, channels, size, pretrained)
+    if arch == "simple_cnn":
+        last = built.model[1][0]  # the head's ConvLayer: conv, then the ReLU
+        if isinstance(last[-1], nn.ReLU):
+            last[-1] = nn.Identity()
+    return built
+
+
 class MultiLabel:
     """Any number of labels per image: a labels.csv in, one probability per label out."""
 
@@ -75,12 +94,11 @@ class MultiLabel:
 
     def learner(self, cfg: TrainConfig, bundle: DataBundle) -> tuple[Any, Any]:
         """A CNN from the architecture registry with BCE on logits, accuracy_multi and f1_macro."""
-        from core.train.models import build_model
         from core.train.multi_label import BCEWithLogits, metrics
         from core.train.training import make_learner
 
         thresh = float(cfg.options.threshold)
-        built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
+        built = build(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
         return make_learner(cfg, bundle.dls, built, BCEWithLogits(thresh), metrics(thresh)), built
 
     def summary(self, learn: Any) -> dict[str, float | None]:
@@ -100,9 +118,7 @@ class MultiLabel:
 
     def build_model(self, record: RunRecord) -> torch.nn.Module:
         """The untrained CNN the run's weights load into."""
-        from core.tasks.single_label import SingleLabel
-
-        return SingleLabel().build_model(record)
+        return build(record.config.arch, len(record.vocab), record.channels, record.size, False).model
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         """Sigmoid: one probability per label, each on its own."""
@@ -126,6 +142,5 @@ class MultiLabel:
 
     def build_from_bundle(self, config: dict[str, Any]) -> torch.nn.Module:
         """The untrained CNN for a checked bundle config."""
-        from core.tasks.single_label import SingleLabel
-
-        return SingleLabel().build_from_bundle(config)
+        inp = config["input"]
+        return build(config["arch"], len(config["classes"]), inp["channels"], inp["size"], False).model

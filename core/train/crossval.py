@@ -3,6 +3,10 @@
 A model ranks the images it trained on by a loss it has driven down, label errors included: it
 memorised them. Here each training image is predicted by a model trained on the other k-1 folds,
 one that never saw it, so a wrong label shows up as a large loss.
+
+Multi-label runs (task "multi_label") are cross-validated the same way: folds from
+multilabel_folds, sigmoid probabilities per label, and the written result carries "task" and
+"threshold"; core.analysis.multilabel.out_of_sample turns it into the Results ranking.
 """
 
 from __future__ import annotations
@@ -42,6 +46,39 @@ def stratified_folds(labels: list[int] | np.ndarray, k: int, seed: int) -> np.nd
     return folds
 
 
+def multilabel_folds(targets: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A fold number (0…k-1) for each row of N×C multi-hot targets, every label spread over the folds.
+
+    Greedy, rarest label first (a light iterative stratification): each image not yet dealt that
+    has the label goes to the fold holding the fewest images with it (then the fewest images),
+    so a label on at least two images is in the training folds of every fold. Images without
+    a label fill the smallest folds. Shuffled from seed, so it repeats.
+    """
+    t = np.asarray(targets, dtype=bool)
+    n = len(t)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    folds = np.full(n, -1, dtype=np.int64)
+    sizes = np.zeros(k, dtype=np.int64)
+    tie = rng.random(k)  # a seeded tie-break between equal folds
+    for c in np.argsort(t.sum(axis=0), kind="stable"):
+        have = np.zeros(k, dtype=np.int64)
+        for i in order[t[order, c]]:
+            if folds[i] >= 0:
+                have[folds[i]] += 1
+        for i in order[t[order, c]]:
+            if folds[i] < 0:
+                f = min(range(k), key=lambda j: (have[j], sizes[j], tie[j]))
+                folds[i] = f
+                have[f] += 1
+                sizes[f] += 1
+    for i in order[folds[order] < 0]:
+        f = min(range(k), key=lambda j: (sizes[j], tie[j]))
+        folds[i] = f
+        sizes[f] += 1
+    return folds
+
+
 def _fold_bundle(cfg: TrainConfig, items, arr, labels, train_idx, held_idx, size: int, fold: int):
     import torch
 
@@ -68,23 +105,35 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
         raise UserError(f"Use between 2 and {MAX_K} folds (5 is usual).")
     started, t0 = time.perf_counter(), time.time()
     store.set_progress(job_id, 0.0, "preparing data")
+    multi = cfg.task == "multi_label"
     with access.dataset(cfg.dataset) as info:  # recovered; no cleaning half-way through reading
         size = cfg.size or info.default_size
-        items = interpret.dataset_items(cfg)
-        arr = torch.from_numpy(data.image_tensor(items, size))
-        print_ = interpret.fingerprint(items)
-    labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
+        if multi:
+            from core.data import multi_loaders
+
+            items, arr, print_ = multi_loaders.read(cfg, info, size)
+        else:
+            items = interpret.dataset_items(cfg)
+            arr = torch.from_numpy(data.image_tensor(items, size))
+            print_ = interpret.fingerprint(items)
+    if multi:
+        labels = multi_loaders.targets(items)
+    else:
+        labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
     train_all = np.flatnonzero(~np.asarray(items.is_valid))
     if len(train_all) < 2 * k:
         raise UserError(f"{len(train_all)} training images are too few for {k} folds.")
-    folds = stratified_folds(labels[train_all].numpy(), k, cfg.seed)
+    if multi:
+        folds = multilabel_folds(labels[train_all].numpy(), k, cfg.seed)
+    else:
+        folds = stratified_folds(labels[train_all].numpy(), k, cfg.seed)
     per_fold = [int((folds != f).sum()) for f in range(k)]
     cfg.validate(n_train=min(per_fold))
     batches = [n // cfg.bs if n > cfg.bs else 1 for n in per_fold]
     total = sum((cfg.freeze_epochs + cfg.epochs) * b for b in batches)
     stream = StreamToStore(store, job_id, total)
     probs = np.zeros((len(train_all), len(items.vocab)), dtype=np.float32)
-    fold_accuracy = []
+    fold_scores = []
     for f in range(k):
         store.set_progress(job_id, stream.step / total, f"fold {f + 1} of {k}: training")
         train_idx = torch.from_numpy(train_all[folds != f])
@@ -94,13 +143,16 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
         fit(learn, cfg, stream)
         if stream.cancelled:
             return {"run_id": job_id, "cancelled": True, "folds_done": f}
-        held_probs = interpret.predict_probs(learn.model, arr[held_idx], mean.tolist(), std.tolist())
+        held_probs = interpret.predict_probs(
+            learn.model, arr[held_idx], mean.tolist(), std.tolist(), task=cfg.task
+        )
         probs[folds == f] = held_probs
-        fold_accuracy.append(float((held_probs.argmax(1) == labels[held_idx].numpy()).mean()))
+        fold_scores.append(_score(held_probs, labels[held_idx].numpy(), cfg))
     files = [items.files[i] for i in train_all]
-    given = [items.labels[i] for i in train_all]
+    given = [list(items.labels[i]) if multi else items.labels[i] for i in train_all]
     out = {
         "job_id": job_id,
+        "task": cfg.task,
         "dataset": cfg.dataset,
         "k": k,
         "config": cfg.to_dict(),
@@ -112,19 +164,31 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
         "folds": folds.tolist(),
         "probs": np.round(probs, 6).tolist(),
     }
+    if multi:
+        out["threshold"] = float(cfg.options.threshold)
     path = fsutil.atomic_write(result_path(job_id), json.dumps(out))
-    oos = float(np.mean([p.argmax() == items.vocab.index(g) for p, g in zip(probs, given)]))
+    oos = _score(probs, labels[torch.from_numpy(train_all)].numpy(), cfg)
+    name = "f1_macro" if multi else "accuracy"
     return {
         "run_id": job_id,
         "k": k,
         "n": len(files),
-        "fold_accuracy": fold_accuracy,
-        "oos_accuracy": oos,
+        f"fold_{name}": fold_scores,
+        f"oos_{name}": oos,
         "path": str(path),
         "fingerprint": print_,
         "seconds": round(time.perf_counter() - started, 3),
         "cancelled": False,
     }
+
+
+def _score(probs: np.ndarray, labels: np.ndarray, cfg: TrainConfig) -> float:
+    """A fold's held-out figure: accuracy (single-label) or macro F1 at the threshold (multi-label)."""
+    if cfg.task == "multi_label":
+        from core.analysis.multilabel import scores
+
+        return scores(probs, labels > 0.5, float(cfg.options.threshold))["f1_macro"]
+    return float((probs.argmax(1) == labels).mean())
 
 
 def run_crossval_job(job, store) -> dict:

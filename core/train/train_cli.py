@@ -19,7 +19,11 @@ def add_args(t: argparse.ArgumentParser) -> None:
     """Stopping, keep-best, and --continue RUN (which takes --epochs, --lr, --schedule, --unfreeze)."""
     t.add_argument("--early-stop", action="store_true", help="stop when --monitor stops improving")
     t.add_argument("--patience", type=int, default=DEFAULTS.patience, help="epochs to wait (early stopping)")
-    t.add_argument("--monitor", default=DEFAULTS.monitor, help="valid_loss or the task metric (accuracy)")
+    t.add_argument(
+        "--monitor",
+        default=DEFAULTS.monitor,
+        help="valid_loss or the task's main metric (accuracy, f1_macro, mean_iou)",
+    )
     t.add_argument("--keep-best", action="store_true", help="keep the best epoch's weights, not the last")
     t.add_argument(
         "--continue",
@@ -30,7 +34,7 @@ def add_args(t: argparse.ArgumentParser) -> None:
         "--epochs, --lr, --schedule change it, the other settings are RUN's",
     )
     t.add_argument("--unfreeze", action="store_true", help="with --continue: unfreeze a frozen model")
-    # None tells a continuation "keep the parent's"; a new run fills in the defaults.
+    # None tells a continuation "keep the parent's"; a new run takes its task's defaults.
     t.set_defaults(epochs=None, lr=None, schedule=None)
 
 
@@ -38,10 +42,7 @@ def job_and_config(
     args: argparse.Namespace, config_of: Callable[[argparse.Namespace], TrainConfig]
 ) -> tuple[int | None, TrainConfig]:
     """(the queued continuation's id, its config), or (None, the new run's config from config_of)."""
-    if args.continue_run is None:
-        for name in ("epochs", "lr", "schedule"):
-            if getattr(args, name) is None:
-                setattr(args, name, getattr(DEFAULTS, name))
+    if args.continue_run is None:  # flags left out (None) take the defaults of the dataset's task
         cfg = config_of(args).replace(
             early_stop=args.early_stop, patience=args.patience, monitor=args.monitor, keep_best=args.keep_best
         )

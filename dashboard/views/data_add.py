@@ -1,4 +1,8 @@
-"""Adding a dataset on the Data page: upload a zip, a folder or a CSV on the server, draw shapes."""
+"""Adding a dataset on the Data page: upload a zip, a folder or a CSV on the server, draw shapes.
+
+Uploads, folders and CSVs say what their labels are (one per image, several, a mask per image)
+or leave it to the layout; each kind shows one sentence on the layout it expects.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,53 @@ import streamlit as st
 
 from core.data import datasets, ingest
 from core.data.ingest.names import check_free
-from core.data.ingest.place import Report
+from core.data.ingest.report import Report
 from core.errors import UserError
 from core.fsutil import MB
 from dashboard import state
 from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.views import data_download
+
+# What the labels are: the task passed to ingestion (None: found from the layout), with the
+# layout each expects, in one sentence.
+KINDS: dict[str, tuple[str | None, str]] = {
+    "Find out from the layout": (
+        None,
+        "`images/` beside `codes.txt` or `palette.csv` is read as masks, a CSV with Planet's `tags` "
+        "column as several labels per image, anything else as one label per image.",
+    ),
+    "One label per image": (
+        "single_label",
+        "Class folders (`cats/…`, `dogs/…`), optionally inside `train/` and `valid/`, or a CSV of "
+        "`file,label`.",
+    ),
+    "Several labels per image": (
+        "multi_label",
+        "Images with a `labels.csv` of `file,labels`, an image's labels separated by spaces "
+        "(`a.jpg,cloudy water`; an `is_valid` column is optional), or Planet's `image_name,tags` "
+        "with the images in `train/`.",
+    ),
+    "A mask per image": (
+        "segmentation",
+        "`images/` and `masks/` holding a PNG of the same name whose pixel values are class indices, "
+        "with `codes.txt` naming the classes one per line (value 0 first); or colour masks with "
+        "`palette.csv` (`r,g,b,class`, one colour per line); or CamVid's `images/`, "
+        "`labels/<name>_P.png` and `codes.txt`.",
+    ),
+}
+
+
+def kind_choice(key: str, kinds: tuple[str, ...] = tuple(KINDS)) -> str | None:
+    """A radio of what the labels are, each with its layout as caption; returns the task (or None)."""
+    label = st.radio(
+        "What the labels are",
+        kinds,
+        key=key,
+        captions=[KINDS[k][1] for k in kinds],  # our own markdown
+        help="How the files handed in are read; refused, with the reason, when they do not fit.",
+    )
+    return KINDS[label][0]
 
 
 def added(name: str, text: str, skipped: list[dict]) -> None:
@@ -80,6 +124,7 @@ def upload_tab() -> None:
     name = st.text_input(
         "Name for the upload", key="add_zip_name", placeholder="the zip's file name", help=text["upload_name"]
     )
+    task = kind_choice("add_zip_kind")
     if st.button(
         "Add the upload",
         key="add_zip_go",
@@ -87,7 +132,9 @@ def upload_tab() -> None:
         icon=":material/upload:",
         help=text["upload_go"],
     ):
-        _run_ingest(lambda p: ingest.add_archive(up, name or up.name, shown_as=up.name, progress=p))
+        _run_ingest(
+            lambda p: ingest.add_archive(up, name or up.name, shown_as=up.name, progress=p, task=task)
+        )
 
 
 def folder_tab() -> None:
@@ -103,6 +150,7 @@ def folder_tab() -> None:
         placeholder="the folder's name",
         help=text["folder_name"],
     )
+    task = kind_choice("add_folder_kind")
     if st.button(
         "Add the folder",
         key="add_folder_go",
@@ -110,7 +158,7 @@ def folder_tab() -> None:
         icon=":material/folder_open:",
         help=text["folder_go"],
     ):
-        _run_ingest(lambda p: ingest.add_folder(path, fname or Path(path).name, progress=p))
+        _run_ingest(lambda p: ingest.add_folder(path, fname or Path(path).name, progress=p, task=task))
 
 
 def csv_tab() -> None:
@@ -126,6 +174,9 @@ def csv_tab() -> None:
         placeholder="the CSV's folder name",
         help=text["csv_name"],
     )
+    task = kind_choice(
+        "add_csv_kind", ("Find out from the layout", "One label per image", "Several labels per image")
+    )
     if st.button(
         "Add from the CSV",
         key="add_csv_go",
@@ -133,7 +184,9 @@ def csv_tab() -> None:
         icon=":material/table:",
         help=text["csv_go"],
     ):
-        _run_ingest(lambda p: ingest.add_csv(csv_path, cname or Path(csv_path).parent.name, progress=p))
+        _run_ingest(
+            lambda p: ingest.add_csv(csv_path, cname or Path(csv_path).parent.name, progress=p, task=task)
+        )
 
 
 def shapes_tab() -> None:

@@ -8,11 +8,13 @@ import random
 import streamlit as st
 
 from core.config import Augment
-from core.data import datasets
+from core.data import datasets, summaries
+from core.data.layouts import SegItems
 from dashboard import state
 from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.train_form import chosen_augment
+from dashboard.views import data_seg
 from dashboard.views.data_pictures import THUMB, enlarge
 
 
@@ -62,13 +64,14 @@ def augmentation_view(info: datasets.DatasetInfo, items: datasets.Items) -> None
     if st.button("New draws", key="aug_redraw", icon=":material/casino:", help=text["aug_redraw"]):
         st.session_state["aug_seed"] = st.session_state.get("aug_seed", 0) + 1
     rng = random.Random(1)
-    picked = []
-    for label in items.vocab[:4]:
-        files = [f for f, lab in zip(items.files, items.labels) if lab == label]
-        picked.append((label, items.root / rng.choice(files)))
-    grid = pipeline.augment_preview(
-        [path for _, path in picked], info.default_size, spec, 6, seed=st.session_state.get("aug_seed", 0)
-    )
+    seed = st.session_state.get("aug_seed", 0)
+    groups = {label: files for label, files in summaries.files_by_label(items).items() if files}
+    if isinstance(items, SegItems):  # the mask moves with its image
+        files = sorted(rng.sample(items.files, min(4, len(items.files))))
+        data_seg.augment_rows(items, files, info.default_size, spec, 6, seed)
+        return
+    picked = [(label, items.root / rng.choice(files)) for label, files in list(groups.items())[:4]]
+    grid = pipeline.augment_preview([path for _, path in picked], info.default_size, spec, 6, seed=seed)
     for (label, _path), row in zip(picked, grid):
         st.image(
             [enlarge(p, THUMB) for p in row],

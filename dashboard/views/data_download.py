@@ -56,7 +56,14 @@ def _active_download():
 def _finished(title: str, result: dict) -> str:
     """What a finished download added, its labels escaped for markdown."""
     if isinstance(result.get("classes"), dict) and result.get("dataset"):
-        return summary_text(result["dataset"], result["classes"], int(result.get("skipped") or 0), show=md)
+        return summary_text(
+            result["dataset"],
+            result["classes"],
+            int(result.get("skipped") or 0),
+            show=md,
+            task=result.get("task", "single_label"),
+            n_images=result.get("images"),
+        )
     return result.get("summary") or f"{title} is ready as {result.get('dataset')}."
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.data import datasets
+from core.data import datasets, summaries
 from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.train_form import chosen_augment
@@ -43,8 +43,11 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     text = sections("data")
     st.caption(text["pipeline"])
     left, middle, right = st.columns(3)
-    label = left.selectbox("Class", items.vocab, key="pipe_class", help=text["pipe_class"])
-    files = [f for f, lab in zip(items.files, items.labels) if lab == label]
+    groups = {label: files for label, files in summaries.files_by_label(items).items() if files}
+    if st.session_state.get("pipe_class") not in groups:
+        st.session_state.pop("pipe_class", None)  # the last dataset's label
+    label = left.selectbox("Class", list(groups), key="pipe_class", help=text["pipe_class"])
+    files = groups[label]
     number = middle.number_input("Image", 1, len(files), 1, key="pipe_number", help=text["pipe_number"])
     size = right.slider(
         "Image size", 8, 128, info.default_size, key=f"pipe_size_{info.name}", help=text["pipe_size"]

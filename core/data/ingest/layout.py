@@ -99,6 +99,23 @@ def _labels_csv(entries: list[Entry]) -> Entry | None:
     return None
 
 
+def csv_header(entries: list[Entry], csv_name: str | None = None) -> list[str] | None:
+    """The header row of the set's labels CSV: the one named, else a top-level one (labels.csv first)."""
+    if csv_name is None:
+        entries = _strip_wrappers(entries)
+    tops = [e for e in entries if len(e.parts) == 1 and e.parts[0].lower().endswith(".csv")]
+    if csv_name is not None:
+        tops = [e for e in tops if e.parts == (csv_name,)]
+    tops.sort(key=lambda e: e.parts[0].lower() != "labels.csv")
+    if not tops:
+        return None
+    try:
+        with open(tops[0].file, encoding="utf-8-sig", errors="replace") as f:
+            return next(csv.reader(f), None)
+    except (OSError, csv.Error):
+        return None
+
+
 def read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, str, str, bool | None]]:
     """(line, file, label, is_valid or None) for each row of a file,label CSV.
 

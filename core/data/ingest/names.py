@@ -65,3 +65,16 @@ def entry_parts(name: str, where: str) -> tuple[str, ...]:
 def is_hidden(parts: tuple[str, ...]) -> bool:
     """Dot-files, __MACOSX/ and Thumbs.db: left out quietly, never reported."""
     return any(p.startswith(".") or p == "__MACOSX" or p == "Thumbs.db" for p in parts)
+
+
+def unique_name(stem: str, extension: str, used: set[str]) -> str:
+    """stem + extension, or stem-2, stem-3… + extension: a name no other file in `used` has.
+
+    `used` holds the stems already taken, lower-case (file systems may ignore case, and a mask
+    is found by its image's stem, so a.png and a.jpg may not both exist); the new one is added.
+    """
+    name, n = stem, 2
+    while name.lower() in used:
+        name, n = f"{stem}-{n}", n + 1
+    used.add(name.lower())
+    return f"{name}{extension}"

@@ -15,13 +15,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from core import workspace
 from core.data import datasets, images, labels
-from core.data.ingest import layout
+from core.data.ingest import layout, multi, seg
 from core.data.ingest.names import safe_stem
+from core.data.ingest.report import MULTI, SEG, SINGLE, TASKS, Report, summary_text  # noqa: F401 - re-exported
 from core.data.ingest.sources import Budget, Cancelled, Entry, Gathered, IngestCancelled, Limits, Progress
 from core.errors import UserError
 from core.fsutil import atomic_write, fsync_dir
@@ -33,38 +34,6 @@ OWN_FILES = (datasets.META_FILE, datasets.FLIPPED_FILE, labels.MAPPING_FILE)
 
 Gather = Callable[[Path, Budget], Gathered]
 Relabel = Callable[[tuple[str, ...]], tuple[str, ...] | None]
-
-
-def summary_text(name: str, classes: dict[str, int], n_skipped: int, show: Callable[[str], str] = str) -> str:
-    """One sentence on what was added; show() renders each label (e.g. escaped for markdown)."""
-    per_class = ", ".join(f"{show(c)} {n:,}" for c, n in sorted(classes.items()))
-    text = f"Added {name}: {sum(classes.values()):,} images in {len(classes)} classes ({per_class})."
-    if n_skipped:
-        text += f" {n_skipped:,} file(s) skipped (listed below)."
-    return text
-
-
-@dataclass
-class Report:
-    """What was added, and every file that was left out with the reason."""
-
-    name: str
-    path: Path
-    source: str
-    classes: dict[str, int]  # label (the text the person used) → images
-    split: str
-    skipped: list[images.Problem] = field(default_factory=list)
-    renamed: dict[str, str] = field(default_factory=dict)  # label → its folder, where they differ
-    ignored_hidden: int = 0  # dot-files and __MACOSX/ entries, left out silently
-
-    @property
-    def n_images(self) -> int:
-        """Images in the new dataset."""
-        return sum(self.classes.values())
-
-    def summary(self, show: Callable[[str], str] = str) -> str:
-        """One sentence for the page; show() renders each label (e.g. escaped for markdown)."""
-        return summary_text(self.name, self.classes, len(self.skipped), show)
 
 
 def build(
@@ -79,11 +48,18 @@ def build(
     relabel: Relabel | None = None,
     meta: dict | None = None,
     csv_name: str | None = None,
+    task: str | None = None,
 ) -> Report:
     """Gather a source into a temp folder, plan and check it, and rename it in as dataset name.
 
-    Nothing is left behind on any failure: the temporary folder goes whatever happens.
+    task says what the labels are (single_label, multi_label, segmentation); None finds it
+    from the layout (detect_task). Nothing is left behind on any failure: the temporary folder
+    goes whatever happens.
     """
+    if task is not None and task not in TASKS:
+        raise UserError(
+            f"{task!r} is not a kind of labels that can be added; choose one of {', '.join(TASKS)}."
+        )
     root = workspace.subdir("datasets")
     clean_stale_temps()
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root))
@@ -97,15 +73,25 @@ def build(
             entries = [Entry(p, e.file) for e in entries if (p := relabel(e.parts)) is not None]
         if not entries and not found.problems:
             raise UserError(f"{shown} is empty: there are no files in it. Nothing was added.")
-        planned, skipped, split = layout.plan(entries, shown, limits, csv_name)
-        problems = found.problems + skipped
-        report = _place(planned, problems, final, limits, progress, cancelled, name, shown, split)
+        kind = task or detect_task(entries, csv_name)
+        if kind == MULTI:
+            report = multi.place(
+                entries, found.problems, final, limits, progress, cancelled, name, shown, csv_name
+            )
+        elif kind == SEG:
+            report = seg.place(entries, found.problems, final, limits, progress, cancelled, name, shown)
+        else:
+            planned, skipped, split = layout.plan(entries, shown, limits, csv_name)
+            problems = found.problems + skipped
+            report = _place(planned, problems, final, limits, progress, cancelled, name, shown, split)
         report.ignored_hidden = found.hidden
         info = {
             "title": name,
-            "description": f"{report.n_images:,} images in {len(report.classes)} classes, from {what}.",
+            "description": report.description(what),
+            "task": report.task,
+            **report.meta,
             "source": what,
-            "split": split,
+            "split": report.split,
             "classes": report.classes,
             "n_images": report.n_images,
             "renamed_classes": report.renamed,
@@ -133,6 +119,16 @@ def build(
         ) from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def detect_task(entries: list[Entry], csv_name: str | None = None) -> str:
+    """What the labels of a set handed in are, from its layout: segmentation for images/ beside
+    codes.txt or palette.csv, multi_label for a CSV with Planet's tags column, else single_label.
+    """
+    if csv_name is None and seg.looks_like(entries):
+        return SEG
+    header = layout.csv_header(entries, csv_name)
+    return MULTI if header is not None and multi.is_tags_header(header) else SINGLE
 
 
 def clean_stale_temps() -> int:
