@@ -142,7 +142,8 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
         )
         task = tasks.for_dataset(dataset)
         follow_task(task, dataset)
-        st.markdown(f"**Task:** {task.title}. {TEXT['task_' + task.name]}")
+        st.markdown(f"**Task:** {task.title}")
+        st.caption(TEXT["task_" + task.name] + " " + TEXT["task_from_dataset"])
         arch = st.selectbox(
             "Architecture",
             list(task.archs),
@@ -291,6 +292,35 @@ def stopping_controls(task: str) -> dict:
             help=TEXT["monitor"],
         )
     return values
+
+
+def current_config() -> TrainConfig:
+    """The run the Train form holds now, read from session state (nothing is drawn): the
+    dataset's task with the form's values, or that task's defaults where the form has none.
+
+    What other pages start from (the LR finder, the Sweep page's fixed settings), so they ask the
+    dataset's task with the same architecture, batch size and options as the Train page.
+    """
+    ss = st.session_state
+    dataset = ss.get(state.DATASET) or TrainConfig().dataset
+    task = tasks.for_dataset(dataset)
+    follow_task(task, dataset)  # a dataset of another task: the form now holds that task's defaults
+    values = {field: kind(ss[key]) for key, field, kind in _FIELDS if key in ss}
+    options = {
+        f.name: ss[OPTION_PREFIX + f.name]
+        for f in dataclasses.fields(task.Options)
+        if OPTION_PREFIX + f.name in ss
+    }
+    lr_low = float(ss[state.LR_LOW]) if ss.get(state.DISCRIMINATIVE) and ss.get(state.LR_LOW) else None
+    return tasks.default_config(
+        task.name,
+        dataset=dataset,
+        arch=ss[state.ARCH],
+        options=options,
+        lr_low=lr_low,
+        aug=chosen_augment(),
+        **values,
+    )
 
 
 def fill_from_config(config: dict, source: str | None = None) -> None:

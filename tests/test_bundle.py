@@ -460,7 +460,7 @@ BAD_BUNDLES = {
         dict(config=_config(classes=["x" * 201, *"123456789"])),
         "is longer than 200 characters",
     ),
-    "unknown task": (dict(config=_config(task="segmentation")), "task 'segmentation' is not one"),
+    "unknown task": (dict(config=_config(task="tabular")), "task 'tabular' is not one"),
     "input size that does not fit": (
         dict(config=_config(input__size=16)),
         "1.0.weight has shape (128, 256), the architecture needs (128, 2304)",

@@ -246,6 +246,7 @@ def test_predict_script_rebuilds_fastai_models_through_the_project(tmp_path, fre
     out = json.loads(as_json.splitlines()[-1])
     np.testing.assert_allclose([out["probabilities"][c] for c in labels], probs.probs, atol=1e-6)
     assert out["labels"] == probs.labels(0.3)
+    assert probs.probs.min() < 0.5  # no ReLU before the sigmoids, in the script as on the page
 
 
 # --- malformed bundles are refused, with the reason, leaving nothing --------------------------------

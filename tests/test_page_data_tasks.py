@@ -101,7 +101,6 @@ def test_multi_label_pipeline_and_augmentation_pick_images_by_label(ws):
 def test_segmentation_overview_shows_legend_pixel_shares_and_overlays(ws):
     items = access.items("shapes_seg")
     at = open_data("shapes_seg")
-    assert [r.label for r in at.radio][0] == "Show"
     assert "What is a mask?" in at.radio(key="data_section").options
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["classes"] == "4" and metrics["images"] == f"{len(items.files):,}"

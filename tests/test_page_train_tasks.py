@@ -39,7 +39,9 @@ def sliders(at: AppTest) -> set[str]:
 
 
 def task_line(at: AppTest) -> str:
-    return next(m.value for m in at.markdown if m.value.startswith("**Task:**"))
+    """The task the page names, and its sentence."""
+    title = next(m.value for m in at.markdown if m.value.startswith("**Task:**"))
+    return title + " " + next(c.value for c in at.caption if "dataset decides the task" in c.value)
 
 
 def test_segmentation_offers_only_unets_and_no_label_settings(fresh_workspace, no_worker):
@@ -72,7 +74,7 @@ def test_multi_label_shows_the_threshold_and_what_it_changes(fresh_workspace, no
     threshold = at.slider(key=THRESHOLD)
     assert threshold.value == pytest.approx(0.5) and "probability" in threshold.help
     threshold.set_value(0.3).run()
-    effect = next(c.value for c in at.caption if "accuracy_multi" in c.value)
+    effect = next(c.value for c in at.caption if "called present" in c.value)
     assert "0.30" in effect and "F1" in effect and "Predict" in effect
     config = start(at)
     assert config["task"] == "multi_label" and config["dataset"] == "shapes_multi"
@@ -170,3 +172,31 @@ def test_the_model_page_says_multi_label_outputs_are_sigmoids(fresh_workspace):
     assert at.selectbox(key=state.ARCH).value == tasks.get("multi_label").default_arch
     assert at.dataframe[0].value.iloc[-1]["output shape"] == "4"  # one score per label
     assert any("sigmoid" in i.value for i in at.info)
+
+
+def test_other_pages_read_the_forms_config_for_the_datasets_task(fresh_workspace):
+    """current_config: what the LR finder and the Sweep page start from (the form's run)."""
+
+    def script():
+        import streamlit as st
+
+        from dashboard import state
+        from dashboard.train_form import current_config
+
+        state.init()
+        st.session_state[state.DATASET] = st.session_state.get("pick", "digits")
+        st.session_state["config"] = current_config().to_dict()
+
+    at = AppTest.from_function(script).run()
+    assert at.session_state["config"]["task"] == "single_label"
+    assert at.session_state["config"] == TrainConfig().to_dict()
+    at.session_state["pick"] = "shapes_multi"
+    at.run()
+    config = at.session_state["config"]
+    fresh = tasks.default_config("multi_label", dataset="shapes_multi").to_dict()
+    assert config == fresh and config["options"] == {"threshold": 0.5}
+    at.session_state[THRESHOLD] = 0.2
+    at.session_state[state.EPOCHS] = 3
+    at.run()
+    assert at.session_state["config"]["options"] == {"threshold": 0.2}
+    assert at.session_state["config"]["epochs"] == 3

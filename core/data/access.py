@@ -138,7 +138,7 @@ def move_to_trash(name: str | DatasetInfo, files: list[str]) -> Path:
         report = changes.apply_locked(info.name, changes.change_record(info.name, actions), actions)
         if report.apply_id is None:
             raise UserError(
-                f"Nothing was moved: {'; '.join(s['why'] for s in report.skipped) or 'no files'}."
+                f"Nothing was moved: {'; '.join(s['reason'] for s in report.skipped) or 'no files'}."
             )
         return places.trash_dir(info.name) / report.apply_id
 

@@ -1,15 +1,16 @@
 """shapes_multi: images holding none to three shapes of four kinds, drawn from a seed (multi-label).
 
 Each image has a random background and up to three shapes (circle, square, triangle, star) of
-random colours, sizes, positions and rotations, which may overlap; its labels are the set of
-kinds present, and about one image in twelve holds none. Written once into the workspace as
+random colours (each clearly brighter or darker than the background), sizes, positions and
+rotations; shapes do not cover one another, so every kind present can be seen. Its labels are
+the set of kinds present (two shapes may be of one kind), and about one image in twelve holds
+none. Written once into the workspace as
 images/ and a labels.csv (core.data.layouts), with a seeded is_valid column.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import math
 import random
 import tempfile
@@ -22,14 +23,13 @@ from core.errors import UserError
 
 KINDS = ("circle", "square", "triangle", "star")
 SEED = 0
-N_IMAGES = int(os.environ.get('SM_N', 1200))
-SIZE = int(os.environ.get('SM_SIZE', 40))
+N_IMAGES = 2000
+SIZE = 40
 VALID_PCT = 0.2
 EMPTY_SHARE = 0.08  # images with no shape at all: "none of these" must be learnable
-MAX_SHAPES = int(os.environ.get("SM_MAX", 3))
-RADIUS = (float(os.environ.get("SM_RLO", 0.16)), float(os.environ.get("SM_RHI", 0.26)))  # of the side
-CONTRAST = float(os.environ.get("SM_CON", 60))  # least brightness difference, shape to background
-GAP = float(os.environ.get("SM_GAP", 0.0))  # overlap allowed between two shapes' circles, as radii
+MAX_SHAPES = 3
+RADIUS = (0.18, 0.3)  # a shape's radius, as a share of the image side
+CONTRAST = 80  # the least brightness difference between a shape and the background
 
 
 def draw_shape(draw, kind: str, cx: float, cy: float, r: float, angle: float, colour) -> None:
@@ -121,6 +121,6 @@ def _free_spot(rng: random.Random, placed: list, big: float) -> tuple[float, flo
     for _ in range(60):
         r = rng.uniform(*RADIUS) * big
         cx, cy = rng.uniform(r, big - r), rng.uniform(r, big - r)
-        if all(math.hypot(cx - x, cy - y) > (r + q) * (1 - GAP) for x, y, q in placed):
+        if all(math.hypot(cx - x, cy - y) > r + q for x, y, q in placed):
             return cx, cy, r
     return None

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data import labels
+from core.data.layouts import MAX_CODES  # a mask value is one byte
 from core.errors import UserError
 from core.train.archs import ARCHS
 
@@ -61,7 +62,6 @@ TASK_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "multi_label": (frozenset({"classes", "threshold"}), frozenset({"n_classes"})),
     "segmentation": (frozenset({"codes"}), frozenset({"n_classes", "output"})),
 }
-MAX_CODES = 255  # a mask value is one byte
 _INPUT_KEYS = {"size", "channels", "mean", "std", "resize", "scale"}
 _WEIGHT_KEYS = {"file", "sha256", "bytes"}
 _TRAINING_KEYS = {"run_id", "dataset", "config", "metrics"}
@@ -270,7 +270,7 @@ def _check_outputs(config: dict, task: str) -> None:
         if not isinstance(config.get("output", ""), str) or len(config.get("output", "")) > 200:
             raise BundleError("config.json's output description must be short text.")
     elif task == "multi_label":
-        _check_names(config["classes"], 1, "class")
+        _check_names(config["classes"], 2, "class")
         for c in config["classes"]:
             if any(ch.isspace() for ch in c):
                 raise BundleError(
@@ -280,7 +280,7 @@ def _check_outputs(config: dict, task: str) -> None:
     else:
         _check_names(config["classes"], 2, "class")
     n = config.get("n_classes", len(output_names(config)))
-    if n != len(output_names(config)):
+    if not is_int(n) or n != len(output_names(config)):
         raise BundleError(
             f"config.json says n_classes is {n!r} but lists {len(output_names(config))} class names."
         )

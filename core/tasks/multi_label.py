@@ -71,9 +71,11 @@ class MultiLabel:
     Options = MultiLabelOptions
     archs = ("mnist_cnn", "simple_cnn", "resnet18", "resnet34")
     default_arch = "simple_cnn"
-    # A fresh run on shapes_multi reaches accuracy_multi ≥ 0.95 and macro F1 ≥ 0.90 in under a
-    # minute on two CPU cores with these (bench/tasks.py).
-    defaults = {"arch": "simple_cnn", "epochs": 8, "lr": 1e-2, "bs": 64}
+    # A first choice for shapes_multi on two CPU cores (tuning against the issue's target,
+    # accuracy_multi ≥ 0.95 and macro F1 ≥ 0.90 within 60 s, is still open): simple_cnn is the
+    # one registry CNN fast enough to train for many epochs there, and augmentation keeps it from
+    # memorising the images.
+    defaults: dict[str, Any] = {"arch": "simple_cnn", "epochs": 30, "lr": 1e-2, "bs": 64, "augment": True}
 
     def recognises(self, folder: Path) -> bool:
         """True when folder holds images and a labels.csv naming their tags."""

@@ -22,7 +22,7 @@ SAMPLES = 8  # images in the samples grid
 SAMPLE_PX = 96  # pixels a sample is shown at
 MASK_PX = 240  # pixels the opened mask is drawn at (then shown at SHOWN_PX)
 SHOWN_PX = 186
-WINDOW = 12  # side of the square of mask values printed as numbers
+WINDOW = 10  # side of the square of mask values printed as numbers
 UNIQUE_ROWS = 12  # images in the np.unique table
 W_OPACITY, W_DRAW, W_PICK = "seg_opacity", "seg_draw", "seg_pick"
 
@@ -35,8 +35,8 @@ def _shares(root: str, stamp_: str, _items: SegItems) -> summaries.PixelShares:
 
 def legend(codes: list[str]) -> None:
     """One colour swatch per code, captioned by its name: the colours every mask is drawn in."""
-    swatches = [np.full((18, 18, 3), _rgb(hex_), dtype=np.uint8) for _, hex_ in colours.legend(codes)]
-    st.image([framed(s, 2) for s in swatches], caption=[md(c) for c in codes], width=30)
+    swatches = [np.full((16, 64, 3), _rgb(hex_), dtype=np.uint8) for _, hex_ in colours.legend(codes)]
+    st.image([framed(s, 2) for s in swatches], caption=[md(c) for c in codes], width=84)
 
 
 def _rgb(hex_: str) -> tuple[int, int, int]:
@@ -117,7 +117,12 @@ def mask_view(info: datasets.DatasetInfo, items: SegItems) -> None:
     st.caption(text["raw"])
     picture, numbers = st.columns([1, 2])
     picture.image(_shown(overlaid, top, left, k), caption="outlined: the square printed")
-    numbers.dataframe(_coloured(summaries.window_table(mask, top, left, k), items.codes), key="mask_values")
+    window = summaries.window_table(mask, top, left, k)
+    numbers.dataframe(
+        _coloured(window, items.codes),
+        key="mask_values",
+        column_config={c: st.column_config.NumberColumn(width=28) for c in window.columns},
+    )
     values = np.unique(mask)
     st.code(
         f"np.unique(mask)  # → {np.array2string(values, separator=', ')}\n"
@@ -141,9 +146,12 @@ def _shown(picture: np.ndarray, top: int, left: int, k: int) -> np.ndarray:
     big = np.asarray(Image.fromarray(picture).resize(size, Image.Resampling.NEAREST)).copy()
     y0, x0 = round(top * scale), round(left * scale)
     y1, x1 = min(size[1], round((top + k) * scale)) - 1, min(size[0], round((left + k) * scale)) - 1
-    rows, cols = slice(y0, y1 + 1), slice(x0, x1 + 1)
-    for y, x in ((rows, x0), (rows, x1), (y0, cols), (y1, cols)):
-        big[y, x] = (255, 255, 0)
+    for pad, colour in ((1, (0, 0, 0)), (0, (255, 255, 255))):  # white inside black: seen on any image
+        ya, xa = max(0, y0 - pad), max(0, x0 - pad)
+        yb, xb = min(size[1] - 1, y1 + pad), min(size[0] - 1, x1 + pad)
+        rows, cols = slice(ya, yb + 1), slice(xa, xb + 1)
+        for y, x in ((rows, xa), (rows, xb), (ya, cols), (yb, cols)):
+            big[y, x] = colour
     return framed(big)
 
 
