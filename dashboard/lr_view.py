@@ -32,9 +32,8 @@ def pick_job(store: Store, run_id: int | None, dataset: str, arch: str) -> Job |
     return store.latest("lr_find", config={"dataset": dataset, "arch": arch})
 
 
-def job_params(dataset: str, arch: str) -> dict:
-    """The parameters of an lr_find job for this dataset and architecture."""
-    cfg = TrainConfig(dataset=dataset, arch=arch)
+def job_params(cfg: TrainConfig) -> dict:
+    """The parameters of an lr_find job for the run cfg describes (its task, dataset, architecture)."""
     return {"config": cfg.to_dict(), "num_it": NUM_IT}
 
 

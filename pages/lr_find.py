@@ -5,14 +5,15 @@ import streamlit as st
 from core.jobs.store import CANCELLED, FAILED
 from core.train.archs import ARCHS
 from core.train.lr_text import SUGGESTIONS
-from dashboard import figures, lr_view, runs, state, widgets
+from dashboard import figures, lr_view, runs, state, train_form, widgets
 from dashboard.lr_view import TEXT
 
 state.init()
 st.title("Learning-rate finder")
 st.write(lr_view.INTRO)
-dataset, arch = st.session_state[state.DATASET], st.session_state[state.ARCH]
-params = lr_view.job_params(dataset, arch)
+cfg = train_form.current_config()  # the Train page's run: the dataset's task, its architecture
+dataset, arch = cfg.dataset, cfg.arch
+params = lr_view.job_params(cfg)
 st.caption(
     f"For **{dataset}** with **{ARCHS[arch].title}** (batch size {params['config']['bs']}); "
     "change either on the Train page."

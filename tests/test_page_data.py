@@ -241,7 +241,14 @@ def test_offline_the_catalogue_is_listed_but_disabled_with_the_reason(ws, offlin
         for w in texts(at.warning)
     )
     buttons = {key: at.button(key=f"dl_{key}") for key in catalogue.CATALOGUE}
-    assert set(buttons) == {"MNIST_SAMPLE", "MNIST_TINY", "PETS", "IMAGENETTE_160"}
+    assert set(buttons) == {
+        "MNIST_SAMPLE",
+        "MNIST_TINY",
+        "PETS",
+        "IMAGENETTE_160",
+        "PLANET_TINY",
+        "CAMVID_TINY",
+    }
     for b in buttons.values():
         assert b.disabled
         assert b.help == ("Unavailable offline: no internet: the name s3.amazonaws.com cannot be looked up.")

@@ -150,6 +150,9 @@ def test_segmentation_augmentation_moves_the_mask_with_the_image(ws):
     at = show(open_data("shapes_seg"), "Augmentation")
     rows = [i for i in at.image if i.captions and i.captions[0].endswith(": original")]
     assert len(rows) == 4 and all(len(r.value) == 7 for r in rows)
+    at = show(at, "Pipeline")  # one image from the file to the model's input, as for labels
+    assert at.selectbox(key="pipe_class").options == ["every image"]
+    assert len(at.dataframe[0].value) >= 4  # the numbers of each step
     at = show(at, "Check images")
     next(b for b in at.button if b.label == "Check every image").click().run()
     assert not at.exception and any("images decode" in s.value for s in at.success)

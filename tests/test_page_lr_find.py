@@ -7,6 +7,7 @@ import math
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.config import TrainConfig
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, Store
 from core.train.lr_text import SUGGESTIONS as NAMES
 from dashboard import lr_view, state
@@ -29,7 +30,7 @@ def seed_lr_find(
 ) -> int:
     """A finished lr_find job in the store, as the worker would leave it (no training)."""
     store = Store()
-    job_id = store.submit("lr_find", lr_view.job_params("digits", arch))
+    job_id = store.submit("lr_find", lr_view.job_params(TrainConfig(dataset="digits", arch=arch)))
     store.claim_next(pid=1)
     result = None
     if state_ == DONE:

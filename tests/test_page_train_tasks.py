@@ -200,3 +200,31 @@ def test_other_pages_read_the_forms_config_for_the_datasets_task(fresh_workspace
     at.run()
     assert at.session_state["config"]["options"] == {"threshold": 0.2}
     assert at.session_state["config"]["epochs"] == 3
+
+
+def test_use_these_settings_of_a_multi_label_run_fill_the_form_with_its_threshold(fresh_workspace):
+    def script():
+        import streamlit as st
+
+        from dashboard import state
+        from dashboard.train_form import fill_from_config, train_form
+
+        state.init()
+        if "filled" not in st.session_state:  # as a sweep's "Use these settings" does, once
+            st.session_state["filled"] = True
+            stored = {"task": "multi_label", "dataset": "shapes_multi", "arch": "mnist_cnn", "epochs": 3}
+            fill_from_config({**stored, "options": {"threshold": 0.35}}, "from a test")
+        st.session_state["config"] = train_form(["digits", "shapes_multi"], lambda name: 900).config.to_dict()
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception, at.exception
+    config = at.session_state["config"]
+    assert (config["task"], config["dataset"], config["arch"], config["epochs"]) == (
+        "multi_label",
+        "shapes_multi",
+        "mnist_cnn",
+        3,
+    )
+    assert config["options"] == {"threshold": 0.35}
+    assert config["lr"] == tasks.default_config("multi_label").lr  # not stored: the task's default
+    assert at.slider(key=THRESHOLD).value == pytest.approx(0.35)

@@ -192,12 +192,12 @@ def _publish(tmp: Path, target: Path) -> Path:
 
 def ensure_digits() -> Path:
     """Write scikit-learn's digits as PNG files in train/ and valid/ class folders (once)."""
-    from sklearn.datasets import load_digits
-
     root = workspace.subdir("datasets")
     target = root / "digits"
     if (target / META_FILE).exists():
         return target
+    from sklearn.datasets import load_digits  # only when writing: it takes a second or more
+
     bunch = load_digits()
     pixels = np.round(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
     labels = bunch.target

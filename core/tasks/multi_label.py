@@ -69,7 +69,7 @@ class MultiLabel:
     cache_format = "image-uint8"  # the single-label image cache; targets are N×C multi-hot floats
     result_views = ("per_label", "threshold", "top_losses_multi", "cleaner")
     Options = MultiLabelOptions
-    archs = ("mnist_cnn", "simple_cnn", "resnet18", "resnet34")
+    archs = ("mnist_cnn", "simple_cnn", "small_cnn", "resnet18", "resnet34")
     default_arch = "simple_cnn"
     # A first choice for shapes_multi on two CPU cores (tuning against the target,
     # accuracy_multi ≥ 0.95 and macro F1 ≥ 0.90 within 60 s, is still open): simple_cnn is the

@@ -48,7 +48,7 @@ class SingleLabel:
     cache_format = "image-uint8"  # N×C×H×W uint8, in memory and on disk (core.data.loaders)
     result_views = ("confusion", "most_confused", "per_class", "top_losses", "cleaner")
     Options = SingleLabelOptions
-    archs = ("mnist_cnn", "simple_cnn", "resnet18", "resnet34")
+    archs = ("mnist_cnn", "simple_cnn", "small_cnn", "resnet18", "resnet34")
     default_arch = "mnist_cnn"
     defaults: dict[str, Any] = {}  # TrainConfig's own defaults were chosen for it
 

@@ -32,6 +32,15 @@ ARCHS = {
             "Tiny: good for seeing the mechanics.",
         ),
         Arch(
+            "small_cnn",
+            "Small CNN",
+            "A compact network written for small images on a CPU: three blocks of convolution, "
+            "batch norm and max-pool (32, 64 then 128 filters) halve the image while finding ever "
+            "larger patterns, and the head asks of each pattern both how much of it there is and "
+            "whether it is anywhere (average and max pooling). More capable than simple_cnn, far "
+            "lighter than a ResNet.",
+        ),
+        Arch(
             "resnet18",
             "ResNet-18",
             "torchvision's 18-layer residual network, with ImageNet weights when present on this "

@@ -99,6 +99,10 @@ def build_model(
         return BuiltModel(mnist_cnn(n_classes, n_in, size), _body_head_split)
     if arch == "simple_cnn":
         return BuiltModel(simple_cnn(n_classes, n_in, size), _body_head_split)
+    if arch == "small_cnn":
+        from core.train.small_cnn import small_cnn
+
+        return BuiltModel(small_cnn(n_classes, n_in, size), _body_head_split)
     if arch.startswith(("tiny_unet", "unet_")):  # segmentation: a class per pixel (core/train/unet.py)
         from core.train.unet import build_unet
 

@@ -15,7 +15,15 @@ from core.config import TrainConfig
 ADAM_MOM = 0.9  # fastai's Adam default beta1, used when no schedule moves the momentum
 ONE_CYCLE = {"div": 25.0, "div_final": 1e5, "pct_start": 0.25, "moms": (0.95, 0.85, 0.95)}
 FLAT_COS_PCT = 0.75
-GROUPS = {"mnist_cnn": 2, "simple_cnn": 2, "resnet18": 3, "resnet34": 3}
+GROUPS = {
+    "mnist_cnn": 2,
+    "simple_cnn": 2,
+    "resnet18": 3,
+    "resnet34": 3,
+    "tiny_unet": 2,
+    "unet_resnet18": 3,
+    "unet_resnet34": 3,
+}
 
 
 def sched_cos(start: float, end: float, pos: float) -> float:

@@ -20,16 +20,10 @@ SAMPLERS = {"grid": "grid", "random": "random", "tpe": "Bayesian (TPE)"}
 
 
 def base_config() -> TrainConfig:
-    """What the sweep does not vary: the Train page's current dataset and settings."""
-    d = TrainConfig()
-    ss = st.session_state
-    return d.replace(
-        dataset=ss.get(state.DATASET) or d.dataset,
-        arch=ss.get(state.ARCH) or d.arch,
-        lr=float(ss.get(state.LR) or d.lr),
-        schedule=ss.get(state.SCHEDULE) or d.schedule,
-        seed=int(ss.get(state.SEED) or d.seed),
-    )
+    """What the sweep does not vary: the Train page's current run (its dataset's task and settings)."""
+    from dashboard import train_form
+
+    return train_form.current_config()
 
 
 def _duration(seconds: float) -> str:
