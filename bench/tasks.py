@@ -9,8 +9,10 @@ For each task on its built-in dataset (shapes_multi, shapes_seg):
    loss and schedule (measured in the same run, as a ratio), and fastai's default DataBlock
    pipeline (MultiCategoryBlock / MaskBlock with per-item Resize) beside them.
 
-Seconds per epoch are medians over the epochs (train + validation). The machine's load average
-is printed first: on a shared machine every figure is slower than on an idle one.
+Seconds per epoch are medians over the epochs (train + validation), in wall time and in the
+process's CPU time. The machine's load average is printed first: on a shared machine the wall
+times are slower than on an idle one and swing when a neighbour starts, so compare the CPU
+ratios there (and --threads 1 keeps two threads from waiting on each other).
 """
 
 from __future__ import annotations
@@ -111,9 +113,9 @@ def run_plain_loop(cfg) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=cfg.wd)
     n_batches = len(x) // cfg.bs
     sched = OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * n_batches, pct_start=0.25, div_factor=25)
-    times, values = [], {}
+    rows, values = [], {}
     for _ in range(cfg.epochs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         model.train()
         perm = torch.randperm(len(x))
         for i in range(n_batches):
@@ -129,12 +131,13 @@ def run_plain_loop(cfg) -> dict:
         with torch.no_grad():
             for i in range(0, len(xv), cfg.bs * 2):
                 yb = yv[i : i + cfg.bs * 2]
-                batch = SimpleNamespace(pred=model(xv[i : i + cfg.bs * 2]), y=yb, yb=(yb,))
+                pred = model(xv[i : i + cfg.bs * 2])
+                batch = SimpleNamespace(pred=pred, y=yb, yb=(yb,), to_detach=lambda t: t.detach())
                 for m in metrics:
                     m.accumulate(batch)
         values = {m.name: float(m.value) for m in metrics}
-        times.append(time.perf_counter() - t)
-    return {"rows": [{"seconds": s} for s in times], "n_train": len(x), **values}
+        rows.append({"seconds": time.perf_counter() - t, "cpu": time.process_time() - c})
+    return {"rows": rows, "n_train": len(x), **values}
 
 
 def _fastai_dls(cfg, bundle):
@@ -244,7 +247,7 @@ def _print(r: dict) -> None:
     metric = FIRST_EPOCH_AT_MOST[r["task"]][0]
     print(f"{r['task']} on {r['dataset']} with defaults {r['defaults']}:", flush=True)
     for i, row in enumerate(q["epochs"], start=1):
-        figures = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("seconds", "elapsed"))
+        figures = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("seconds", "cpu", "elapsed"))
         print(f"  epoch {i:>2}  {row['elapsed']:7.1f} s  {figures}", flush=True)
     first = q["first_epoch"]
     verdict = "ok" if first["ok"] else "NOT MET"
@@ -255,11 +258,15 @@ def _print(r: dict) -> None:
     for way in ("engine", "plain_loop", "fastai_default"):
         if way in r:
             w = r[way]
-            print(f"  {way:<15} {w['seconds_per_epoch']:8.3f} s/epoch {w['images_per_second']:9.1f} img/s")
-    ratios = f"  engine/plain = {r['engine_vs_plain']:.2f}×"
-    if "engine_vs_fastai" in r:
-        ratios += f", engine/fastai-default = {r['engine_vs_fastai']:.3f}×"
-    print(ratios, flush=True)
+            print(
+                f"  {way:<15} {w['seconds_per_epoch']:8.3f} s/epoch ({w['cpu_seconds_per_epoch']:.3f} s CPU) "
+                f"{w['images_per_second']:9.1f} img/s"
+            )
+    for unit, shown in (("", "wall"), ("_cpu", "CPU")):
+        ratios = f"  {shown}: engine/plain = {r['engine_vs_plain' + unit]:.2f}×"
+        if "engine_vs_fastai" + unit in r:
+            ratios += f", engine/fastai-default = {r['engine_vs_fastai' + unit]:.3f}×"
+        print(ratios, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,7 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the epoch-time comparison")
     parser.add_argument("--skip-fastai", action="store_true", help="leave out fastai's default pipeline")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 steadies a busy machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, load average {load}", flush=True)
     results = []

@@ -14,7 +14,7 @@ from core.errors import UserError
 from core.train import models
 from core.train.training import build_learner
 
-ARCHS = ["mnist_cnn", "simple_cnn", "resnet18", "resnet34"]
+ARCHS = ["mnist_cnn", "simple_cnn", "small_cnn", "resnet18", "resnet34"]  # the image classifiers
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,9 +30,11 @@ def _built(arch: str, n_in: int, pretrained: bool = False) -> models.BuiltModel:
     return models.build_model(arch, n_classes=3, n_in=n_in, size=_size(arch), pretrained=pretrained)
 
 
-def test_registry_lists_the_four_archs():
-    assert list(models.ARCHS) == ARCHS
-    assert {a for a, spec in models.ARCHS.items() if spec.pretrainable} == {"resnet18", "resnet34"}
+def test_registry_lists_the_image_archs():
+    """The classifiers (the segmentation U-Nets are tested in tests/test_segmentation.py)."""
+    image = {a: spec for a, spec in models.ARCHS.items() if "single_label" in spec.tasks}
+    assert list(image) == ARCHS
+    assert {a for a, spec in image.items() if spec.pretrainable} == {"resnet18", "resnet34"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -101,6 +103,24 @@ def test_summary_parameters_add_up_to_the_model_total(arch):
     assert table.loc[table.parameters > 0, "trainable"].all()
     # The last layer's output is one score per class.
     assert table["output shape"].iloc[-1] in ("3", "3×1×1")
+
+
+@pytest.mark.parametrize("n_in", [1, 3])
+@pytest.mark.parametrize("size", [16, 24, 40, 64])
+def test_small_cnn_takes_any_size_and_keeps_a_map_for_grad_cam(n_in, size):
+    """Global pooling makes one score per class whatever the side; the last convolution still
+    gives a map of at least 2×2, the layer Grad-CAM reads."""
+    built = models.build_model("small_cnn", n_classes=3, n_in=n_in, size=size)
+    model = built.model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, n_in, size, size))
+    assert out.shape == (2, 3)
+    assert torch.isfinite(out).all()
+    table = models.summary(model, (n_in, size, size))
+    last_conv = table[table.kind == "Conv2d"].iloc[-1]
+    side = int(last_conv["output shape"].split("×")[-1])
+    assert side >= 2
+    assert [len(g) for g in built.splitter(model)] == [12, 2]  # body (4 conv + 4×2 batch norm), head
 
 
 def test_summary_leaves_the_model_in_training_mode():

@@ -70,12 +70,13 @@ class MultiLabel:
     result_views = ("per_label", "threshold", "top_losses_multi", "cleaner")
     Options = MultiLabelOptions
     archs = ("mnist_cnn", "simple_cnn", "small_cnn", "resnet18", "resnet34")
-    default_arch = "simple_cnn"
-    # A first choice for shapes_multi on two CPU cores (tuning against the issue's target,
-    # accuracy_multi ≥ 0.95 and macro F1 ≥ 0.90 within 60 s, is still open): simple_cnn is the
-    # one registry CNN fast enough to train for many epochs there, and augmentation keeps it from
-    # memorising the images.
-    defaults: dict[str, Any] = {"arch": "simple_cnn", "epochs": 30, "lr": 1e-2, "bs": 64, "augment": True}
+    default_arch = "small_cnn"
+    # Tuned on shapes_multi (2,000 images of 40 px) on two CPU cores: small_cnn has the capacity
+    # simple_cnn lacks (which stalls near macro F1 0.66) and is still light, so 15 one-cycle epochs
+    # with augmentation reach accuracy_multi ≈ 0.98 and macro F1 ≈ 0.97 in about 13 s of training
+    # on a quiet machine (the issue asks ≥ 0.95 and ≥ 0.90 within 60 s), while one epoch is far
+    # from enough (macro F1 ≈ 0.2).
+    defaults: dict[str, Any] = {"arch": "small_cnn", "epochs": 15, "lr": 1e-2, "bs": 64, "augment": True}
 
     def recognises(self, folder: Path) -> bool:
         """True when folder holds images and a labels.csv naming their tags."""

@@ -34,11 +34,11 @@ ARCHS = {
         Arch(
             "small_cnn",
             "Small CNN",
-            "A compact network written for small images on a CPU: three blocks of convolution, "
-            "batch norm and max-pool (32, 64 then 128 filters) halve the image while finding ever "
-            "larger patterns, and the head asks of each pattern both how much of it there is and "
-            "whether it is anywhere (average and max pooling). More capable than simple_cnn, far "
-            "lighter than a ResNet.",
+            "A compact network written for small images on a CPU: four blocks of convolution, "
+            "batch norm and ReLU (16, 32, 64 then 128 filters), the first three ending in a max-pool "
+            "that halves the image, find ever larger patterns; the head then asks of each pattern "
+            "both how much of it there is and whether it is anywhere (average and max pooling). "
+            "More capable than simple_cnn, far lighter than a ResNet.",
         ),
         Arch(
             "resnet18",

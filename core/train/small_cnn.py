@@ -1,19 +1,21 @@
 """small_cnn: a compact CNN for small images on a CPU, between fastai's simple_cnn and a ResNet.
 
-Three blocks of a 3×3 convolution, batch norm and ReLU, each followed by a 2×2 max-pool, with
-32, 64 and 128 filters: the image is halved three times while the number of feature maps grows.
-A fourth block, without a pool, looks at the combined features. The head pools each map to two
-numbers, its average and its maximum (fastai's concat pooling: "how much of this pattern" and
-"is it anywhere"), then a linear layer gives one score per class. Returned as (body, head), so
-fastai's freezing and the registry's two layer groups work, and Grad-CAM finds the last
-convolution (still a map: 5×5 for a 40-pixel image).
+Four blocks of a 3×3 convolution, batch norm and ReLU, with 16, 32, 64 and 128 filters; the
+first three end in a 2×2 max-pool, so the image is halved three times while the number of
+feature maps grows. The head pools each map to two numbers, its average and its maximum
+(fastai's concat pooling: "how much of this pattern" and "is it anywhere"), then a linear layer
+gives one score per class (a plain linear output, fit for a softmax or independent sigmoids).
+Returned as (body, head), so fastai's freezing and the registry's two layer groups work, and
+Grad-CAM finds the last convolution (still a map: 5×5 for a 40-pixel image, 2×2 for 16).
+About 0.1 M parameters; on shapes_multi it trains at roughly 2,000 images a second on two
+quiet CPU cores.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-WIDTHS = (32, 64, 128)  # filters of the pooled blocks; the last block keeps the widest
+WIDTHS = (16, 32, 64, 128)  # filters of each block; all but the last end in a max-pool
 
 
 def _block(n_in: int, n_out: int, pool: bool) -> nn.Sequential:
@@ -21,7 +23,7 @@ def _block(n_in: int, n_out: int, pool: bool) -> nn.Sequential:
 
     ceil_mode keeps an odd side from losing its last row, and a 1-pixel map from vanishing.
     """
-    layers = [nn.Conv2d(n_in, n_out, 3, padding=1, bias=False), nn.BatchNorm2d(n_out), nn.ReLU(inplace=True)]
+    layers = [nn.Conv2d(n_in, n_out, 3, padding=1, bias=False), nn.BatchNorm2d(n_out), nn.ReLU()]
     if pool:
         layers.append(nn.MaxPool2d(2, ceil_mode=True))
     return nn.Sequential(*layers)
@@ -37,9 +39,8 @@ def small_cnn(n_classes: int, n_in: int, size: int) -> nn.Sequential:
 
     del size
     widths = (n_in, *WIDTHS)
-    blocks = [_block(a, b, pool=True) for a, b in zip(widths[:-1], widths[1:])]
-    blocks.append(_block(WIDTHS[-1], WIDTHS[-1], pool=False))
-    body = nn.Sequential(*blocks)
+    last = len(WIDTHS) - 1
+    body = nn.Sequential(*(_block(widths[i], widths[i + 1], pool=i < last) for i in range(len(WIDTHS))))
     head = nn.Sequential(
         AdaptiveConcatPool2d(1),
         nn.Flatten(),
