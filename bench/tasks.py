@@ -233,12 +233,14 @@ def bench_task(name: str, epochs: int, skip_fastai: bool = False) -> dict:
         per_epoch = _median([row["seconds"] for row in r["rows"]])
         out[way] = {
             "seconds_per_epoch": round(per_epoch, 4),
+            "cpu_seconds_per_epoch": round(_median([row["cpu"] for row in r["rows"]]), 4),
             "images_per_second": round(r["n_train"] / per_epoch, 1),
         }
-    e = out["engine"]["seconds_per_epoch"]
-    out["engine_vs_plain"] = round(e / out["plain_loop"]["seconds_per_epoch"], 3)
-    if "fastai_default" in out:
-        out["engine_vs_fastai"] = round(e / out["fastai_default"]["seconds_per_epoch"], 3)
+    for key, unit in (("seconds_per_epoch", ""), ("cpu_seconds_per_epoch", "_cpu")):
+        e = out["engine"][key]
+        out[f"engine_vs_plain{unit}"] = round(e / out["plain_loop"][key], 3)
+        if "fastai_default" in out:
+            out[f"engine_vs_fastai{unit}"] = round(e / out["fastai_default"][key], 3)
     return out
 
 

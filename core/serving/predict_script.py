@@ -25,7 +25,7 @@ To embed the model in an application, load once and predict many times:
 
 The network is rebuilt from its architecture's name, then the weights are loaded strictly (every
 key and shape must match). mnist_cnn and tiny_unet are defined below in plain PyTorch, so their
-bundles run anywhere. simple_cnn, resnet18, resnet34, unet_resnet18 and unet_resnet34 are built
+bundles run anywhere. simple_cnn, small_cnn, resnet18, resnet34, unet_resnet18 and unet_resnet34 are built
 by fastai: they are rebuilt by importing the playground's core package from a checkout (they
 also need fastai): run this script from the checkout, or set PLAYGROUND_ROOT to its folder.
 

@@ -18,6 +18,7 @@ FLAT_COS_PCT = 0.75
 GROUPS = {
     "mnist_cnn": 2,
     "simple_cnn": 2,
+    "small_cnn": 2,
     "resnet18": 3,
     "resnet34": 3,
     "tiny_unet": 2,
