@@ -58,15 +58,14 @@ def _epoch_log():
             self.t_fit, self.rows = time.perf_counter(), []
 
         def before_epoch(self):
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def after_epoch(self):
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time() - self.c0
             names = list(self.recorder.metric_names[1:-1])  # train_loss, valid_loss, metrics
             values = [float(v) for v in self.recorder.log[1 : 1 + len(names)]]
-            self.rows.append(
-                {"seconds": now - self.t0, "elapsed": now - self.t_fit, **dict(zip(names, values))}
-            )
+            row = {"seconds": now - self.t0, "cpu": cpu, "elapsed": now - self.t_fit}
+            self.rows.append({**row, **dict(zip(names, values))})
 
     return EpochLog()
 

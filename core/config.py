@@ -162,6 +162,7 @@ def _finite(x: Any) -> bool:
 def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
     """Every reason the config is not sensible, as sentences (empty when it is fine)."""
     from core import tasks
+    from core.train.archs import ARCHS
 
     out = []
     if cfg.task not in tasks.TASKS:
@@ -170,7 +171,9 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         if cfg.options is not None:
             out.extend(cfg.options.problems())
         task = tasks.get(cfg.task)
-        if cfg.arch not in task.archs:
+        if cfg.arch not in ARCHS:
+            out.append(f"Unknown architecture {cfg.arch!r}. Choose one of: {', '.join(task.archs)}.")
+        elif cfg.arch not in task.archs:
             out.append(
                 f"{cfg.arch!r} is not an architecture for {task.title.lower()}; choose one of: "
                 f"{', '.join(task.archs)}."

@@ -217,10 +217,22 @@ def confusion_section(interp, dataset: str, root) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _crossval_result(job_id: int):
+def _cached_crossval_result(path: str, stamp: int, job_id: int):
     from core.train.crossval import load_result
 
     return load_result(job_id)
+
+
+def _crossval_result(job_id: int):
+    """A crossval job's result, cached by its file (path and time): never another workspace's."""
+    from core.train.crossval import result_path
+
+    path = result_path(job_id)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _cached_crossval_result(str(path), stamp, job_id)
 
 
 def out_of_sample(

@@ -56,7 +56,7 @@ def test_the_same_seed_draws_the_same_images_and_another_seed_others(fresh_works
 
 def test_added_datasets_are_listed_resolved_and_unknown_names_explained(fresh_workspace):
     ingest.add_archive(io.BytesIO(zip_bytes(class_images())), "pets")
-    assert datasets.available() == [*datasets.builtin_names(), "coloured_shapes", "pets"]
+    assert datasets.available() == [*datasets.builtin_names(), *datasets.SYNTHETIC, "pets"]
     assert datasets.resolve("pets").path == fresh_workspace / "datasets" / "pets"
     with pytest.raises(UserError, match="Unknown dataset 'nope'. Choose one of: digits, .*pets"):
         datasets.resolve("nope")
