@@ -6,6 +6,7 @@ import copy
 import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +68,19 @@ def image_tensor(items: Items, size: int) -> np.ndarray:
             f"{len(items.files)} images at {size} px need {n_bytes / 2**30:.1f} GiB, more than "
             f"the {MEMORY_BUDGET / 2**30:.0f} GiB in-memory budget; choose a smaller image size."
         )
-    key = _cache_key(items, size)
+    return cached_array(_cache_key(items, size), lambda: _decode_all(items, size))
+
+
+def _decode_all(items: Items, size: int) -> np.ndarray:
+    rgb = np.stack([decode_image(items.root / rel, size) for rel in items.files])
+    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    arr = rgb[..., :1] if grey else rgb
+    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+
+
+def cached_array(key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """The array cached under key: from memory, else from workspace/cache/<key>.npy, else make()
+    (then saved there atomically). Images and masks share the memory's MEMORY_ENTRIES."""
     if key in _MEMORY:
         return _remember(key, _MEMORY[key])
     path = workspace.subdir("cache") / f"{key}.npy"
@@ -76,10 +89,7 @@ def image_tensor(items: Items, size: int) -> np.ndarray:
             return _remember(key, np.load(path, allow_pickle=False))
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
-    rgb = np.stack([decode_image(items.root / rel, size) for rel in items.files])
-    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-    arr = rgb[..., :1] if grey else rgb
-    arr = np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+    arr = make()
     tmp = fsutil.temp_path(path)
     try:
         with open(tmp, "wb") as f:  # a file object, so np.save adds no .npy to the temp name

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import fsutil, workspace
+from core import workspace
 from core.config import TrainConfig
 from core.data import loaders
 from core.data.augment import augment_pair
@@ -100,27 +100,13 @@ def decode_mask(items: SegItems, i: int, size: int) -> np.ndarray:
 
 def mask_tensor(items: SegItems, size: int) -> np.ndarray:
     """Every mask of items as uint8 N×size×size class indices, cached in memory and on disk."""
-    key = _mask_key(items, size)
-    if key in loaders._MEMORY:
-        return loaders._remember(key, loaders._MEMORY[key])
-    path = workspace.subdir("cache") / f"{key}.npy"
-    if path.exists():
-        try:
-            return loaders._remember(key, np.load(path, allow_pickle=False))
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)
-    if items.masks:
-        arr = np.stack([decode_mask(items, i, size) for i in range(len(items.masks))])
-    else:
-        arr = np.zeros((0, size, size), dtype=np.uint8)
-    tmp = fsutil.temp_path(path)
-    try:
-        with open(tmp, "wb") as f:  # a file object, so np.save adds no .npy to the temp name
-            np.save(f, arr)
-        fsutil.publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return loaders._remember(key, arr)
+
+    def decode_all() -> np.ndarray:
+        if not items.masks:
+            return np.zeros((0, size, size), dtype=np.uint8)
+        return np.stack([decode_mask(items, i, size) for i in range(len(items.masks))])
+
+    return loaders.cached_array(_mask_key(items, size), decode_all)
 
 
 class SegLoader(loaders.TensorLoader):
