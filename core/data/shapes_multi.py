@@ -124,3 +124,17 @@ def _free_spot(rng: random.Random, placed: list, big: float) -> tuple[float, flo
         if all(math.hypot(cx - x, cy - y) > r + q for x, y, q in placed):
             return cx, cy, r
     return None
+
+
+def info():
+    """The built-in shapes_multi (drawn into the workspace on first use) as the registry describes it."""
+    from core.data.datasets import BUILTINS, DatasetInfo
+
+    return DatasetInfo(
+        "shapes_multi",
+        generate_shapes_multi("shapes_multi"),
+        "Shapes, several per image",
+        BUILTINS["shapes_multi"],
+        SIZE,
+        "multi_label",
+    )

@@ -99,3 +99,17 @@ def generate_shapes_seg(
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
     return _publish(tmp, target)
+
+
+def info():
+    """The built-in shapes_seg (drawn into the workspace on first use) as the registry describes it."""
+    from core.data.datasets import BUILTINS, DatasetInfo
+
+    return DatasetInfo(
+        "shapes_seg",
+        generate_shapes_seg("shapes_seg"),
+        "Shapes, a class per pixel",
+        BUILTINS["shapes_seg"],
+        SIZE,
+        "segmentation",
+    )

@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.errors import UserError
+from core.tasks.multi_label import MultiLabel
+from core.tasks.segmentation import Segmentation
 from core.tasks.single_label import SingleLabel
 
 if TYPE_CHECKING:
@@ -77,25 +79,7 @@ class Task(Protocol):
         """The untrained network for a checked bundle config."""
 
 
-def _registered() -> list[Task]:
-    """Every task whose module is present (the multi-label and segmentation ones are optional
-    while they are being written; an error inside a present module is raised, not hidden)."""
-    import importlib
-
-    found: list[Task] = [SingleLabel()]
-    optional = (("core.tasks.multi_label", "MultiLabel"), ("core.tasks.segmentation", "Segmentation"))
-    for module, cls in optional:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name == module:
-                continue
-            raise
-        found.append(getattr(mod, cls)())
-    return found
-
-
-TASKS: dict[str, Task] = {t.name: t for t in _registered()}
+TASKS: dict[str, Task] = {t.name: t for t in (SingleLabel(), MultiLabel(), Segmentation())}
 DEFAULT = SingleLabel.name
 
 
