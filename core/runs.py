@@ -152,6 +152,16 @@ def save(run_id: int, state_dict: dict, record: RunRecord) -> Path:
     return target
 
 
+def stamp(run_id: int) -> str:
+    """Which model a run id names, for cache keys: its run.json's path and time (an id in another
+    workspace, or of a run deleted and trained again, names another model)."""
+    path = run_dir(run_id) / RECORD
+    try:
+        return f"{path}:{path.stat().st_mtime_ns}"
+    except OSError:
+        return str(path)
+
+
 @dataclass
 class LoadedRun:
     """A run's model, rebuilt strictly from its weights, with its record."""

@@ -76,13 +76,8 @@ def _loaded(run_id: int, where: str):
 
 
 def run_stamp(run_id: int) -> str:
-    """Which model a run id names, for cache keys: its record's path and time (an id in another
-    workspace, or of a run deleted and trained again, names another model)."""
-    path = runs_files.run_dir(run_id) / runs_files.RECORD
-    try:
-        return f"{path}:{path.stat().st_mtime_ns}"
-    except OSError:
-        return str(path)
+    """Which model a run id names, for cache keys (core.runs.stamp)."""
+    return runs_files.stamp(run_id)
 
 
 def loaded_run(run_id: int):

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core import tasks
 from core.config import SCHEDULES, Augment, TrainConfig, config_problems, monitors
+from core.tasks.multi_label import THRESHOLD_RANGE
 from core.train.archs import ARCHS
 from dashboard import state
 from dashboard.text import sections
@@ -246,7 +247,12 @@ def _label_smoothing() -> float:
 
 def _threshold() -> float:
     value = st.slider(
-        "Threshold", 0.01, 0.99, step=0.01, format="%.2f", **_persisted(THRESHOLD), help=TEXT["threshold"]
+        "Threshold",
+        *THRESHOLD_RANGE,
+        step=0.01,
+        format="%.2f",
+        **_persisted(THRESHOLD),
+        help=TEXT["threshold"],
     )
     st.caption(TEXT["threshold_effect"].format(threshold=value))
     return value

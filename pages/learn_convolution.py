@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.labs import convolution as conv
+from core.runs import stamp as run_stamp
 from dashboard import learn, state
 from dashboard import learn_figures_convolution as figs
 from dashboard.markup import html_text, md
@@ -45,8 +46,8 @@ def grey(path: str) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def model_of(run_id: int):
-    """The run's rebuilt model (None when it saved no weights)."""
+def model_of(run_id: int, stamp: str):
+    """The run's rebuilt model (None when it saved no weights); stamp names which one (runs.stamp)."""
     from core import runs
 
     return runs.load(run_id) if runs.has_weights(run_id) else None
@@ -139,7 +140,7 @@ with learn.section(SLUG, "filters"):
     if run_id is not None:
         try:
             with st.spinner("Loading the run's model…"):
-                loaded = model_of(int(run_id))
+                loaded = model_of(int(run_id), run_stamp(int(run_id)))
         except UserError as e:
             st.error(str(e))
     if loaded is None:

@@ -24,11 +24,9 @@ def input_of(dataset: str) -> model_view.DatasetInput:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def view_of(arch: str, n_classes: int, channels: int, size: int) -> model_view.ModelView:
-    """The built model and its tables, kept per server so switching back is instant."""
-    from core.train.models import build_model
-
-    return model_view.describe(build_model(arch, n_classes, channels, size), size, channels)
+def view_of(task: str, arch: str, n_classes: int, channels: int, size: int) -> model_view.ModelView:
+    """The model the task trains and its tables, kept per server so switching back is instant."""
+    return model_view.describe(tasks.get(task).build(arch, n_classes, channels, size), size, channels)
 
 
 dataset = st.session_state[state.DATASET]
@@ -61,7 +59,7 @@ try:
         "Building the model… the first one loads PyTorch, and simple_cnn or a ResNet also "
         "fastai, whose import takes about 8 seconds; after that, switching is instant."
     ):
-        view = view_of(arch, given.n_classes, given.channels, given.size)
+        view = view_of(task.name, arch, given.n_classes, given.channels, given.size)
 except UserError as e:
     st.error(str(e))
     st.stop()

@@ -264,10 +264,15 @@ def _drop(key):
 
 
 BAD = {
-    "threshold 2": ("multi", _set(threshold=2), "threshold must be a number between 0 and 1"),
-    "threshold 0": ("multi", _set(threshold=0), "threshold must be a number between 0 and 1"),
-    "threshold as text": ("multi", _set(threshold="0.5"), "threshold must be a number between 0 and 1"),
-    "threshold true": ("multi", _set(threshold=True), "threshold must be a number between 0 and 1"),
+    "threshold 2": ("multi", _set(threshold=2), "threshold must be a number from 0.01 to 0.99"),
+    "threshold 0": ("multi", _set(threshold=0), "threshold must be a number from 0.01 to 0.99"),
+    "threshold 0.995 (past every slider)": (
+        "multi",
+        _set(threshold=0.995),
+        "threshold must be a number from 0.01 to 0.99",
+    ),
+    "threshold as text": ("multi", _set(threshold="0.5"), "threshold must be a number from 0.01 to 0.99"),
+    "threshold true": ("multi", _set(threshold=True), "threshold must be a number from 0.01 to 0.99"),
     "no threshold": ("multi", _drop("threshold"), "config.json lacks threshold (a multi-label model"),
     "a label with a space": (
         "multi",
@@ -335,9 +340,9 @@ def test_malformed_task_bundles_are_refused_and_leave_nothing(
 def test_export_never_writes_what_import_refuses(multi):
     config = config_of(multi)
     config["threshold"] = 1.5
-    with pytest.raises(fmt.BundleError, match="threshold must be a number between 0 and 1"):
+    with pytest.raises(fmt.BundleError, match="threshold must be a number from 0.01 to 0.99"):
         fmt.validate_config(config)
-    with pytest.raises(fmt.BundleError, match="threshold must be a number between 0 and 1"):
+    with pytest.raises(fmt.BundleError, match="threshold must be a number from 0.01 to 0.99"):
         export.pack(
             {},
             arch="mnist_cnn",

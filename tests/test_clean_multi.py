@@ -82,6 +82,16 @@ def test_a_retag_rewrites_the_row_and_undo_gives_back_the_same_file(tags):
     assert [e.state for e in journal.history(DATASET)] == ["undone"]
 
 
+def test_a_labels_csv_saved_with_a_byte_order_mark_retags_and_undoes_byte_for_byte(tags):
+    (tags / "labels.csv").write_bytes(b"\xef\xbb\xbf" + CSV.encode())  # as Excel saves "CSV UTF-8"
+    before = folder_bytes(tags)
+    retag("images/im4.png", ["a"])
+    plans.apply_plan(plans.make_plan(DATASET))
+    assert csv_tags(tags)["images/im4.png"] == ("a",)
+    plans.undo_last(DATASET)
+    assert folder_bytes(tags) == before
+
+
 def test_deletes_and_retags_apply_as_one_change_and_undo_together(tags, fresh_workspace):
     before = folder_bytes(tags)
     marks.set_mark(DATASET, "images/im1.png", "delete")

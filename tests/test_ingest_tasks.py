@@ -191,6 +191,11 @@ REFUSED = [
         upload(multi_set("file,labels,is_valid\nimages/0.png,cat,true\nimages/1.png,dog,true\n"), M),
         "The is_valid column of labels.csv marks every image as validation",
     ),
+    Case(
+        "multi-one-label-only",
+        upload(multi_set("file,labels\nimages/0.png,cat\nimages/1.png,cat\nimages/2.png,\n"), M),
+        "Every label in labels.csv is 'cat'; a multi-label model needs at least two different labels",
+    ),
     # segmentation
     Case(
         "seg-mask-of-another-size",

@@ -121,12 +121,16 @@ def test_the_metrics_are_fastais_accuracy_multi_and_macro_f1(thresh):
         assert f1.value == pytest.approx(float(fastai_f1.value), abs=1e-9)
 
 
-def test_a_threshold_outside_zero_and_one_is_refused_with_a_sentence():
-    for bad in (0, 1, -0.1, float("nan"), "half"):
+def test_a_threshold_outside_what_the_sliders_offer_is_refused_with_a_sentence():
+    for bad in (0, 1, -0.1, 0.005, 0.995, float("nan"), "half"):
         with pytest.raises(ConfigError, match="threshold"):
             TrainConfig(
                 task="multi_label", dataset=TINY, arch="simple_cnn", options={"threshold": bad}
             ).validate()
+    for good in (0.01, 0.5, 0.99):  # the ends of every threshold slider are accepted
+        TrainConfig(
+            task="multi_label", dataset=TINY, arch="simple_cnn", options={"threshold": good}
+        ).validate()
     with pytest.raises(ConfigError, match="Unknown multi_label setting"):
         TrainConfig(task="multi_label", options={"label_smoothing": 0.1})
 

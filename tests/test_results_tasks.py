@@ -237,3 +237,19 @@ def test_a_retrained_segmentation_run_is_compared_by_mean_iou(seg_ws, no_worker,
     assert shown["Validation mean IoU, run 1"] == shown["Validation mean IoU"]
     assert "Validation mean IoU, run 2" in shown
     assert any("Run 2 (retrained) against run 1" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("page", ["learn_inside.py", "learn_embeddings.py", "learn_convolution.py"])
+def test_the_labs_after_a_segmentation_run_say_they_read_single_label_runs(seg_ws, page):
+    from dashboard import state
+
+    at = open_page(f"../pages/{page}", timeout=90)
+    at.session_state[state.RUN] = 1  # the segmentation run just trained is the current run
+    at.run()
+    assert not at.exception, at.exception
+    if page != "learn_convolution.py":  # the convolution lab reads any model's first filters
+        assert any(
+            "These labs read single-label runs; the current run 1 is segmentation" in c.value
+            for c in at.caption
+        )
+        assert any("Train a model first" in str(p.label) for p in at.get("page_link"))

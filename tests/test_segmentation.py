@@ -254,3 +254,28 @@ def test_a_bundle_config_rebuilds_the_same_network(trained):
         probs = task.activation(trained.loaded.model(x))
         assert torch.equal(model.eval()(x), trained.loaded.model(x))
     assert torch.allclose(probs.sum(dim=1), torch.ones(1, 24, 24), atol=1e-5)
+
+
+def test_a_photo_turned_by_its_exif_tag_keeps_its_mask_on_it(tmp_path):
+    """A camera JPEG stored sideways (orientation 6) is decoded upright; its mask is turned alike."""
+    from PIL import Image
+
+    root = tmp_path / "exif"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)
+    stored[:, 15:25] = 255  # a white upright band in the middle of the stored pixels
+    mask = np.zeros((20, 40), dtype=np.uint8)
+    mask[:, 15:25] = 1  # the mask marks the same band
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    Image.fromarray(stored).save(root / "images" / "p.jpg", exif=exif, quality=95)
+    Image.fromarray(mask).save(root / "masks" / "p.png")
+    (root / "codes.txt").write_text("background\nband\n")
+    items = layouts.read_seg(root)
+    images, masks = seg_loaders.tensors(items, 16)
+    white = images[0].float().mean(dim=0) > 128
+    marked = masks[0] == 1
+    assert marked.any() and white.any()
+    assert (white == marked).float().mean() > 0.95  # the band and its mask lie on the same pixels
+    assert (white == torch.from_numpy(np.rot90(marked.numpy(), 1).copy())).float().mean() < 0.8

@@ -120,6 +120,39 @@ def upright(img):
     return turned if turned is not None else img
 
 
+# EXIF orientation → the Pillow transpose that turns the stored pixels upright (as exif_transpose).
+_ORIENTATIONS = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+
+
+def orientation(img) -> int:
+    """The image's EXIF orientation tag (1, as stored, when it has none or it cannot be read)."""
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - odd EXIF: as stored, as upright() then keeps it
+        return 1
+
+
+def turn_like(array, tag: int):
+    """A 2-D array (e.g. a mask) turned as upright() turns an image whose orientation tag is tag."""
+    import numpy as np
+    from PIL import Image
+
+    method = _ORIENTATIONS.get(tag)
+    if method is None:
+        return array
+    return np.asarray(
+        Image.fromarray(np.ascontiguousarray(array)).transpose(getattr(Image.Transpose, method))
+    )
+
+
 def square_resize(img, size: int):
     """Centre-crop a Pillow image to a square, then resize it (bilinear) to size×size."""
     from PIL import Image

@@ -40,7 +40,7 @@ def _read(root: Path) -> str | None:
 
 
 def _parse(text: str) -> tuple[list[str], list[list[str]]]:
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))  # as layouts reads it
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["file", "labels"]:
         raise UserError(f"{LABELS_CSV} must start with the header file,labels.")
     return rows[0], [r for r in rows[1:] if r]

@@ -24,7 +24,7 @@ from core.data.datasets import DatasetInfo, resolve
 from core.data.layouts import SegItems, fingerprint
 from core.errors import UserError
 
-MASK_CACHE_VERSION = 1  # bump when mask decoding changes, so old caches are not reused
+MASK_CACHE_VERSION = 2  # bump when mask decoding changes, so old caches are not reused
 MASK_MODES = ("1", "L", "P")  # single-channel 8-bit (or 1-bit) images whose values are indices
 
 
@@ -79,15 +79,20 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(square.resize((size, size), Image.Resampling.NEAREST), dtype=np.uint8)
 
 
-def decode_mask(items: SegItems, i: int, size: int) -> np.ndarray:
-    """The mask of items' i-th image at size×size, checked: its values and its size against the image's."""
+def aligned_mask(items: SegItems, i: int, n_codes: int | None = None) -> np.ndarray:
+    """The mask of items' i-th image at full size, turned as the image is when decoded (EXIF
+    orientation, core.data.images.upright), so its pixels lie on the image's. Checked: the mask's
+    size against the image's as stored, and its values against n_codes (the dataset's codes by
+    default; 256 reads any value, as the Data page shows them)."""
     from PIL import Image
 
+    from core.data.images import orientation, turn_like
+
     rel = items.masks[i]
-    arr = mask_values(items.root / rel, len(items.codes), rel)
+    arr = mask_values(items.root / rel, len(items.codes) if n_codes is None else n_codes, rel)
     try:
         with Image.open(items.root / items.files[i]) as img:
-            width, height = img.size
+            (width, height), tag = img.size, orientation(img)
     except OSError as e:
         raise UserError(f"Cannot read image {items.files[i]}: {e}") from e
     if (arr.shape[1], arr.shape[0]) != (width, height):
@@ -95,7 +100,12 @@ def decode_mask(items: SegItems, i: int, size: int) -> np.ndarray:
             f"The mask {rel} is {arr.shape[1]}×{arr.shape[0]} pixels but its image {items.files[i]} is "
             f"{width}×{height}; a mask has its image's size."
         )
-    return resize_mask(arr, size)
+    return turn_like(arr, tag)
+
+
+def decode_mask(items: SegItems, i: int, size: int) -> np.ndarray:
+    """The mask of items' i-th image at size×size as training sees it (aligned_mask, resize_mask)."""
+    return resize_mask(aligned_mask(items, i), size)
 
 
 def mask_tensor(items: SegItems, size: int) -> np.ndarray:

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from core.data.layouts import MultiItems, SegItems
-from core.errors import UserError
 
 NO_LABEL = "(no label)"  # how an image without tags is named where a label is expected
 
@@ -65,24 +64,18 @@ def files_by_label(items) -> dict[str, list[str]]:
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """A mask file as its integers (H×W uint8): class indices, read as stored (no colour mapping)."""
-    from PIL import Image
+    """A mask file as its integers (H×W uint8): class indices, read as stored (no colour mapping;
+    values past the codes kept, so the page can show them)."""
+    from core.data.seg_loaders import mask_values
 
-    try:
-        with Image.open(path) as img:
-            if img.mode not in ("L", "P"):
-                raise UserError(
-                    f"The mask {Path(path).name} is a {img.mode} image; masks are 8-bit single-channel "
-                    "PNGs of class indices."
-                )
-            return np.asarray(img).astype(np.uint8)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise UserError(f"The mask {Path(path).name} cannot be read: {e}") from e
+    return mask_values(path, 256)
 
 
 def mask_of(items: SegItems, file: str) -> np.ndarray:
-    """The mask of one image of the dataset, as its integers."""
-    return read_mask(items.root / items.masks[items.files.index(file)])
+    """The mask of one image of the dataset, as its integers (turned like its image is shown)."""
+    from core.data.seg_loaders import aligned_mask
+
+    return aligned_mask(items, items.files.index(file), 256)
 
 
 def code_name(codes: list[str], value: int) -> str:
@@ -177,24 +170,15 @@ def image_and_mask(items: SegItems, file: str, size: int | None = None) -> tuple
     nearest pixel (so its values stay class indices)."""
     from PIL import Image
 
+    from core.data.images import upright
     from core.data.loaders import decode_image
+    from core.data.seg_loaders import resize_mask
 
     mask = mask_of(items, file)
     if size is None:
         with Image.open(items.root / file) as img:
-            image = np.asarray(img.convert("RGB"))
-        if image.shape[:2] != mask.shape:
-            raise UserError(
-                f"{file} is {image.shape[1]}×{image.shape[0]} pixels but its mask is "
-                f"{mask.shape[1]}×{mask.shape[0]}; they must be the same size."
-            )
-        return image, mask
-    h, w = mask.shape
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = Image.fromarray(mask[top : top + side, left : left + side])
-    small = np.asarray(square.resize((size, size), Image.Resampling.NEAREST))
-    return decode_image(items.root / file, size), small
+            return np.asarray(upright(img).convert("RGB")), mask
+    return decode_image(items.root / file, size), resize_mask(mask, size)
 
 
 def augmented_pairs(

@@ -305,10 +305,13 @@ def _check_codes(codes: Any) -> None:
 
 
 def _check_threshold(threshold: Any) -> None:
-    if not is_num(threshold) or not 0 < threshold < 1:
+    from core.tasks.multi_label import THRESHOLD_RANGE
+
+    low, high = THRESHOLD_RANGE
+    if not is_num(threshold) or not low <= threshold <= high:
         raise BundleError(
-            "config.json's threshold must be a number between 0 and 1 (a label is given when its "
-            f"probability is above it); got {str(threshold)[:40]}."
+            f"config.json's threshold must be a number from {low} to {high} (a label is given when "
+            f"its probability is above it); got {str(threshold)[:40]}."
         )
 
 

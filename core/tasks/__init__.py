@@ -63,6 +63,10 @@ class Task(Protocol):
     def record(self, cfg: TrainConfig, bundle: Any) -> RunRecord:
         """What run.json stores beside the weights: labels, input size, normalisation, data version."""
 
+    def build(self, arch: str, n_outputs: int, channels: int, size: int, pretrained: bool = False) -> Any:
+        """The network (a core.train.models.BuiltModel) this task trains for these inputs and outputs:
+        what learner, build_model, build_from_bundle and the Model page all build."""
+
     def build_model(self, record: RunRecord) -> torch.nn.Module:
         """The untrained network a run's weights load into."""
 

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from core.runs import LoadedRun, RunRecord
 
 
+# Where a threshold may be: every threshold slider spans it, and runs and bundles are held to it.
+THRESHOLD_RANGE = (0.01, 0.99)
+
+
 @dataclass(frozen=True)
 class MultiLabelOptions:
     """Settings only multi-label classification has."""
@@ -34,8 +38,14 @@ class MultiLabelOptions:
     def problems(self) -> list[str]:
         """Every reason these options are not sensible, as sentences."""
         t = self.threshold
-        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or not 0 < t < 1:
-            return ["The threshold must be above 0 and below 1 (fastai uses 0.5)."]
+        low, high = THRESHOLD_RANGE
+        if (
+            not isinstance(t, (int, float))
+            or isinstance(t, bool)
+            or not math.isfinite(t)
+            or not low <= t <= high
+        ):
+            return [f"The threshold must be from {low} to {high} (fastai uses 0.5)."]
         return []
 
 
@@ -118,6 +128,10 @@ class MultiLabel:
         from core.tasks.single_label import SingleLabel
 
         return SingleLabel().record(cfg, bundle)
+
+    def build(self, arch: str, n_outputs: int, channels: int, size: int, pretrained: bool = False) -> Any:
+        """The registry's network for arch, fit for a sigmoid per label (see build above)."""
+        return build(arch, n_outputs, channels, size, pretrained)
 
     def build_model(self, record: RunRecord) -> torch.nn.Module:
         """The untrained CNN the run's weights load into."""

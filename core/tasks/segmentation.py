@@ -128,10 +128,9 @@ class Segmentation:
 
     def learner(self, cfg: TrainConfig, bundle: DataBundle) -> tuple[Any, Any]:
         """A U-Net from the architecture registry with per-pixel cross-entropy and the pixel metrics."""
-        from core.train.models import build_model
         from core.train.training import make_learner
 
-        built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
+        built = self.build(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
         return make_learner(cfg, bundle.dls, built, pixel_loss(), pixel_metrics()), built
 
     def summary(self, learn: Any) -> dict[str, float | None]:
@@ -157,11 +156,15 @@ class Segmentation:
             data_fingerprint=bundle.data_fingerprint,
         )
 
-    def build_model(self, record: RunRecord) -> torch.nn.Module:
-        """The untrained U-Net the run's weights load into."""
+    def build(self, arch: str, n_outputs: int, channels: int, size: int, pretrained: bool = False) -> Any:
+        """The registry's U-Net for arch, a score per class for every pixel (models.build_model)."""
         from core.train.models import build_model
 
-        return build_model(record.config.arch, len(record.vocab), record.channels, record.size, False).model
+        return build_model(arch, n_outputs, channels, size, pretrained)
+
+    def build_model(self, record: RunRecord) -> torch.nn.Module:
+        """The untrained U-Net the run's weights load into."""
+        return self.build(record.config.arch, len(record.vocab), record.channels, record.size).model
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over the class axis: each pixel's probabilities sum to 1."""
@@ -193,8 +196,6 @@ class Segmentation:
 
     def build_from_bundle(self, config: dict[str, Any]) -> torch.nn.Module:
         """The untrained U-Net for a checked bundle config."""
-        from core.train.models import build_model
-
         inp = config["input"]
         n = len(config["codes"])
-        return build_model(config["arch"], n, inp["channels"], inp["size"], pretrained=False).model
+        return self.build(config["arch"], n, inp["channels"], inp["size"]).model

@@ -73,11 +73,10 @@ class SingleLabel:
         """A CNN from the architecture registry with cross-entropy and accuracy."""
         from fastai.metrics import accuracy
 
-        from core.train.models import build_model
         from core.train.training import CrossEntropy, make_learner
 
         opts = cfg.options
-        built = build_model(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
+        built = self.build(cfg.arch, len(bundle.vocab), bundle.channels, bundle.size, cfg.pretrained)
         loss = CrossEntropy(label_smoothing=float(opts.label_smoothing))
         return make_learner(cfg, bundle.dls, built, loss, [accuracy]), built
 
@@ -101,11 +100,15 @@ class SingleLabel:
             data_fingerprint=bundle.data_fingerprint,  # taken under the dataset's lock when read
         )
 
-    def build_model(self, record: RunRecord) -> torch.nn.Module:
-        """The untrained CNN the run's weights load into."""
+    def build(self, arch: str, n_outputs: int, channels: int, size: int, pretrained: bool = False) -> Any:
+        """The registry's network for arch (core.train.models.build_model)."""
         from core.train.models import build_model
 
-        return build_model(record.config.arch, len(record.vocab), record.channels, record.size, False).model
+        return build_model(arch, n_outputs, channels, size, pretrained)
+
+    def build_model(self, record: RunRecord) -> torch.nn.Module:
+        """The untrained CNN the run's weights load into."""
+        return self.build(record.config.arch, len(record.vocab), record.channels, record.size).model
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax: one probability per class, summing to 1."""
@@ -136,8 +139,6 @@ class SingleLabel:
 
     def build_from_bundle(self, config: dict[str, Any]) -> torch.nn.Module:
         """The untrained CNN for a checked bundle config."""
-        from core.train.models import build_model
-
         inp = config["input"]
         n = len(config["classes"])
-        return build_model(config["arch"], n, inp["channels"], inp["size"], pretrained=False).model
+        return self.build(config["arch"], n, inp["channels"], inp["size"]).model

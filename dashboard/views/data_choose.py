@@ -71,8 +71,11 @@ def load(name: str) -> tuple[datasets.DatasetInfo, datasets.Items]:
 
 
 def stamp(items: datasets.Items) -> str:
-    """A short fingerprint of the file list, so cached views notice added or removed files."""
-    h = hashlib.sha1(str(items.root).encode())
-    for f in items.files:
-        h.update(f.encode() + b"\0")
+    """A short fingerprint of the dataset's files (names, sizes, times, labels.csv or masks) and
+    codes, so cached views notice added, removed, rewritten or relabelled files."""
+    from core.data import layouts
+
+    h = hashlib.sha1(layouts.fingerprint(items).encode())
+    for code in getattr(items, "codes", []):
+        h.update(code.encode() + b"\0")
     return h.hexdigest()[:16]

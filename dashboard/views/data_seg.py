@@ -62,7 +62,7 @@ def overview(info: datasets.DatasetInfo, items: SegItems) -> None:
     st.markdown("**Share of pixels per class**")
     st.caption(text["shares"])
     with st.spinner("Reading every mask…"):
-        shares = _shares(str(items.root), stamp(items) + str(len(items.masks)), items)
+        shares = _shares(str(items.root), stamp(items), items)
     hexes = [h for _, h in colours.legend(items.codes)]
     st.plotly_chart(figs.pixel_shares_figure(shares.table, hexes), key="pixel_shares")
     top = shares.table.sort_values("share", ascending=False).iloc[0]

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.fsutil import frame_csv_bytes
 from core.serving import predict, predict_multi
+from core.tasks.multi_label import THRESHOLD_RANGE
 from dashboard import predict_view
 from dashboard.markup import html_text, md
 from dashboard.text import sections
@@ -66,8 +67,8 @@ def controls(loaded: predict.LoadedModel) -> tuple[float, bool]:
     left, right = st.columns([3, 2])
     threshold = left.slider(
         "Label threshold",
-        min_value=0.01,
-        max_value=0.99,
+        min_value=THRESHOLD_RANGE[0],
+        max_value=THRESHOLD_RANGE[1],
         step=0.01,
         format="%.2f",
         key=key,

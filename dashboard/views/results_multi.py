@@ -7,6 +7,8 @@ probability is above it. It starts at the run's own threshold and moves without 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,6 +17,7 @@ import streamlit as st
 from core.analysis import multilabel
 from core.analysis.marks import load_marks
 from core.data.label_rows import current_tags
+from core.tasks.multi_label import THRESHOLD_RANGE
 from dashboard import cleaner, results_view, state
 from dashboard.cleaner import UNMARKED, tag_text
 from dashboard.markup import md
@@ -30,8 +33,10 @@ LOW = 0.01  # the diary's "what if the threshold is 1 %?"
 
 
 def threshold_key(interp) -> str:
-    """The session key of a run's threshold slider."""
-    return f"{THRESHOLD}_{interp.run_id}"
+    """The session key of a run's threshold slider (keyed by the run's files, not its id alone)."""
+    from core.runs import stamp
+
+    return f"{THRESHOLD}_{hashlib.sha1(stamp(interp.run_id).encode()).hexdigest()[:16]}"
 
 
 def current_threshold(interp) -> float:
@@ -121,8 +126,8 @@ def threshold_section(interp) -> None:
     left, right = st.columns([3, 1])
     threshold = left.slider(
         "Threshold",
-        min_value=0.01,
-        max_value=0.99,
+        min_value=THRESHOLD_RANGE[0],
+        max_value=THRESHOLD_RANGE[1],
         step=0.01,
         key=key,
         help=TEXT["threshold"],

@@ -282,6 +282,11 @@ def _check_usable(
             f"None of the images in {table} has a label (every labels cell is empty); a model "
             "needs labels to learn from. Nothing was added."
         )
+    if len(counts) < 2:
+        raise UserError(
+            f"Every label in {table} is {next(iter(counts))!r}; a multi-label model needs at least two "
+            "different labels to tell apart. Nothing was added."
+        )
     if all(f is None for f in flags):
         return RANDOM_SPLIT
     n_valid = sum(1 for f in flags if f)
