@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     from core.jobs import sweep_cli
 
     sweep_cli.add_parser(sub)  # `sweep`: Optuna picks the settings, the queue runs them
+    from core.analysis import label_issues_cli
+
+    label_issues_cli.add_parser(sub)  # `label-issues`: confident learning on the out-of-sample job
     return p
 
 
@@ -351,6 +354,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep_cli.cmd_sweep(args)
 
 
+def cmd_label_issues(args: argparse.Namespace) -> int:
+    """`label-issues --run RUN`: the training labels that look wrong (core.analysis.label_issues_cli)."""
+    from core.analysis import label_issues_cli
+
+    return label_issues_cli.cmd_label_issues(args)
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     """`runs`: every training run, as a table or (--json) one JSON list."""
     from core.analysis import history
@@ -380,6 +390,7 @@ COMMANDS = {
     "runs": cmd_runs,
     "compare": cmd_compare,
     "sweep": cmd_sweep,
+    "label-issues": cmd_label_issues,
 }
 
 

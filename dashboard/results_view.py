@@ -218,7 +218,7 @@ def _cached_crossval_result(path: str, stamp: int, job_id: int):
     return load_result(job_id)
 
 
-def _crossval_result(job_id: int):
+def crossval_result(job_id: int):
     """A crossval job's result, cached by its file (path and time): never another workspace's."""
     from core.train.crossval import result_path
 
@@ -250,7 +250,7 @@ def out_of_sample(
         job_progress(cv.id, "Cross-validation")
         return None
     if cv is not None and cv.state == DONE:
-        result = _crossval_result(cv.id)
+        result = crossval_result(cv.id)
         if result is not None:
             if result["fingerprint"] != interp.fingerprint:
                 st.caption(TEXT["stale_oos"])
@@ -295,6 +295,7 @@ def out_of_sample(
 def ranking_section(job: Job, interp, dataset: str, root) -> None:
     """Top losses, filtered and paged, largest first, each image with its mark controls."""
     from core.analysis import interpret
+    from dashboard.views import results_issues
 
     source = st.radio(
         "Rank by",
@@ -345,5 +346,10 @@ def ranking_section(job: Job, interp, dataset: str, root) -> None:
     marked = set(load_marks(dataset))
     if show != "all":
         rows = rows[rows["file"].isin(marked) == (show == "marked")]
-    st.caption(TEXT["ranked"].format(n=len(rows)))
+    issues = results_issues.likely_filter(job, dataset) if source == RANK_OOS else None
+    if issues is None:
+        st.caption(TEXT["ranked"].format(n=len(rows)))
+    else:  # the likely wrong labels only, least believable first
+        rows = results_issues.likely_rows(rows, issues)
+        st.caption(results_issues.ranked_caption(len(rows), issues))
     cleaner.image_grid(cleaner.paged(rows, state.RESULTS_TOP_PAGES), dataset, root, interp.vocab, "top")

@@ -69,6 +69,12 @@ RESULTS_ACTUAL, RESULTS_PREDICTED = "results_f_actual", "results_f_predicted"  #
 RESULTS_SPLIT, RESULTS_SHOW = "results_f_split", "results_f_show"
 RESULTS_TOP_PAGES, RESULTS_CELL_PAGES = "results_top_pages", "results_cell_pages"  # pager prefixes
 DEFAULTS.update({RESULTS_RUN: None, RESULTS_PLAN: None, RESULTS_NOTICE: None})
+# Likely label errors (dashboard/views/results_issues.py: confident learning on the out-of-sample job)
+RESULTS_LIKELY = "results_f_likely"  # the top-loss grid shows only the likely wrong labels
+RESULTS_LI_METHOD = "results_li_method"  # the label-quality score that orders them
+RESULTS_LI_CELL = "results_li_cell"  # the confident joint's cell whose images are shown, (given, true)
+RESULTS_LI_CELL_CLICK = "results_li_cell_click"  # the last click on the joint already handled
+RESULTS_LI_PAGES = "results_li_pages"  # the pager prefix of that cell's images
 
 
 # Data page

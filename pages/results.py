@@ -10,7 +10,7 @@ from core import tasks
 from core.data import access, datasets
 from core.errors import UserError
 from dashboard import cleaner, results_view, runs, state
-from dashboard.views import results_multi, results_retrain, results_seg
+from dashboard.views import results_issues, results_multi, results_retrain, results_seg
 
 state.init()
 st.title("Results")
@@ -77,6 +77,11 @@ if "pixel_confusion" in views:
     st.subheader("Pixel confusion matrix")
     st.caption(TEXT["pixel_confusion"])
     results_seg.confusion_section(interp)
+
+if "top_losses" in views or "top_losses_multi" in views:
+    st.subheader("Likely label errors")
+    st.caption(TEXT["likely"])
+    results_issues.section(job, interp, dataset, root)
 
 if "top_losses" in views:
     st.subheader("Top losses")

@@ -280,5 +280,12 @@ def ranking_section(job, interp, dataset: str, root, threshold: float) -> None:
         rows = rows[has | given]
     if show != "all":
         rows = rows[rows["file"].isin(set(load_marks(dataset))) == (show == "marked")]
-    st.caption(TEXT["ranked_multi"].format(n=len(rows), threshold=threshold))
+    from dashboard.views import results_issues
+
+    issues = results_issues.likely_filter(job, dataset) if source == results_view.RANK_OOS else None
+    if issues is None:
+        st.caption(TEXT["ranked_multi"].format(n=len(rows), threshold=threshold))
+    else:  # "likely wrong only": the flagged images, ordered by their label quality
+        rows = results_issues.likely_rows(rows, issues)
+        st.caption(results_issues.ranked_caption(len(rows), issues))
     image_grid(cleaner.paged(rows, PAGES), dataset, root, interp.vocab)
