@@ -190,6 +190,12 @@ def test_multi_label_counts_and_retags_to_the_suggested_sets(
         if x and set(s.split()) != set(g)
     }
     assert expected  # the small generated set has some
+    # "likely wrong only" on the label-set grid: exactly the flagged images, least believable first
+    at.radio(key=state.RESULTS_RANK).set_value("oos").run()
+    at.toggle(key=state.RESULTS_LIKELY).set_value(True).run()
+    assert not at.exception, at.exception
+    shown = [r.key for r in at.radio if r.key.startswith("multi_mark_")]
+    assert shown and shown == [cleaner.mark_key("multi", f) for f in flagged_files(issues)[: len(shown)]]
     label = "Mark all likely wrong to be retagged with the suggested labels"
     next(b for b in at.button if b.label == label).click().run()
     assert not at.exception, at.exception
