@@ -50,14 +50,13 @@ def main_figure(info: library.ModelInfo) -> str:
 
 
 def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
-    """One row per saved model: name, task, dataset, architecture, figures, date, size, classes."""
+    """One row per saved model: name, task, dataset, architecture, main figure, date, size, classes."""
     rows = [
         {
             "name": m.name,
             "task": m.task.replace("_", "-"),
             "dataset": m.dataset or "—",
             "architecture": m.arch,
-            "accuracy": m.accuracy,
             "main figure": main_figure(m),
             "saved": date_text(m.created),
             "size": human_size(m.bytes),
@@ -73,7 +72,6 @@ def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
             "task",
             "dataset",
             "architecture",
-            "accuracy",
             "main figure",
             "saved",
             "size",

@@ -63,7 +63,6 @@ st.dataframe(
     bundle_view.library_table(models),
     hide_index=True,
     width="stretch",
-    column_config={"accuracy": st.column_config.NumberColumn(format="percent")},
 )
 
 by_name = {m.name: m for m in models}

@@ -274,3 +274,14 @@ def test_the_journal_holds_old_and_new_tags_before_labels_csv_changes(tags, fres
     monkeypatch.setattr(label_rows, "atomic_write", look)
     plans.apply_plan(plan)
     assert seen == [[{"file": "images/im3.png", "old": "a c", "new": "b"}]]
+
+
+def test_the_data_version_follows_the_tags_and_comes_back_with_undo(tags):
+    """Runs compare data versions: a retag is another version, and undoing it is the first again."""
+    before = layouts.fingerprint(access.items(DATASET))
+    retag("images/im1.png", ["a"])
+    plans.apply_plan(plans.make_plan(DATASET))
+    retagged = layouts.fingerprint(access.items(DATASET))
+    plans.undo_last(DATASET)
+    assert retagged != before
+    assert layouts.fingerprint(access.items(DATASET)) == before

@@ -351,6 +351,19 @@ def test_a_zip_with_a_labels_csv_reads_back_as_its_label_sets(ws):
     assert (report.path / "labels.csv").read_text().splitlines()[0] == "file,labels,is_valid"
 
 
+@pytest.mark.parametrize("header", ["file,labels", "image_name,tags"])
+def test_left_to_find_out_a_labels_or_tags_csv_is_read_as_several_labels(ws, tmp_path, header):
+    rows = (
+        header + "\n" + "".join(f"images/{i}.png,{['cat', 'cat dog', '', 'dog'][i % 4]}\n" for i in range(6))
+    )
+    report = ingest.add_archive(io.BytesIO(zip_bytes(multi_set(rows))), "auto", task=None)
+    assert meta(report)["task"] == M
+    assert layouts.read_multi(report.path).labels[1] == ("cat", "dog")  # a set, not a class "cat dog"
+    write_tree(tmp_path / "beside", multi_set(rows))
+    report = ingest.add_csv(tmp_path / "beside" / "labels.csv", "auto_csv")
+    assert meta(report)["task"] == M
+
+
 def test_planet_labels_without_extensions_are_found_in_train(ws):
     entries = {f"planet/train/train_{i}.jpg": jpeg((10 * i, 90, 30), size=16) for i in range(4)}
     entries["planet/labels.csv"] = (

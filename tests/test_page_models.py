@@ -84,7 +84,7 @@ def test_models_page_lists_details_and_every_control_explains_itself(trained, sa
     table = at.dataframe[0].value
     row = table[table["name"] == MODEL].iloc[0]
     assert (row["dataset"], row["architecture"], row["classes"]) == ("digits", "mnist_cnn", 10)
-    assert row["accuracy"] == pytest.approx(trained.job.result["accuracy"])
+    assert row["main figure"] == f"accuracy {trained.job.result['accuracy']:.1%}"
     assert row["input"] == "8×8, grey" and row["size"].endswith("KB")
     assert "Classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in texts(at.text)
     assert [b.label for b in at.get("download_button")] == ["Download bundle (.zip)", "Download predict.py"]

@@ -294,11 +294,13 @@ def fingerprint(items) -> str:
     from core.runs import data_fingerprint
 
     files, flags = list(items.files), list(items.is_valid)
-    if isinstance(items, MultiItems):
-        files, flags = [*files, MULTI_CSV], [*flags, False]
-    elif isinstance(items, SegItems):
+    if isinstance(items, SegItems):
         files, flags = [*files, *items.masks], [*flags, *items.is_valid]
-    return data_fingerprint(items.root, files, flags)
+    version = data_fingerprint(items.root, files, flags)
+    if isinstance(items, MultiItems):  # labels.csv by its content: a retag undone is the same data again
+        labels = fsutil.sha256_file(Path(items.root) / MULTI_CSV)
+        version = hashlib.sha256(f"{version}|{labels}".encode()).hexdigest()[:16]
+    return version
 
 
 def all_files(items) -> list[str]:

@@ -7,13 +7,14 @@ import random
 
 import streamlit as st
 
+from core import tasks
 from core.config import Augment
 from core.data import datasets, summaries
-from core.data.layouts import SegItems
+from core.data.layouts import MultiItems, SegItems
 from dashboard import state
 from dashboard.markup import md
 from dashboard.text import sections
-from dashboard.train_form import chosen_augment
+from dashboard.train_form import chosen_augment, follow_task
 from dashboard.views import data_seg
 from dashboard.views.data_pictures import THUMB, enlarge
 
@@ -57,10 +58,14 @@ def augmentation_view(info: datasets.DatasetInfo, items: datasets.Items) -> None
         max_warp=float(warp),
     )
     st.session_state[state.AUGMENT] = dataclasses.asdict(spec)
+    follow_task(tasks.get(info.task), info.name)  # the Train form's settings for this task, as Train has them
     st.session_state.setdefault("data_use_augment", bool(st.session_state.get(state.TRAIN_AUGMENT)))
     use = st.toggle("Use these augmentations when training", key="data_use_augment", help=text["aug_use"])
     st.session_state[state.TRAIN_AUGMENT] = use
-    st.caption(f"Each training batch gets: {spec.describe()}.")
+    if use:
+        st.caption(f"Each training batch gets: {spec.describe()}.")
+    else:
+        st.caption(f"Training batches are not augmented now; switched on, each would get: {spec.describe()}.")
     if st.button("New draws", key="aug_redraw", icon=":material/casino:", help=text["aug_redraw"]):
         st.session_state["aug_seed"] = st.session_state.get("aug_seed", 0) + 1
     rng = random.Random(1)
@@ -72,7 +77,10 @@ def augmentation_view(info: datasets.DatasetInfo, items: datasets.Items) -> None
         return
     picked = [(label, items.root / rng.choice(files)) for label, files in list(groups.items())[:4]]
     grid = pipeline.augment_preview([path for _, path in picked], info.default_size, spec, 6, seed=seed)
-    for (label, _path), row in zip(picked, grid):
+    for (label, path), row in zip(picked, grid):
+        if isinstance(items, MultiItems):  # the image's whole label set, not the one it was picked for
+            tags = items.labels[items.files.index(path.relative_to(items.root).as_posix())]
+            label = " ".join(tags) or "(no label)"
         st.image(
             [enlarge(p, THUMB) for p in row],
             width=THUMB + 6,

@@ -111,9 +111,11 @@ def low_threshold_text(interp, threshold: float) -> str:
         called=float((probs > LOW).mean()),
         acc=low["accuracy_multi"],
         f1=low["f1_macro"],
-        acc_now=now["accuracy_multi"],
-        f1_now=now["f1_macro"],
-        threshold=threshold,
+        compare=""
+        if abs(threshold - LOW) < 1e-9
+        else (
+            f", against {now['accuracy_multi']:.1%} and {now['f1_macro']:.1%} at the slider's {threshold:.2f}"
+        ),
     )
 
 

@@ -56,9 +56,10 @@ class Row:
 
 
 def is_tags_header(header: list[str]) -> bool:
-    """True for a header that names a file column and a tags column (Planet's image_name,tags)."""
+    """True for a header that names a file column and a column of several labels: the playground's
+    own file,labels or Planet's image_name,tags (one label per image is written file,label)."""
     names = [h.strip().lower() for h in header]
-    return "tags" in names and any(h in FILE_HEADERS for h in names)
+    return ("tags" in names or "labels" in names) and any(h in FILE_HEADERS for h in names)
 
 
 def read_rows(data: bytes | None, shown: str, limits: Limits) -> list[Row]:

@@ -123,7 +123,8 @@ def build(
 
 def detect_task(entries: list[Entry], csv_name: str | None = None) -> str:
     """What the labels of a set handed in are, from its layout: segmentation for images/ beside
-    codes.txt or palette.csv, multi_label for a CSV with Planet's tags column, else single_label.
+    codes.txt or palette.csv, multi_label for a CSV with a labels or tags column (file,labels or
+    Planet's image_name,tags), else single_label (file,label).
     """
     if csv_name is None and seg.looks_like(entries):
         return SEG
