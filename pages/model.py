@@ -26,7 +26,8 @@ def input_of(dataset: str) -> model_view.DatasetInput:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def view_of(task: str, arch: str, n_classes: int, channels: int, size: int) -> model_view.ModelView:
     """The model the task trains and its tables, kept per server so switching back is instant."""
-    return model_view.describe(tasks.get(task).build(arch, n_classes, channels, size), size, channels)
+    built = tasks.get(task).build(arch, n_classes, channels, size, pretrained=True)  # as Train builds it
+    return model_view.describe(built, size, channels)
 
 
 dataset = st.session_state[state.DATASET]
