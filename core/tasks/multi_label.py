@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.train.archs import archs_for
+
 if TYPE_CHECKING:
     import torch
 
@@ -79,7 +81,7 @@ class MultiLabel:
     cache_format = "image-uint8"  # the single-label image cache; targets are N×C multi-hot floats
     result_views = ("per_label", "threshold", "top_losses_multi", "cleaner")
     Options = MultiLabelOptions
-    archs = ("mnist_cnn", "simple_cnn", "small_cnn", "resnet18", "resnet34")
+    archs = archs_for("multi_label")  # the registry says which architectures fit (core/train/archs.py)
     default_arch = "small_cnn"
     # Tuned on shapes_multi (2,000 images of 40 px) on two CPU cores: small_cnn has the capacity
     # simple_cnn lacks (which stalls near macro F1 0.66) and is still light, so 15 one-cycle epochs

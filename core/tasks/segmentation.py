@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.train.archs import archs_for
+
 if TYPE_CHECKING:
     import torch
 
@@ -99,7 +101,7 @@ class Segmentation:
     cache_format = "image-uint8+mask-uint8"  # N×C×H×W images and N×H×W masks (core.data.seg_loaders)
     result_views = ("seg_scores", "pixel_confusion", "worst_masks", "trash")
     Options = SegmentationOptions
-    archs = ("tiny_unet", "unet_resnet18", "unet_resnet34")
+    archs = archs_for("segmentation")  # the registry says which architectures fit (core/train/archs.py)
     default_arch = "tiny_unet"
     # A fresh run's settings: tiny_unet at the dataset's size, one-cycle to 1e-2, batches of 16
     # (more steps per epoch than 64). On shapes_seg: mean IoU about 0.88 after 16 epochs, in about

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.train.archs import archs_for
+
 if TYPE_CHECKING:
     import torch
 
@@ -48,7 +50,7 @@ class SingleLabel:
     cache_format = "image-uint8"  # N×C×H×W uint8, in memory and on disk (core.data.loaders)
     result_views = ("confusion", "most_confused", "per_class", "top_losses", "cleaner")
     Options = SingleLabelOptions
-    archs = ("mnist_cnn", "simple_cnn", "small_cnn", "resnet18", "resnet34")
+    archs = archs_for("single_label")  # the registry says which architectures fit (core/train/archs.py)
     default_arch = "mnist_cnn"
     defaults: dict[str, Any] = {}  # TrainConfig's own defaults were chosen for it
 

@@ -77,3 +77,8 @@ ARCHS = {
         ),
     ]
 }
+
+
+def archs_for(task: str) -> tuple[str, ...]:
+    """The architectures built for a task, in the registry's order (each task's `archs`)."""
+    return tuple(name for name, arch in ARCHS.items() if task in arch.tasks)
