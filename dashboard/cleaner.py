@@ -166,6 +166,14 @@ def _multi(dataset: str) -> bool:
     return resolve(dataset).task == "multi_label"
 
 
+def _unused_changes(dataset: str) -> list[str]:
+    """The history columns of changes this dataset's task cannot make (segmentation: only deletes)."""
+    from core.data.datasets import resolve
+
+    task = resolve(dataset).task
+    return {"single_label": ["retags"], "multi_label": ["relabels"]}.get(task, ["relabels", "retags"])
+
+
 def marks_summary(dataset: str) -> str:
     """'3 delete, 2 relabel, 1 keep' for the stored marks ('2 retag' for a multi-label dataset)."""
     counts = pd.Series([m["action"] for m in marks_.load_marks(dataset).values()]).value_counts()
@@ -320,7 +328,7 @@ def history_section(dataset: str) -> None:
                 for e in entries
             ]
         )
-        st.dataframe(table.drop(columns="relabels" if _multi(dataset) else "retags"), hide_index=True)
+        st.dataframe(table.drop(columns=_unused_changes(dataset)), hide_index=True)
     undoable = any(e.state == "applied" for e in entries)
     if st.button(
         "Undo the last change",

@@ -192,6 +192,7 @@ def test_delete_to_trash_moves_image_and_mask_and_undo_restores_them(seg_ws, no_
     assert sum(map(int, counts)) == sum(map(int, images)) - 1  # the page reads the data as it is now
     history = at.dataframe[-1].value
     assert list(history["deletes"]) == [2] and list(history["state"]) == ["applied"]
+    assert "relabels" not in history.columns and "retags" not in history.columns  # masks are not edited
     next(b for b in at.button if b.label == "Undo the last change").click().run()
     assert any("2 file(s) back where they were" in s.value for s in at.success)
     assert folder_bytes(dataset) == before
