@@ -8,7 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import tasks
 from core.data import datasets, summaries
+from dashboard import state
 from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.train_form import chosen_augment
@@ -46,7 +48,8 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     groups = {label: files for label, files in summaries.files_by_label(items).items() if files}
     if st.session_state.get("pipe_class") not in groups:
         st.session_state.pop("pipe_class", None)  # the last dataset's label
-    label = left.selectbox("Class", list(groups), key="pipe_class", help=text["pipe_class"])
+    kind = {"multi_label": "Images with the label", "segmentation": "Images"}.get(info.task, "Class")
+    label = left.selectbox(kind, list(groups), key="pipe_class", help=text["pipe_class"])
     files = groups[label]
     number = middle.number_input("Image", 1, len(files), 1, key="pipe_number", help=text["pipe_number"])
     size = right.slider(
@@ -69,7 +72,10 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
         seed=st.session_state.get("pipe_seed", 0),
     )
     split = "validation" if items.is_valid[items.files.index(file)] else "training"
-    st.caption(f"{md(file)} ({split} image)")
+    note = ""
+    if split == "validation" and augment:
+        note = ": training never augments validation images; the draws show what a training image would get"
+    st.caption(f"{md(file)} ({split} image){note}")
     for number_, group in enumerate(dict.fromkeys(s.group for s in steps), start=1):
         shown = [s for s in steps if s.group == group]
         st.markdown(f"**{number_}. {PIPE_TITLES[group]}** — {shown[0].what}")
@@ -89,6 +95,10 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
     )
     shape = steps[-1].stats.shape
     st.info(
-        text["pipe_batch"].format(shape=" × ".join(map(str, shape)), rank=len(shape) + 1),
+        text["pipe_batch"].format(
+            shape=" × ".join(map(str, shape)),
+            rank=len(shape) + 1,
+            bs=int(st.session_state.get(state.BS) or tasks.default_config(info.task).bs),
+        ),
         icon=":material/view_in_ar:",
     )
