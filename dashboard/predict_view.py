@@ -301,6 +301,21 @@ def show_many(
             "runner-up confidence": st.column_config.NumberColumn(format="percent"),
         },
     )
+    pick = results_and_pick(
+        table,
+        loaded,
+        prepared,
+        "The table above as a CSV file, one row per image.",
+        "Show one image's probabilities, the model's view of it and where it looked.",
+    )
+    show_one(loaded, prepared[pick], preds[pick], threshold, heat_map)
+
+
+def results_and_pick(
+    table, loaded: predict.LoadedModel, prepared: list[predict.PreparedImage], csv_help: str, pick_help: str
+) -> int:
+    """Under a results table of many images: its CSV download, and the one image to look closer at
+    (its index; the first when the choice is gone). Every task's many-image view ends so."""
     st.download_button(
         "Download results (CSV)",
         data=frame_csv_bytes(table),
@@ -309,16 +324,10 @@ def show_many(
         on_click="ignore",
         key="predict_csv",
         icon=":material/table_view:",
-        help="The table above as a CSV file, one row per image.",
+        help=csv_help,
     )
     names = [p.name for p in prepared]
     pick = st.selectbox(
-        "Look closer at",
-        range(len(names)),
-        format_func=lambda i: names[i],
-        key=CLOSER,
-        help="Show one image's probabilities, the model's view of it and where it looked.",
+        "Look closer at", range(len(names)), format_func=lambda i: names[i], key=CLOSER, help=pick_help
     )
-    if pick is None or pick >= len(prepared):
-        pick = 0
-    show_one(loaded, prepared[pick], preds[pick], threshold, heat_map)
+    return 0 if pick is None or pick >= len(prepared) else pick

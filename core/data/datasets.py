@@ -312,6 +312,19 @@ def read_image_folder(path: Path, valid_pct: float = 0.2, seed: int = 0) -> Item
     return Items(path, files, labels, is_valid, vocab, folders)
 
 
+def drawn_folder(name: str) -> tuple[Path, Path | None]:
+    """Where a generated dataset goes: (its folder, None) when it is drawn already, else (its folder,
+    a fresh temporary folder inside the workspace to draw into, published by _publish when done).
+    A folder of that name that is not a finished dataset is refused."""
+    root = workspace.subdir("datasets")
+    target = workspace.safe_join(root, name)
+    if (target / META_FILE).exists():
+        return target, None
+    if target.exists():
+        raise UserError(f"The workspace already holds a folder called {name}; choose another name.")
+    return target, Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+
+
 def generate_shapes(name: str, seed: int, per_class: int, size: int = SHAPES_SIZE) -> Path:
     """Draw a dataset of coloured circles, squares and triangles from a seed (once).
 
@@ -320,20 +333,16 @@ def generate_shapes(name: str, seed: int, per_class: int, size: int = SHAPES_SIZ
     """
     from PIL import Image, ImageDraw
 
-    root = workspace.subdir("datasets")
-    target = workspace.safe_join(root, name)
-    if (target / META_FILE).exists():
-        return target
-    if target.exists():
-        raise UserError(f"The workspace already holds a folder called {name}; choose another name.")
-    if not 1 <= per_class <= 2000:
+    if not 1 <= per_class <= 2000 and not (workspace.subdir("datasets") / name / META_FILE).exists():
         raise UserError("Draw between 1 and 2000 images per shape.")
+    target, tmp = drawn_folder(name)
+    if tmp is None:
+        return target
     rng = random.Random(seed)
     labels = np.repeat(np.arange(len(SHAPES)), per_class)
     valid = _stratified_valid(labels, DIGITS_VALID_PCT, seed)
     scale = 4  # drawn large, then shrunk: smooth edges
     big = size * scale
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     try:
         for i, lab in enumerate(labels):
             background, colour = _two_colours(rng)

@@ -13,13 +13,10 @@ from __future__ import annotations
 import json
 import math
 import random
-import tempfile
 from pathlib import Path
 
-from core import workspace
-from core.data.datasets import META_FILE, _publish, _removed_on_failure, _two_colours
+from core.data.datasets import META_FILE, _publish, _removed_on_failure, _two_colours, drawn_folder
 from core.data.layouts import IMAGES, MULTI_CSV, write_labels_csv
-from core.errors import UserError
 
 KINDS = ("circle", "square", "triangle", "star")
 SEED = 0
@@ -54,16 +51,12 @@ def generate_shapes_multi(
     """Draw the dataset once into workspace/datasets/<name>; returns its folder."""
     from PIL import Image, ImageDraw
 
-    root = workspace.subdir("datasets")
-    target = workspace.safe_join(root, name)
-    if (target / META_FILE).exists():
+    target, tmp = drawn_folder(name)
+    if tmp is None:
         return target
-    if target.exists():
-        raise UserError(f"The workspace already holds a folder called {name}; choose another name.")
     rng = random.Random(seed)
     scale = 4
     big = size * scale
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     with _removed_on_failure(tmp):
         (tmp / IMAGES).mkdir()
         files, labels, valid = [], [], []

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from core import workspace
-from core.data.datasets import META_FILE, _publish, _removed_on_failure
+from core.data.datasets import META_FILE, _publish, _removed_on_failure, drawn_folder
 from core.data.layouts import CODES, IMAGES, MASKS, VALID_LIST
 from core.data.shapes_multi import _two_colours_against, draw_shape
-from core.errors import UserError
 
 CODES_LIST = ("background", "circle", "square", "triangle")
 SEED = 0
@@ -51,16 +48,12 @@ def generate_shapes_seg(
     """Draw the dataset once into workspace/datasets/<name>; returns its folder."""
     from PIL import Image, ImageDraw
 
-    root = workspace.subdir("datasets")
-    target = workspace.safe_join(root, name)
-    if (target / META_FILE).exists():
+    target, tmp = drawn_folder(name)
+    if tmp is None:
         return target
-    if target.exists():
-        raise UserError(f"The workspace already holds a folder called {name}; choose another name.")
     rng = random.Random(seed)
     scale = 4
     big = size * scale
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     with _removed_on_failure(tmp):
         (tmp / IMAGES).mkdir()
         (tmp / MASKS).mkdir()

@@ -7,7 +7,6 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.fsutil import frame_csv_bytes
 from core.serving import predict, predict_multi
 from core.tasks.multi_label import THRESHOLD_RANGE
 from dashboard import predict_view
@@ -167,24 +166,11 @@ def show_many(
             ),
         },
     )
-    st.download_button(
-        "Download results (CSV)",
-        data=frame_csv_bytes(table),
-        file_name=f"predictions_{loaded.info.name}.csv",
-        mime="text/csv",
-        on_click="ignore",
-        key="predict_csv",
-        icon=":material/table_view:",
-        help="The table above as a CSV file: one row per image, a probability column per label.",
+    pick = predict_view.results_and_pick(
+        table,
+        loaded,
+        prepared,
+        "The table above as a CSV file: one row per image, a probability column per label.",
+        "Show one image's labels, every label's probability and where it looked.",
     )
-    names = [p.name for p in prepared]
-    pick = st.selectbox(
-        "Look closer at",
-        range(len(names)),
-        format_func=lambda i: names[i],
-        key=predict_view.CLOSER,
-        help="Show one image's labels, every label's probability and where it looked.",
-    )
-    if pick is None or pick >= len(prepared):
-        pick = 0
     show_one(loaded, prepared[pick], preds[pick], threshold, heat_map)

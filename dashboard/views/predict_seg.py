@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.fsutil import frame_csv_bytes
 from core.serving import predict, predict_seg
 from dashboard import predict_view
 from dashboard.markup import md
@@ -109,24 +108,11 @@ def show_many(
     table = predict_seg.results_table(preds, prepared)
     st.write(f"**{len(table)} images**: the classes present in each, with their share of the pixels.")
     st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button(
-        "Download results (CSV)",
-        data=frame_csv_bytes(table),
-        file_name=f"predictions_{loaded.info.name}.csv",
-        mime="text/csv",
-        on_click="ignore",
-        key="predict_csv",
-        icon=":material/table_view:",
-        help="The table above as a CSV file: one row per image, a share column per class.",
+    pick = predict_view.results_and_pick(
+        table,
+        loaded,
+        prepared,
+        "The table above as a CSV file: one row per image, a share column per class.",
+        "Show one image's predicted mask over it, the legend and the share of each class.",
     )
-    names = [p.name for p in prepared]
-    pick = st.selectbox(
-        "Look closer at",
-        range(len(names)),
-        format_func=lambda i: names[i],
-        key=predict_view.CLOSER,
-        help="Show one image's predicted mask over it, the legend and the share of each class.",
-    )
-    if pick is None or pick >= len(prepared):
-        pick = 0
     show_one(loaded, prepared[pick], preds[pick], opacity)

@@ -116,11 +116,9 @@ def csv_header(entries: list[Entry], csv_name: str | None = None) -> list[str] |
         return None
 
 
-def read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, str, str, bool | None]]:
-    """(line, file, label, is_valid or None) for each row of a file,label CSV.
-
-    data is None when the file was too large to read (more than MAX_CSV_BYTES).
-    """
+def csv_rows(data: bytes | None, shown: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every non-blank row of an uploaded labels CSV (UTF-8, a BOM allowed);
+    UserError when it is too large (data None), not UTF-8, or not CSV."""
     if data is None:
         raise UserError(f"{shown} is larger than {human_size(MAX_CSV_BYTES)}; that is not a labels file.")
     try:
@@ -128,9 +126,17 @@ def read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, 
     except UnicodeDecodeError as e:
         raise UserError(f"{shown} is not a text file (it is not UTF-8). Nothing was added.") from e
     try:
-        rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text))) if any(c.strip() for c in r)]
+        return [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text))) if any(c.strip() for c in r)]
     except csv.Error as e:
         raise UserError(f"{shown} is not a readable CSV ({e}). Nothing was added.") from e
+
+
+def read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, str, str, bool | None]]:
+    """(line, file, label, is_valid or None) for each row of a file,label CSV.
+
+    data is None when the file was too large to read (more than MAX_CSV_BYTES).
+    """
+    rows = csv_rows(data, shown)
     if not rows:
         raise UserError(f"{shown} has no rows; it needs a file,label line per image.")
     header = [h.strip().lower() for h in rows[0][1]]

@@ -10,20 +10,17 @@ decode, and files the CSV does not name, are skipped and reported.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.data import images, layouts
-from core.data.ingest.layout import MAX_CSV_BYTES, RANDOM_SPLIT, VALID_HEADERS, _strip_wrappers
+from core.data.ingest.layout import MAX_CSV_BYTES, RANDOM_SPLIT, VALID_HEADERS, _strip_wrappers, csv_rows
 from core.data.ingest.names import entry_parts, safe_stem, unique_name
 from core.data.ingest.report import MULTI, Report
 from core.data.ingest.sources import Cancelled, Entry, IngestCancelled, Limits, Progress
 from core.errors import UserError
-from core.fsutil import human_size
 
 FILE_HEADERS = (
     "file",
@@ -67,16 +64,7 @@ def read_rows(data: bytes | None, shown: str, limits: Limits) -> list[Row]:
 
     data is None when the file was too large to read (more than MAX_CSV_BYTES).
     """
-    if data is None:
-        raise UserError(f"{shown} is larger than {human_size(MAX_CSV_BYTES)}; that is not a labels file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{shown} is not a text file (it is not UTF-8). Nothing was added.") from e
-    try:
-        rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text))) if any(c.strip() for c in r)]
-    except csv.Error as e:
-        raise UserError(f"{shown} is not a readable CSV ({e}). Nothing was added.") from e
+    rows = csv_rows(data, shown)
     if not rows:
         raise UserError(f"{shown} is empty; it needs a header ({EXAMPLE}) and a line per image.")
     header = [h.strip().lower() for h in rows[0][1]]
