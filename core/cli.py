@@ -8,11 +8,10 @@ import sys
 import threading
 import time
 
-from core.config import SCHEDULES, TrainConfig
+from core import config_args
 from core.errors import UserError
 from core.train import train_cli
 
-DEFAULTS = TrainConfig()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,54 +22,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _config_args(p: argparse.ArgumentParser, training: bool) -> None:
-    """The settings of a run. Left out, a setting takes the default of the dataset's task
-    (core.tasks.default_config), so `train --dataset shapes_seg` trains a U-Net."""
-    from core import tasks
-
-    p.add_argument(
-        "--task",
-        default=None,
-        choices=tasks.names(),
-        help="the kind of problem; the dataset decides it, and a different one is refused",
-    )
-    p.add_argument(
-        "--opt",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a setting of the task's own (e.g. label_smoothing=0.1, threshold=0.4); repeat for more",
-    )
-    p.add_argument("--dataset", default=DEFAULTS.dataset, help="dataset name (see `datasets`)")
-    p.add_argument(
-        "--arch", default=None, help="architecture (default: the task's, e.g. mnist_cnn, tiny_unet)"
-    )
-    p.add_argument("--bs", type=int, default=None, help="batch size (default: the task's)")
-    p.add_argument("--wd", type=float, default=None, help="weight decay (default: the task's)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels")
-    p.add_argument("--augment", action="store_true", help="augment training batches")
-    p.add_argument("--no-pretrained", action="store_true", help="never use pretrained weights")
-    if training:
-        p.add_argument("--epochs", type=int, default=None, help="passes over the data (default: the task's)")
-        p.add_argument("--lr", type=float, default=None, help="(peak) learning rate (default: the task's)")
-        p.add_argument(
-            "--lr-low", type=float, default=None, help="low end of a discriminative range slice(lr_low, lr)"
-        )
-        p.add_argument("--schedule", default=None, choices=list(SCHEDULES))
-        p.add_argument(
-            "--freeze-epochs", type=int, default=None, help="epochs training only the head before unfreezing"
-        )
-
-
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m core", description="fastai playground engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a model and print one line per epoch")
-    _config_args(t, training=True)
+    config_args.add(t, training=True)
     train_cli.add_args(t)  # --early-stop, --keep-best, --continue RUN …
     f = sub.add_parser("lr-find", help="run the learning-rate finder")
-    _config_args(f, training=False)
+    config_args.add(f, training=False)
     f.add_argument("--num-it", type=int, default=100, help="iterations (default 100)")
     w = sub.add_parser("worker", help="run queued jobs (the dashboard starts one itself)")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
@@ -96,83 +55,6 @@ def _parser() -> argparse.ArgumentParser:
 
     label_issues_cli.add_parser(sub)  # `label-issues`: confident learning on the out-of-sample job
     return p
-
-
-CONFIG_FLAGS = ("arch", "bs", "wd", "seed", "size", "epochs", "lr", "lr_low", "schedule", "freeze_epochs")
-
-
-def task_of(dataset: str, asked: str | None = None) -> str:
-    """The task of a dataset (its layout decides); a different --task is refused with a sentence."""
-    from core.data import datasets
-
-    if dataset not in datasets.available():
-        names = ", ".join(datasets.available())
-        raise UserError(f"Unknown dataset {dataset!r}. Choose one of: {names}.")
-    found = datasets.resolve(dataset).task
-    if asked is not None and asked != found:
-        raise UserError(
-            f"{dataset} is a {found} dataset, so --task {asked} does not fit it: leave --task out "
-            f"(the dataset decides) or choose a {asked} dataset."
-        )
-    return found
-
-
-def _config(args: argparse.Namespace) -> TrainConfig:
-    """The run the flags describe: the dataset's task, its defaults, then every flag given."""
-    from core import tasks
-    from core.train.archs import ARCHS
-
-    task = task_of(args.dataset, args.task)
-    given = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k, None) is not None}
-    if args.augment:
-        given["augment"] = True
-    if args.no_pretrained:
-        given["pretrained"] = False
-    if given.get("arch", tasks.get(task).default_arch) not in ARCHS:
-        raise UserError(f"Unknown architecture {given['arch']!r}. Choose one of: {', '.join(ARCHS)}.")
-    options = _task_options(task, args.opt)
-    return tasks.default_config(task, dataset=args.dataset, options=options, **given).validate()
-
-
-def _task_options(task: str, pairs: list[str]) -> dict:
-    """--opt NAME=VALUE pairs as the task's options, each value typed as its field is declared."""
-    import dataclasses
-    import typing
-
-    from core import tasks
-
-    options = tasks.get(task).Options
-    hints = typing.get_type_hints(options)
-    names = [f.name for f in dataclasses.fields(options)]
-    words = {
-        "true": True,
-        "yes": True,
-        "on": True,
-        "1": True,
-        "false": False,
-        "no": False,
-        "off": False,
-        "0": False,
-    }
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or name not in names:
-            choices = ", ".join(names) or "none"
-            raise UserError(f"--opt takes NAME=VALUE with NAME one of the {task} settings: {choices}.")
-        kind = hints[name]
-        try:
-            if kind is bool:
-                out[name] = words[value.strip().lower()]
-            elif kind in (int, float, str):
-                out[name] = kind(value)
-            else:
-                out[name] = json.loads(value)
-        except (KeyError, ValueError):
-            raise UserError(
-                f"--opt {name} needs a {getattr(kind, '__name__', kind)}; got {value!r}."
-            ) from None
-    return out
 
 
 def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False, job_id: int | None = None):
@@ -264,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     from core import tasks
 
-    job_id, cfg = train_cli.job_and_config(args, _config)  # a new run, or --continue RUN's
+    job_id, cfg = train_cli.job_and_config(args, config_args.config)  # a new run, or --continue RUN's
     metric = tasks.get(cfg.task).main_metric
     print(f"{'epoch':<6} {'train_loss':<11} {'valid_loss':<11} {metric:<9} time", flush=True)
     seen: set[str] = set()
@@ -295,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     """`lr-find`: run the learning-rate finder and print its four suggestions."""
-    cfg = _config(args)
+    cfg = config_args.config(args)
     if args.num_it < 6:
         raise UserError("lr-find needs at least 6 iterations (--num-it).")
     t = time.perf_counter()

@@ -116,7 +116,8 @@ BAD_ARGUMENTS = {
 
 
 def test_task_options_from_the_command_line_reach_the_config():
-    from core.cli import _config, _parser
+    from core.cli import _parser
+    from core.config_args import config as _config
     from core.train import train_cli
 
     args = _parser().parse_args(["train", "--opt", "label_smoothing=0.1", "--epochs", "2"])

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from core import tasks
-from core.cli import _config, _parser, main
+from core.cli import _parser, main
+from core.config_args import config as _config
 from core.jobs.store import DONE, Store
 from core.train import train_cli
 from tests.test_cli import EPOCH_LINE, core_cli

@@ -60,7 +60,7 @@ def _numbers(flag: str, text: str | None, kind: type, example: str) -> tuple:
 def spec_from_args(args: argparse.Namespace):
     """The SweepSpec the arguments describe (not yet validated)."""
     from core import tasks
-    from core.cli import _task_options, task_of
+    from core.config_args import task_of, task_options
     from core.jobs.sweeps import SweepSpec
 
     task = task_of(args.dataset, args.task)  # the dataset decides; a different --task is refused
@@ -72,7 +72,7 @@ def spec_from_args(args: argparse.Namespace):
     if args.no_pretrained:
         given["pretrained"] = False
     base = tasks.default_config(
-        task, options=_task_options(task, args.opt), dataset=args.dataset, seed=args.seed, **given
+        task, options=task_options(task, args.opt), dataset=args.dataset, seed=args.seed, **given
     )
     lr = None
     if args.lr is not None:
