@@ -13,7 +13,6 @@ from core.errors import UserError
 from core.train import train_cli
 
 
-
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line, exit status 2."""
 
