@@ -82,6 +82,18 @@ class RunRecord:
         return data
 
 
+def bundle_input(record: RunRecord) -> dict[str, Any]:
+    """How an image becomes the model's input, as a bundle's config.json says it (every image task)."""
+    return {
+        "size": record.size,
+        "channels": record.channels,
+        "mean": [float(m) for m in record.mean],
+        "std": [float(s) for s in record.std],
+        "resize": "centre crop to a square, then bilinear resize to size×size",
+        "scale": "pixels / 255, then (x - mean) / std per channel; channels=1 uses luminance",
+    }
+
+
 def migrate(meta: dict[str, Any]) -> dict[str, Any]:
     """Bring an older run.json up to RUN_FORMAT (format 1 had no format, task or fingerprint)."""
     meta = dict(meta)

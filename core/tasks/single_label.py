@@ -126,17 +126,12 @@ class SingleLabel:
 
     def bundle_fields(self, record: RunRecord) -> dict[str, Any]:
         """Classes in output order and how an image becomes the model's input."""
+        from core.runs import bundle_input
+
         return {
             "n_classes": len(record.vocab),
             "classes": list(record.vocab),
-            "input": {
-                "size": record.size,
-                "channels": record.channels,
-                "mean": [float(m) for m in record.mean],
-                "std": [float(s) for s in record.std],
-                "resize": "centre crop to a square, then bilinear resize to size×size",
-                "scale": "pixels / 255, then (x - mean) / std per channel; channels=1 uses luminance",
-            },
+            "input": bundle_input(record),
         }
 
     def build_from_bundle(self, config: dict[str, Any]) -> torch.nn.Module:
