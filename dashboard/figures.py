@@ -158,6 +158,19 @@ def probability_bars(top: list[tuple[str, float]], threshold: float | None = Non
     probs = [p for _, p in top][::-1]
     sure = threshold is None or (bool(top) and top[0][1] >= threshold)
     colours = ["#1f77b4" if sure and i == len(probs) - 1 else "#9aa5b1" for i in range(len(probs))]
+    return hbars(names, probs, colours, threshold, "probability", 32)
+
+
+def hbars(
+    names: list[str],
+    probs: list[float],
+    colours: list[str],
+    threshold: float | None,
+    x_title: str,
+    row_px: int,
+) -> go.Figure:
+    """Probabilities as horizontal bars, in the order given (bottom first), each labelled with its
+    percentage, and the threshold (when there is one) as a dashed line."""
     fig = go.Figure()
     fig.add_bar(
         x=probs,
@@ -178,9 +191,9 @@ def probability_bars(top: list[tuple[str, float]], threshold: float | None = Non
             annotation_position="top",
         )
     return fig.update_layout(
-        xaxis=dict(title="probability", range=[0, 1], tickformat=".0%"),
+        xaxis=dict(title=x_title, range=[0, 1], tickformat=".0%"),
         yaxis=dict(type="category"),
-        height=max(180, 60 + 32 * len(names)),
+        height=max(180, 60 + row_px * len(names)),
         margin=dict(l=10, r=10, t=30, b=10),
         showlegend=False,
     )

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.serving import predict, predict_multi
 from core.tasks.multi_label import THRESHOLD_RANGE
-from dashboard import predict_view
+from dashboard import figures, predict_view
 from dashboard.markup import html_text, md
 from dashboard.text import sections
 
@@ -24,31 +24,8 @@ def label_bars(ranked: list[tuple[str, float]], threshold: float) -> go.Figure:
     with the threshold as a dashed line."""
     names = [html_text(c) for c, _ in ranked][::-1]  # Plotly reads some HTML: shown as typed
     probs = [p for _, p in ranked][::-1]
-    fig = go.Figure()
-    fig.add_bar(
-        x=probs,
-        y=names,
-        orientation="h",
-        name="probability",
-        marker_color=[GIVEN if p > threshold else NOT_GIVEN for p in probs],
-        text=[f"{p:.1%}" for p in probs],
-        textposition="auto",
-        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
-    )
-    fig.add_vline(
-        x=threshold,
-        line_dash="dash",
-        line_color="#d62728",
-        annotation_text=f"threshold {threshold:.0%}",
-        annotation_position="top",
-    )
-    return fig.update_layout(
-        xaxis=dict(title="probability (each label on its own)", range=[0, 1], tickformat=".0%"),
-        yaxis=dict(type="category"),
-        height=max(180, 60 + 28 * len(names)),
-        margin=dict(l=10, r=10, t=30, b=10),
-        showlegend=False,
-    )
+    colours = [GIVEN if p > threshold else NOT_GIVEN for p in probs]
+    return figures.hbars(names, probs, colours, threshold, "probability (each label on its own)", 28)
 
 
 def threshold_key(info) -> str:
