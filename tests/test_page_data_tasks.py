@@ -146,7 +146,9 @@ def test_what_is_a_mask_shows_the_raw_values_beside_the_overlay_and_unique_value
     helps_everywhere(at)
 
 
-def test_segmentation_augmentation_moves_the_mask_with_the_image(ws):
+def test_segmentation_augmentation_pipeline_and_check_sections_work(ws):
+    # The preview's layout only: that each mask stays on its shape is asserted on the same function
+    # (core.data.augment.augment_pair) in tests/test_segmentation.py.
     at = show(open_data("shapes_seg"), "Augmentation")
     rows = [i for i in at.image if i.captions and i.captions[0].endswith(": original")]
     assert len(rows) == 4 and all(len(r.value) == 7 for r in rows)
