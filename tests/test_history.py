@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core import cli, runs
+from core import cli, config_args, runs
 from core.analysis import history
 from core.config import TrainConfig
 from core.errors import UserError
@@ -253,7 +253,7 @@ def test_the_cli_command_reproduces_the_run_settings(store):
     words = command.split()
     assert words[:4] == ["python", "-m", "core", "train"]
     args = cli._parser().parse_args(words[3:])
-    assert cli._config(args) == TrainConfig(**cfg)
+    assert config_args.config(args) == TrainConfig(**cfg)
 
 
 def test_the_cli_command_of_a_continued_run_continues_its_parent(store):
