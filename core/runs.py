@@ -69,6 +69,10 @@ class RunRecord:
     std: list[float]
     data_fingerprint: str | None = None  # None for runs saved before fingerprints existed
     format: int = RUN_FORMAT
+    # What a table or ratings task learned from the data besides the weights (column roles,
+    # category vocabularies, fill values, means and stds, user and item vocabularies), as plain
+    # JSON; None for image tasks, whose input is described by size, channels, mean and std.
+    state: dict | None = None
 
     @property
     def task(self) -> str:
@@ -120,9 +124,17 @@ def parse_record(meta: dict[str, Any]) -> RunRecord:
             mean=[float(v) for v in meta["mean"]],
             std=[float(v) for v in meta["std"]],
             data_fingerprint=meta.get("data_fingerprint"),
+            state=_state(meta.get("state")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"run.json cannot be read: {e}") from e
+
+
+def _state(value: Any) -> dict | None:
+    """run.json's state: None or a JSON object (anything else is a malformed run.json)."""
+    if value is not None and not isinstance(value, dict):
+        raise ValueError("its state is not an object")
+    return value
 
 
 def read_record(run_id: int) -> RunRecord:

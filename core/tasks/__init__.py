@@ -19,9 +19,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.errors import UserError
+from core.tasks.collab import Collaborative
 from core.tasks.multi_label import MultiLabel
 from core.tasks.segmentation import Segmentation
 from core.tasks.single_label import SingleLabel
+from core.tasks.tabular import TabularClassification, TabularRegression
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,6 +40,7 @@ class Task(Protocol):
 
     name: ClassVar[str]  # the registry key stored in configs, run.json and bundles
     title: ClassVar[str]  # what a person reads
+    inputs: ClassVar[str]  # what it learns from: "images", "table" or "ratings" (pages show what fits)
     main_metric: ClassVar[str]  # the figure runs are compared and swept on
     higher_is_better: ClassVar[bool]
     metric_format: ClassVar[str]  # how the main metric is written, e.g. "{:.2%}"
@@ -83,7 +86,17 @@ class Task(Protocol):
         """The untrained network for a checked bundle config."""
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (SingleLabel(), MultiLabel(), Segmentation())}
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        SingleLabel(),
+        MultiLabel(),
+        Segmentation(),
+        TabularClassification(),
+        TabularRegression(),
+        Collaborative(),
+    )
+}
 DEFAULT = SingleLabel.name
 
 
@@ -112,6 +125,11 @@ def default_config(name: str, **overrides: Any) -> TrainConfig:
     task = get(name)
     values = {"arch": task.default_arch, **task.defaults, **overrides, "task": task.name}
     return TrainConfig(**values)
+
+
+def image_tasks() -> list[str]:
+    """The tasks that learn from images (the image pages' sections apply to them)."""
+    return [name for name, task in TASKS.items() if task.inputs == "images"]
 
 
 def for_dataset(name: str) -> Task:

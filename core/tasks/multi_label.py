@@ -75,6 +75,7 @@ class MultiLabel:
 
     name = "multi_label"
     title = "Multi-label image classification"
+    inputs = "images"
     main_metric = "f1_macro"
     higher_is_better = True
     metric_format = "{:.2%}"

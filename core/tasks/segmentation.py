@@ -95,6 +95,7 @@ class Segmentation:
 
     name = "segmentation"
     title = "Segmentation (a label per pixel)"
+    inputs = "images"
     main_metric = "mean_iou"
     higher_is_better = True
     metric_format = "{:.2%}"

@@ -44,6 +44,7 @@ class SingleLabel:
 
     name = "single_label"
     title = "Single-label image classification"
+    inputs = "images"
     main_metric = "accuracy"
     higher_is_better = True
     metric_format = "{:.2%}"

@@ -75,6 +75,28 @@ ARCHS = {
             pretrainable=True,
             tasks=("segmentation",),
         ),
+        Arch(
+            "tabular_mlp",
+            "Tabular MLP",
+            "fastai's TabularModel: an embedding per categorical column (sized by fastai's rule), "
+            "the continuous columns after batch norm, then fully connected layers with ReLU, batch "
+            "norm and dropout. The network of tabular_learner.",
+            tasks=("tabular_classification", "tabular_regression"),
+        ),
+        Arch(
+            "dot_bias",
+            "Dot product with biases",
+            "fastai's EmbeddingDotBias: a vector of factors and a bias per user and per item; the "
+            "predicted rating is their dot product plus both biases, squeezed into the rating range.",
+            tasks=("collaborative",),
+        ),
+        Arch(
+            "neural_collab",
+            "Neural collaborative filtering",
+            "fastai's EmbeddingNN: the user's and the item's embeddings side by side go through "
+            "fully connected layers, which can learn interactions a dot product cannot.",
+            tasks=("collaborative",),
+        ),
     ]
 }
 
