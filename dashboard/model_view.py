@@ -1,4 +1,5 @@
-"""What the Model page shows, as plain functions: the input a dataset gives, tables per freeze."""
+"""What the Model page shows, as plain functions: the input a dataset gives, tables per freeze, and
+for a table or ratings task the network's layers and its embeddings per input (no image size)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ if TYPE_CHECKING:  # torch and the model factory load only when a model is built
     from core.train.models import BuiltModel
 
 LAYERS = "layers"  # assets/text/layers.md: one `## Kind` section per torch module class
+_MORE_LAYERS = {  # kinds of the table and ratings networks that layers.md does not explain (yet)
+    "Embedding": "looks up a learned vector for each category (a user, an item, a value of a column): "
+    "the same as multiplying a one-hot vector by a matrix, without building the one-hot vector.",
+    "SigmoidRange": "squeezes the output into y_range with a sigmoid, so the network never predicts "
+    "outside the targets' range and spends no effort learning where it lies.",
+}
 
 
 @dataclass(frozen=True)
@@ -103,5 +110,112 @@ def freeze_label(frozen: int, n_groups: int) -> str:
 
 def layer_explanations(kinds: list[str]) -> list[tuple[str, str]]:
     """(kind, one line on what it does) for each kind, in order of first appearance."""
-    notes = sections(LAYERS)
+    notes = {**_MORE_LAYERS, **sections(LAYERS)}
     return [(k, notes.get(k, notes["unknown"])) for k in dict.fromkeys(kinds)]
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """A table or ratings network: its layers, the embedding of each input, its parameter count."""
+
+    layers: pd.DataFrame  # layer, kind, shape, parameters (the modules that hold or do something)
+    embeddings: pd.DataFrame  # input, values, size, parameters: one row per embedding table
+    total: int
+    state: dict
+
+
+_RATINGS_NAMES = {  # fastai's EmbeddingDotBias and EmbeddingNN modules, named for a person
+    "u_weight": "user factors",
+    "i_weight": "item factors",
+    "u_bias": "user bias",
+    "i_bias": "item bias",
+    "embeds.0": "user",
+    "embeds.1": "item",
+}
+
+
+def _shape_text(module) -> str:
+    """A layer's shape in words: rows × size for an embedding, in → out for a linear layer."""
+    from torch import nn
+
+    if isinstance(module, nn.Embedding):
+        return f"{module.num_embeddings} × {module.embedding_dim}"
+    if isinstance(module, nn.Linear):
+        return f"{module.in_features} → {module.out_features}"
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return str(module.num_features)
+    if isinstance(module, nn.Dropout):
+        return f"p = {module.p:g}"
+    low, high = getattr(module, "low", None), getattr(module, "high", None)
+    if low is not None and high is not None:  # SigmoidRange
+        return f"{float(low):g} to {float(high):g}"
+    return ""
+
+
+def embedding_names(state: dict, names: list[str]) -> list[str]:
+    """What each embedding (by module name) stands for: a categorical column, users or items."""
+    if (state or {}).get("kind") == "table":
+        columns = [c["name"] for c in state.get("cat", [])]
+        return [columns[int(n.split(".")[-1])] if n.startswith("embeds.") else n for n in names]
+    return [_RATINGS_NAMES.get(n, n) for n in names]
+
+
+def describe_network(model, state: dict) -> NetworkView:
+    """The layer table and the embedding table of a table or ratings network (no image size)."""
+    from torch import nn
+
+    rows, embeddings = [], []
+    for name, module in model.named_modules():
+        if not name or (list(module.children()) and not isinstance(module, nn.Embedding)):
+            continue  # containers: their leaves are listed
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        rows.append((name, type(module).__name__, _shape_text(module), params))
+        if isinstance(module, nn.Embedding):
+            embeddings.append((name, module.num_embeddings, module.embedding_dim, params))
+    labels = embedding_names(state, [e[0] for e in embeddings])
+    return NetworkView(
+        layers=pd.DataFrame(rows, columns=["layer", "kind", "shape", "parameters"]),
+        embeddings=pd.DataFrame(
+            [(label, *e[1:]) for label, e in zip(labels, embeddings)],
+            columns=["input", "values", "size", "parameters"],
+        ),
+        total=sum(p.numel() for p in model.parameters()),
+        state=state or {},
+    )
+
+
+def network_view(cfg) -> NetworkView:
+    """The untrained network a table or ratings TrainConfig would train, from its data's processing
+    state (the task's loaders fit the processing; the state shapes the network)."""
+    from core import tasks
+
+    task = tasks.get(cfg.task)
+    bundle = task.loaders(cfg)
+    record = task.record(cfg, bundle)
+    return describe_network(task.build_model(record), record.state)
+
+
+def network_caption(task_name: str, view: NetworkView) -> str:
+    """What goes in and comes out of a table or ratings network, in a sentence."""
+    state, spec = view.state, view.state.get("model") or {}
+    if state.get("kind") == "ratings":
+        n_users, n_items = len(state.get("users") or []), len(state.get("items") or [])
+        if spec.get("arch") == "neural_collab":
+            hidden = " → ".join(str(v) for v in spec.get("layers") or [])
+            how = f"the two vectors joined and through hidden layers of {hidden} units"
+        else:
+            how = (
+                f"{spec.get('n_factors', '?')} factors each, their dot product plus a bias per user and item"
+            )
+        return (
+            f"{n_users:,} users and {n_items:,} items (each vocabulary starts with #na#), each a learned "
+            f"vector: {how}. A (user, item) pair in, a rating out."
+        )
+    n_cat, n_cont = len(state.get("cat") or []), len(state.get("cont") or [])
+    out = "one number per class" if task_name == "tabular_classification" else "one number, the value"
+    hidden = " → ".join(str(v) for v in spec.get("layers") or [])
+    return (
+        f"{n_cat} categorical inputs, each through its own embedding, and {n_cont} continuous inputs "
+        f"(normalised, then batch-normed) are joined, go through hidden layers of {hidden or '?'} units, "
+        f"and come out as {out}."
+    )

@@ -1,8 +1,9 @@
 """The Predict page's parts: where images come from, and how one or many predictions are shown.
 
-Single-label views live here; a model of another task is shown by its own view module
+Single-label views live here; a model of another image task is shown by its own view module
 (view_for: dashboard/views/predict_multi.py, predict_seg.py), which offers the same three
-functions: controls, show_one and show_many.
+functions: controls, show_one and show_many. A table or ratings model takes no images: its view
+(predict_table.py, predict_collab.py) offers show(loaded), which draws its own inputs and answers.
 """
 
 from __future__ import annotations
@@ -34,7 +35,20 @@ SOURCES = {"upload": "Upload images", "camera": "Take a photo", "draw": "Draw a 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
 
-_VIEWS = {"multi_label": "dashboard.views.predict_multi", "segmentation": "dashboard.views.predict_seg"}
+_VIEWS = {
+    "multi_label": "dashboard.views.predict_multi",
+    "segmentation": "dashboard.views.predict_seg",
+    "tabular_classification": "dashboard.views.predict_table",
+    "tabular_regression": "dashboard.views.predict_table",
+    "collaborative": "dashboard.views.predict_collab",
+}
+
+
+def takes_images(info: ModelInfo) -> bool:
+    """True for a model of an image task; False for a table or ratings model (its view's show())."""
+    from core import tasks
+
+    return info.task not in tasks.TASKS or tasks.get(info.task).inputs == "images"
 
 
 def view_for(info: ModelInfo):
@@ -52,6 +66,10 @@ def model_label(info: ModelInfo) -> str:
     score = info.score
     what = "" if info.main_metric == "accuracy" else f" {figure_name(info.main_metric)}"
     figure = f",{what} {score:.0%}" if score is not None else ""
+    if score is not None and not takes_images(info):  # an error in the target's units, not a share
+        from core import tasks
+
+        figure = f",{what} {tasks.get(info.task).metric_format.format(score)}"
     return f"{info.name} ({info.arch} on {info.dataset or 'imported data'}{figure})"
 
 

@@ -91,17 +91,21 @@ def _interpretation(run_id: int, where: str, fingerprint: str):
     return tasks.get(loaded.record.task or tasks.DEFAULT).interpret(loaded)
 
 
-def interpretation(job: Job):
-    """The run's predictions on its dataset as it is now (recomputed when the files change):
-    the task's own interpretation (core.analysis.interpret, multilabel or segmentation)."""
+def data_version(job: Job) -> str:
+    """The version of the run's dataset as it is now (core.data.layouts.fingerprint), for cache keys."""
     from core.analysis.interpret import dataset_items, fingerprint
     from core.config import TrainConfig
     from core.data import access
 
     cfg = TrainConfig.from_dict(job.params["config"])
     with access.dataset(cfg.dataset):  # the list and the file times read together
-        stamp = fingerprint(dataset_items(cfg))
-    return _interpretation(job.id, run_stamp(job.id), stamp)
+        return fingerprint(dataset_items(cfg))
+
+
+def interpretation(job: Job):
+    """The run's predictions on its dataset as it is now (recomputed when the files change):
+    the task's own interpretation (core.analysis.interpret, multilabel, segmentation, tabular, collab)."""
+    return _interpretation(job.id, run_stamp(job.id), data_version(job))
 
 
 def summary_metrics(interp) -> None:

@@ -13,10 +13,12 @@ import streamlit as st
 
 from core import tasks
 from core.config import SCHEDULES, Augment, TrainConfig, config_problems, monitors
-from core.tasks.multi_label import THRESHOLD_RANGE
 from core.train.archs import ARCHS
 from dashboard import state
 from dashboard.text import sections
+from dashboard.train_options import LABEL_SMOOTHING as LABEL_SMOOTHING
+from dashboard.train_options import OPTION_PREFIX, embedding_sizes, option_controls
+from dashboard.train_options import THRESHOLD as THRESHOLD
 
 TEXT = sections("train")  # every control's sentence, from assets/text/train.md
 LR_STEPS = sorted({float(f"{m * 10.0**e:.0e}") for e in range(-6, 1) for m in (1, 2, 3, 5)})
@@ -82,8 +84,6 @@ def _persisted(key: str) -> dict:
 
 
 FORM_TASK = "train_form_task"  # the task the form's values are for: a dataset of another task refills it
-OPTION_PREFIX = "cfg_opt_"  # + a task option's name: that option's control (e.g. cfg_opt_threshold)
-LABEL_SMOOTHING, THRESHOLD = OPTION_PREFIX + "label_smoothing", OPTION_PREFIX + "threshold"
 _FIELDS = (  # (state key, TrainConfig field, type) of the controls a config fills
     (state.LR, "lr", float),
     (state.BS, "bs", int),
@@ -142,6 +142,7 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             help=TEXT["dataset"],
         )
         task = tasks.for_dataset(dataset)
+        images = task.inputs == "images"  # augmentation, freezing and layer groups are for images
         follow_task(task, dataset)
         st.markdown(f"**Task:** {task.title}")
         st.caption(TEXT["task_" + task.name] + " " + TEXT["task_from_dataset"])
@@ -155,27 +156,19 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
         )
         st.caption(ARCHS[arch].description)
         lr = lr_controls()
-        discriminative = st.toggle(
-            "Discriminative learning rates",
-            **_persisted(state.DISCRIMINATIVE),
-            help=TEXT["discriminative"],
-        )
-        lr_low = None
-        if discriminative:
-            st.session_state.setdefault(state.LR_LOW, lr / 100)
-            lr_low = st.number_input(
-                "Lowest learning rate (first layer group)",
-                min_value=0.0,
-                max_value=100.0,
-                format="%.2e",
-                step=1e-5,
-                **_persisted(state.LR_LOW),
-                help=TEXT["lr_low"],
-            )
-        options = option_controls(task)
+        lr_low = discriminative_controls(lr) if images else None
+        options = option_controls(task, arch)
+        if task.inputs == "table":
+            embedding_sizes(dataset)
     with right:
+        rows = "" if images else "_rows"
         bs = st.number_input(
-            "Batch size", min_value=0, max_value=100_000, step=16, **_persisted(state.BS), help=TEXT["bs"]
+            "Batch size",
+            min_value=0,
+            max_value=100_000,
+            step=16,
+            **_persisted(state.BS),
+            help=TEXT["bs" + rows],
         )
         wd = st.number_input(
             "Weight decay",
@@ -187,7 +180,7 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             help=TEXT["wd"],
         )
         epochs = st.number_input(
-            "Epochs", min_value=0, max_value=10_000, **_persisted(state.EPOCHS), help=TEXT["epochs"]
+            "Epochs", min_value=0, max_value=10_000, **_persisted(state.EPOCHS), help=TEXT["epochs" + rows]
         )
         schedule = st.radio(
             "Schedule",
@@ -200,21 +193,20 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
             + " "
             + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in SCHEDULES.items()),
         )
-        freeze_epochs = st.number_input(
-            "Freeze epochs", min_value=0, max_value=1000, **_persisted(state.FREEZE), help=TEXT["freeze"]
-        )
+        freeze_epochs = augment = 0
+        if images:
+            freeze_epochs = st.number_input(
+                "Freeze epochs", min_value=0, max_value=1000, **_persisted(state.FREEZE), help=TEXT["freeze"]
+            )
         seed = st.number_input(
             "Seed", min_value=0, max_value=2**32 - 1, **_persisted(state.SEED), help=TEXT["seed"]
         )
-        augment = st.toggle(
-            "Augmentation",
-            **_persisted(state.TRAIN_AUGMENT),
-            help=TEXT["augment"],
-        )
         aug = chosen_augment()
-        if augment:
-            moved = " Masks move with their images." if task.name == "segmentation" else ""
-            st.caption(f"Each batch: {aug.describe()}.{moved} Change it on the Data page.")
+        if images:
+            augment = st.toggle("Augmentation", **_persisted(state.TRAIN_AUGMENT), help=TEXT["augment"])
+            if augment:
+                moved = " Masks move with their images." if task.name == "segmentation" else ""
+                st.caption(f"Each batch: {aug.describe()}.{moved} Change it on the Data page.")
         stopping = stopping_controls(task.name)
     cfg = TrainConfig(
         task=task.name,
@@ -239,38 +231,22 @@ def train_form(dataset_names: list[str], n_train_of) -> FormResult:
     return FormResult(cfg, problems, batches)
 
 
-def _label_smoothing() -> float:
-    return st.slider(
-        "Label smoothing", 0.0, 0.5, step=0.05, **_persisted(LABEL_SMOOTHING), help=TEXT["label_smoothing"]
+def discriminative_controls(lr: float) -> float | None:
+    """The discriminative toggle and, when on, the lowest group's learning rate (else None)."""
+    if not st.toggle(
+        "Discriminative learning rates", **_persisted(state.DISCRIMINATIVE), help=TEXT["discriminative"]
+    ):
+        return None
+    st.session_state.setdefault(state.LR_LOW, lr / 100)
+    return st.number_input(
+        "Lowest learning rate (first layer group)",
+        min_value=0.0,
+        max_value=100.0,
+        format="%.2e",
+        step=1e-5,
+        **_persisted(state.LR_LOW),
+        help=TEXT["lr_low"],
     )
-
-
-def _threshold() -> float:
-    value = st.slider(
-        "Threshold",
-        *THRESHOLD_RANGE,
-        step=0.01,
-        format="%.2f",
-        **_persisted(THRESHOLD),
-        help=TEXT["threshold"],
-    )
-    st.caption(TEXT["threshold_effect"].format(threshold=value))
-    return value
-
-
-OPTION_CONTROLS = {"label_smoothing": _label_smoothing, "threshold": _threshold}  # option → its control
-
-
-def option_controls(task) -> dict:
-    """A control for each of the task's own settings (its Options fields); {name: value}.
-
-    A field without a control here keeps its default (it is left out of the returned dict).
-    """
-    return {
-        f.name: OPTION_CONTROLS[f.name]()
-        for f in dataclasses.fields(task.Options)
-        if f.name in OPTION_CONTROLS
-    }
 
 
 def stopping_controls(task: str) -> dict:
@@ -318,6 +294,9 @@ def current_config() -> TrainConfig:
         if OPTION_PREFIX + f.name in ss
     }
     lr_low = float(ss[state.LR_LOW]) if ss.get(state.DISCRIMINATIVE) and ss.get(state.LR_LOW) else None
+    if task.inputs != "images":  # the form shows no freezing, augmentation or layer groups then
+        lr_low = None
+        values.update(freeze_epochs=0, augment=False)
     return tasks.default_config(
         task.name,
         dataset=dataset,

@@ -1,4 +1,4 @@
-"""Predict: give a saved model images and see what it predicts, and where it looked."""
+"""Predict: give a saved model images (or a table's rows, or a user) and see what it predicts."""
 
 import streamlit as st
 
@@ -37,8 +37,11 @@ try:
 except UserError as e:
     st.error(str(e))
     st.stop()
-st.caption(predict_view.model_caption(loaded.info))
 view = predict_view.view_for(loaded.info)  # single-label here, or the task's own view
+if not predict_view.takes_images(loaded.info):
+    view.show(loaded)  # a table's form and CSV batch, or a ratings model's users and items
+    st.stop()
+st.caption(predict_view.model_caption(loaded.info))
 threshold, heat_map = view.controls(loaded)
 
 files = predict_view.image_inputs(loaded.info)

@@ -1,7 +1,8 @@
 """Results: where a trained model goes wrong, cleaning the labels it doubts, and retraining.
 
 The sections shown are the task's result_views; single-label's live in dashboard/results_view.py,
-multi-label's and segmentation's in dashboard/views/results_multi.py and results_seg.py.
+multi-label's and segmentation's in dashboard/views/results_multi.py and results_seg.py, tables' and
+ratings' in results_table.py and results_collab.py.
 """
 
 import streamlit as st
@@ -10,7 +11,14 @@ from core import tasks
 from core.data import access, datasets
 from core.errors import UserError
 from dashboard import cleaner, results_view, runs, state
-from dashboard.views import results_issues, results_multi, results_retrain, results_seg
+from dashboard.views import (
+    results_collab,
+    results_issues,
+    results_multi,
+    results_retrain,
+    results_seg,
+    results_table,
+)
 
 state.init()
 st.title("Results")
@@ -25,13 +33,15 @@ if job is None:
 
 task = tasks.get(job.task or tasks.DEFAULT)
 views = task.result_views  # the sections that make sense for this task
-st.write(TEXT.get(f"intro_{task.name}", TEXT["intro"]))
+images = task.inputs == "images"  # tables and ratings: no images to clean, nothing cross-validated
+st.write(TEXT.get(f"intro_{task.name}") or (TEXT["intro"] if images else results_table.intro(task.name)))
 dataset = job.params["config"]["dataset"]
 try:
     root = datasets.resolve(dataset).path
     for message in access.recover(dataset):  # a crash while applying left a journal open
         st.warning(message)
-    with st.spinner(f"Predicting every image of {dataset} with run {job.id}'s model…"):
+    what = "image" if images else "row"
+    with st.spinner(f"Predicting every {what} of {dataset} with run {job.id}'s model…"):
         interp = results_view.interpretation(job)
 except UserError as e:
     st.error(str(e))
@@ -48,6 +58,12 @@ if "threshold" in views:  # multi-label: one threshold decides every figure belo
 elif "seg_scores" in views:
     results_seg.summary_metrics(interp)
     scores = results_seg.scores
+elif "table_scores" in views:
+    results_table.summary_metrics(interp)
+    scores = results_table.scores
+elif "collab_scores" in views:
+    results_collab.summary_metrics(interp)
+    scores = results_collab.scores
 else:
     results_view.summary_metrics(interp)
 
@@ -56,6 +72,12 @@ if "confusion" in views:
     st.caption(TEXT["confusion"])
     results_view.confusion_section(interp, dataset, root)
     results_view.confusion_tables(interp)
+
+if "table_scores" in views:
+    results_table.sections(job, interp, views)
+
+if "collab_scores" in views:
+    results_collab.sections(job, interp, views)
 
 if "threshold" in views:
     st.subheader("Threshold")
@@ -111,5 +133,6 @@ if "trash" in views:
     results_seg.trash_section(dataset)
 
 st.subheader("Retrain and compare")
-st.caption(TEXT["retrain"].format(run=job.id, dataset=dataset))
-results_retrain.retrain_section(job, interp, scores)
+retrain_text = TEXT["retrain"] if images else results_table.TEXT["retrain_table"]
+st.caption(retrain_text.format(run=job.id, dataset=dataset))
+results_retrain.retrain_section(job, interp, scores, change=not images)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core import tasks
 from core.data import access, datasets
 from core.errors import UserError
 from core.train.schedule import GROUPS, preview
@@ -19,7 +20,7 @@ if notice := st.session_state.get(state.TRAIN_NOTICE):
 
 @st.cache_data(show_spinner=False, ttl=30)
 def n_train_of(name: str) -> int:
-    """How many training images a dataset has (listing files only, no decoding)."""
+    """How many training examples (images, rows or ratings) a dataset has, without decoding any."""
     items = access.items(name)
     return sum(not v for v in items.is_valid)
 
@@ -40,7 +41,8 @@ with st.expander(
         plan = preview(cfg, form.batches_per_epoch)
         st.plotly_chart(figures.schedule_figure(plan), key="schedule_preview")
         st.caption(TEXT["preview"].format(batches=len(plan), per_epoch=form.batches_per_epoch))
-        st.dataframe(group_table(cfg, GROUPS.get(cfg.arch, 2)), hide_index=True)
+        if tasks.get(cfg.task).inputs == "images":  # layer groups: discriminative rates, freezing
+            st.dataframe(group_table(cfg, GROUPS.get(cfg.arch, 2)), hide_index=True)
 
 if st.button(
     "Start training",

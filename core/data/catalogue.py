@@ -3,6 +3,12 @@
 Most are class folders (single label). PLANET_TINY is multi-label (labels.csv of Planet's
 image_name,tags, images in train/) and CAMVID_TINY segmentation (images/, labels/<stem>_P.png,
 codes.txt): their entries name the task, and the ingestion of that task reads their layout.
+ADULT_SAMPLE (a census table) and ML_SAMPLE (movie ratings) are tables: TABLE_LAYOUTS says which
+CSV of the archive is read, its column roles and how its cells are cleaned
+(core.data.ingest.table.add_download).
+
+MovieLens 100k (ml-100k.zip from grouplens.org) is left out: fastai's download_checks.py records
+no size or checksum for it, so a download could not be checked like the others.
 """
 
 from __future__ import annotations
@@ -13,6 +19,10 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
+
+from core.data.table_roles import RatingRoles, TableRoles
 
 MIRROR_VAR = "PLAYGROUND_CATALOGUE_MIRROR"  # a base URL that replaces https://s3.amazonaws.com
 ORIGIN = "https://s3.amazonaws.com"
@@ -29,10 +39,10 @@ class Entry:
     md5_head: str | None  # MD5 of the archive's first MiB, as fastai's checks record it
     title: str
     description: str
-    layout: str = (
-        "folders"  # how the archive's paths map to classes: folders, pets, imagenette, planet, camvid
-    )
-    task: str = "single_label"  # what its labels are: single_label, multi_label or segmentation
+    # how the archive's paths map to classes (folders, pets, imagenette, planet, camvid), or a
+    # table's layout (TABLE_LAYOUTS: adult, movielens_sample)
+    layout: str = "folders"
+    task: str = "single_label"  # single_label, multi_label, segmentation, or a table's task
 
     @property
     def source_url(self) -> str:
@@ -114,7 +124,71 @@ CATALOGUE = {
             layout="camvid",
             task="segmentation",
         ),
+        Entry(
+            "ADULT_SAMPLE",
+            "adult_sample",
+            f"{ORIGIN}/fast-ai-sample/adult_sample.tgz",
+            968212,
+            "64eb9d7e23732de0b138f7372d15492f",
+            "Adult census (a table)",
+            "32,561 people from the 1994 US census with their age, education, occupation… and whether "
+            "they earn more than $50k a year: the table of chapter 9 of the fastai book.",
+            layout="adult",
+            task="tabular_classification",
+        ),
+        Entry(
+            "ML_SAMPLE",
+            "movie_lens_sample",
+            f"{ORIGIN}/fast-ai-sample/movie_lens_sample.tgz",
+            51790,
+            "10961384dfe7c5181460390a460c1f77",
+            "MovieLens sample (ratings)",
+            "Ratings of the most-rated films by the most active users of MovieLens, each 0.5 to 5 stars: "
+            "collaborative filtering as in chapter 8 of the fastai book.",
+            layout="movielens_sample",
+            task="collaborative",
+        ),
     ]
+}
+
+
+def _stripped(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell without the spaces around it (UCI's adult.csv has ", Private")."""
+    return frame.apply(lambda col: col.map(lambda c: c.strip() if isinstance(c, str) else c))
+
+
+def _as_is(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Which CSV of a table archive becomes the dataset, with which roles, cleaned how."""
+
+    kind: str  # "table" (table.csv) or "ratings" (ratings.csv)
+    file: str  # the CSV's path inside the archive
+    roles: TableRoles | RatingRoles
+    convert: Callable[[pd.DataFrame], pd.DataFrame] = _as_is
+    items_file: str | None = None  # a CSV of the items (item,title,genre) for ratings
+    convert_items: Callable[[pd.DataFrame], pd.DataFrame] = _as_is
+
+
+TABLE_LAYOUTS = {
+    # fastai's adult_sample/adult.csv: UCI's census table, its values written after ", ".
+    "adult": TableLayout(
+        "table",
+        "adult_sample/adult.csv",
+        TableRoles(
+            "salary",
+            ("workclass", "education", "marital-status", "occupation", "relationship", "race"),
+            ("age", "fnlwgt", "education-num"),
+        ),
+        convert=_stripped,
+    ),
+    # movie_lens_sample/ratings.csv: userId,movieId,rating,timestamp.
+    "movielens_sample": TableLayout(
+        "ratings", "movie_lens_sample/ratings.csv", RatingRoles("userId", "movieId", "rating")
+    ),
 }
 
 IMAGENETTE_CLASSES = {

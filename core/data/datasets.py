@@ -79,6 +79,16 @@ BUILTINS = {
     "several labels per image (multi-label).",
     "shapes_seg": "Scenes of overlapping shapes on textured backgrounds, drawn from a seed, "
     "with a mask giving every pixel's class (segmentation).",
+    "breast_cancer": "569 tumour biopsies, 30 measurements each (scikit-learn): malignant or benign, "
+    "a table of continuous columns.",
+    "wine": "178 wines, 13 chemical measurements (scikit-learn): which of three cultivars, a small "
+    "three-class table.",
+    "diabetes": "442 patients, 10 measurements (scikit-learn): how far the disease progressed, a number "
+    "to predict (regression).",
+    "census_synth": "20,000 people in an Adult-like census drawn from a seed: income above 50K from "
+    "categories and numbers with gaps (embeddings, FillMissing).",
+    "ratings_synth": "20,000 ratings of 200 films by 300 people, drawn from known tastes plus noise: "
+    "collaborative filtering with a known best RMSE.",
 }
 
 
@@ -86,11 +96,14 @@ SYNTHETIC = (
     "coloured_shapes",
     "shapes_multi",
     "shapes_seg",
+    "census_synth",
+    "ratings_synth",
 )  # drawn from a seed rather than shipped; listed after the real ones
 
 
 def builtin_names() -> list[str]:
-    """Names of the real datasets that ship with the program (Digits and its variants)."""
+    """Names of the real datasets that ship with the program (Digits and its variants, and
+    scikit-learn's tables)."""
     return [n for n in BUILTINS if n not in SYNTHETIC]
 
 
@@ -114,7 +127,8 @@ def resolve(name: str) -> DatasetInfo:
     if name in GENERATED:
         import importlib
 
-        return importlib.import_module(GENERATED[name]).info()
+        module, _, function = GENERATED[name].partition(":")
+        return getattr(importlib.import_module(module), function or "info")()
     root = workspace.subdir("datasets")
     try:
         path = workspace.safe_join(root, name)
@@ -137,8 +151,17 @@ def resolve(name: str) -> DatasetInfo:
     )
 
 
-# The other tasks' built-ins: each module draws its dataset on first use and describes it (info()).
-GENERATED = {"shapes_multi": "core.data.shapes_multi", "shapes_seg": "core.data.shapes_seg"}
+# The other tasks' built-ins: each module (or "module:function") writes its dataset on first use and
+# describes it (info() by default).
+GENERATED = {
+    "shapes_multi": "core.data.shapes_multi",
+    "shapes_seg": "core.data.shapes_seg",
+    "breast_cancer": "core.data.table_builtins:breast_cancer",
+    "wine": "core.data.table_builtins:wine",
+    "diabetes": "core.data.table_builtins:diabetes",
+    "census_synth": "core.data.table_builtins:census_synth",
+    "ratings_synth": "core.data.ratings_synth:info",
+}
 
 
 def _read_meta(path: Path) -> dict:

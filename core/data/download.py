@@ -22,7 +22,7 @@ from pathlib import Path
 
 from core import workspace
 from core.data import ingest
-from core.data.catalogue import CATALOGUE, Entry, relabel_for
+from core.data.catalogue import CATALOGUE, TABLE_LAYOUTS, Entry, relabel_for
 from core.data.ingest.sources import IngestCancelled, Limits
 from core.errors import UserError
 from core.fsutil import human_size, publish
@@ -255,6 +255,11 @@ def install(
             progress(0.8 + 0.2 * frac, text)
 
     limits = Limits(max_archive_bytes=max(entry.size, Limits().max_archive_bytes))
+    if entry.layout in TABLE_LAYOUTS:  # a table or ratings: our table layout, not image folders
+        from core.data.ingest import table
+
+        result = table.add_download(entry, archive, limits, on_ingest, cancelled)
+        return {**result, "from_cache": from_cache, "seconds": round(time.monotonic() - started, 2)}
     report = ingest.add_archive(
         archive,
         entry.name,

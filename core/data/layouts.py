@@ -96,8 +96,14 @@ def hash_split(files: list[str], valid_pct: float, seed: int) -> list[bool]:
 
 
 def detect(folder: Path) -> str:
-    """The task a folder's layout is for: segmentation, multi_label or single_label."""
+    """The task a folder's layout is for: a table's or ratings' (core.data.tables), segmentation,
+    multi_label or single_label."""
+    from core.data import tables
+
     folder = Path(folder)
+    table_task = tables.task_of(folder)
+    if table_task is not None:
+        return table_task
     if (folder / CODES).is_file() and ((folder / MASKS).is_dir() or (folder / CAMVID_MASKS).is_dir()):
         return "segmentation"
     if (folder / MULTI_CSV).is_file():
@@ -278,8 +284,19 @@ def _valid_list(root: Path) -> set[str] | None:
     return {Path(line.strip()).name for line in text.splitlines() if line.strip()}
 
 
+TABLE_TASKS = ("tabular_classification", "tabular_regression", "collaborative")
+
+
 def read_items(path: Path, task: str, valid_pct: float = 0.2, seed: int = 0):
-    """The items of a dataset read as task: Items, MultiItems or SegItems."""
+    """The items of a dataset read as task: Items, MultiItems, SegItems, TableItems or RatingItems.
+
+    Tables and ratings keep their split in dataset.json (core.data.tables), so valid_pct and seed
+    are not theirs; call tables.read(path, task, valid_pct, seed) to override a random split.
+    """
+    if task in TABLE_TASKS:
+        from core.data import tables
+
+        return tables.read(path, task)
     if task == "multi_label":
         return read_multi(path, valid_pct, seed)
     if task == "segmentation":
@@ -291,8 +308,11 @@ def read_items(path: Path, task: str, valid_pct: float = 0.2, seed: int = 0):
 
 def fingerprint(items) -> str:
     """The data version of items: files, splits, sizes and times, plus labels.csv or the masks."""
+    from core.data import tables
     from core.runs import data_fingerprint
 
+    if isinstance(items, (tables.TableItems, tables.RatingItems)):  # the csv content, roles and split
+        return tables.fingerprint(items)
     files, flags = list(items.files), list(items.is_valid)
     if isinstance(items, SegItems):
         files, flags = [*files, *items.masks], [*flags, *items.is_valid]
@@ -304,5 +324,6 @@ def fingerprint(items) -> str:
 
 
 def all_files(items) -> list[str]:
-    """Every file an item list reads: the images, plus the masks of a segmentation dataset."""
+    """Every file an item list reads: the images, plus the masks of a segmentation dataset (the csv
+    files of a table or ratings dataset)."""
     return [*items.files, *getattr(items, "masks", [])]

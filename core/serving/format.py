@@ -9,6 +9,9 @@ stay strict.
 Beyond the fields every bundle has, each task stores its own (TASK_FIELDS), all plain JSON:
 single-label its classes; multi-label its classes (tags, no spaces) and the threshold above
 which a label is given; segmentation its codes (the class of each mask value, index 0 first).
+Image tasks describe their input (size, channels, normalisation); table and ratings tasks store
+their processing state (columns, vocabularies, fill values, users and items): bounded JSON,
+checked against the network it describes (core.serving.predict_table.check_state).
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ _CONFIG_KEYS = {
     "schema_version",
     "task",
     "arch",
-    "input",
     "weights",
     "versions",
     "training",
@@ -58,9 +60,12 @@ _CONFIG_KEYS = {
 # these; the checks below read them. Schema 2 is kept: older playgrounds refuse these bundles by
 # their task, which they do not know, and single-label bundles are unchanged.
 TASK_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "single_label": (frozenset({"n_classes", "classes"}), frozenset()),
-    "multi_label": (frozenset({"classes", "threshold"}), frozenset({"n_classes"})),
-    "segmentation": (frozenset({"codes"}), frozenset({"n_classes", "output"})),
+    "single_label": (frozenset({"n_classes", "classes", "input"}), frozenset()),
+    "multi_label": (frozenset({"classes", "threshold", "input"}), frozenset({"n_classes"})),
+    "segmentation": (frozenset({"codes", "input"}), frozenset({"n_classes", "output"})),
+    "tabular_classification": (frozenset({"classes", "state"}), frozenset({"n_classes"})),
+    "tabular_regression": (frozenset({"target", "state"}), frozenset()),
+    "collaborative": (frozenset({"state"}), frozenset()),
 }
 _INPUT_KEYS = {"size", "channels", "mean", "std", "resize", "scale"}
 _WEIGHT_KEYS = {"file", "sha256", "bytes"}
@@ -211,7 +216,10 @@ def validate_config(config: Any) -> dict:
         )
     _check_arch(config["arch"], task)
     _check_outputs(config, task)
-    _check_input(config["input"])
+    if "input" in required:
+        _check_input(config["input"])
+    if "state" in required:
+        _check_state(config, task)
     _check_weights(config["weights"])
     _check_versions_and_training(config)
     created = config["created"]
@@ -239,6 +247,8 @@ def _what_lacks(task: str, missing: list[str]) -> str:
         return " (a segmentation model names the class of each mask value there, index 0 first)"
     if "threshold" in missing:
         return " (a multi-label model gives every label whose probability is above it)"
+    if "state" in missing:
+        return " (a table or ratings model's processing state: columns, vocabularies, users and items)"
     return ""
 
 
@@ -260,8 +270,12 @@ def _check_arch(arch: Any, task: str) -> None:
 
 
 def output_names(config: dict) -> list[str]:
-    """The names of a checked config's outputs, in order: its classes, or its codes (segmentation)."""
-    return list(config["codes"] if "codes" in config else config["classes"])
+    """The names of a checked config's outputs, in order: its classes, its codes (segmentation),
+    the target's name (a table's regression) or "rating" (a ratings model)."""
+    for key in ("codes", "classes"):
+        if key in config:
+            return list(config[key])
+    return [config["target"]] if "target" in config else ["rating"]
 
 
 def _check_outputs(config: dict, task: str) -> None:
@@ -277,7 +291,9 @@ def _check_outputs(config: dict, task: str) -> None:
                     f"The multi-label class {c[:40]!r} holds a space; labels are separated by spaces."
                 )
         _check_threshold(config["threshold"])
-    else:
+    elif task == "tabular_regression":
+        check_label(config["target"], "The target's name")
+    elif task != "collaborative":
         _check_names(config["classes"], 2, "class")
     n = config.get("n_classes", len(output_names(config)))
     if not is_int(n) or n != len(output_names(config)):
@@ -336,6 +352,13 @@ def _check_input(inp: Any) -> None:
         raise BundleError("config.json's std must be greater than 0.")
     if not all(isinstance(inp[k], str) and len(inp[k]) <= 200 for k in ("resize", "scale")):
         raise BundleError("config.json's input descriptions must be short text.")
+
+
+def _check_state(config: dict, task: str) -> None:
+    """The state: plain JSON of bounded size and depth, consistent with itself and the outputs."""
+    from core.serving.predict_table import check_state
+
+    check_state(task, config["state"], output_names(config))
 
 
 def _check_weights(w: Any) -> None:

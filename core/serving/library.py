@@ -43,8 +43,8 @@ class ModelInfo:
     name: str
     path: Path
     arch: str
-    classes: list[str]  # the outputs' names in order: classes, or a segmentation model's codes
-    size: int
+    classes: list[str]  # the outputs' names in order: classes, codes, a target's name or "rating"
+    size: int  # an image model's input; 0 (and no channels, mean or std) for tables and ratings
     channels: int
     mean: list[float]
     std: list[float]
@@ -58,6 +58,8 @@ class ModelInfo:
     training: dict[str, Any] = field(default_factory=dict)
     task: str = "single_label"
     threshold: float | None = None  # multi-label: a label is given when its probability is above it
+    # tables and ratings: the processing state (columns, vocabularies, users, items); None for images
+    state: dict | None = None
 
     @property
     def n_classes(self) -> int:
@@ -168,7 +170,8 @@ def forget_hashes() -> None:
 
 def info_from(path: Path, config: dict) -> ModelInfo:
     """A ModelInfo for the bundle folder at path with its (checked) config."""
-    inp, tr = config["input"], config["training"]
+    tr = config["training"]
+    inp = config.get("input") or {"size": 0, "channels": 0, "mean": [], "std": []}
     n_bytes = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     return ModelInfo(
         name=path.name,
@@ -189,6 +192,7 @@ def info_from(path: Path, config: dict) -> ModelInfo:
         training=dict(tr),
         task=config["task"],
         threshold=config.get("threshold"),
+        state=config.get("state"),
     )
 
 

@@ -1,12 +1,14 @@
-"""Predict one image with a model bundle exported by the fastai playground.
+"""Predict one image, or a CSV of rows, with a model bundle exported by the fastai playground.
 
     python predict.py photo.jpg                 # the bundle is the folder this script is in
     python predict.py photo.jpg --bundle DIR --top 3
     python predict.py photo.jpg --threshold 0.3 # multi-label: labels above 30 %
     python predict.py street.png --mask out.png # segmentation: where the mask is written
+    python predict.py --csv rows.csv            # a table model: one answer per row (CSV out)
+    python predict.py --csv pairs.csv --json    # a ratings model: user,item → predicted rating
 
-Needs torch, safetensors and Pillow. Nothing here unpickles: the weights are safetensors and
-the settings are JSON, so opening a bundle cannot run code hidden in it.
+Needs torch and safetensors (and Pillow for images). Nothing here unpickles: the weights are
+safetensors and the settings are JSON, so opening a bundle cannot run code hidden in it.
 
 What it prints depends on the bundle's task (config.json's "task"):
 - single_label: the most likely classes with their probabilities;
@@ -14,7 +16,11 @@ What it prints depends on the bundle's task (config.json's "task"):
   --threshold is given), or "none of these" when no label passes;
 - segmentation: writes the mask (an 8-bit PNG whose values are the class indices of
   config.json's "codes", at the size of the image's centre square, the part the model sees)
-  and prints each class's share of the pixels.
+  and prints each class's share of the pixels;
+- tabular_classification / tabular_regression: each CSV row processed as in training (from
+  config.json's "state": a missing number takes the training median, an unknown category is
+  "#na#"), then the predicted class with every class's probability, or the predicted value;
+- collaborative: each CSV row's user and item (unknown ones are "#na#") → the predicted rating.
 
 To embed the model in an application, load once and predict many times:
 
@@ -24,10 +30,12 @@ To embed the model in an application, load once and predict many times:
     mask, shares = segment(model, config, PIL.Image.open("street.png"))  # segmentation
 
 The network is rebuilt from its architecture's name, then the weights are loaded strictly (every
-key and shape must match). mnist_cnn and tiny_unet are defined below in plain PyTorch, so their
-bundles run anywhere. simple_cnn, small_cnn, resnet18, resnet34, unet_resnet18 and unet_resnet34 are built
-by fastai: they are rebuilt by importing the playground's core package from a checkout (they
-also need fastai): run this script from the checkout, or set PLAYGROUND_ROOT to its folder.
+key and shape must match). mnist_cnn, tiny_unet and the table and ratings networks (fastai's
+TabularModel, EmbeddingDotBias and EmbeddingNN, with their layer names) are defined below in
+plain PyTorch, so their bundles run anywhere. simple_cnn, small_cnn, resnet18, resnet34,
+unet_resnet18 and unet_resnet34 are built by fastai: they are rebuilt by importing the
+playground's core package from a checkout (they also need fastai): run this script from the
+checkout, or set PLAYGROUND_ROOT to its folder.
 
 This file is copied into every bundle unchanged; it is the same for every model.
 """
@@ -35,9 +43,11 @@ This file is copied into every bundle unchanged; it is the same for every model.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -45,9 +55,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
 from safetensors.torch import load as load_tensors
 from torch import nn
+
+try:
+    from PIL import Image, ImageOps
+except ImportError:  # tables and ratings need no Pillow
+    Image = ImageOps = None
 
 NONE = "none of these"  # a multi-label answer when no label passes the threshold
 
@@ -117,14 +131,74 @@ class TinyUNet(nn.Module):
         return self.head(x)
 
 
+class TabularNet(nn.Module):
+    """fastai's TabularModel in eval mode (tabular_learner's defaults), with its layer names."""
+
+    def __init__(self, emb_szs: list, n_cont: int, n_out: int, layers: list, y_range: list | None):
+        super().__init__()
+        self.embeds = nn.ModuleList([nn.Embedding(n, width) for n, width in emb_szs])
+        self.bn_cont = nn.BatchNorm1d(n_cont)
+        sizes = [sum(width for _, width in emb_szs) + n_cont, *layers, n_out]
+        blocks = []
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            hidden = i < len(sizes) - 2  # Linear → ReLU → BatchNorm (→ Dropout, no weights)
+            blocks.append(
+                nn.Sequential(nn.Linear(a, b, bias=not hidden), *[nn.ReLU(), nn.BatchNorm1d(b)][: 2 * hidden])
+            )
+        self.layers = nn.Sequential(*blocks)
+        self.n_cont, self.y_range = n_cont, y_range
+
+    def forward(self, x_cat: torch.Tensor, x_cont: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs for category codes N×n_cat and normalised numbers N×n_cont."""
+        parts = [e(x_cat[:, i]) for i, e in enumerate(self.embeds)]
+        if self.n_cont:
+            parts.append(self.bn_cont(x_cont))
+        x = self.layers(torch.cat(parts, 1))
+        return (
+            x
+            if self.y_range is None
+            else torch.sigmoid(x) * (self.y_range[1] - self.y_range[0]) + self.y_range[0]
+        )
+
+
+class DotBias(nn.Module):
+    """fastai's EmbeddingDotBias: a vector and a bias per user and item; their dot product plus biases."""
+
+    def __init__(self, n_factors: int, n_users: int, n_items: int, y_range: list | None):
+        super().__init__()
+        self.u_weight, self.i_weight = nn.Embedding(n_users, n_factors), nn.Embedding(n_items, n_factors)
+        self.u_bias, self.i_bias = nn.Embedding(n_users, 1), nn.Embedding(n_items, 1)
+        self.y_range = y_range
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Ratings for N×2 (user index, item index) pairs."""
+        u, i = x[:, 0], x[:, 1]
+        res = (self.u_weight(u) * self.i_weight(i)).sum(1) + self.u_bias(u)[:, 0] + self.i_bias(i)[:, 0]
+        return (
+            res
+            if self.y_range is None
+            else torch.sigmoid(res) * (self.y_range[1] - self.y_range[0]) + self.y_range[0]
+        )
+
+
 def outputs(config: dict) -> list[str]:
-    """The names of the model's outputs: its classes, or a segmentation model's codes."""
-    return config["codes"] if config["task"] == "segmentation" else config["classes"]
+    """The names of the model's outputs: classes, a segmentation model's codes, a target or "rating"."""
+    if config["task"] == "segmentation":
+        return config["codes"]
+    return config["classes"] if "classes" in config else [config.get("target", "rating")]
 
 
 def build(config: dict) -> nn.Module:
     """The untrained network for the bundle (fastai-built ones come from the playground's checkout)."""
-    arch, inp, n = config["arch"], config["input"], len(outputs(config))
+    arch, inp, n = config["arch"], config.get("input"), len(outputs(config))
+    state = config.get("state") or {}
+    spec = state.get("model", {})
+    if arch == "tabular_mlp":
+        return TabularNet(spec["emb_szs"], spec["n_cont"], spec["n_out"], spec["layers"], spec["y_range"])
+    if arch == "dot_bias":
+        return DotBias(spec["n_factors"], len(state["users"]), len(state["items"]), state["y_range"])
+    if arch == "neural_collab":
+        return TabularNet(spec["emb_szs"], 0, 1, spec["layers"], state["y_range"])
     if arch == "mnist_cnn":
         return mnist_cnn(n, inp["channels"], inp["size"])
     if arch == "tiny_unet":
@@ -245,10 +319,110 @@ def segment(model: nn.Module, config: dict, img: Image.Image) -> tuple[np.ndarra
     return mask, shares
 
 
+def read_rows(path: str) -> tuple[list[str], list[dict]]:
+    """A CSV's header and rows (UTF-8, BOM or not; commas, or ; or tabs when the header has no comma)."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = f.readline()
+        f.seek(0)
+        sep = next((s for s in (";", "\t") if "," not in first and s in first), ",")
+        reader = csv.DictReader(f, delimiter=sep)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _number(cell) -> float:
+    text = (cell or "").strip()
+    return float(text) if text else math.nan
+
+
+def table_inputs(
+    config: dict, header: list[str], rows: list[dict]
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Rows as training processed them: category codes, filled and normalised numbers, and notes."""
+    state = config["state"]
+    made = {f"{n}_na": n for n in state.get("na") or []}
+    need = [c["name"] for c in state["cat"] if c["name"] not in made] + [c["name"] for c in state["cont"]]
+    absent = [n for n in need if n not in header]
+    if absent:
+        raise SystemExit(
+            f"The CSV lacks the column(s) {', '.join(absent)}; the model reads {', '.join(need)}."
+        )
+    codes, numbers, notes = [], [], []
+    for row in rows:
+        note, code = [], []
+        for c in state["cat"]:
+            index = {v: i for i, v in enumerate(c["vocab"])}
+            text = (
+                ("True" if math.isnan(_number(row[made[c["name"]]])) else "False")
+                if c["name"] in made
+                else row[c["name"]]
+            )
+            code.append(index.get(text, 0) if (text or "").strip() else 0)
+            if c["name"] not in made and code[-1] == 0:
+                note.append(
+                    f"{c['name']}: {text!r} unknown → #na#"
+                    if (text or "").strip()
+                    else f"{c['name']}: missing → #na#"
+                )
+        values = []
+        for c in state["cont"]:
+            x = _number(row[c["name"]])
+            if math.isnan(x):
+                note.append(f"{c['name']}: missing → {c['fill']:.4g} (the training median)")
+            values.append(((c["fill"] if math.isnan(x) else x) - c["mean"]) / c["std"])
+        codes.append(code)
+        numbers.append(values)
+        notes.append("; ".join(note))
+    cats = torch.tensor(codes, dtype=torch.int64).reshape(len(rows), len(state["cat"]))
+    return cats, torch.tensor(numbers, dtype=torch.float32).reshape(len(rows), len(state["cont"])), notes
+
+
+def predict_table(model: nn.Module, config: dict, header: list[str], rows: list[dict]) -> list[dict]:
+    """Each row's answer: predicted (a class, its probability and p(class) for each; or a value), notes."""
+    if config["task"] == "collaborative":
+        return predict_ratings(model, config, header, rows)
+    cats, conts, notes = table_inputs(config, header, rows)
+    with torch.inference_mode():
+        out = model(cats, conts).float()
+    answers = []
+    for r, note in enumerate(notes):
+        if config["task"] == "tabular_classification":
+            probs = torch.softmax(out[r], dim=-1).tolist()
+            best = max(range(len(probs)), key=probs.__getitem__)
+            answer = {"predicted": config["classes"][best], "probability": probs[best]}
+            answer.update({f"p({c})": p for c, p in zip(config["classes"], probs)})
+        else:
+            answer = {"predicted": float(out[r, 0])}
+        answers.append({**answer, "notes": note})
+    return answers
+
+
+def predict_ratings(model: nn.Module, config: dict, header: list[str], rows: list[dict]) -> list[dict]:
+    """Each row's predicted rating for its user and item (an unknown one is #na#, noted)."""
+    state = config["state"]
+    roles = state.get("roles") or {}
+    cols = [roles.get(k, k) if roles.get(k, k) in header else k for k in ("user", "item")]
+    if not all(c in header for c in cols):
+        raise SystemExit(f"The CSV needs the columns {cols[0]} and {cols[1]} (the user and the item).")
+    index = [{v: i for i, v in enumerate(state[k])} for k in ("users", "items")]
+    pairs = [[index[k].get(row[cols[k]], 0) for k in (0, 1)] for row in rows]
+    with torch.inference_mode():
+        out = model(torch.tensor(pairs, dtype=torch.int64).reshape(len(rows), 2)).float().reshape(-1)
+    notes = [
+        "; ".join(f"{w} {row[c]!r} unknown → #na#" for w, c, i in zip(("user", "item"), cols, p) if i == 0)
+        for row, p in zip(rows, pairs)
+    ]
+    return [{"predicted": float(v), "notes": n} for v, n in zip(out.tolist(), notes)]
+
+
 def main() -> None:
     """Print what the model says about one image (and write the mask of a segmentation model)."""
-    parser = argparse.ArgumentParser(description="Predict one image with a playground bundle.")
-    parser.add_argument("image", help="an image file (PNG, JPEG, WebP, BMP or GIF)")
+    parser = argparse.ArgumentParser(
+        description="Predict one image, or a CSV's rows, with a playground bundle."
+    )
+    parser.add_argument("image", nargs="?", help="an image file (PNG, JPEG, WebP, BMP or GIF)")
+    parser.add_argument(
+        "--csv", help="table and ratings models: a CSV of rows (the answers are written as CSV)"
+    )
     parser.add_argument(
         "--bundle",
         default=str(Path(__file__).resolve().parent),
@@ -266,6 +440,20 @@ def main() -> None:
     )
     args = parser.parse_args()
     model, config = load(args.bundle)
+    if "state" in config:
+        if not args.csv:
+            raise SystemExit(f"This is a {config['task']} model: give its rows with --csv FILE.")
+        header, rows = read_rows(args.csv)
+        answers = predict_table(model, config, header, rows)
+        if args.json:
+            print(json.dumps([{**row, **a} for row, a in zip(rows, answers)], ensure_ascii=False))
+            return
+        writer = csv.writer(sys.stdout)
+        writer.writerow([*header, *(answers[0] if answers else {"predicted": 0})])
+        writer.writerows([*row.values(), *a.values()] for row, a in zip(rows, answers))
+        return
+    if not args.image:
+        raise SystemExit("Give an image file to predict.")
     if config["task"] == "segmentation":
         with Image.open(args.image) as img:
             mask, shares = segment(model, config, img)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from core import fsutil
+from core.errors import UserError
 from core.serving.format import CONFIG, WEIGHTS, BundleError, output_names, validate_config
 from core.serving.library import ModelInfo
 from core.serving.safetensors_check import FLOAT_DTYPES, parse_safetensors_header
@@ -41,9 +42,14 @@ def build_checked(config: dict, weights: bytes, shown: str = WEIGHTS):
         tensors = load_tensors(weights)
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise BundleError(f"{shown} could not be read as safetensors: {e}") from e
-    inp = config["input"]
+    inp = config.get("input")
     n_classes = len(output_names(config))
-    model = tasks.get(config["task"]).build_from_bundle(config)
+    try:
+        model = tasks.get(config["task"]).build_from_bundle(config)
+    except BundleError:
+        raise
+    except UserError as e:  # a table's or ratings' state the network cannot be built from
+        raise BundleError(str(e)) from e
     expected = model.state_dict()
     out_key = output_key(model)
     if (
@@ -72,10 +78,10 @@ def build_checked(config: dict, weights: bytes, shown: str = WEIGHTS):
     for key, want in expected.items():
         got = tensors[key]
         if tuple(got.shape) != tuple(want.shape):
+            shape = f"at {inp['size']} px with {inp['channels']} channel(s)" if inp else "with its state"
             raise BundleError(
-                f"The weights do not fit {config['arch']} at {inp['size']} px with "
-                f"{inp['channels']} channel(s): {key} has shape {tuple(got.shape)}, the "
-                f"architecture needs {tuple(want.shape)}."
+                f"The weights do not fit {config['arch']} {shape}: {key} has shape "
+                f"{tuple(got.shape)}, the architecture needs {tuple(want.shape)}."
             )
         if want.is_floating_point() != (specs[key].dtype in FLOAT_DTYPES):
             raise BundleError(

@@ -1,4 +1,5 @@
-"""Adding a dataset on the Data page: upload a zip, a folder or a CSV on the server, draw shapes.
+"""Adding a dataset on the Data page: upload a zip, a folder or a CSV on the server, a table or
+ratings in a CSV, draw shapes.
 
 Uploads, folders and CSVs say what their labels are (one per image, several, a mask per image)
 or leave it to the layout; each kind shows one sentence on the layout it expects.
@@ -84,14 +85,21 @@ def _run_ingest(work: Callable[[Callable[[float, str], None]], Report]) -> None:
 
 
 def add_dataset() -> None:
-    """The five ways to add a dataset, each in its own tab."""
+    """The six ways to add a dataset, each in its own tab."""
     with st.expander(
         "Add a dataset",
         icon=":material/add_photo_alternate:",
         expanded=st.session_state.get(state.DOWNLOAD_JOB) is not None,
     ):
-        upload, folder, table, catalogue, shapes = st.tabs(
-            ["Upload a zip", "Folder on the server", "CSV of file,label", "Download (fastai)", "Draw shapes"]
+        upload, folder, table, rows, catalogue, shapes = st.tabs(
+            [
+                "Upload a zip",
+                "Folder on the server",
+                "CSV of file,label",
+                "Table or ratings (CSV)",
+                "Download (fastai)",
+                "Draw shapes",
+            ]
         )
         with upload:
             upload_tab()
@@ -99,6 +107,8 @@ def add_dataset() -> None:
             folder_tab()
         with table:
             csv_tab()
+        with rows:
+            table_tab()
         with catalogue:
             data_download.catalogue_tab()
         with shapes:
@@ -187,6 +197,66 @@ def csv_tab() -> None:
         _run_ingest(
             lambda p: ingest.add_csv(csv_path, cname or Path(csv_path).parent.name, progress=p, task=task)
         )
+
+
+TABLE_KINDS = {"A table (CSV)": "table", "Ratings (CSV)": "ratings"}  # the choice → add_table's kind
+
+
+def table_tab() -> None:
+    """A table or ratings in a CSV, uploaded or on the server: read with limits, roles proposed."""
+    from core.data.csv_reader import CsvLimits
+
+    text = sections("data_table")
+    limits = CsvLimits()
+    st.caption(text["add"])
+    label = st.radio("Kind", list(TABLE_KINDS), horizontal=True, key="add_table_kind", help=text["add_kind"])
+    up = st.file_uploader(
+        "CSV file",
+        type=["csv", "txt", "tsv"],
+        key="add_table_file",
+        max_upload_size=max(1, limits.max_bytes // MB),
+        help=text["add_file"].format(
+            max_mb=limits.max_bytes // MB,
+            max_rows=f"{limits.max_rows:,}",
+            max_columns=f"{limits.max_columns:,}",
+            max_cell=f"{limits.max_cell:,}",
+        ),
+    )
+    path = st.text_input(
+        "Or a CSV path on the server",
+        key="add_table_path",
+        placeholder="/data/adult.csv",
+        help=text["add_path"],
+    )
+    tname = st.text_input(
+        "Name for the table", key="add_table_name", placeholder="the file's name", help=text["add_name"]
+    )
+    if st.button(
+        "Add the table",
+        key="add_table_go",
+        disabled=up is None and not path,
+        icon=":material/table_chart:",
+        help=text["add_go"],
+    ):
+        source, shown = (up.getvalue(), up.name) if up is not None else (Path(path), Path(path).name)
+        add_table(source, tname or shown, TABLE_KINDS[label], shown)
+
+
+def add_table(source: bytes | Path, name: str, kind: str, shown: str) -> None:
+    """Add a table or ratings (core.data.ingest.table.add_table); a refusal shown as its sentence."""
+    from core import tasks
+    from core.data import access
+    from core.data.ingest import table as table_ingest
+
+    try:
+        with st.spinner("Reading the CSV…"):
+            info = table_ingest.add_table(source, name, kind=kind, shown_as=shown)
+            rows = len(access.items(info.name).frame)
+    except UserError as e:
+        st.error(md(e), icon=":material/block:")
+        return
+    task = tasks.get(info.task).title.lower()
+    added(info.name, sections("data_table")["added"].format(name=md(info.name), rows=rows, task=task), [])
 
 
 def shapes_tab() -> None:

@@ -1,0 +1,350 @@
+"""Column roles and splits of a table: propose them, check them (problems), split the rows.
+
+Roles: {"target", "cat", "cont"} for a table (other columns ignored), {"user", "item", "rating"}
+for ratings. The task follows the target: text, or few distinct whole numbers, is a class
+(tabular_classification); any other number is a value (tabular_regression). Splits: random
+(seeded), group (every row with one value on one side), ordered (the last share by a column:
+numbers by value, ISO dates as text) or column (a true/false column). core.data.tables reads
+and saves them; its names re-export these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.errors import UserError
+
+TABLE_TASKS = ("tabular_classification", "tabular_regression")
+COLLAB = "collaborative"
+SPLIT_KINDS = ("random", "group", "ordered", "column")
+MAX_CAT_INTS = 20  # whole numbers with at most this many distinct values are categories
+MAX_CLASSES = 500  # a classification target with more distinct values is refused
+TARGET_NAMES = (
+    "target",
+    "label",
+    "labels",
+    "y",
+    "class",
+    "income",
+    "salary",
+    "outcome",
+    "price",
+    "progression",
+)
+USER_NAMES = ("user", "userid", "user_id", "users", "customer", "reader")
+ITEM_NAMES = ("item", "itemid", "item_id", "movie", "movieid", "movie_id", "product", "book", "title")
+RATING_NAMES = ("rating", "ratings", "score", "stars", "value")
+TRUE, FALSE = {"1", "1.0", "true", "yes", "valid"}, {"0", "0.0", "false", "no", "train"}
+
+
+@dataclass(frozen=True)
+class TableRoles:
+    """Which column is the target, which are categorical and which continuous inputs."""
+
+    target: str
+    cat: tuple[str, ...] = ()
+    cont: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        """Plain JSON for dataset.json."""
+        return {"target": self.target, "cat": list(self.cat), "cont": list(self.cont)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> TableRoles:
+        """The roles dataset.json holds; UserError when they are not names of columns."""
+        if not isinstance(d, dict) or not isinstance(d.get("target"), str):
+            raise UserError("The table's roles must name a target column.")
+        lists = [d.get("cat", []), d.get("cont", [])]
+        if not all(isinstance(x, list) and all(isinstance(c, str) for c in x) for x in lists):
+            raise UserError("The table's categorical and continuous roles must be lists of column names.")
+        return cls(d["target"], tuple(lists[0]), tuple(lists[1]))
+
+
+@dataclass(frozen=True)
+class RatingRoles:
+    """Which columns of a ratings table hold the user, the item and the rating."""
+
+    user: str = "user"
+    item: str = "item"
+    rating: str = "rating"
+
+    def to_json(self) -> dict:
+        """Plain JSON for dataset.json."""
+        return {"user": self.user, "item": self.item, "rating": self.rating}
+
+    @classmethod
+    def from_json(cls, d: dict) -> RatingRoles:
+        """The roles dataset.json holds; UserError when one is missing."""
+        if not isinstance(d, dict) or not all(isinstance(d.get(k), str) for k in ("user", "item", "rating")):
+            raise UserError("The ratings' roles must name the user, item and rating columns.")
+        return cls(d["user"], d["item"], d["rating"])
+
+
+@dataclass(frozen=True)
+class Split:
+    """How rows are split: random (seeded), group (by a column), ordered (by a column), column (flags)."""
+
+    kind: str = "random"
+    column: str | None = None
+    valid_pct: float = 0.2
+    seed: int = 0
+
+    def to_json(self) -> dict:
+        """Plain JSON for dataset.json (only the fields the kind uses)."""
+        keys = {
+            "random": ("valid_pct", "seed"),
+            "group": ("column", "valid_pct", "seed"),
+            "ordered": ("column", "valid_pct"),
+            "column": ("column",),
+        }[self.kind]
+        return {"kind": self.kind, **{k: getattr(self, k) for k in keys}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Split:
+        """The split dataset.json holds; UserError when it is not one of the four kinds."""
+        if not isinstance(d, dict) or d.get("kind", "random") not in SPLIT_KINDS:
+            raise UserError(f"A split is one of: {', '.join(SPLIT_KINDS)}.")
+        kind, column = d.get("kind", "random"), d.get("column")
+        pct, seed = d.get("valid_pct", 0.2), d.get("seed", 0)
+        if kind != "random" and not (isinstance(column, str) and column):
+            raise UserError(f"A {kind} split needs the name of a column.")
+        if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0.01 <= pct <= 0.9:
+            raise UserError("The validation share must be a number from 0.01 to 0.9.")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise UserError("The split's seed must be a whole number from 0 to 4294967295.")
+        return cls(kind, column if kind != "random" else None, float(pct), seed)
+
+
+def column_numbers(series: pd.Series) -> np.ndarray | None:
+    """The column as float64 (NaN where empty), or None when a non-empty cell is not a finite number."""
+    if series.dtype.kind in "fiub":
+        values = series.to_numpy(dtype=np.float64)
+        return None if np.isinf(values).any() else values
+    text = series.map(lambda c: c.strip() if isinstance(c, str) else c)
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    if (series.notna().to_numpy() & ~np.isfinite(values)).any():
+        return None
+    return values
+
+
+def column_text(series: pd.Series) -> pd.Series:
+    """The column as text with NaN for empty cells (numbers read by another reader written back)."""
+    if series.dtype.kind not in "fiub":
+        return series.astype(object).where(series.notna(), np.nan)
+
+    def show(v):
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+    return series.map(lambda v: np.nan if pd.isna(v) else show(v)).astype(object)
+
+
+def _whole(values: np.ndarray) -> bool:
+    got = values[~np.isnan(values)]
+    return bool(len(got)) and bool(np.all(got == np.round(got)))
+
+
+def _is_class(series: pd.Series) -> bool:
+    """True when a target column holds classes: text, or few distinct whole numbers."""
+    values = column_numbers(series)
+    if values is None:
+        return True
+    return _whole(values) and len(np.unique(values[~np.isnan(values)])) <= MAX_CAT_INTS
+
+
+def task_for(frame: pd.DataFrame, roles: TableRoles) -> str:
+    """The task the target makes of a table: classes → tabular_classification, else regression."""
+    if roles.target not in frame.columns:
+        raise UserError(f"The target column {roles.target!r} is not in the table.")
+    return TABLE_TASKS[0] if _is_class(frame[roles.target]) else TABLE_TASKS[1]
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+
+def _kind(series: pd.Series) -> str:
+    """'cat', 'cont' or 'ignore' for an input column, from its cells."""
+    filled = series.dropna()
+    n, distinct = len(filled), filled.nunique()
+    name = str(series.name).strip().lower()
+    if n == 0 or distinct <= 1 or name == "id" or name.endswith(("_id", " id")):
+        return "ignore"
+    values = column_numbers(series)
+    if values is None:  # text: ids (one per row) and free text (most values distinct) are ignored
+        return "ignore" if n > MAX_CAT_INTS and distinct > max(100, 0.5 * n) else "cat"
+    if _whole(values):
+        if distinct <= MAX_CAT_INTS:
+            return "cat"
+        if distinct == len(series) and n > MAX_CAT_INTS:
+            return "ignore"  # a whole number per row: a row id
+    return "cont"
+
+
+def propose_roles(frame: pd.DataFrame) -> TableRoles:
+    """Roles from dtype and cardinality: a target by name (else the last column), text or few
+    whole numbers → categorical, other numbers → continuous, ids and free text → ignored."""
+    if len(frame.columns) < 2:
+        raise UserError("A table needs at least two columns: inputs and a target.")
+    names = {str(c).strip().lower(): c for c in frame.columns}
+    target = next((names[n] for n in TARGET_NAMES if n in names), frame.columns[-1])
+    cat, cont = [], []
+    for col in frame.columns:
+        if col != target:
+            kind = _kind(frame[col])
+            (cat if kind == "cat" else cont if kind == "cont" else []).append(col)
+    return TableRoles(target, tuple(cat), tuple(cont))
+
+
+def propose_rating_roles(frame: pd.DataFrame) -> RatingRoles:
+    """User, item and rating columns by name (userId, movieId, rating…), else the first three."""
+    if len(frame.columns) < 3:
+        raise UserError("A ratings table needs at least three columns: user, item and rating.")
+    names = {str(c).strip().lower(): c for c in frame.columns}
+    chosen: list = []
+    for wanted in (USER_NAMES, ITEM_NAMES, RATING_NAMES):
+        col = next((names[n] for n in wanted if n in names and names[n] not in chosen), None)
+        chosen.append(col)
+    rest = iter([c for c in frame.columns if c not in chosen])
+    user, item, rating = (c if c is not None else next(rest) for c in chosen)
+    return RatingRoles(user, item, rating)
+
+
+# --- the split -------------------------------------------------------------------------------
+
+
+def _flags(series: pd.Series) -> np.ndarray:
+    out = np.zeros(len(series), dtype=bool)
+    for i, cell in enumerate(series.tolist()):
+        text = (
+            "" if cell is None or (isinstance(cell, float) and np.isnan(cell)) else str(cell).strip().lower()
+        )
+        if text in TRUE:
+            out[i] = True
+        elif text not in FALSE:
+            raise UserError(
+                f"The split column {series.name!r} must say true or false in every row; row {i + 2} "
+                f"holds {str(cell)[:20]!r}."
+            )
+    return out
+
+
+def split_mask(frame: pd.DataFrame, split: Split) -> np.ndarray:
+    """Which rows are validation (True): random (seeded), group, ordered or column; UserError if unusable."""
+    n = len(frame)
+    if split.kind != "random" and split.column not in frame.columns:
+        raise UserError(f"The split column {split.column!r} is not in the table.")
+    if split.kind == "column":
+        return _flags(frame[split.column])
+    mask = np.zeros(n, dtype=bool)
+    want = round(n * split.valid_pct)
+    if split.kind == "random":
+        order = np.random.default_rng(split.seed).permutation(n)
+        mask[order[:want]] = True
+    elif split.kind == "group":
+        keys = column_text(frame[split.column]).fillna("").astype(str).to_numpy()
+        groups, codes, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        order = np.random.default_rng(split.seed).permutation(len(groups))
+        total = np.cumsum(counts[order])
+        take = int(np.argmin(np.abs(total - want))) + 1 if len(groups) > 1 else 0
+        mask = np.isin(codes, order[: min(take, len(groups) - 1)])
+    else:  # ordered: numbers by value, other text (ISO dates) as text; empty cells first
+        values = column_numbers(frame[split.column])
+        if values is None:
+            text = column_text(frame[split.column])
+            keys = text.fillna("").astype(str).to_numpy()
+        else:
+            keys = np.where(np.isnan(values), -np.inf, values)
+        order = np.argsort(keys, kind="stable")
+        if want:
+            mask[order[n - want :]] = True
+    return mask
+
+
+# --- problems and saving ---------------------------------------------------------------------
+
+
+def _example(series: pd.Series, bad: np.ndarray) -> str:
+    row = int(np.flatnonzero(bad)[0])
+    return f"{str(series.iloc[row])[:30]!r} (row {row + 2})"
+
+
+def _not_numbers(series: pd.Series) -> np.ndarray:
+    text = series.map(lambda c: c.strip() if isinstance(c, str) else c)
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    return series.notna().to_numpy() & ~np.isfinite(values)
+
+
+def _table_problems(frame: pd.DataFrame, roles: TableRoles) -> list[str]:
+    out, t = [], roles.target
+    columns = set(frame.columns)
+    for col in [*roles.cat, *roles.cont]:
+        if col not in columns:
+            out.append(f"The column {col!r} is not in the table.")
+    for col in sorted(set(roles.cat) & set(roles.cont)):
+        out.append(f"{col!r} is chosen as both categorical and continuous; choose one.")
+    if t in (*roles.cat, *roles.cont):
+        out.append(f"The target {t!r} is also chosen as an input; the model must not be shown the answer.")
+    if not roles.cat and not roles.cont:
+        out.append("Choose at least one input column (categorical or continuous).")
+    for col in roles.cont:
+        if col in columns and column_numbers(frame[col]) is None:
+            bad = _not_numbers(frame[col])
+            out.append(
+                f"The continuous column {col!r} holds text such as {_example(frame[col], bad)}; "
+                "make it categorical or fix those cells."
+            )
+    if t not in columns:
+        return [f"The target column {t!r} is not in the table.", *out]
+    target = frame[t].dropna()
+    if len(target) == 0:
+        out.append(f"The target {t!r} is empty in every row; there is nothing to learn.")
+    elif target.nunique() < 2:
+        out.append(
+            f"The target {t!r} holds one value only ({str(target.iloc[0])[:30]!r}); nothing to tell apart."
+        )
+    elif _is_class(frame[t]) and target.nunique() > MAX_CLASSES:
+        out.append(
+            f"The target {t!r} has {target.nunique():,} distinct values; at most {MAX_CLASSES} classes."
+        )
+    return out
+
+
+def _rating_problems(frame: pd.DataFrame, roles: RatingRoles) -> list[str]:
+    out = []
+    for role, col in roles.to_json().items():
+        if col not in frame.columns:
+            out.append(f"The {role} column {col!r} is not in the table.")
+    if len({roles.user, roles.item, roles.rating}) < 3:
+        out.append("The user, item and rating must be three different columns.")
+    if out:
+        return out
+    rating = frame[roles.rating]
+    if column_numbers(rating) is None:
+        out.append(
+            f"The rating column {roles.rating!r} holds text such as {_example(rating, _not_numbers(rating))}."
+        )
+    elif rating.dropna().nunique() < 2:
+        out.append(f"The rating column {roles.rating!r} holds one value or none; there is nothing to learn.")
+    return out
+
+
+def problems(frame: pd.DataFrame, roles: TableRoles | RatingRoles, split: Split) -> list[str]:
+    """What stops these roles and this split from training, as sentences (empty when none)."""
+    if isinstance(roles, RatingRoles):
+        out = _rating_problems(frame, roles)
+        used = frame[[c for c in (roles.user, roles.item, roles.rating) if c in frame.columns]]
+    else:
+        out = _table_problems(frame, roles)
+        used = frame[[roles.target]] if roles.target in frame.columns else frame.iloc[:, :0]
+    rows = frame[used.notna().all(axis=1).to_numpy()] if len(used.columns) else frame
+    try:
+        mask = split_mask(rows.reset_index(drop=True), split)
+    except UserError as e:
+        return [*out, str(e)]
+    if len(rows) and not mask.any():
+        out.append("The validation set is empty; choose a larger share or another column.")
+    elif len(rows) and mask.all():
+        out.append("Every row is in the validation set; leave some rows for training.")
+    return out

@@ -1,0 +1,128 @@
+"""The Predict page for a ratings model (collaborative filtering): pick a user to get the items with
+the highest predicted rating, or an item to get the items whose factors are nearest.
+
+core.serving.predict_collab does the sums; a user or item the model never saw is refused with its
+message. Each picker's key carries the model's weights hash, so another model starts afresh.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import UserError
+from core.serving import predict
+from core.serving.library import ModelInfo
+from dashboard.markup import md
+from dashboard.views.predict_table import TEXT
+
+USER = "predict_collab_user"  # + weights hash: the user to recommend for
+ITEM = "predict_collab_item"  # + weights hash: the item whose similar items are listed
+TOP_N = "predict_collab_n"  # how many items to list
+EXCLUDE = "predict_collab_exclude"  # leave out the items the user rated in training
+
+
+def _key(prefix: str, info: ModelInfo) -> str:
+    return f"{prefix}_{info.sha256[:16]}"
+
+
+def titles(info: ModelInfo) -> dict[str, str]:
+    """{item: title} from the model's state (empty when the data had no titles)."""
+    return {str(k): str(v) for k, v in ((info.state or {}).get("titles") or {}).items()}
+
+
+def item_label(item: str, names: dict[str, str]) -> str:
+    """An item as the pickers show it: its title, and its id when that differs."""
+    title = names.get(item)
+    return f"{title} ({item})" if title and title != item else str(item)
+
+
+def _as_list(values) -> list[str]:
+    if isinstance(values, pd.DataFrame):
+        values = values.iloc[:, 0]
+    return [str(v) for v in values if str(v) != "#na#"]
+
+
+def _table(frame: pd.DataFrame) -> None:
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "predicted": st.column_config.NumberColumn("predicted rating", format="%.2f"),
+            "similarity": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+
+
+def recommend_section(loaded: predict.LoadedModel, users: list[str], n: int) -> None:
+    """A user picker (type to search; an unknown user is refused) and their top-n items."""
+    from core.serving import predict_collab
+
+    info = loaded.info
+    key = _key(USER, info)
+    if st.session_state.get(key) is None and users:
+        st.session_state[key] = users[0]
+    left, right = st.columns([3, 2])
+    user = left.selectbox("User", users, key=key, accept_new_options=True, help=TEXT["user"])
+    exclude = right.toggle(
+        "Only items they have not rated", value=True, key=EXCLUDE, help=TEXT["exclude_seen"]
+    )
+    if user is None:
+        return
+    try:
+        found = predict_collab.recommend(loaded, str(user), n=n, exclude_seen=exclude)
+    except UserError as e:
+        st.error(str(e))
+        return
+    st.markdown(f"The {len(found)} items with the highest predicted rating for user **{md(user)}**:")
+    _table(found)
+
+
+def similar_section(loaded: predict.LoadedModel, items: list[str], n: int) -> None:
+    """An item picker and the items nearest to it."""
+    from core.serving import predict_collab
+
+    info = loaded.info
+    names = titles(info)
+    key = _key(ITEM, info)
+    if st.session_state.get(key) is None and items:
+        st.session_state[key] = items[0]
+    item = st.selectbox(
+        "Item",
+        items,
+        key=key,
+        accept_new_options=True,
+        format_func=lambda i: item_label(str(i), names),
+        help=TEXT["item"],
+    )
+    if item is None:
+        return
+    try:
+        found = predict_collab.similar(loaded, str(item), n=n)
+    except UserError as e:
+        st.error(str(e))
+        return
+    st.markdown(f"The {len(found)} items nearest to **{md(item_label(str(item), names))}**:")
+    _table(found)
+
+
+def show(loaded: predict.LoadedModel) -> None:
+    """The whole view: what the model knows, recommendations for a user, items like an item."""
+    from core.serving import predict_collab
+
+    info = loaded.info
+    users, items = _as_list(predict_collab.users(info)), _as_list(predict_collab.items(info))
+    st.caption(TEXT["ratings_intro"])
+    span = (info.state or {}).get("y_range")
+    scale = f"; its predictions are kept between {span[0]:g} and {span[1]:g} (y_range)" if span else ""
+    st.caption(f"The model knows {len(users):,} users and {len(items):,} items{scale}.")
+    n = int(
+        st.number_input("How many items", min_value=1, max_value=100, value=10, key=TOP_N, help=TEXT["top_n"])
+    )
+    st.subheader("Recommendations for a user")
+    st.caption(TEXT["recommend"])
+    recommend_section(loaded, users, n)
+    st.subheader("Items like an item")
+    st.caption(TEXT["similar"])
+    similar_section(loaded, items, n)

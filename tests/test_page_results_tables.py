@@ -1,0 +1,247 @@
+"""AppTest: the Results page for table runs (scores beside the tree baseline, confusion matrix or
+residuals, top-loss rows, permutation importance, embeddings) and a ratings run (RMSE against the
+baselines, the item map, items by bias, nearest items), and no image section for either."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.jobs.store import DONE, Job, Store
+from dashboard import state
+from dashboard.views import results_collab, results_retrain, results_table
+from tests.apptest import chart_spec, open_page, values
+
+PAGE = "../pages/results.py"
+CLASSES, VALUES, RATINGS = "tclass", "treg", "ratings_synth"
+IMAGE_SECTIONS = {"Likely label errors", "Apply the changes", "History", "Worst images", "Threshold"}
+
+
+def table_csv(kind: str, n: int = 240, seed: int = 0) -> bytes:
+    """A small table: two categorical columns (one with a formula-looking value), two numbers, and a
+    target that depends on both kinds (classes "<=50K"/">50K", or a value)."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue", "=SUM(A1)"], n)
+    size = rng.choice(["S", "M", "L"], n)
+    x = rng.normal(size=n).round(3)
+    z = rng.uniform(0, 10, n).round(2)
+    if kind == "class":
+        y = np.where((colour == "red") ^ (x > 0), ">50K", "<=50K")
+    else:
+        y = (3 * x + 2 * (colour == "red") + rng.normal(0, 0.3, n)).round(3)
+    frame = pd.DataFrame({"colour": colour, "size": size, "x": x, "z": z, "y": y})
+    return frame.to_csv(index=False).encode()
+
+
+@dataclass
+class Trained:
+    """A workspace with three finished runs (1: classes, 2: values, 3: ratings) and their bundles."""
+
+    root: Path
+    jobs: dict[str, Job]  # by dataset
+    bundles: dict[str, str]  # dataset: the model's name in the library
+
+
+_TRAINED: list[Trained] = []
+
+
+def trained_tables(tmp_path_factory) -> Trained:
+    """Train the three tiny runs once per session (two epochs each, a few seconds in all)."""
+    if _TRAINED:
+        return _TRAINED[0]
+    import torch
+
+    from core import tasks, workspace
+    from core.data.ingest.table import add_table
+    from core.data.tables import Split, TableRoles
+    from core.serving import export
+    from core.train.training import train
+
+    root = tmp_path_factory.mktemp("trained_tables")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(workspace.ENV_VAR, str(root))
+            roles = TableRoles("y", ("colour", "size"), ("x", "z"))
+            add_table(table_csv("class"), CLASSES, roles=roles, split=Split())
+            add_table(table_csv("value"), VALUES, roles=roles, split=Split())
+            store = Store()
+            jobs, bundles = {}, {}
+            for name in (CLASSES, VALUES, RATINGS):
+                task = tasks.for_dataset(name)
+                cfg = tasks.default_config(task.name, dataset=name, epochs=2)
+                job_id = store.submit("train", {"config": cfg.to_dict()})
+                store.claim_next(pid=os.getpid())
+                store.finish(job_id, DONE, result=train(cfg, store, job_id))
+                jobs[name] = store.get(job_id)
+                bundles[name] = export.save_run(jobs[name], f"{name}_model").name
+            store.close()
+    finally:
+        torch.set_num_threads(threads)
+    _TRAINED.append(Trained(root, jobs, bundles))
+    return _TRAINED[0]
+
+
+def copy_workspace(trained: Trained, target: Path) -> None:
+    """The trained workspace's files into a test's own workspace (its store, runs, data, models)."""
+    shutil.copytree(trained.root, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Trained:
+    return trained_tables(tmp_path_factory)
+
+
+@pytest.fixture
+def ws(trained, fresh_workspace) -> Trained:
+    copy_workspace(trained, fresh_workspace)
+    return trained
+
+
+def results_page(run_id: int):
+    return open_page(PAGE, timeout=120, **{state.RESULTS_RUN: run_id})
+
+
+def subheaders(at) -> set[str]:
+    return {s.value for s in at.subheader}
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def interpretation(run_id: int):
+    from core import runs, tasks
+
+    loaded = runs.load(run_id)
+    return loaded, tasks.get(loaded.record.task).interpret(loaded)
+
+
+def test_classification_shows_scores_baseline_and_confusion_and_no_image_section(ws):
+    from core.analysis import baseline, tabular
+
+    job = ws.jobs[CLASSES]
+    at = results_page(job.id)
+    _, interp = interpretation(job.id)
+    valid = tabular.scores(interp, "valid")
+    assert metrics(at)["Validation accuracy"] == results_table.fmt("accuracy", valid["accuracy"])
+    assert metrics(at)["Validation rows"] == str(int((interp.frame["split"] == "valid").sum()))
+    heads = subheaders(at)
+    assert {"Against gradient-boosted trees", "Confusion matrix", "Top losses", "Embeddings"} <= heads
+    assert not heads & IMAGE_SECTIONS and "Predicted against actual" not in heads
+    assert not [r for r in at.radio if r.label == "Rank by"]  # no image ranking, no cross-validation
+    # the baseline: trained once on the same split, kept with the run, shown beside the network
+    kept = baseline.gbm_baseline(job.id)
+    assert baseline.path(job.id).is_file()
+    side = next(d.value for d in at.dataframe if "gradient boosting" in d.value.columns)
+    assert list(side["figure"]) == ["accuracy", "F1"]
+    assert side.iloc[0]["gradient boosting"] == results_table.fmt("accuracy", kept["accuracy"])
+    assert side.iloc[0]["network"] == results_table.fmt("accuracy", valid["accuracy"])
+    # the confusion matrix counts every validation row once, classes as the run knows them
+    matrix, classes = tabular.confusion(interp)
+    spec = chart_spec(at, '"heatmap"')
+    heat = next(t for t in spec["data"] if t["type"] == "heatmap")
+    assert heat["x"] == classes and sorted(classes) == ["<=50K", ">50K"]
+    assert np.asarray(heat["z"]).sum() == matrix.sum() == int((interp.frame["split"] == "valid").sum())
+    # top losses: the validation rows with the largest loss first
+    top = next(d.value for d in at.dataframe if "loss" in d.value.columns and "target" in d.value.columns)
+    assert len(top) == 20 and set(top["split"]) == {"valid"}
+    assert list(top["loss"]) == sorted(top["loss"], reverse=True)
+    # every section says what it teaches
+    captions = "\n".join(c.value for c in at.caption)
+    assert "most confident mistakes" in captions and "PCA" in captions
+
+
+def test_importance_on_a_button_and_embeddings_of_a_chosen_column(ws):
+    from core.analysis import tabular
+
+    job = ws.jobs[CLASSES]
+    at = results_page(job.id)
+    assert not [c for c in at.get("plotly_chart") if "shuffled" in c.proto.spec]  # not before asked
+    at.button(key="results_table_importance_go").click().run()
+    assert not at.exception, at.exception
+    spec = chart_spec(at, "when the column is shuffled")
+    assert sorted(spec["data"][0]["y"]) == ["colour", "size", "x", "z"]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "drop in accuracy when the column is shuffled"
+    at.run()  # asked once: kept on the next run without a click
+    assert [c for c in at.get("plotly_chart") if "shuffled" in c.proto.spec]
+    # embeddings: one labelled point per value the model knows (#na# included), of the chosen column
+    assert at.selectbox(key=results_table.EMBEDDING).options == ["colour", "size"]
+    at.selectbox(key=results_table.EMBEDDING).select("colour").run()
+    spec = chart_spec(at, "first principal component")
+    points = spec["data"][0]
+    assert sorted(points["text"]) == sorted(["#na#", "blue", "green", "red", "=SUM(A1)"])
+    loaded, interp = interpretation(job.id)
+    expected = tabular.embedding_pca(loaded, "colour", interp)
+    assert np.allclose(values(points["x"]), expected["x"])
+
+
+def test_regression_shows_predicted_against_actual_and_residuals(ws):
+    from core.analysis import tabular
+
+    job = ws.jobs[VALUES]
+    at = results_page(job.id)
+    _, interp = interpretation(job.id)
+    heads = subheaders(at)
+    assert {"Predicted against actual", "Against gradient-boosted trees", "Top losses"} <= heads
+    assert "Confusion matrix" not in heads and not heads & IMAGE_SECTIONS
+    rmse = tabular.scores(interp, "valid")["rmse"]
+    assert metrics(at)["Validation RMSE"] == results_table.fmt("rmse", rmse)
+    n_valid = int((interp.frame["split"] == "valid").sum())
+    pva = chart_spec(at, "predicted = actual")
+    assert len(values(pva["data"][0]["x"])) == n_valid
+    assert pva["layout"]["xaxis"]["title"]["text"] == "actual y"
+    res = chart_spec(at, "residual (actual − predicted)")
+    valid = interp.frame[interp.frame["split"] == "valid"]
+    assert np.allclose(sorted(values(res["data"][0]["y"])), sorted(valid["target"] - valid["predicted"]))
+
+
+def test_a_table_retrain_changes_a_setting_and_queues_it(ws, no_worker):
+    job = ws.jobs[VALUES]
+    at = results_page(job.id)
+    epochs = at.number_input(key=f"{results_retrain.RETRAIN_EPOCHS}_{job.id}")
+    assert epochs.value == job.params["config"]["epochs"]
+    epochs.set_value(5).run()
+    [button] = [b for b in at.button if b.label == "Retrain with these settings"]
+    button.click().run()
+    assert not at.exception, at.exception
+    queued = Store().latest("train", retrain_of=job.id)
+    assert queued.params["config"]["epochs"] == 5
+    assert queued.params["config"]["dataset"] == VALUES and no_worker
+
+
+def test_ratings_show_rmse_item_map_bias_and_nearest_items(ws):
+    from core.analysis import collab
+
+    job = ws.jobs[RATINGS]
+    at = results_page(job.id)
+    loaded, interp = interpretation(job.id)
+    assert metrics(at)["Validation RMSE"] == f"{interp.rmse:.4f}"
+    assert metrics(at)["Noise floor"] == f"{interp.noise_floor:.4f}"
+    heads = subheaders(at)
+    assert {"RMSE against the baselines", "Item map", "Items by learned bias", "Nearest items"} <= heads
+    assert not heads & IMAGE_SECTIONS and "Confusion matrix" not in heads
+    # the map: the 100 most-rated items, one trace per genre, labelled by title
+    spec = chart_spec(at, "first principal component")
+    assert sum(len(t["hovertext"]) for t in spec["data"]) == 100
+    genres = {g for g in (loaded.record.state.get("genres") or {}).values()}
+    assert {t["name"] for t in spec["data"]} <= genres and len(spec["data"]) > 1
+    # nearest items to the chosen (most rated) item, as core.analysis.collab lists them
+    item = at.selectbox(key=results_collab.NEAREST).value
+    near = next(d.value for d in at.dataframe if "similarity" in d.value.columns)
+    expected = collab.nearest_items(loaded, item, n=results_collab.N_NEAREST)
+    assert list(near["item"]) == list(expected["item"]) and item not in list(near["item"])
+    items, _ = results_collab.known_items(loaded.record.state)
+    assert item == items[0]  # the most rated first
+    at.selectbox(key=results_collab.NEAREST).set_value(items[5]).run()
+    near = next(d.value for d in at.dataframe if "similarity" in d.value.columns)
+    assert list(near["item"]) == list(collab.nearest_items(loaded, items[5], n=10)["item"])
+    bias = chart_spec(at, "learned bias")
+    assert len(bias["data"][0]["y"]) == 2 * results_collab.BIAS_N
