@@ -146,8 +146,7 @@ def _stamp(dataset: str) -> tuple:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _embedding_table(dataset: str, stamp: tuple) -> tuple[pd.DataFrame, int]:
-    from core.data import access
-    from core.data import table_procs
+    from core.data import access, table_procs
 
     items = access.items(dataset)
     classes = items.vocab if items.task == "tabular_classification" else None

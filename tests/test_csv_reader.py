@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import time
 
 import numpy as np
@@ -152,8 +153,13 @@ def test_a_path_is_read_like_bytes_and_a_missing_one_is_a_sentence(tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes(codecs.BOM_UTF8 + b"a,b\n1,x\n")
     assert read_csv(path, "t.csv").values.tolist() == [["1", "x"]]
-    with pytest.raises(UserError, match="Cannot read gone.csv"):
+    with pytest.raises(UserError, match="Cannot read gone.csv: No such file"):
         read_csv(tmp_path / "gone.csv", "gone.csv")
+    with pytest.raises(UserError, match="is not a regular file"):
+        read_csv(tmp_path, "a folder")
+    os.mkfifo(tmp_path / "pipe.csv")  # opening a pipe would wait for a writer forever
+    with pytest.raises(UserError, match="pipe.csv is not a regular file"):
+        read_csv(tmp_path / "pipe.csv", "pipe.csv")
 
 
 def test_a_100000_column_header_is_refused_in_well_under_a_second():

@@ -248,6 +248,8 @@ def test_offline_the_catalogue_is_listed_but_disabled_with_the_reason(ws, offlin
         "IMAGENETTE_160",
         "PLANET_TINY",
         "CAMVID_TINY",
+        "ADULT_SAMPLE",
+        "ML_SAMPLE",
     }
     for b in buttons.values():
         assert b.disabled

@@ -28,9 +28,14 @@ def show(at: AppTest, section: str) -> AppTest:
     return at
 
 
-def table(at: AppTest, key: str):
-    """The DataFrame shown under key."""
-    return next(d.value for d in at.dataframe if d.key == key)
+def table(at: AppTest, column: str):
+    """The first DataFrame shown with this column."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def steps(at: AppTest) -> list:
+    """The rows after each processing step (what each step learned is listed with a "column" column)."""
+    return [d.value for d in at.dataframe if "column" not in d.value.columns]
 
 
 def helps_everywhere(at: AppTest) -> None:
@@ -46,7 +51,7 @@ def test_a_table_shows_its_columns_and_target_and_no_image_sections(fresh_worksp
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["rows"] == "569" and metrics["columns"] == "31"
     assert metrics["training"] == "455" and metrics["validation"] == "114"
-    summary = table(at, "tbl_columns")
+    summary = table(at, "role")
     assert len(summary) == 31
     row = summary.set_index("column").loc["diagnosis"]
     assert row["role"] == "target" and row["type"] == "text" and row["unique"] == 2
@@ -101,7 +106,7 @@ def test_processing_steps_add_na_columns_code_categories_and_normalise(fresh_wor
     at = show(open_data("census_synth"), "Processing step by step")
     names = [m.value for m in at.markdown if m.value[:1] == "*" and ". " in m.value]
     assert names == ["**1. raw**", "**2. FillMissing**", "**3. Categorify**", "**4. Normalize**"]
-    raw, filled, coded, normed = (table(at, f"tbl_step_{i}") for i in range(4))
+    raw, filled, coded, normed = steps(at)
     items = access.items("census_synth")
     cont = list(items.roles.cont)
     assert len(raw) == 5 and raw[cont].isna().any(axis=1).all()  # rows with an empty number first
@@ -115,7 +120,7 @@ def test_processing_steps_add_na_columns_code_categories_and_normalise(fresh_wor
     assert any("_na" in c.value and "median" in c.value for c in at.caption)  # why FillMissing adds it
     assert np.abs(normed[cont].to_numpy(dtype=float)).max() < 10
     at.slider(key=data_table.W_ROWS).set_value(3).run()
-    assert len(table(at, "tbl_step_0")) == 3
+    assert len(steps(at)[0]) == 3
     helps_everywhere(at)
 
 
@@ -131,11 +136,11 @@ def test_ratings_show_their_spread_the_long_tail_and_the_items(fresh_workspace):
     counts = values(per_user["y"])
     assert counts == sorted(counts, reverse=True) and sum(counts) == len(items.frame)
     assert any("noise of standard deviation" in i.value for i in at.info)
-    listed = table(at, "rat_items")
+    listed = table(at, "title")
     assert {"title", "genre", "ratings", "mean rating"} <= set(listed.columns)
     assert listed["ratings"].tolist() == sorted(listed["ratings"], reverse=True)
     at.radio(key=data_ratings.W_ORDER).set_value("fewest ratings").run()
-    assert table(at, "rat_items")["ratings"].tolist() == sorted(table(at, "rat_items")["ratings"])
+    assert table(at, "title")["ratings"].tolist() == sorted(table(at, "title")["ratings"])
     helps_everywhere(at)
     at = show(at, "Roles and split")
     assert at.selectbox(key=data_ratings.W_USER).value == "user"
@@ -167,14 +172,16 @@ def test_a_csv_upload_adds_a_table_and_a_bad_one_is_refused(fresh_workspace):
     assert at.session_state[state.DATASET] == "people"
     assert {m.label: m.value for m in at.metric}["rows"] == "60"
     assert at.radio(key="data_section").options == TABLE_SECTIONS
-    summary = table(at, "tbl_columns").set_index("column")
+    summary = table(at, "role").set_index("column")
     assert summary.loc["label", "role"] == "target"
     spec = chart_spec(at, "the target label")
     assert "&lt;=50K" in spec["data"][0]["x"]
 
     bad = b"a,b,a\n1,2,3\n"
     at = upload_table(at, "twice.csv", bad)
-    assert at.error and "a" in at.error[0].value
+    assert [e.value for e in at.error] == [
+        "twice.csv, line 1, names the column 'a' twice (columns 1 and 3); each column needs its own name."
+    ]
     assert "twice" not in datasets.available()
     assert at.session_state[state.DATASET] == "people"
 

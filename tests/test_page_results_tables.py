@@ -198,7 +198,7 @@ def test_regression_shows_predicted_against_actual_and_residuals(ws):
     pva = chart_spec(at, "predicted = actual")
     assert len(values(pva["data"][0]["x"])) == n_valid
     assert pva["layout"]["xaxis"]["title"]["text"] == "actual y"
-    res = chart_spec(at, "residual (actual − predicted)")
+    res = chart_spec(at, "residual (actual")
     valid = interp.frame[interp.frame["split"] == "valid"]
     assert np.allclose(sorted(values(res["data"][0]["y"])), sorted(valid["target"] - valid["predicted"]))
 
@@ -245,3 +245,28 @@ def test_ratings_show_rmse_item_map_bias_and_nearest_items(ws):
     assert list(near["item"]) == list(collab.nearest_items(loaded, items[5], n=10)["item"])
     bias = chart_spec(at, "learned bias")
     assert len(bias["data"][0]["y"]) == 2 * results_collab.BIAS_N
+
+
+# --- the Model page for the same datasets ------------------------------------------------------
+
+
+def test_the_model_page_shows_a_tables_embeddings_and_layers_without_image_sizes(ws):
+    at = open_page("../pages/model.py", timeout=120, **{state.DATASET: CLASSES})
+    embeddings = at.dataframe[0].value
+    assert list(embeddings["input"]) == ["colour", "size"]
+    assert list(embeddings["values"]) == [5, 4]  # the values seen in training and #na#
+    layers = at.dataframe[1].value
+    assert {"Embedding", "Linear", "BatchNorm1d"} <= set(layers["kind"])
+    total = int(next(m.value for m in at.metric if m.label == "Parameters").replace(",", ""))
+    assert total == layers["parameters"].sum()
+    text = "\n".join([*(c.value for c in at.caption), *(i.value for i in at.info)])
+    assert "px" not in text and "2 categorical inputs" in text
+    assert "- **Embedding** " in "\n".join(m.value for m in at.markdown)
+
+
+def test_the_model_page_shows_a_ratings_models_factors(ws):
+    at = open_page("../pages/model.py", timeout=120, **{state.DATASET: RATINGS})
+    embeddings = at.dataframe[0].value
+    assert list(embeddings["input"]) == ["user factors", "item factors", "user bias", "item bias"]
+    assert set(embeddings["size"]) == {50, 1}  # fastai's 50 factors, one bias each
+    assert "301 users and 201 items" in "\n".join(i.value for i in at.info)

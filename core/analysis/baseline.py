@@ -36,7 +36,7 @@ def encode(frame: pd.DataFrame, cat: list[str], cont: list[str], is_valid: np.nd
     for col in cat:
         text = as_text(frame[col])
         seen = sorted(text[train].dropna().unique().tolist())
-        codes = pd.Categorical(text.to_numpy(), categories=seen).codes.astype(np.float64)
+        codes = pd.Index(seen, dtype=object).get_indexer(text.to_numpy()).astype(np.float64)
         codes[codes < 0] = np.nan
         columns.append(codes)
         categorical.append(len(seen) <= MAX_CAT_BINS)

@@ -169,8 +169,6 @@ class TableLayout:
     file: str  # the CSV's path inside the archive
     roles: TableRoles | RatingRoles
     convert: Callable[[pd.DataFrame], pd.DataFrame] = _as_is
-    items_file: str | None = None  # a CSV of the items (item,title,genre) for ratings
-    convert_items: Callable[[pd.DataFrame], pd.DataFrame] = _as_is
 
 
 TABLE_LAYOUTS = {

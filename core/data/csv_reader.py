@@ -29,7 +29,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,6 +87,8 @@ def read_csv(
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
+            if path.exists() and not path.is_file():  # a folder, a pipe or a device: never opened
+                raise UserError(f"{shown} is not a regular file; give the path of a CSV file.")
             size = path.stat().st_size
             _check_size(size, shown, limits)
             with open(path, "rb") as f:
@@ -116,25 +117,24 @@ def _read(f: BinaryIO, shown: str, limits: CsvLimits) -> pd.DataFrame:
     lines = _Lines(f, shown, limits, _encoding(head, f, shown))
     if limits.max_cell + 1 > csv.field_size_limit():
         csv.field_size_limit(limits.max_cell + 1)  # only ever raised: other readers keep theirs
-    first = next(lines, None)
-    delimiter = _delimiter(first or "")
-    reader = csv.reader(
-        itertools.chain([first] if first is not None else [], lines), delimiter=delimiter, strict=True
-    )
+    reader = csv.reader(lines, delimiter=_delimiter(lines.peek()), strict=True)
     header = _next(reader, lines, shown, limits)
     while header is not None and not any(c.strip() for c in header):
         header = _next(reader, lines, shown, limits)  # blank lines before the header
     if header is None:
         raise UserError(f"{shown} holds no header row: it is empty or only blank lines.")
-    columns = _check_header(header, shown, limits)
+    columns = _check_header(header, f"{shown}, line {lines.line}", limits)
     data: list[list[str | float]] = [[] for _ in columns]
-    n = 0
+    n = blank = 0
     while True:
         start = lines.line + 1
         row = _next(reader, lines, shown, limits)
         if row is None:
             break
         if not any(c.strip() for c in row):
+            blank += 1
+            if blank > limits.max_rows:
+                raise UserError(f"{shown} holds more than {limits.max_rows:,} empty rows. Nothing was read.")
             continue
         if len(row) != len(columns):
             where = f"line {start}" if lines.line == start else f"the row on lines {start}–{lines.line}"
@@ -148,9 +148,10 @@ def _read(f: BinaryIO, shown: str, limits: CsvLimits) -> pd.DataFrame:
                 f"{shown} has more than {limits.max_rows:,} rows, the limit for one table; "
                 "keep a sample of it. Nothing was read."
             )
+        if max(map(len, row)) > limits.max_cell:
+            raise UserError(_cell_too_long(shown, start, limits))
         for column, cell in zip(data, row):
-            _check_cell(cell, shown, start, limits)
-            column.append(cell if cell.strip() else np.nan)
+            column.append(np.nan if not cell or cell.isspace() else cell)
     if n == 0:
         raise UserError(f"{shown} has a header but no rows: a table needs at least one row of data.")
     return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(columns, data)})
@@ -169,8 +170,8 @@ def _next(reader, lines: _Lines, shown: str, limits: CsvLimits) -> list[str] | N
             raise UserError(_cell_too_long(shown, start, limits)) from e
         if "unexpected end of data" in str(e):
             raise UserError(
-                f"{shown}, line {start}, opens a quoted cell that is never closed (a \" without its "
-                "closing \"). Nothing was read."
+                f'{shown}, line {start}, opens a quoted cell that is never closed (a " without its '
+                'closing "). Nothing was read.'
             ) from e
         raise UserError(f"{shown}, line {lines.line}, cannot be read as CSV ({e}). Nothing was read.") from e
 
@@ -180,11 +181,6 @@ def _cell_too_long(shown: str, line: int, limits: CsvLimits) -> str:
         f"{shown}, line {line}, has a cell longer than {limits.max_cell:,} characters, the limit "
         "for one cell. Nothing was read."
     )
-
-
-def _check_cell(cell: str, shown: str, line: int, limits: CsvLimits) -> None:
-    if len(cell) > limits.max_cell:
-        raise UserError(_cell_too_long(shown, line, limits))
 
 
 def _delimiter(first_line: str) -> str:
@@ -197,22 +193,21 @@ def _delimiter(first_line: str) -> str:
     return ","
 
 
-def _check_header(header: list[str], shown: str, limits: CsvLimits) -> list[str]:
+def _check_header(header: list[str], where: str, limits: CsvLimits) -> list[str]:
+    """The column names, refused when too many, empty, not plain text or given twice."""
     if len(header) > limits.max_columns:
         raise UserError(
-            f"{shown} has {len(header):,} columns, more than the {limits.max_columns:,} a table may "
+            f"{where}, has {len(header):,} columns, more than the {limits.max_columns:,} a table may "
             "have. Nothing was read."
         )
     seen: dict[str, int] = {}
     for i, name in enumerate(header, start=1):
         if not name.strip():
-            raise UserError(
-                f"{shown}, line 1: column {i} has no name; every column needs a name in the header row."
-            )
-        labels.check_label(name, f"{shown}, line 1: the column name")
+            raise UserError(f"{where}: column {i} has no name; every column needs a name in the header row.")
+        labels.check_label(name, f"{where}: the column name")
         if name in seen:
             raise UserError(
-                f"{shown}, line 1, names the column {name!r} twice (columns {seen[name]} and {i}); "
+                f"{where}, names the column {name!r} twice (columns {seen[name]} and {i}); "
                 "each column needs its own name."
             )
         seen[name] = i
@@ -253,12 +248,21 @@ class _Lines:
         self.line = 0  # lines handed to csv so far
         self.record = 0  # characters of the current record so far
         self._it = self._generate()
+        self._back: list[str] = []
 
     def __iter__(self) -> Iterator[str]:
         return self
 
+    def peek(self) -> str:
+        """The first line, left to be read again ("" for a file without one)."""
+        if not self._back:
+            self._back.append(next(self._it, ""))
+        return self._back[0]
+
     def __next__(self) -> str:
-        text = next(self._it)
+        text = self._back.pop() if self._back else next(self._it)
+        if not text:
+            raise StopIteration
         self.line += 1
         self.record += len(text)
         if "\x00" in text:
@@ -288,7 +292,9 @@ class _Lines:
             try:
                 text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as e:
-                raise UserError(self._not_utf8(e, read - len(chunk), lines_before, pending)) from e
+                raise UserError(
+                    self._not_utf8(e, read - len(chunk), len(chunk), lines_before, pending)
+                ) from e
             pending += text
             end = 0
             while (found := _LINE_END.search(pending, end)) is not None:
@@ -318,11 +324,13 @@ class _Lines:
                     yield pending
                 return
 
-    def _not_utf8(self, e: UnicodeDecodeError, offset: int, lines: int, pending: str) -> str:
-        """Where the file stops being UTF-8, as a sentence (e.object: the bytes held back from the
-        chunk before, then this chunk)."""
+    def _not_utf8(
+        self, e: UnicodeDecodeError, chunk_start: int, chunk_len: int, lines: int, pending: str
+    ) -> str:
+        """Where the file stops being UTF-8, as a sentence (e.object holds the bytes the decoder
+        kept back from the chunk before, then this chunk)."""
         data = bytes(e.object)
-        offset -= len(data) - (self.f.tell() - offset)  # where e.object starts in the file
+        offset = chunk_start - (len(data) - chunk_len)  # where e.object starts in the file
         line = lines + pending.count("\n") + data[: e.start].count(b"\n") + 1
         byte = data[e.start : e.start + 1]
         if self.encoding == "utf-16":
@@ -345,12 +353,11 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(column):
             out[name] = column.astype("float64")
             continue
-        present = column.dropna()
-        numbers = pd.to_numeric(present.map(lambda c: str(c).strip()), errors="coerce")
-        if len(present) and numbers.notna().all() and np.isfinite(numbers.to_numpy(dtype="float64")).all():
-            out[name] = pd.to_numeric(column.map(lambda c: c if pd.isna(c) else str(c).strip())).astype(
-                "float64"
-            )
+        text = column.map(lambda c: c.strip() if isinstance(c, str) else c)
+        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+        present = column.notna().to_numpy()
+        if present.any() and np.isfinite(numbers.to_numpy()[present]).all():
+            out[name] = numbers
     return out
 
 

@@ -13,6 +13,7 @@ What a saved model needs beside its weights is the state (plain JSON, in run.jso
     {"kind": "ratings", "roles": {"user", "item", "rating"}, "users": [...], "items": [...],
      "titles": {item: title} | null, "genres": {item: genre} | null, "item_counts": [...],
      "y_range": [lo, hi] | null, "mean_rating": float, "noise_sd": float | null,
+     "noise_floor": float | null (dataset.json's best achievable RMSE, else noise_sd),
      "model": {"arch", "n_factors", "emb_szs": [[n_users, size], [n_items, size]], "layers"}}
 """
 
@@ -131,12 +132,18 @@ def _lookup(frame: pd.DataFrame | None, column: str, vocab: list[str]) -> dict[s
     return out or None
 
 
+def _finite(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
 def make_state(
     cfg: TrainConfig,
     enc: Encoded,
     roles: dict[str, str],
     item_table: pd.DataFrame | None = None,
     noise_sd: float | None = None,
+    noise_floor: float | None = None,
 ) -> dict:
     """The run's state (module docstring): vocabularies, titles, rating range, the model's shape."""
     from core.train import collab
@@ -144,7 +151,7 @@ def make_state(
     train_y = enc.y[torch.from_numpy(~enc.is_valid)]
     counts = torch.bincount(enc.x[torch.from_numpy(~enc.is_valid), 1], minlength=len(enc.items))
     counts[0] = 0
-    noise = float(noise_sd) if noise_sd is not None and math.isfinite(float(noise_sd)) else None
+    noise = _finite(noise_sd)
     return {
         "kind": "ratings",
         "roles": dict(roles),
@@ -156,6 +163,7 @@ def make_state(
         "y_range": collab.y_range_for(train_y) if cfg.options.y_range else None,
         "mean_rating": float(train_y.double().mean()),
         "noise_sd": noise,
+        "noise_floor": _finite(noise_floor) if noise_floor is not None else noise,
         "model": collab.model_spec(cfg, len(enc.users), len(enc.items)),
     }
 
@@ -190,6 +198,7 @@ def from_frame(
     item_table: pd.DataFrame | None = None,
     noise_sd: float | None = None,
     device=None,
+    noise_floor: float | None = None,
 ) -> RatingsBundle:
     """A RatingsBundle for a ratings frame already in memory (build reads the dataset's)."""
     enc = encode(frame, roles["user"], roles["item"], roles["rating"], is_valid)
@@ -197,7 +206,7 @@ def from_frame(
     n_train = len(enc.is_valid) - n_valid
     if n_train == 0 or n_valid == 0:
         raise UserError("Collaborative filtering needs ratings in both the training and validation split.")
-    state = make_state(cfg, enc, roles, item_table, noise_sd)
+    state = make_state(cfg, enc, roles, item_table, noise_sd, noise_floor)
     dls = loaders(cfg, enc, device)
     return RatingsBundle(dls, n_train, n_valid, state, enc.users, enc.items, enc)
 
@@ -227,7 +236,14 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Rat
     info = info or resolve(cfg.dataset)
     ratings, version = read(info)
     bundle = from_frame(
-        cfg, ratings.frame, roles_of(ratings), ratings.is_valid, ratings.items, ratings.noise_sd, device
+        cfg,
+        ratings.frame,
+        roles_of(ratings),
+        ratings.is_valid,
+        ratings.items,
+        ratings.noise_sd,
+        device,
+        noise_floor=(ratings.meta or {}).get("noise_floor"),
     )
     bundle.ratings = ratings
     bundle.data_fingerprint = version

@@ -20,7 +20,7 @@ from core.serving.safetensors_check import parse_safetensors_header
 
 METRICS = ("accuracy", "valid_loss", "train_loss", "epochs_done", "n_train", "n_valid", "seconds")
 # Each task's own figures, kept beside METRICS when the run reports them (its summary's names).
-TASK_METRICS = ("accuracy_multi", "f1_macro", "pixel_accuracy", "dice", "mean_iou")
+TASK_METRICS = ("accuracy_multi", "f1_macro", "pixel_accuracy", "dice", "mean_iou", "f1", "rmse", "mae", "r2")
 
 
 def metric_names(task_name: str) -> tuple[str, ...]:

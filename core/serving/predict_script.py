@@ -131,6 +131,11 @@ class TinyUNet(nn.Module):
         return self.head(x)
 
 
+def squeeze(x: torch.Tensor, y_range: list | None) -> torch.Tensor:
+    """fastai's SigmoidRange: x squeezed into (low, high) by a sigmoid; x itself without a y_range."""
+    return x if y_range is None else torch.sigmoid(x) * (y_range[1] - y_range[0]) + y_range[0]
+
+
 class TabularNet(nn.Module):
     """fastai's TabularModel in eval mode (tabular_learner's defaults), with its layer names."""
 
@@ -153,12 +158,7 @@ class TabularNet(nn.Module):
         parts = [e(x_cat[:, i]) for i, e in enumerate(self.embeds)]
         if self.n_cont:
             parts.append(self.bn_cont(x_cont))
-        x = self.layers(torch.cat(parts, 1))
-        return (
-            x
-            if self.y_range is None
-            else torch.sigmoid(x) * (self.y_range[1] - self.y_range[0]) + self.y_range[0]
-        )
+        return squeeze(self.layers(torch.cat(parts, 1)), self.y_range)
 
 
 class DotBias(nn.Module):
@@ -174,11 +174,7 @@ class DotBias(nn.Module):
         """Ratings for N×2 (user index, item index) pairs."""
         u, i = x[:, 0], x[:, 1]
         res = (self.u_weight(u) * self.i_weight(i)).sum(1) + self.u_bias(u)[:, 0] + self.i_bias(i)[:, 0]
-        return (
-            res
-            if self.y_range is None
-            else torch.sigmoid(res) * (self.y_range[1] - self.y_range[0]) + self.y_range[0]
-        )
+        return squeeze(res, self.y_range)
 
 
 def outputs(config: dict) -> list[str]:
@@ -334,33 +330,30 @@ def _number(cell) -> float:
     return float(text) if text else math.nan
 
 
-def table_inputs(
-    config: dict, header: list[str], rows: list[dict]
-) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Rows as training processed them: category codes, filled and normalised numbers, and notes."""
+def table_inputs(config: dict, header: list[str], rows: list[dict]):
+    """Rows as training processed them: category codes N×n_cat, filled and normalised numbers
+    N×n_cont, and each row's notes (which cells were unknown or missing)."""
     state = config["state"]
-    made = {f"{n}_na": n for n in state.get("na") or []}
+    made = {f"{n}_na": n for n in state.get("na") or []}  # a continuous column's "was missing" flag
     need = [c["name"] for c in state["cat"] if c["name"] not in made] + [c["name"] for c in state["cont"]]
     absent = [n for n in need if n not in header]
     if absent:
         raise SystemExit(
             f"The CSV lacks the column(s) {', '.join(absent)}; the model reads {', '.join(need)}."
         )
+    vocabs = [{v: i for i, v in enumerate(c["vocab"])} for c in state["cat"]]
     codes, numbers, notes = [], [], []
     for row in rows:
-        note, code = [], []
-        for c in state["cat"]:
-            index = {v: i for i, v in enumerate(c["vocab"])}
+        code, note = [], []
+        for c, index in zip(state["cat"], vocabs):
             text = (
-                ("True" if math.isnan(_number(row[made[c["name"]]])) else "False")
-                if c["name"] in made
-                else row[c["name"]]
+                str(math.isnan(_number(row[made[c["name"]]]))) if c["name"] in made else row[c["name"]] or ""
             )
-            code.append(index.get(text, 0) if (text or "").strip() else 0)
-            if c["name"] not in made and code[-1] == 0:
+            code.append(index.get(text, 0) if text.strip() else 0)
+            if code[-1] == 0:
                 note.append(
                     f"{c['name']}: {text!r} unknown → #na#"
-                    if (text or "").strip()
+                    if text.strip()
                     else f"{c['name']}: missing → #na#"
                 )
         values = []
@@ -372,8 +365,9 @@ def table_inputs(
         codes.append(code)
         numbers.append(values)
         notes.append("; ".join(note))
-    cats = torch.tensor(codes, dtype=torch.int64).reshape(len(rows), len(state["cat"]))
-    return cats, torch.tensor(numbers, dtype=torch.float32).reshape(len(rows), len(state["cont"])), notes
+    n = len(rows)
+    cats = torch.tensor(codes, dtype=torch.int64).reshape(n, len(state["cat"]))
+    return cats, torch.tensor(numbers, dtype=torch.float32).reshape(n, len(state["cont"])), notes
 
 
 def predict_table(model: nn.Module, config: dict, header: list[str], rows: list[dict]) -> list[dict]:
@@ -397,21 +391,26 @@ def predict_table(model: nn.Module, config: dict, header: list[str], rows: list[
 
 
 def predict_ratings(model: nn.Module, config: dict, header: list[str], rows: list[dict]) -> list[dict]:
-    """Each row's predicted rating for its user and item (an unknown one is #na#, noted)."""
+    """Each row's predicted rating for its user and item; none (and a note) for a user or an item
+    the model never saw."""
     state = config["state"]
     roles = state.get("roles") or {}
     cols = [roles.get(k, k) if roles.get(k, k) in header else k for k in ("user", "item")]
     if not all(c in header for c in cols):
         raise SystemExit(f"The CSV needs the columns {cols[0]} and {cols[1]} (the user and the item).")
-    index = [{v: i for i, v in enumerate(state[k])} for k in ("users", "items")]
+    index = [{v: i for i, v in enumerate(state[k]) if i} for k in ("users", "items")]
     pairs = [[index[k].get(row[cols[k]], 0) for k in (0, 1)] for row in rows]
     with torch.inference_mode():
         out = model(torch.tensor(pairs, dtype=torch.int64).reshape(len(rows), 2)).float().reshape(-1)
-    notes = [
-        "; ".join(f"{w} {row[c]!r} unknown → #na#" for w, c, i in zip(("user", "item"), cols, p) if i == 0)
-        for row, p in zip(rows, pairs)
-    ]
-    return [{"predicted": float(v), "notes": n} for v, n in zip(out.tolist(), notes)]
+    answers = []
+    for row, pair, value in zip(rows, pairs, out.tolist()):
+        why = [
+            f"{w} {row[c]!r} was not in the training data"
+            for w, c, i in zip(("user", "item"), cols, pair)
+            if not i
+        ]
+        answers.append({"predicted": None if why else value, "notes": "; ".join(why)})
+    return answers
 
 
 def main() -> None:

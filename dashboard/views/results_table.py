@@ -238,7 +238,7 @@ def importance_section(job: Job, interp) -> None:
         st.error(str(e))
         return
     metric = NAMES.get(tasks.get(interp.task).main_metric, "the main figure")
-    st.plotly_chart(tfig.importance(table, metric), key="results_table_importance")
+    st.plotly_chart(tfig.importance(table, metric), key="results_table_importance_bars")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -264,7 +264,7 @@ def embeddings_section(job: Job, interp) -> None:
     except UserError as e:
         st.error(str(e))
         return
-    st.plotly_chart(tfig.embedding_map(points, column), key="results_table_embedding")
+    st.plotly_chart(tfig.embedding_map(points, column), key="results_table_embedding_map")
     st.caption(f"{len(points)} values of {md(column)}, each a learned vector, projected on two directions.")
 
 

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -31,6 +32,9 @@ from core.data.ingest.sources import Budget, Cancelled, Limits, Progress
 from core.data.tables import RatingRoles, Split, TableRoles
 from core.errors import UserError
 from core.fsutil import atomic_write, fsync_dir
+
+if TYPE_CHECKING:
+    from core.data.catalogue import Entry
 
 KINDS = ("table", "ratings")
 NOTHING = "Nothing was added."
@@ -99,7 +103,6 @@ def _add_frame(
     shown: str,
     what: str,
     meta: dict,
-    items: pd.DataFrame | None = None,
 ) -> datasets.DatasetInfo:
     """Check roles and split against the text frame, then publish the folder whole."""
     split = split or Split()
@@ -126,10 +129,7 @@ def _add_frame(
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         **meta,
     }
-    files = {tables.RATINGS_CSV if ratings else tables.TABLE_CSV: raw}
-    if items is not None:
-        files[tables.ITEMS_CSV] = items
-    _publish(name, files, info)
+    _publish(name, {tables.RATINGS_CSV if ratings else tables.TABLE_CSV: raw}, info)
     return datasets.resolve(name)
 
 
@@ -162,7 +162,7 @@ def _publish(name: str, files: dict[str, pd.DataFrame], info: dict) -> Path:
 
 
 def add_download(
-    entry,
+    entry: Entry,
     archive: Path,
     limits: Limits,
     progress: Progress | None = None,
@@ -187,16 +187,10 @@ def add_download(
             f.seek(0)
             read = sources.zip_entries if kind == "zip" else sources.tar_entries
             found = read(f, shown, scratch, Budget(limits, shown), progress, cancelled)
-        frames = {}
-        for role, rel in (("main", layout.file), ("items", layout.items_file)):
-            if rel is None:
-                continue
-            file = _member(found.entries, rel, shown)
-            if progress:
-                progress(0.6, f"reading {rel}")
-            frames[role] = read_csv(file, rel, csv_limits)
-        raw = layout.convert(frames["main"])
-        items = layout.convert_items(frames["items"]) if "items" in frames else None
+        file = _member(found.entries, layout.file, shown)
+        if progress:
+            progress(0.6, f"reading {layout.file}")
+        raw = layout.convert(read_csv(file, layout.file, csv_limits))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     meta = {
@@ -205,7 +199,7 @@ def add_download(
         "source": f"download {entry.source_url}",
         "catalogue_key": entry.key,
     }
-    info = _add_frame(raw, name, layout.kind, layout.roles, Split(), shown, f"download {shown}", meta, items)
+    info = _add_frame(raw, name, layout.kind, layout.roles, Split(), shown, f"download {shown}", meta)
     things = "ratings" if layout.kind == "ratings" else "rows"
     summary = f"Added {info.name}: {len(raw):,} {things} of {len(raw.columns)} columns ({info.task})."
     if progress:
@@ -214,7 +208,7 @@ def add_download(
 
 
 def _member(entries: list[sources.Entry], rel: str, shown: str) -> Path:
-    """The extracted file at path rel of an archive (a leading ./ or folder case aside)."""
+    """The extracted file at path rel of an archive (written with or without a leading ./)."""
     want = tuple(p for p in rel.split("/") if p)
     for e in entries:
         if e.parts == want:
