@@ -199,7 +199,8 @@ def network_caption(task_name: str, view: NetworkView) -> str:
     """What goes in and comes out of a table or ratings network, in a sentence."""
     state, spec = view.state, view.state.get("model") or {}
     if state.get("kind") == "ratings":
-        n_users, n_items = len(state.get("users") or []), len(state.get("items") or [])
+        n_users = max(0, len(state.get("users") or []) - 1)  # "#na#" is no user
+        n_items = max(0, len(state.get("items") or []) - 1)
         if spec.get("arch") == "neural_collab":
             hidden = " → ".join(str(v) for v in spec.get("layers") or [])
             how = f"the two vectors joined and through hidden layers of {hidden} units"
@@ -208,8 +209,8 @@ def network_caption(task_name: str, view: NetworkView) -> str:
                 f"{spec.get('n_factors', '?')} factors each, their dot product plus a bias per user and item"
             )
         return (
-            f"{n_users:,} users and {n_items:,} items (each vocabulary starts with #na#), each a learned "
-            f"vector: {how}. A (user, item) pair in, a rating out."
+            f"{n_users:,} users and {n_items:,} items, each a learned vector (plus a #na# row for one "
+            f"never seen): {how}. A (user, item) pair in, a rating out."
         )
     n_cat, n_cont = len(state.get("cat") or []), len(state.get("cont") or [])
     out = "one number per class" if task_name == "tabular_classification" else "one number, the value"

@@ -269,4 +269,37 @@ def test_the_model_page_shows_a_ratings_models_factors(ws):
     embeddings = at.dataframe[0].value
     assert list(embeddings["input"]) == ["user factors", "item factors", "user bias", "item bias"]
     assert set(embeddings["size"]) == {50, 1}  # fastai's 50 factors, one bias each
-    assert "301 users and 201 items" in "\n".join(i.value for i in at.info)
+    assert "300 users and 200 items" in "\n".join(i.value for i in at.info)
+
+
+def test_a_finished_table_retrain_is_compared_in_the_targets_units(ws):
+    import torch
+
+    from core import tasks
+    from core.config import TrainConfig
+    from core.train.training import train
+
+    old = ws.jobs[VALUES]
+    store = Store()
+    cfg = TrainConfig.from_dict({**old.params["config"], "epochs": 3})
+    new_id = store.submit("train", {"config": cfg.to_dict(), "retrain_of": old.id})
+    store.claim_next(pid=os.getpid())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        store.finish(new_id, DONE, result=train(cfg, store, new_id))
+    finally:
+        torch.set_num_threads(threads)
+    at = results_page(old.id)
+    shown = {m.label: m for m in at.metric}
+    _, before = interpretation(old.id)
+    _, after = interpretation(new_id)
+    task = tasks.get("tabular_regression")
+    assert shown[f"Validation RMSE, run {old.id}"].value == f"{results_table.scores(before).value:.4g}"
+    changed = shown[f"Validation RMSE, run {new_id}"]
+    assert changed.value == f"{results_table.scores(after).value:.4g}" and not task.higher_is_better
+    from streamlit.proto.Metric_pb2 import Metric
+
+    rose = changed.delta.startswith("+")  # RMSE: lower is better, so a rise is shown red, a fall green
+    assert changed.proto.color == (Metric.MetricColor.RED if rose else Metric.MetricColor.GREEN)
+    assert shown["Training rows"].value == str(after.frame["split"].eq("train").sum())

@@ -207,12 +207,14 @@ def test_the_preview_has_each_architectures_real_layer_groups(fresh_workspace):
     from core.train.archs import ARCHS
     from core.train.schedule import GROUPS
 
-    assert set(GROUPS) == set(ARCHS)
     from core import tasks
 
+    # Tables and ratings train their network as one group (no body to freeze): no preview table.
+    image_archs = [a for a in ARCHS if any(a in tasks.get(t).archs for t in tasks.image_tasks())]
+    assert set(GROUPS) == set(image_archs)
     dataset_of = {"single_label": "digits", "multi_label": "shapes_multi", "segmentation": "shapes_seg"}
     at = open_train()
-    for arch in ARCHS:
+    for arch in image_archs:
         task = next(t for t in tasks.TASKS.values() if arch in t.archs)  # a task that offers it
         built = models.build_model(arch, 10, 1, 32, pretrained=False)
         n_groups = len(built.splitter(built.model))

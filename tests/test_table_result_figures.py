@@ -35,7 +35,9 @@ def test_big_clouds_are_thinned_to_a_seeded_sample():
 
 
 def test_importance_ranks_columns_with_the_largest_drop_on_top():
-    table = pd.DataFrame({"column": ["age", "job", "zip"], "drop": [0.1, 0.3, -0.01], "std": [0.01, 0.02, 0.0]})
+    table = pd.DataFrame(
+        {"column": ["age", "job", "zip"], "drop": [0.1, 0.3, -0.01], "std": [0.01, 0.02, 0.0]}
+    )
     fig = tfig.importance(table, "accuracy")
     assert list(fig.data[0].y) == ["zip", "age", "job"]  # bottom first: the largest is drawn on top
     assert list(fig.data[0].error_x.array) == [0.0, 0.01, 0.02]
@@ -44,7 +46,12 @@ def test_importance_ranks_columns_with_the_largest_drop_on_top():
 
 def test_embedding_map_labels_one_point_per_value_sized_by_count():
     points = pd.DataFrame(
-        {"value": ["#na#", "a", "<i>b</i>"], "x": [0.0, 1.0, -1.0], "y": [0.0, 0.5, 0.2], "count": [0, 10, 90]}
+        {
+            "value": ["#na#", "a", "<i>b</i>"],
+            "x": [0.0, 1.0, -1.0],
+            "y": [0.0, 0.5, 0.2],
+            "count": [0, 10, 90],
+        }
     )
     fig = tfig.embedding_map(points, "job")
     (trace,) = fig.data

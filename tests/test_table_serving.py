@@ -97,8 +97,9 @@ def test_bundle_predictions_equal_the_runs_on_the_same_rows(income, price, tmp_p
         rows = pd.read_csv(run.dataset / "table.csv", keep_default_na=False, dtype=str).replace("", np.nan)
         _info, model = imported(data, tmp_path / run.name, monkeypatch)
         got = predict_table.predict_rows(model, rows)
-        assert len(got) == len(rows) and list(got["predicted"]) == list(interp.frame["predicted"])
+        assert len(got) == len(rows) == len(interp.frame)
         if interp.classes:
+            assert list(got["predicted"]) == list(interp.frame["predicted"])
             for j, c in enumerate(interp.classes):
                 assert np.abs(got[f"p({c})"].to_numpy() - interp.probs[:, j]).max() < 1e-5
         else:
@@ -125,7 +126,7 @@ def test_a_state_whose_vocabulary_disagrees_with_the_weights_is_refused(income, 
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda s: s.update(kind="ratings"), "ratings model"),
+        (lambda s: s.update(kind="ratings"), "not that of a table model"),
         (lambda s: s.update(cat="colour"), "cat and cont"),
         (lambda s: s["cont"][0].update(std=0), "std > 0"),
         (lambda s: s["cont"][0].update(mean="NaN"), "fill, a mean"),
@@ -158,7 +159,9 @@ def test_a_table_bundle_with_an_image_input_is_refused(income, fresh_workspace):
 # --- the form and the CSV batch -----------------------------------------------------------------------
 
 
-def test_the_form_starts_at_the_training_medians_and_lists_the_known_categories(income, tmp_path, monkeypatch):
+def test_the_form_starts_at_the_training_medians_and_lists_the_known_categories(
+    income, tmp_path, monkeypatch
+):
     run, data = income
     info, _model = imported(data, tmp_path / "form", monkeypatch)
     fields = {f.name: f for f in predict_table.form_fields(info)}
@@ -234,17 +237,20 @@ def test_predict_script_answers_a_csv_as_the_playground_does(income, price, tmp_
                 assert np.abs(got[f"p({c})"].to_numpy(float) - want[f"p({c})"].to_numpy()).max() < 1e-5
         else:
             assert np.abs(got["predicted"].to_numpy(float) - want["predicted"].to_numpy()).max() < 1e-5
-    missing = tmp_path / "missing.csv"
-    missing.write_text("signal,colour\n1,red\n")
-    out = subprocess.run(
-        [sys.executable, str(info.path / "predict.py"), "--csv", str(missing)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=subprocess_env(),
-        timeout=120,
-    )
-    assert out.returncode != 0 and "lacks the column(s) size" in out.stderr
+    script = load_script(info.path / "predict.py")
+    model, config = script.load(info.path)
+    with pytest.raises(SystemExit, match=r"lacks the column\(s\) size"):
+        script.predict_table(model, config, ["signal", "colour"], [{"signal": "1", "colour": "red"}])
+
+
+def load_script(path: Path):
+    """A bundle's predict.py imported as a module (its functions, without running main)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bundle_predict", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("arch", ["dot_bias", "neural_collab"])

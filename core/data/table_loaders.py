@@ -117,7 +117,7 @@ def loaders(
         y[tr],
         cfg.bs,
         shuffle=True,
-        drop_last=len(tr) % cfg.bs == 1,
+        drop_last=len(tr) > cfg.bs,
         seed=cfg.seed,
         **common,
     )

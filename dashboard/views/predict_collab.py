@@ -77,6 +77,11 @@ def recommend_section(loaded: predict.LoadedModel, users: list[str], n: int) -> 
         return
     st.markdown(f"The {len(found)} items with the highest predicted rating for user **{md(user)}**:")
     _table(found)
+    seen = found.attrs.get("seen")
+    if exclude and seen is not None:
+        st.caption(f"{seen} items they already rated were left out.")
+    elif exclude:
+        st.caption("Their past ratings are not in this workspace, so none could be left out.")
 
 
 def similar_section(loaded: predict.LoadedModel, items: list[str], n: int) -> None:
