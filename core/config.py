@@ -194,8 +194,13 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
     elif cfg.bs > 4096:
         out.append("A batch size above 4096 will not fit in memory here; use a smaller one.")
     elif n_train is not None and cfg.bs > n_train:
+        from core import tasks
+
+        what = {"table": "rows", "ratings": "ratings"}.get(
+            tasks.get(cfg.task).inputs if cfg.task in tasks.TASKS else "", "images"
+        )
         out.append(
-            f"The batch size ({cfg.bs}) is larger than the training set ({n_train} images); "
+            f"The batch size ({cfg.bs}) is larger than the training set ({n_train} {what}); "
             f"use at most {n_train}."
         )
     if not _finite(cfg.wd) or not 0 <= cfg.wd <= 1:

@@ -141,10 +141,22 @@ def test_a_ratings_dataset_becomes_loaders_and_a_state(fresh_workspace):
     assert state["kind"] == "ratings" and state["noise_sd"] == 0.2 and state["users"][0] == "#na#"
     assert state["titles"]["i03"] == "Film 3: part & whole" and state["genres"]["i03"] == "genre 3"
     lo, hi = state["y_range"]
-    assert lo < frame.rating.min() and hi > frame.rating.max() and hi - lo < 1.5 * 4.5
+    train = bundle.encoded.y[~torch.from_numpy(bundle.encoded.is_valid)]
+    span = float(train.max() - train.min())
+    assert lo == pytest.approx(float(train.min()) - span / 4) and hi == pytest.approx(
+        float(train.max()) + span / 4
+    )
     assert sum(state["item_counts"]) == bundle.n_train and state["item_counts"][0] == 0
     assert json.loads(json.dumps(state)) == state  # plain JSON
     assert len(bundle.data_fingerprint) == 16
+
+
+def test_an_image_dataset_is_refused_as_ratings(fresh_workspace):
+    from core.data.datasets import DatasetInfo
+
+    info = DatasetInfo("pets", fresh_workspace / "datasets" / "pets", "Pets", "", task="single_label")
+    with pytest.raises(UserError, match="pets is not a ratings dataset"):
+        ratings_loaders.build(tasks.default_config("collaborative", dataset="pets"), info)
 
 
 def test_a_malformed_state_is_refused_with_a_sentence():

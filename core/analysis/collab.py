@@ -110,7 +110,10 @@ def interpret(loaded) -> CollabInterpretation:
             f"{unseen} validation rating(s) name a user or item with no training rating; the model "
             f"predicts them from its {NA} row, as fastai does."
         )
-    noise = next((v for v in (state.get("noise_floor"), state.get("noise_sd"), ratings.noise_sd) if v is not None), None)
+    noise = next(
+        (v for v in (state.get("noise_floor"), state.get("noise_sd"), ratings.noise_sd) if v is not None),
+        None,
+    )
     return CollabInterpretation(
         run_id=int(loaded.run_id),
         dataset=rec.config.dataset,

@@ -90,7 +90,9 @@ def encode(frame: pd.DataFrame, user: str, item: str, rating: str, is_valid) -> 
     """Vocabularies fitted on the training rows and every row's index pair and rating."""
     for col in (user, item, rating):
         if col not in frame.columns:
-            raise UserError(f"The ratings have no column {col!r}; columns: {', '.join(map(str, frame.columns))}.")
+            raise UserError(
+                f"The ratings have no column {col!r}; columns: {', '.join(map(str, frame.columns))}."
+            )
     valid = np.asarray(is_valid, dtype=bool)
     if len(valid) != len(frame):
         raise UserError("The split does not cover every rating; set the split again.")
@@ -215,11 +217,11 @@ def read(info: DatasetInfo):
     """The dataset's ratings (core.data.tables.RatingItems) and data version, read under its lock."""
     from core.data import access, tables
 
+    if info.task != tables.COLLAB:
+        raise UserError(f"{info.name} is not a ratings dataset (a ratings.csv of user, item and rating).")
     with access.dataset(info) as info:
         ratings = tables.read_ratings(info.path)
         version = tables.fingerprint(ratings)
-    if not isinstance(ratings, tables.RatingItems):
-        raise UserError(f"{info.name} is not a ratings dataset (a ratings.csv of user, item and rating).")
     return ratings, version
 
 

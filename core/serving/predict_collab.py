@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.analysis.collab import describe_items, item_index, nearest_items
+from core.analysis.collab import describe_items, nearest_items
 from core.errors import UserError
 from core.train import collab
 
@@ -25,7 +25,9 @@ MAX_N = 1000  # the most recommendations or similar items one call returns
 def bundle_fields(record) -> dict[str, Any]:
     """What a bundle's config.json stores for a ratings model beyond the weights: {"state": ...}."""
     if not isinstance(record.state, dict) or record.state.get("kind") != "ratings":
-        raise UserError("This run has no ratings state (users and items); it cannot be saved as a ratings model.")
+        raise UserError(
+            "This run has no ratings state (users and items); it cannot be saved as a ratings model."
+        )
     return {"state": record.state}
 
 
@@ -162,4 +164,3 @@ def predict_pairs(loaded, frame: pd.DataFrame) -> pd.DataFrame:
             "note": notes,
         }
     )
-

@@ -107,7 +107,9 @@ def build_model(
 
 def _count(value: Any, what: str, low: int = 1, high: int = MAX_ROWS) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise UserError(f"The ratings state is malformed: {what} must be a whole number from {low} to {high}.")
+        raise UserError(
+            f"The ratings state is malformed: {what} must be a whole number from {low} to {high}."
+        )
     return value
 
 
@@ -117,7 +119,9 @@ def _y_range(value: Any) -> list[float] | None:
     ok = isinstance(value, (list, tuple)) and len(value) == 2
     ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     if not ok or not (float(value[0]) < float(value[1])) or any(abs(float(v)) > 1e12 for v in value):
-        raise UserError("The ratings state is malformed: y_range must be null or [low, high] with low < high.")
+        raise UserError(
+            "The ratings state is malformed: y_range must be null or [low, high] with low < high."
+        )
     return [float(value[0]), float(value[1])]
 
 
@@ -130,12 +134,19 @@ def shape_of(state: Any) -> dict[str, Any]:
     users, items, spec = state.get("users"), state.get("items"), state.get("model")
     if not isinstance(users, list) or not isinstance(items, list) or not isinstance(spec, dict):
         raise UserError("The ratings state is malformed: it needs users, items and model.")
-    n_users, n_items = _count(len(users), "the number of users", 2), _count(len(items), "the number of items", 2)
+    n_users, n_items = (
+        _count(len(users), "the number of users", 2),
+        _count(len(items), "the number of items", 2),
+    )
     emb = spec.get("emb_szs")
-    if not (isinstance(emb, list) and len(emb) == 2 and all(isinstance(e, list) and len(e) == 2 for e in emb)):
+    if not (
+        isinstance(emb, list) and len(emb) == 2 and all(isinstance(e, list) and len(e) == 2 for e in emb)
+    ):
         raise UserError("The ratings state is malformed: emb_szs must be [[users, size], [items, size]].")
     if _count(emb[0][0], "emb_szs' users") != n_users or _count(emb[1][0], "emb_szs' items") != n_items:
-        raise UserError("The ratings state is malformed: its embedding sizes do not match its users and items.")
+        raise UserError(
+            "The ratings state is malformed: its embedding sizes do not match its users and items."
+        )
     layers = spec.get("layers")
     try:
         layers = parse_layers(",".join(str(v) for v in layers)) if isinstance(layers, list) else None
@@ -147,7 +158,10 @@ def shape_of(state: Any) -> dict[str, Any]:
         "n_users": n_users,
         "n_items": n_items,
         "n_factors": _count(spec.get("n_factors"), "n_factors", 1, 1024),
-        "emb_szs": [[n_users, _count(emb[0][1], "an embedding size", 1, 4096)], [n_items, _count(emb[1][1], "an embedding size", 1, 4096)]],
+        "emb_szs": [
+            [n_users, _count(emb[0][1], "an embedding size", 1, 4096)],
+            [n_items, _count(emb[1][1], "an embedding size", 1, 4096)],
+        ],
         "layers": layers,
         "y_range": _y_range(state.get("y_range")),
     }
