@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tables", description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="*", default=list(QUALITY), choices=list(QUALITY))
     parser.add_argument("--bs", nargs="*", type=int, default=[512, 64], help="batch sizes for the speed part")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per way for the speed part (the median counts)")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="epochs per way for the speed part (the median counts)"
+    )
     parser.add_argument("--skip-fastai", action="store_true", help="leave out fastai's default pipeline")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 steadies a busy machine)")
     args = parser.parse_args(argv)

@@ -35,7 +35,25 @@ def task_title(task: str) -> str:
     return tasks.get(task).title if task in tasks.TASKS else task
 
 
-FIGURE_NAMES = {"f1_macro": "macro F1", "mean_iou": "mean IoU", "accuracy_multi": "accuracy (multi)"}
+FIGURE_NAMES = {
+    "f1_macro": "macro F1",
+    "mean_iou": "mean IoU",
+    "accuracy_multi": "accuracy (multi)",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R²",
+}
+
+
+def score_text(info: library.ModelInfo, short: bool = False) -> str:
+    """The model's main figure as its task writes it (a share for accuracy, a number for RMSE)."""
+    from core import tasks
+
+    score = info.score
+    if score is None:
+        return "—"
+    fmt = tasks.get(info.task).metric_format if info.task in tasks.TASKS else "{:.2%}"
+    return ("{:.1%}" if short and fmt == "{:.2%}" else fmt).format(score)
 
 
 def figure_name(metric: str) -> str:
@@ -45,8 +63,9 @@ def figure_name(metric: str) -> str:
 
 def main_figure(info: library.ModelInfo) -> str:
     """The model's main figure in words, e.g. "macro F1 91.2%" (— when unknown)."""
-    score = info.score
-    return f"{figure_name(info.main_metric)} {score:.1%}" if score is not None else "—"
+    return (
+        f"{figure_name(info.main_metric)} {score_text(info, short=True)}" if info.score is not None else "—"
+    )
 
 
 def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
@@ -111,12 +130,19 @@ def download_buttons(name: str, key: str) -> None:
 def model_details(info: library.ModelInfo) -> None:
     """What a saved model is: task, classes (threshold or codes), input, figures, versions, hash."""
     cols = st.columns(4)
-    score = info.score
     cols[0].metric(
         figure_name(info.main_metric),
-        f"{score:.2%}" if score is not None else "—",
-        help=_FIGURE_HELP.get(info.main_metric, "Its main figure on the validation images after training."),
+        score_text(info),
+        help=_FIGURE_HELP.get(info.main_metric, "Its main figure on the validation data after training."),
     )
+    cols[3].metric("size", human_size(info.bytes), help="Weights, config and script on disk.")
+    trained = (
+        f"Architecture **{info.arch}**, trained on **{md(info.dataset or 'unknown data')}**"
+        f"{f' (run {info.run_id})' if info.run_id is not None else ''}"
+    )
+    if info.state is not None:  # a table or ratings model: its inputs are columns, users and items
+        _table_details(info, cols, trained)
+        return
     label, help_text = _OUTPUTS.get(info.task, _OUTPUTS["single_label"])
     cols[1].metric(label, info.n_classes, help=help_text)
     cols[2].metric(
@@ -124,11 +150,8 @@ def model_details(info: library.ModelInfo) -> None:
         f"{info.size}×{info.size}",
         help="Every image is centre-cropped and resized to this many pixels.",
     )
-    cols[3].metric("size", human_size(info.bytes), help="Weights, config and script on disk.")
     st.caption(
-        f"Architecture **{info.arch}**, trained on **{md(info.dataset or 'unknown data')}**"
-        f"{f' (run {info.run_id})' if info.run_id is not None else ''}; "
-        f"{'grey' if info.channels == 1 else 'colour'} input; saved {date_text(info.created)}."
+        f"{trained}; {'grey' if info.channels == 1 else 'colour'} input; saved {date_text(info.created)}."
     )
     st.caption(f"Task: **{md(task_title(info.task))}**.")
     if info.task == "segmentation":
@@ -151,6 +174,31 @@ def model_details(info: library.ModelInfo) -> None:
             },
             expanded=False,
         )
+
+
+def _table_details(info: library.ModelInfo, cols, trained: str) -> None:
+    """model_details for a table or ratings model: its input columns (or users and items)."""
+    state = info.state or {}
+    if state.get("kind") == "ratings":
+        cols[1].metric(
+            "users", max(len(state.get("users", [])) - 1, 0), help="Users it learned a vector for."
+        )
+        cols[2].metric(
+            "items", max(len(state.get("items", [])) - 1, 0), help="Items it learned a vector for."
+        )
+    else:
+        names = [c["name"] for c in state.get("cat", [])] + [c["name"] for c in state.get("cont", [])]
+        cols[1].metric("input columns", len(names), help="Columns a row must give it.")
+        outputs = len(info.classes) if info.task == "tabular_classification" else 1
+        cols[2].metric("outputs", outputs, help="Classes it tells apart, or 1 for a value.")
+    st.caption(f"{trained}; saved {date_text(info.created)}.")
+    st.caption(f"Task: **{md(task_title(info.task))}**.")
+    if state.get("kind") == "table":
+        st.text(f"Target: {state.get('target')}; inputs: " + ", ".join(names))
+        if info.task == "tabular_classification":
+            st.text("Classes: " + ", ".join(info.classes))
+    with st.expander("Config details: the processing state, versions, weights hash"):
+        st.json({"sha256": info.sha256, "versions": info.versions, "training": info.training}, expanded=False)
 
 
 _FIGURE_HELP = {

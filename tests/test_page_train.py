@@ -203,11 +203,10 @@ def test_the_epoch_table_writes_durations_as_fastai_does(fresh_workspace):
 def test_the_preview_has_each_architectures_real_layer_groups(fresh_workspace):
     """The preview's groups (schedule.GROUPS, declared so the page needs no torch) are the groups
     fastai's splitter really gives each model: a new or changed architecture cannot drift."""
+    from core import tasks
     from core.train import models
     from core.train.archs import ARCHS
     from core.train.schedule import GROUPS
-
-    from core import tasks
 
     # Tables and ratings train their network as one group (no body to freeze): no preview table.
     image_archs = [a for a in ARCHS if any(a in tasks.get(t).archs for t in tasks.image_tasks())]
