@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core import tasks
 from core.jobs.store import DONE, Job, Store
 from dashboard import state
 from dashboard.views import results_collab, results_retrain, results_table
@@ -268,7 +269,8 @@ def test_the_model_page_shows_a_ratings_models_factors(ws):
     at = open_page("../pages/model.py", timeout=120, **{state.DATASET: RATINGS})
     embeddings = at.dataframe[0].value
     assert list(embeddings["input"]) == ["user factors", "item factors", "user bias", "item bias"]
-    assert set(embeddings["size"]) == {50, 1}  # fastai's 50 factors, one bias each
+    factors = tasks.default_options("collaborative").n_factors  # the Train page's default
+    assert set(embeddings["size"]) == {factors, 1}  # the factors, one bias each
     assert "300 users and 200 items" in "\n".join(i.value for i in at.info)
 
 

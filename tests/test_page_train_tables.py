@@ -9,6 +9,7 @@ import pytest
 from fastai.tabular.model import emb_sz_rule
 from streamlit.testing.v1 import AppTest
 
+from core import tasks
 from core.data import access
 from core.jobs.store import Store
 from core.tasks.tabular import LOSSES
@@ -117,7 +118,7 @@ def test_ratings_offer_factors_and_layers_only_for_the_neural_model(fresh_worksp
     at = open_train("ratings_synth")
     assert any(m.value == "**Task:** Collaborative filtering" for m in at.markdown)
     assert not IMAGE_ONLY & labels(at)
-    assert at.number_input(key=N_FACTORS).value == 50
+    assert at.number_input(key=N_FACTORS).value == tasks.default_options("collaborative").n_factors
     assert "Layers" not in labels(at)
     assert "ratings' range" in next(t.label for t in at.toggle if t.key == Y_RANGE)
     at.selectbox(key=state.ARCH).select("neural_collab").run()
