@@ -130,9 +130,9 @@ def test_train_ratings_and_get_recommendations_for_a_user(fresh_workspace):
         loaded = predict.load("e2e_ratings")
         user = predict_collab.users(loaded.info)[0]
         expected = predict_collab.recommend(loaded, str(user), n=10, exclude_seen=True)
-        page.get_by_text(f"The {len(expected)} items with the highest predicted rating for user").first.wait_for(
-            timeout=WAIT
-        )
+        page.get_by_text(
+            f"The {len(expected)} items with the highest predicted rating for user"
+        ).first.wait_for(timeout=WAIT)
         grid = page.locator("[data-testid='stDataFrame']").first
         grid.wait_for(timeout=WAIT)
         first_title = str(expected.iloc[0]["title"])
