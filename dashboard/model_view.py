@@ -1,14 +1,24 @@
-"""What the Model page shows, as plain functions: the input a dataset gives, tables per freeze, and
-for a table or ratings task the network's layers and its embeddings per input (no image size)."""
+"""What the Model page shows: the input a dataset gives, tables per freeze, and for a table or
+ratings task the network's layers and its embeddings per input (no image size).
+
+A table's or ratings' processing (Procs, or the user and item vocabularies) is fitted once per
+data version here (processing: cached by the folder, its files' stamp and dataset.json's roles
+and split) and shared by the Data page's steps, the Train page's embedding sizes and the Model
+page's network, which is built from the state those make with the Train page's options: no
+loaders are built to draw it.
+"""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import streamlit as st
 
+from dashboard.markup import md
 from dashboard.text import sections
 
 if TYPE_CHECKING:  # torch and the model factory load only when a model is built
@@ -184,15 +194,105 @@ def describe_network(model, state: dict) -> NetworkView:
     )
 
 
+DATA_FILES = ("table.csv", "ratings.csv", "items.csv")  # core.data.tables' files
+META = "dataset.json"  # the roles, the split and the task
+
+
+def files_stamp(folder: str | Path) -> tuple:
+    """(name, mtime_ns, size) of each data file of a table or ratings folder: a cache key that
+    changes when a file is rewritten, without reading it."""
+    out = []
+    for name in DATA_FILES:
+        try:
+            stat = (Path(folder) / name).stat()
+        except OSError:
+            continue
+        out.append((name, stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
+def _roles_text(folder: str | Path) -> str:
+    """dataset.json as written (the roles, the split and the task: a few hundred bytes)."""
+    try:
+        return (Path(folder) / META).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Processing:
+    """A table's or ratings' processing fitted on its training rows, as training would fit it."""
+
+    procs: Any = None  # a table: core.data.table_procs.Procs
+    train_y: Any = None  # a table: the training rows' targets (for y_range)
+    encoded: Any = None  # ratings: core.data.ratings_loaders.Encoded (the vocabularies, the pairs)
+    roles: dict | None = None  # ratings: the user, item and rating columns
+    item_table: Any = None  # ratings: items.csv (titles, genres), or None
+    noise_sd: float | None = None
+    noise_floor: float | None = None
+
+    def state(self, cfg) -> dict:
+        """The state a run of cfg on these data would save, the network's shape included (cfg's options)."""
+        if self.procs is not None:
+            from core.train.tabular import model_spec
+
+            return {**self.procs.to_json(), "model": model_spec(cfg, self.procs, self.train_y)}
+        from core.data import ratings_loaders
+
+        return ratings_loaders.make_state(
+            cfg, self.encoded, self.roles, self.item_table, self.noise_sd, self.noise_floor
+        )
+
+
+def _fit(items) -> Processing:
+    """The processing of TableItems or RatingItems, fitted on their training rows."""
+    import numpy as np
+
+    from core.data import ratings_loaders, table_procs, tables
+
+    if isinstance(items, tables.RatingItems):
+        roles = ratings_loaders.roles_of(items)
+        encoded = ratings_loaders.encode(
+            items.frame, roles["user"], roles["item"], roles["rating"], items.is_valid
+        )
+        floor = (items.meta or {}).get("noise_floor")
+        return Processing(
+            encoded=encoded, roles=roles, item_table=items.items, noise_sd=items.noise_sd, noise_floor=floor
+        )
+    classes = list(items.vocab) if items.task == "tabular_classification" else None
+    procs = table_procs.fit(items.frame, items.roles, items.is_valid, classes)
+    train = ~np.asarray(items.is_valid, dtype=bool)
+    train_y = procs.target(items.frame.loc[train]) if classes is None else None
+    return Processing(procs=procs, train_y=train_y)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _processing(name: str, root: str, stamp: tuple, roles: str, _items=None) -> Processing:
+    # keyed by the folder, its data files' stamp and dataset.json (roles and split); _items, when
+    # the caller has read them already, saves reading the CSV again
+    from core.data import access
+
+    return _fit(_items if _items is not None else access.items(name))
+
+
+def processing(dataset: str, items=None) -> Processing:
+    """The dataset's processing, fitted once per version of its files, roles and split (shared by
+    the Data, Train and Model pages); items: the dataset's items when the caller has read them."""
+    from core.data import datasets
+
+    info = datasets.resolve(dataset)
+    root = str(info.path)
+    return _processing(info.name, root, files_stamp(root), _roles_text(root), _items=items)
+
+
 def network_view(cfg) -> NetworkView:
-    """The untrained network a table or ratings TrainConfig would train, from its data's processing
-    state (the task's loaders fit the processing; the state shapes the network)."""
+    """The untrained network a table or ratings TrainConfig would train, built from the state its
+    data's processing (cached) and cfg's options make: no loaders, no pass over the rows."""
     from core import tasks
 
-    task = tasks.get(cfg.task)
-    bundle = task.loaders(cfg)
-    record = task.record(cfg, bundle)
-    return describe_network(task.build_model(record), record.state)
+    state = processing(cfg.dataset).state(cfg)
+    model = tasks.get(cfg.task).build_from_bundle({"arch": cfg.arch, "state": state})
+    return describe_network(model, state)
 
 
 def network_caption(task_name: str, view: NetworkView) -> str:
@@ -220,3 +320,39 @@ def network_caption(task_name: str, view: NetworkView) -> str:
         f"(normalised, then batch-normed) are joined, go through hidden layers of {hidden or '?'} units, "
         f"and come out as {out}."
     )
+
+
+EMBEDDINGS = (
+    "Each categorical input (or each user and item) has its own table of learned vectors, one row per "
+    "value; the sizes follow fastai's rule of thumb, min(600, round(1.6 × values^0.56))."
+)
+
+
+def network_section(task, dataset: str, cfg) -> None:
+    """The Model page for a table or ratings task: what goes in and out, the parameter counts, the
+    embeddings and the layers of the network cfg would train (no image size, no freezing)."""
+    from core.errors import UserError
+
+    try:
+        with st.spinner("Processing the data and building the network…"):
+            net = network_view(cfg)
+    except UserError as e:
+        st.error(md(e))
+        return
+    st.caption(f"Built for **{md(dataset)}** ({task.title.lower()}) with the Train page's settings.")
+    st.info(network_caption(task.name, net), icon=":material/output:")
+    left, right = st.columns(2)
+    left.metric("Parameters", f"{net.total:,}", help="Every number the model learns; all of them train.")
+    right.metric(
+        "In embeddings",
+        f"{int(net.embeddings['parameters'].sum()):,}",
+        help="Parameters of the embedding tables: one learned vector per category, user or item.",
+    )
+    st.subheader("Embeddings")
+    st.caption(sections("model").get("embeddings") or EMBEDDINGS)
+    st.dataframe(net.embeddings, hide_index=True, width="stretch")
+    st.subheader("Layers")
+    st.dataframe(net.layers, hide_index=True, width="stretch")
+    st.subheader("What each kind of layer does")
+    kinds = list(net.layers["kind"])
+    st.markdown("\n".join(f"- **{k}** {line}" for k, line in layer_explanations(kinds)))

@@ -9,13 +9,14 @@ option keeps its default.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from core.errors import UserError
 from core.tasks.multi_label import THRESHOLD_RANGE
 from core.tasks.tabular import LOSSES
+from dashboard.markup import md
 from dashboard.text import sections
 
 TEXT = sections("train")  # every control's sentence, from assets/text/train.md
@@ -136,29 +137,25 @@ def option_controls(task, arch: str = "") -> dict:
     return out
 
 
-def _stamp(dataset: str) -> tuple:
-    """The dataset's folder and its files' modification times: a new roles choice refits."""
-    from core.data import datasets
+def embedding_table(dataset: str) -> tuple[pd.DataFrame, int]:
+    """(column, categories, embedding size) per categorical column, and the number of continuous
+    columns, from the dataset's processing (fitted once per data version: model_view.processing)."""
+    from core.data import table_procs
+    from dashboard import model_view
 
-    path = datasets.resolve(dataset).path
-    return str(path), tuple(p.stat().st_mtime_ns for p in sorted(Path(path).glob("*")) if p.is_file())
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _embedding_table(dataset: str, stamp: tuple) -> tuple[pd.DataFrame, int]:
-    from core.data import access, table_procs
-
-    items = access.items(dataset)
-    classes = items.vocab if items.task == "tabular_classification" else None
-    procs = table_procs.fit(items.frame, items.roles, items.is_valid, classes)
+    procs = model_view.processing(dataset).procs
     rows = [{"column": c, "categories": n, "embedding size": s} for c, n, s in table_procs.emb_sizes(procs)]
-    return pd.DataFrame(rows, columns=["column", "categories", "embedding size"]), len(items.roles.cont)
+    return pd.DataFrame(rows, columns=["column", "categories", "embedding size"]), len(procs.conts)
 
 
 def embedding_sizes(dataset: str) -> None:
     """The embedding each categorical column gets (fastai's rule) and what the first layer takes in."""
-    table, n_cont = _embedding_table(dataset, _stamp(dataset))
     st.markdown("**Embedding sizes**")
+    try:
+        table, n_cont = embedding_table(dataset)
+    except UserError as e:
+        st.error(md(e))
+        return
     if not len(table):
         st.caption(TEXT["no_embeddings"].format(n_cont=n_cont))
         return

@@ -1,24 +1,16 @@
 """Model: the architecture layer by layer — shapes, parameters, and what a freeze setting trains."""
 
-import json
-
 import streamlit as st
 
 from core import tasks
-from core.config import TrainConfig
 from core.errors import UserError
 from core.train.archs import ARCHS
 from dashboard import model_view, state
-from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.train_form import current_config, follow_task
 
 FROZEN = state.MODEL_FROZEN
 TEXT = sections("model")
-EMBEDDINGS = (
-    "Each categorical input (or each user and item) has its own table of learned vectors, one row per "
-    "value; the sizes follow fastai's rule of thumb, min(600, round(1.6 × values^0.56))."
-)
 
 state.init()
 st.title("Model")
@@ -29,12 +21,6 @@ st.write(TEXT["intro"])
 def input_of(dataset: str) -> model_view.DatasetInput:
     """Classes, channels and image size of a dataset, as training will see them (cached)."""
     return model_view.dataset_input(dataset)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4, ttl="1m")
-def network_of(config: str) -> model_view.NetworkView:
-    """A table or ratings network for a config (JSON), from its data's processing state (cached)."""
-    return model_view.network_view(TrainConfig.from_dict(json.loads(config)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -63,29 +49,7 @@ arch = st.selectbox(
 st.caption(ARCHS[arch].description)
 
 if task.inputs != "images":  # a table or ratings network: shaped by its data's processing, no image size
-    try:
-        with st.spinner("Processing the data and building the network…"):
-            net = network_of(json.dumps(current_config().to_dict(), sort_keys=True))
-    except UserError as e:
-        st.error(str(e))
-        st.stop()
-    st.caption(f"Built for **{md(dataset)}** ({task.title.lower()}) with the Train page's settings.")
-    st.info(model_view.network_caption(task.name, net), icon=":material/output:")
-    left, right = st.columns(2)
-    left.metric("Parameters", f"{net.total:,}", help="Every number the model learns; all of them train.")
-    right.metric(
-        "In embeddings",
-        f"{int(net.embeddings['parameters'].sum()):,}",
-        help="Parameters of the embedding tables: one learned vector per category, user or item.",
-    )
-    st.subheader("Embeddings")
-    st.caption(TEXT.get("embeddings") or EMBEDDINGS)
-    st.dataframe(net.embeddings, hide_index=True, width="stretch")
-    st.subheader("Layers")
-    st.dataframe(net.layers, hide_index=True, width="stretch")
-    st.subheader("What each kind of layer does")
-    kinds = list(net.layers["kind"])
-    st.markdown("\n".join(f"- **{k}** {line}" for k, line in model_view.layer_explanations(kinds)))
+    model_view.network_section(task, dataset, current_config())
     st.stop()
 
 try:

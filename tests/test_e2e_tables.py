@@ -17,10 +17,9 @@ import pytest
 from core.serving import predict, predict_collab, predict_table
 from tests.browser import browser_page, require_chromium, streamlit_server
 from tests.test_e2e_results import choose
-from tests.test_e2e_tasks import metric_value
+from tests.test_e2e_tasks import metric_value, save_model, train_from_page
 
 pytestmark = pytest.mark.browser
-LONG = 240_000  # ms: the first run pays for starting the worker
 WAIT = 90_000
 
 
@@ -39,30 +38,6 @@ def census_csv(path, n: int = 240) -> None:
         }
     )
     frame.to_csv(path, index=False)
-
-
-def train_from_page(page, url: str, dataset: str | None, epochs: str, run: int) -> None:
-    """Open Train (choosing dataset when given), set the epochs, start, wait for the run to end."""
-    page.goto(f"{url}/train")
-    page.get_by_role("heading", name="Train").first.wait_for(timeout=60_000)
-    if dataset:
-        choose(page, "Dataset", dataset)
-    box = page.get_by_label("Epochs", exact=True)
-    box.fill(epochs)
-    box.press("Enter")
-    page.get_by_role("button", name=re.compile("Start training")).click()
-    page.get_by_text(f"Run {run}: done").first.wait_for(timeout=LONG)
-
-
-def save_model(page, name: str) -> None:
-    """Save the finished run shown on the Train page and follow the link to Predict."""
-    box = page.get_by_label("Model name", exact=True).and_(page.locator("input"))
-    box.fill(name)
-    box.press("Enter")
-    page.get_by_role("button", name=re.compile("Save model")).click()
-    page.get_by_text(f"Saved as {name} in the model library.").wait_for(timeout=WAIT)
-    page.get_by_role("link", name="Try it on the Predict page").click()
-    page.get_by_role("heading", name="Predict").first.wait_for(timeout=WAIT)
 
 
 def test_upload_a_csv_set_its_split_train_read_results_and_predict_a_row(fresh_workspace, tmp_path):

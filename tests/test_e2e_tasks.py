@@ -19,20 +19,22 @@ LONG = 240_000  # ms: the first run pays for starting the worker and drawing the
 WAIT = 90_000
 
 
-def train_one_epoch(page, url: str, dataset: str) -> None:
-    """Choose dataset on the Train page, set one epoch, start, and wait for the run to end."""
+def train_from_page(page, url: str, dataset: str | None, epochs: str = "1", run: int = 1) -> None:
+    """Open Train (choosing dataset when given), set the epochs, start, wait for the run to end."""
     page.goto(f"{url}/train")
     page.get_by_role("heading", name="Train").first.wait_for(timeout=60_000)
-    choose(page, "Dataset", dataset)
+    if dataset:
+        choose(page, "Dataset", dataset)
     box = page.get_by_label("Epochs", exact=True)
-    box.fill("1")
+    box.wait_for(timeout=WAIT)  # the first visit draws the dataset (and a busy machine is slow)
+    box.fill(epochs)
     box.press("Enter")
     page.get_by_role("button", name=re.compile("Start training")).click()
-    page.get_by_text("Run 1: done").first.wait_for(timeout=LONG)
+    page.get_by_text(f"Run {run}: done").first.wait_for(timeout=LONG)
 
 
-def save_and_open_predict(page, name: str, image) -> None:
-    """Save the finished run as a model, follow the link to Predict and upload image."""
+def save_model(page, name: str) -> None:
+    """Save the finished run shown on the Train page and follow the link to Predict."""
     box = page.get_by_label("Model name", exact=True).and_(page.locator("input"))
     box.fill(name)
     box.press("Enter")
@@ -40,6 +42,11 @@ def save_and_open_predict(page, name: str, image) -> None:
     page.get_by_text(f"Saved as {name} in the model library.").wait_for(timeout=WAIT)
     page.get_by_role("link", name="Try it on the Predict page").click()
     page.get_by_role("heading", name="Predict").first.wait_for(timeout=WAIT)
+
+
+def save_and_open_predict(page, name: str, image) -> None:
+    """Save the finished run as a model, follow the link to Predict and upload image."""
+    save_model(page, name)
     page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(image))
 
 
@@ -55,7 +62,7 @@ def metric_value(page, label: str) -> str:
 def test_multi_label_train_threshold_and_predict(fresh_workspace):
     require_chromium()
     with streamlit_server(fresh_workspace) as url, browser_page() as page:
-        train_one_epoch(page, url, "shapes_multi")
+        train_from_page(page, url, "shapes_multi")
         page.get_by_text(re.compile("Multi-label", re.I)).first.wait_for(timeout=WAIT)
 
         # Results: the threshold slider moves the line on the metric-against-threshold curve.
@@ -86,7 +93,7 @@ def test_multi_label_train_threshold_and_predict(fresh_workspace):
 def test_segmentation_train_and_predict_a_mask_overlay(fresh_workspace):
     require_chromium()
     with streamlit_server(fresh_workspace) as url, browser_page() as page:
-        train_one_epoch(page, url, "shapes_seg")
+        train_from_page(page, url, "shapes_seg")
         image = fresh_workspace / "datasets" / "shapes_seg" / "images" / "00000.png"
         save_and_open_predict(page, "e2e_seg", image)
         page.get_by_text(re.compile("^the predicted mask over it")).first.wait_for(timeout=WAIT)

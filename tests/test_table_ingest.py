@@ -209,6 +209,21 @@ BAD = {
         "Ratings need user, item and rating roles",
     ),
     "unknown kind": (CENSUS, {"kind": "images"}, "'images' is not a kind of table"),
+    "a 10,000-character class": (
+        census(target=lambda i: "x" * 10_000 if i == 7 else ("<=50K" if i % 3 else ">50K")).encode(),
+        {},
+        f"The target 'income' holds {'x' * 30 + '…'!r}, which cannot be a class: it is longer than 200",
+    ),
+    "a class of two lines": (
+        census(target=lambda i: '"over\n50K"' if i % 3 else "<=50K").encode(),
+        {},
+        "holds 'over\\\\n50K', which cannot be a class: it holds a tab, a line break",
+    ),
+    "an input empty in every training row": (
+        census().replace("\n", ",\n").replace("income,\n", "income,note\n", 1).encode(),
+        {"roles": TableRoles("income", ("job", "note"), ("age",))},
+        "The categorical column 'note' has no values in the training rows; ignore it",
+    ),
 }
 
 

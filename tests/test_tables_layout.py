@@ -10,6 +10,10 @@ import pandas as pd
 import pytest
 
 from core.data import csv_reader, datasets, layouts, tables
+from core.data.ingest import layout as image_csv
+from core.data.ingest import multi
+from core.data.ingest.sources import Limits
+from core.data.labels import valid_flag
 from core.data.tables import Split, TableRoles
 from core.errors import UserError
 
@@ -206,3 +210,121 @@ def test_roles_and_split_json_round_trip_and_refuse_nonsense():
         Split.from_json({"kind": "random", "valid_pct": 2})
     with pytest.raises(UserError):
         TableRoles.from_json({"target": "y", "cat": "a"})
+
+
+# --- review fixes: group split balance, class labels, empty inputs, one flag reader, task choice --
+
+
+def test_group_split_skips_a_group_that_would_overshoot_and_says_when_far_off():
+    groups = ["big"] * 90 + ["small"] * 10
+    frame = pd.DataFrame({"g": groups, "x": range(100), "y": ["a", "b"] * 50})
+    for seed in range(10):  # whichever group comes first, the big one is never validation
+        mask = tables.split_mask(frame, Split("group", "g", 0.2, seed))
+        assert mask.sum() == 10 and set(frame["g"][mask]) == {"small"}
+    roles = TableRoles("y", (), ("x",))
+    assert tables.problems(frame, roles, Split("group", "g", 0.2, 0)) == []
+    lopsided = frame.assign(g=["big"] * 95 + ["small"] * 5)
+    assert tables.problems(lopsided, roles, Split("group", "g", 0.2, 0)) == [
+        "Grouping by 'g' puts 5 % of the rows in validation (20 % asked): the groups are too few or "
+        "one is too large; choose another column or another share."
+    ]
+    one = frame.assign(g="only")
+    assert "Grouping by 'g' puts 0 % of the rows" in " ".join(
+        tables.problems(one, roles, Split("group", "g"))
+    )
+
+
+def test_a_class_breaking_the_label_rule_is_refused_naming_it_shortly():
+    frame = pd.DataFrame({"x": [1.5, 2.5, 3.5, 4.5], "y": ["a", "b", "a", "b"]})
+    roles = TableRoles("y", (), ("x",))
+    long = frame.assign(y=["a", "b", "z" * 10_000, "b"])
+    said = " ".join(tables.problems(long, roles, Split()))
+    assert f"The target 'y' holds {'z' * 30 + '…'!r}, which cannot be a class: it is longer than 200" in said
+    assert len(said) < 200
+    lines = frame.assign(y=["a", "b", "two\nlines", "b"])
+    assert "holds 'two\\nlines', which cannot be a class: it holds a tab, a line break" in " ".join(
+        tables.problems(lines, roles, Split())
+    )
+
+
+def test_an_input_with_no_value_in_the_training_rows_is_refused():
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "x": [float(i) for i in range(n)],
+            "late": [np.nan] * 30 + ["seen"] * 10,  # only in the validation rows
+            "blank": [np.nan] * n,
+            "v": ["false"] * 30 + ["true"] * 10,
+            "y": ["a", "b"] * (n // 2),
+        }
+    )
+    said = tables.problems(frame, TableRoles("y", ("late",), ("x", "blank")), Split("column", "v"))
+    assert said == [
+        "The categorical column 'late' has no values in the training rows; ignore it.",
+        "The continuous column 'blank' has no values in the training rows; ignore it.",
+    ]
+    assert tables.problems(frame, TableRoles("y", (), ("x",)), Split("column", "v")) == []
+
+
+FLAG_CELLS = {
+    True: ["true", "TRUE", " True ", "1", "yes", "Y", "valid", "validation", "VALID"],
+    False: ["false", "0", "no", "n", "train", "Training", " FALSE ", ""],
+}
+
+
+def test_one_reading_of_a_validation_flag_in_all_four_readers(tmp_path):
+    cells = [(c, want) for want, words in FLAG_CELLS.items() for c in words]
+    for cell, want in cells:
+        assert valid_flag(cell) is want, cell
+    assert [valid_flag(v) for v in (None, np.nan, 1, 0.0, np.int64(1), np.True_)] == [
+        False, False, True, False, True, True
+    ]  # fmt: skip
+    assert valid_flag("maybe") is None and valid_flag(2) is None
+    body = "".join(f"img/{i}.png,cat,{c}\n" for i, (c, _) in enumerate(cells))
+    want = [w for _, w in cells]
+    # a table's split column (an empty cell is training, as everywhere)
+    frame = pd.DataFrame({"v": [c if c else np.nan for c, _ in cells]})
+    assert tables.split_mask(frame, Split("column", "v")).tolist() == want
+    # the labels.csv of a multi-label dataset
+    (tmp_path / "labels.csv").write_text("file,labels,is_valid\n" + body)
+    assert [r[2] for r in layouts.read_labels_csv(tmp_path / "labels.csv")] == want
+    # a multi-label CSV being imported, and an image CSV being imported
+    data = ("file,labels,is_valid\n" + body).encode()
+    assert [r.valid for r in multi.read_rows(data, "tags.csv", Limits())] == want
+    data = ("file,label,is_valid\n" + body).encode()
+    assert [r[3] for r in image_csv.read_csv(data, "labels.csv", Limits())] == want
+    bad = "file,labels,is_valid\nimg/0.png,cat,maybe\n"
+    (tmp_path / "labels.csv").write_text(bad)
+    for read in (
+        lambda: tables.split_mask(pd.DataFrame({"v": ["maybe"]}), Split("column", "v")),
+        lambda: layouts.read_labels_csv(tmp_path / "labels.csv"),
+        lambda: multi.read_rows(bad.encode(), "tags.csv", Limits()),
+        lambda: image_csv.read_csv(bad.replace("labels", "label").encode(), "labels.csv", Limits()),
+    ):
+        with pytest.raises(UserError, match="true or false.*'maybe'|'maybe'.*true/false"):
+            read()
+
+
+def test_a_whole_number_target_may_be_either_task_and_the_choice_is_checked(fresh_workspace):
+    assert tables.TABULAR_TASKS == ("tabular_classification", "tabular_regression")
+    assert "collaborative" in layouts.TABLE_TASKS and not hasattr(tables, "TABLE_TASKS")
+    frame = pd.DataFrame({"x": [1.5, 2.5, 3.5, 4.5], "stars": ["1", "2", "3", "2"], "word": list("abab")})
+    stars, word = TableRoles("stars", (), ("x",)), TableRoles("word", (), ("x",))
+    assert tables.target_kinds(frame, stars) == ("tabular_classification", "tabular_regression")
+    assert tables.target_kinds(frame, word) == ("tabular_classification",)
+    assert tables.target_kinds(frame, TableRoles("x", ("word",))) == ("tabular_regression",)
+    assert tables.task_for(frame, stars, "tabular_regression") == "tabular_regression"
+    with pytest.raises(UserError, match="'word' holds text, so it can only be classes"):
+        tables.task_for(frame, word, "tabular_regression")
+    assert tables.problems(frame, stars, Split("random", valid_pct=0.25), "tabular_regression") == []
+    said = tables.problems(frame, word, Split("random", valid_pct=0.25), "tabular_regression")
+    assert said == ["The target 'word' holds text, so it can only be classes, not a value to predict."]
+    folder = _table(fresh_workspace, "mixed", b"x,stars,word\n1.5,1,a\n2.5,2,b\n3.5,3,a\n4.5,2,b\n")
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(UserError, match="can only be classes"):
+        tables.save_roles("mixed", word, Split(valid_pct=0.25), task="tabular_regression")
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written
+    info = tables.save_roles("mixed", stars, Split(valid_pct=0.25), task="tabular_regression")
+    assert info.task == "tabular_regression" and tables.read_table(folder).vocab == ["stars"]
+    info = tables.save_roles("mixed", stars, Split(valid_pct=0.25))  # no choice: the target's own
+    assert info.task == "tabular_classification"

@@ -6,6 +6,8 @@ harmless folder name, else a cleaned name plus a short hash of the label, so two
 collapse into one folder. The mapping lives in the dataset's `labels.json`; a dataset without
 one (every dataset made before labels were text) reads its folder names as its labels. Markup in
 a label is escaped where it is shown, never refused here.
+
+valid_flag is the one reader of an is_valid cell (labels.csv, an image CSV, a table's split column).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from core.errors import UserError
 
 MAX_LABEL = 200  # characters; long enough for a film title, short enough to show in a table
@@ -25,6 +29,10 @@ MAPPING_FILE = "labels.json"
 MAPPING_FORMAT = 1
 # Folder names read_image_folder takes for splits, so never a class folder.
 SPLIT_FOLDERS = ("train", "valid", "val", "validation", "test")
+# The words an is_valid cell may hold (any letter case, surrounding spaces ignored); empty is training.
+VALID_WORDS = ("true", "1", "1.0", "yes", "y", "valid", "validation", "val")
+TRAIN_WORDS = ("false", "0", "0.0", "no", "n", "train", "training", "")
+FLAG_WORDS = "true/false, yes/no, 1/0 or valid/train"  # for the sentence refusing another word
 
 
 def check_label(text: object, what: str = "A label") -> str:
@@ -36,6 +44,22 @@ def check_label(text: object, what: str = "A label") -> str:
     if any(unicodedata.category(c) == "Cc" for c in text):
         raise UserError(f"{what} {text[:40]!r} contains control characters (a tab, a newline, NUL…).")
     return text
+
+
+def valid_flag(cell: object) -> bool | None:
+    """True for a validation row, False for a training row (an empty cell too), None for any other
+    value: the one reading of an is_valid cell, whether text, a number or a bool."""
+    if cell is None or isinstance(cell, (bool, np.bool_)):
+        return bool(cell)
+    if isinstance(cell, (int, float, np.integer, np.floating)):
+        number = float(cell)
+        if np.isnan(number):  # an empty cell of a number column
+            return False
+        return True if number == 1 else False if number == 0 else None
+    if not isinstance(cell, str):
+        return None
+    text = cell.strip().lower()
+    return True if text in VALID_WORDS else False if text in TRAIN_WORDS else None
 
 
 def safe_folder_name(raw: str) -> str:

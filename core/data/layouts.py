@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from core import fsutil
-from core.data.labels import check_label
+from core.data.labels import FLAG_WORDS, check_label, valid_flag
 from core.errors import UserError
 
 MULTI_CSV = "labels.csv"
@@ -38,7 +38,6 @@ CAMVID_MASKS = "labels"  # CamVid keeps labels/<stem>_P.png
 VALID_LIST = "valid.txt"
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_CODES = 255  # a mask value is one byte
-TRUE, FALSE = {"1", "true", "yes", "valid"}, {"0", "false", "no", "", "train"}
 
 
 @dataclass(frozen=True)
@@ -134,12 +133,12 @@ def _inside(root: Path, rel: str, what: str) -> Path:
 
 
 def _flag(text: str, row: int) -> bool:
-    value = text.strip().lower()
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    raise UserError(f"{MULTI_CSV} row {row}: is_valid must be true or false, not {text[:20]!r}.")
+    flag = valid_flag(text)
+    if flag is None:
+        raise UserError(
+            f"{MULTI_CSV} row {row}: is_valid must be true or false, not {text[:20]!r} (write {FLAG_WORDS})."
+        )
+    return flag
 
 
 def read_labels_csv(path: Path) -> list[tuple[str, tuple[str, ...], bool | None]]:
@@ -284,6 +283,7 @@ def _valid_list(root: Path) -> set[str] | None:
     return {Path(line.strip()).name for line in text.splitlines() if line.strip()}
 
 
+# Tables (core.data.table_roles.TABULAR_TASKS) and ratings: their split lives in dataset.json.
 TABLE_TASKS = ("tabular_classification", "tabular_regression", "collaborative")
 
 

@@ -10,7 +10,10 @@ network reads: category codes (N×n_cat int64) and normalised floats (N×n_cont 
   value was missing), as fastai adds. (fastai refuses a missing value in a column that had none
   in training; here it is filled with the median.)
 - Categorify: per categorical column the vocabulary "#na#" then the sorted values of the training
-  rows; a missing or unseen value gets code 0 ("#na#").
+  rows; a missing or unseen value gets code 0 ("#na#"). The same rule (vocabulary, codes, as_text)
+  serves the users and items of ratings (core.data.ratings_loaders). Each column's training
+  counts per category are kept beside its vocabulary, so the Predict form can start at the most
+  frequent one.
 - Normalize: (value - mean) / std with the training rows' mean and std (ddof 0, plus 1e-7) after
   filling.
 """
@@ -19,13 +22,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 NA = "#na#"  # code 0 of every categorical column: missing or never seen in training
 NA_VOCAB = [NA, "False", "True"]  # the vocabulary of an added `<col>_na` column
@@ -41,6 +46,7 @@ class CatColumn:
     name: str
     vocab: list[str]
     source: str | None = None
+    counts: list[int] | None = None  # training rows per category, aligned with vocab (None: an older state)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,22 @@ def as_text(values: pd.Series) -> pd.Series:
     return out.where(out.notna(), np.nan)
 
 
+def vocabulary(values: pd.Series) -> list[str]:
+    """fastai's Categorify classes for a column: "#na#", then its distinct values as text, sorted."""
+    return [NA, *sorted(as_text(values).dropna().unique().tolist())]
+
+
+def category_codes(values: pd.Series | np.ndarray, vocab: list[str]) -> np.ndarray:
+    """Each value's index in vocab (int64): 0 ("#na#") for a missing value or one vocab lacks."""
+    text = as_text(pd.Series(values) if not isinstance(values, pd.Series) else values)
+    return pd.Index(vocab[1:], dtype=object).get_indexer(text.to_numpy()).astype(np.int64) + 1
+
+
+def category_counts(codes: np.ndarray, vocab: list[str]) -> list[int]:
+    """How many of codes fall on each category of vocab ("#na#" first: missing or unseen)."""
+    return [int(n) for n in np.bincount(codes, minlength=len(vocab))]
+
+
 def numbers(values: pd.Series, name: str) -> np.ndarray:
     """A continuous column as float64, NaN where empty; a cell that is not a finite number is refused."""
     if pd.api.types.is_bool_dtype(values):
@@ -95,6 +117,39 @@ def numbers(values: pd.Series, name: str) -> np.ndarray:
             "make the column categorical or fix the cell."
         )
     return nums
+
+
+def checked_vocab(values: Any, what: str, least: int = 1) -> list[str]:
+    """values when they are a vocabulary: at least `least` texts, "#na#" first, none twice;
+    ValueError with the rule otherwise."""
+    ok = isinstance(values, list) and len(values) >= least and all(isinstance(v, str) for v in values)
+    if not ok or values[0] != NA or len(set(values)) != len(values):
+        raise ValueError(
+            f"{what} must be a list of at least {least} texts that starts with {NA!r} and names no value twice"
+        )
+    return values
+
+
+def _name(column: Any) -> str:
+    if not isinstance(column, dict) or not isinstance(column.get("name"), str):
+        raise ValueError("every column needs a name")
+    return column["name"]
+
+
+def _cat_column(c: Any, na: list[str]) -> CatColumn:
+    name = _name(c)
+    vocab = checked_vocab(c.get("vocab"), f"the vocabulary of {name[:40]!r}")
+    source = name[: -len("_na")] if name.endswith("_na") and name[: -len("_na")] in na else None
+    if source is not None and vocab != NA_VOCAB:
+        raise ValueError(f"the vocabulary of {name[:40]!r} must be {NA_VOCAB}")
+    counts = c.get("counts")
+    if counts is not None and not (
+        isinstance(counts, list)
+        and len(counts) == len(vocab)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
+    ):
+        raise ValueError(f"the counts of {name[:40]!r} must be whole numbers, one per category")
+    return CatColumn(name, list(vocab), source, None if counts is None else list(counts))
 
 
 def _missing_columns(frame: pd.DataFrame, names: list[str]) -> None:
@@ -150,7 +205,7 @@ class Procs:
         """Text categories (the first of filled's frames) as codes N×n_cat: 0 for missing or unseen."""
         out = np.zeros((len(cats), len(self.cats)), dtype=np.int64)
         for j, c in enumerate(self.cats):
-            out[:, j] = pd.Index(c.vocab[1:]).get_indexer(cats[c.name].to_numpy()) + 1
+            out[:, j] = category_codes(cats[c.name], c.vocab)
         return out
 
     def normalised(self, conts: pd.DataFrame) -> np.ndarray:
@@ -163,12 +218,16 @@ class Procs:
 
     def transform(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
         """The rows of frame as (codes: int64 N×n_cat, normalised floats: float32 N×n_cont)."""
+        import torch
+
         cats, conts = self.filled(frame)
         return torch.from_numpy(self.codes(cats)), torch.from_numpy(self.normalised(conts))
 
     def target(self, frame: pd.DataFrame) -> torch.Tensor:
         """The target of every row: class indices (int64) or values (float32); a missing or unknown
         target is refused."""
+        import torch
+
         _missing_columns(frame, [self.target_name])
         if self.classes is None:
             values = numbers(frame[self.target_name], self.target_name)
@@ -187,48 +246,65 @@ class Procs:
         return torch.from_numpy(codes.astype(np.int64))
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON: the target, the classes, each column's vocabulary or fill, mean and std."""
+        """Plain JSON: the target, the classes, each column's vocabulary (and its training counts) or
+        fill, mean and std."""
+
+        def cat(c: CatColumn) -> dict[str, Any]:
+            counts = {} if c.counts is None else {"counts": list(c.counts)}
+            return {"name": c.name, "vocab": list(c.vocab), **counts}
+
         return {
             "kind": "table",
             "format": FORMAT,
             "target": self.target_name,
             "classes": None if self.classes is None else list(self.classes),
-            "cat": [{"name": c.name, "vocab": list(c.vocab)} for c in self.cats],
+            "cat": [cat(c) for c in self.cats],
             "cont": [{"name": c.name, "fill": c.fill, "mean": c.mean, "std": c.std} for c in self.conts],
             "na": list(self.na),
             "target_stats": None if self.target_stats is None else dict(self.target_stats),
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Procs:
-        """The Procs to_json wrote; a state that does not hold together is refused with a UserError."""
+    def from_json(cls, d: Any) -> Procs:
+        """The Procs to_json wrote; a state that does not hold together is refused with a UserError
+        (the processing half of core.train.tabular.shape_of, the one check of a table's state)."""
+        from core.serving.format import is_num
+
+        if not isinstance(d, dict) or not isinstance(d.get("cat"), list) or not isinstance(d.get("cont"), list):
+            raise UserError("The table's processing state is damaged: it must list its cat and cont columns.")
         try:
-            na = list(d.get("na") or [])
-            cats = []
-            for c in d["cat"]:
-                name, vocab = str(c["name"]), [str(v) for v in c["vocab"]]
-                source = name[: -len("_na")] if name.endswith("_na") and name[: -len("_na")] in na else None
-                if not vocab or vocab[0] != NA or (source is not None and vocab != NA_VOCAB):
-                    raise ValueError(f"the vocabulary of {name!r} does not start with {NA!r}")
-                cats.append(CatColumn(name, vocab, source))
-            conts = [
-                ContColumn(str(c["name"]), float(c["fill"]), float(c["mean"]), float(c["std"]))
-                for c in d["cont"]
-            ]
-            classes = d.get("classes")
-            stats = d.get("target_stats")
+            na = d.get("na") or []
+            if not isinstance(na, list) or not all(isinstance(n, str) for n in na):
+                raise ValueError("na must list the continuous columns with an added _na column")
+            cats = [_cat_column(c, na) for c in d["cat"]]
+            conts = []
+            for c in d["cont"]:
+                name = _name(c)
+                if not all(is_num(c.get(k)) for k in ("fill", "mean", "std")) or not c["std"] > 0:
+                    raise ValueError(f"{name[:40]!r} needs a fill, a mean and a std > 0")
+                conts.append(ContColumn(name, float(c["fill"]), float(c["mean"]), float(c["std"])))
+            classes, stats, target = d.get("classes"), d.get("target_stats"), d.get("target")
+            if not isinstance(target, str):
+                raise ValueError("the target must be a column's name")
+            if classes is not None and (
+                not isinstance(classes, list)
+                or not all(isinstance(c, str) for c in classes)
+                or len(set(classes)) != len(classes)
+            ):
+                raise ValueError("the classes must be texts, none named twice")
+            if stats is not None and not (isinstance(stats, dict) and all(map(is_num, stats.values()))):
+                raise ValueError("the target's statistics must be numbers")
             procs = cls(
-                target_name=str(d["target"]),
-                classes=None if classes is None else [str(c) for c in classes],
+                target_name=target,
+                classes=None if classes is None else list(classes),
                 cats=cats,
                 conts=conts,
-                target_stats=None if stats is None else {k: float(stats[k]) for k in stats},
+                target_stats=None if stats is None else {k: float(v) for k, v in stats.items()},
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise UserError(f"The table's processing state is damaged ({e}).") from None
-        bad = [c.name for c in conts if not all(map(math.isfinite, (c.fill, c.mean, c.std))) or c.std <= 0]
-        if sorted(procs.na) != sorted(na) or bad:
-            raise UserError("The table's processing state is damaged (its fill values or _na columns).")
+            if sorted(procs.na) != sorted(na) or not set(na) <= set(procs.cont_names):
+                raise ValueError("its _na columns do not match its continuous columns")
+        except ValueError as e:
+            raise UserError(f"The table's processing state is damaged: {e}.") from None
         return procs
 
     def steps(self, rows: pd.DataFrame) -> list[Step]:
@@ -316,9 +392,10 @@ def fit(frame: pd.DataFrame, roles: Any, is_valid: Any, classes: list[str] | Non
         raise UserError("The training side of the split has no rows.")
     cats = []
     for name in cat_names:
-        seen = as_text(train[name]).dropna().unique().tolist()
-        cats.append(CatColumn(name, [NA, *sorted(seen)]))
-    conts, na = [], []
+        vocab = vocabulary(train[name])
+        counts = category_counts(category_codes(train[name], vocab), vocab)
+        cats.append(CatColumn(name, vocab, counts=counts))
+    conts, na, cats_na = [], [], []
     taken = set(cat_names) | set(cont_names) | {target}
     for name in cont_names:
         nums = numbers(train[name], name)
@@ -334,7 +411,10 @@ def fit(frame: pd.DataFrame, roles: Any, is_valid: Any, classes: list[str] | Non
             na.append(name)
         filled = np.where(np.isnan(nums), fill, nums)
         conts.append(ContColumn(name, fill, float(filled.mean()), float(filled.std(ddof=0) + EPS)))
-    cats += [CatColumn(f"{name}_na", list(NA_VOCAB), name) for name in na]
+        gaps = int(np.isnan(nums).sum())
+        if gaps:
+            cats_na.append(CatColumn(f"{name}_na", list(NA_VOCAB), name, [0, len(nums) - gaps, gaps]))
+    cats += cats_na
     stats = None
     if classes is None:
         y = numbers(train[target], target)

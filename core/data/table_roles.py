@@ -2,10 +2,11 @@
 
 Roles: {"target", "cat", "cont"} for a table (other columns ignored), {"user", "item", "rating"}
 for ratings. The task follows the target: text, or few distinct whole numbers, is a class
-(tabular_classification); any other number is a value (tabular_regression). Splits: random
-(seeded), group (every row with one value on one side), ordered (the last share by a column:
-numbers by value, ISO dates as text) or column (a true/false column). core.data.tables reads
-and saves them; its names re-export these.
+(tabular_classification); any other number is a value (tabular_regression). Whole numbers may be
+either (target_kinds), and a task asked for explicitly wins where the target allows it. Splits:
+random (seeded), group (every row with one value on one side), ordered (the last share by a
+column: numbers by value, ISO dates as text) or column (a true/false column, read by
+core.data.labels.valid_flag). core.data.tables reads and saves them; its names re-export these.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.data.labels import FLAG_WORDS, MAX_LABEL, check_label, valid_flag
 from core.errors import UserError
 
-TABLE_TASKS = ("tabular_classification", "tabular_regression")
+# The tasks a table (not ratings) can be: classes, or a value.
+TABULAR_TASKS = ("tabular_classification", "tabular_regression")
+CLASSES, VALUES = TABULAR_TASKS
 COLLAB = "collaborative"
 SPLIT_KINDS = ("random", "group", "ordered", "column")
 MAX_CAT_INTS = 20  # whole numbers with at most this many distinct values are categories
@@ -37,7 +41,6 @@ TARGET_NAMES = (
 USER_NAMES = ("user", "userid", "user_id", "users", "customer", "reader")
 ITEM_NAMES = ("item", "itemid", "item_id", "movie", "movieid", "movie_id", "product", "book", "title")
 RATING_NAMES = ("rating", "ratings", "score", "stars", "value")
-TRUE, FALSE = {"1", "1.0", "true", "yes", "valid"}, {"0", "0.0", "false", "no", "train"}
 
 
 @dataclass(frozen=True)
@@ -146,19 +149,49 @@ def _whole(values: np.ndarray) -> bool:
     return bool(len(got)) and bool(np.all(got == np.round(got)))
 
 
-def _is_class(series: pd.Series) -> bool:
-    """True when a target column holds classes: text, or few distinct whole numbers."""
+def _kinds_of(series: pd.Series) -> tuple[str, ...]:
+    """The tasks a target column allows, the one it makes by itself first."""
     values = column_numbers(series)
     if values is None:
-        return True
-    return _whole(values) and len(np.unique(values[~np.isnan(values)])) <= MAX_CAT_INTS
+        return (CLASSES,)  # text: classes only
+    if not _whole(values):
+        return (VALUES,)
+    distinct = len(np.unique(values[~np.isnan(values)]))
+    if distinct <= MAX_CAT_INTS:
+        return (CLASSES, VALUES)  # a few whole numbers (stars, grades): classes unless asked
+    return (VALUES, CLASSES) if distinct <= MAX_CLASSES else (VALUES,)
 
 
-def task_for(frame: pd.DataFrame, roles: TableRoles) -> str:
-    """The task the target makes of a table: classes → tabular_classification, else regression."""
+def target_kinds(frame: pd.DataFrame, roles: TableRoles) -> tuple[str, ...]:
+    """The tasks the target allows, the one task_for gives first: one name when the target decides
+    (text → classes, fractions → values), two when it holds whole numbers that may be either (a page
+    offers the choice; save_roles(..., task=…) records it)."""
     if roles.target not in frame.columns:
         raise UserError(f"The target column {roles.target!r} is not in the table.")
-    return TABLE_TASKS[0] if _is_class(frame[roles.target]) else TABLE_TASKS[1]
+    return _kinds_of(frame[roles.target])
+
+
+def task_for(frame: pd.DataFrame, roles: TableRoles, task: str | None = None) -> str:
+    """The task the target makes of a table: classes → tabular_classification, else regression.
+
+    task, when given, is the one asked for; UserError when the target does not allow it."""
+    kinds = target_kinds(frame, roles)
+    if task is None:
+        return kinds[0]
+    if task not in TABULAR_TASKS:
+        raise UserError(f"A table's task is one of: {', '.join(TABULAR_TASKS)}.")
+    if task not in kinds:
+        raise UserError(_not_allowed(roles.target, task))
+    return task
+
+
+def _not_allowed(target: str, task: str) -> str:
+    if task == VALUES:
+        return f"The target {target!r} holds text, so it can only be classes, not a value to predict."
+    return (
+        f"The target {target!r} holds fractions or more than {MAX_CLASSES} distinct numbers, so it can "
+        "only be a value to predict, not classes."
+    )
 
 
 # --- roles -----------------------------------------------------------------------------------
@@ -217,17 +250,27 @@ def propose_rating_roles(frame: pd.DataFrame) -> RatingRoles:
 def _flags(series: pd.Series) -> np.ndarray:
     out = np.zeros(len(series), dtype=bool)
     for i, cell in enumerate(series.tolist()):
-        text = (
-            "" if cell is None or (isinstance(cell, float) and np.isnan(cell)) else str(cell).strip().lower()
-        )
-        if text in TRUE:
-            out[i] = True
-        elif text not in FALSE:
+        flag = valid_flag(None if pd.isna(cell) else cell)
+        if flag is None:
             raise UserError(
-                f"The split column {series.name!r} must say true or false in every row; row {i + 2} "
-                f"holds {str(cell)[:20]!r}."
+                f"The split column {series.name!r} must say true or false in every row ({FLAG_WORDS}; "
+                f"empty is training); row {i + 2} holds {str(cell)[:20]!r}."
             )
+        out[i] = flag
     return out
+
+
+def _group_mask(keys: np.ndarray, want: int, seed: int) -> np.ndarray:
+    """Whole groups in a seeded order, each taken only when it brings the count nearer want and
+    leaves some rows for training (a prefix of the order could overshoot by one big group)."""
+    groups, codes, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    taken, total = [], 0
+    for g in np.random.default_rng(seed).permutation(len(groups)):
+        after = total + int(counts[g])
+        if abs(after - want) < abs(total - want) and after < len(keys):
+            taken.append(g)
+            total = after
+    return np.isin(codes, taken)
 
 
 def split_mask(frame: pd.DataFrame, split: Split) -> np.ndarray:
@@ -244,11 +287,7 @@ def split_mask(frame: pd.DataFrame, split: Split) -> np.ndarray:
         mask[order[:want]] = True
     elif split.kind == "group":
         keys = column_text(frame[split.column]).fillna("").astype(str).to_numpy()
-        groups, codes, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        order = np.random.default_rng(split.seed).permutation(len(groups))
-        total = np.cumsum(counts[order])
-        take = int(np.argmin(np.abs(total - want))) + 1 if len(groups) > 1 else 0
-        mask = np.isin(codes, order[: min(take, len(groups) - 1)])
+        mask = _group_mask(keys, want, split.seed)
     else:  # ordered: numbers by value, other text (ISO dates) as text; empty cells first
         values = column_numbers(frame[split.column])
         if values is None:
@@ -276,7 +315,29 @@ def _not_numbers(series: pd.Series) -> np.ndarray:
     return series.notna().to_numpy() & ~np.isfinite(values)
 
 
-def _table_problems(frame: pd.DataFrame, roles: TableRoles) -> list[str]:
+def _short(value: object) -> str:
+    text = str(value)
+    return repr(text[:30] + "…" if len(text) > 30 else text)
+
+
+def _bad_class(target: pd.Series) -> tuple[str, str] | None:
+    """The first class that breaks the label rule (core.data.labels.check_label), shown short,
+    and why."""
+    for value in column_text(target).dropna().unique():
+        try:
+            check_label(value)
+        except UserError:
+            if not str(value).strip():
+                why = "it is blank"
+            elif len(value) > MAX_LABEL:
+                why = f"it is longer than {MAX_LABEL} characters"
+            else:
+                why = "it holds a tab, a line break or another control character"
+            return _short(value), why
+    return None
+
+
+def _table_problems(frame: pd.DataFrame, roles: TableRoles, task: str | None) -> list[str]:
     out, t = [], roles.target
     columns = set(frame.columns)
     for col in [*roles.cat, *roles.cont]:
@@ -297,6 +358,10 @@ def _table_problems(frame: pd.DataFrame, roles: TableRoles) -> list[str]:
             )
     if t not in columns:
         return [f"The target column {t!r} is not in the table.", *out]
+    kinds = _kinds_of(frame[t])
+    if task is not None and task not in kinds and frame[t].notna().any():
+        out.append(_not_allowed(t, task) if task in TABULAR_TASKS else f"{task!r} is not a table's task.")
+    classes = (task or kinds[0]) == CLASSES
     target = frame[t].dropna()
     if len(target) == 0:
         out.append(f"The target {t!r} is empty in every row; there is nothing to learn.")
@@ -304,10 +369,23 @@ def _table_problems(frame: pd.DataFrame, roles: TableRoles) -> list[str]:
         out.append(
             f"The target {t!r} holds one value only ({str(target.iloc[0])[:30]!r}); nothing to tell apart."
         )
-    elif _is_class(frame[t]) and target.nunique() > MAX_CLASSES:
+    elif classes and target.nunique() > MAX_CLASSES:
         out.append(
             f"The target {t!r} has {target.nunique():,} distinct values; at most {MAX_CLASSES} classes."
         )
+    elif classes and (bad := _bad_class(target)) is not None:
+        out.append(f"The target {t!r} holds {bad[0]}, which cannot be a class: {bad[1]}.")
+    return out
+
+
+def _empty_in_training(frame: pd.DataFrame, roles: TableRoles, train: np.ndarray) -> list[str]:
+    """Inputs with no value in any training row: fastai's FillMissing and Categorify learn nothing
+    from them and training stops, so they are refused here."""
+    out = []
+    for col in dict.fromkeys([*roles.cat, *roles.cont]):
+        if col in frame.columns and col != roles.target and not frame[col][train].notna().any():
+            kind = "categorical" if col in roles.cat else "continuous"
+            out.append(f"The {kind} column {col!r} has no values in the training rows; ignore it.")
     return out
 
 
@@ -330,21 +408,42 @@ def _rating_problems(frame: pd.DataFrame, roles: RatingRoles) -> list[str]:
     return out
 
 
-def problems(frame: pd.DataFrame, roles: TableRoles | RatingRoles, split: Split) -> list[str]:
-    """What stops these roles and this split from training, as sentences (empty when none)."""
+def _group_problem(split: Split, n: int, got: int) -> list[str]:
+    """A group split far from the share asked (off by more than half of it), in a sentence."""
+    want = round(n * split.valid_pct)
+    if not n or (got and abs(got - want) <= want / 2):
+        return []
+    return [
+        f"Grouping by {split.column!r} puts {100 * got / n:.0f} % of the rows in validation "
+        f"({100 * split.valid_pct:.0f} % asked): the groups are too few or one is too large; "
+        "choose another column or another share."
+    ]
+
+
+def problems(
+    frame: pd.DataFrame, roles: TableRoles | RatingRoles, split: Split, task: str | None = None
+) -> list[str]:
+    """What stops these roles and this split from training, as sentences (empty when none).
+
+    task, for a table, is the one asked for (save_roles' task), else the one the target makes."""
     if isinstance(roles, RatingRoles):
         out = _rating_problems(frame, roles)
         used = frame[[c for c in (roles.user, roles.item, roles.rating) if c in frame.columns]]
     else:
-        out = _table_problems(frame, roles)
+        out = _table_problems(frame, roles, task)
         used = frame[[roles.target]] if roles.target in frame.columns else frame.iloc[:, :0]
     rows = frame[used.notna().all(axis=1).to_numpy()] if len(used.columns) else frame
+    rows = rows.reset_index(drop=True)
     try:
-        mask = split_mask(rows.reset_index(drop=True), split)
+        mask = split_mask(rows, split)
     except UserError as e:
         return [*out, str(e)]
+    if split.kind == "group" and (found := _group_problem(split, len(rows), int(mask.sum()))):
+        return [*out, *found]
     if len(rows) and not mask.any():
         out.append("The validation set is empty; choose a larger share or another column.")
     elif len(rows) and mask.all():
         out.append("Every row is in the validation set; leave some rows for training.")
+    elif isinstance(roles, TableRoles):
+        out += _empty_in_training(rows, roles, ~mask)
     return out

@@ -7,7 +7,8 @@ split. A ratings dataset holds `ratings.csv` (roles {"user", "item", "rating"}) 
 `Space & Time: Part 2` kept exactly); continuous columns and the rating become floats.
 
 The task follows the roles: a text target, or a target of few distinct whole numbers, is a
-class (tabular_classification); any other number is a value (tabular_regression).
+class (tabular_classification); any other number is a value (tabular_regression). A target of
+whole numbers may be either (target_kinds names both); save_roles(..., task=…) records the choice.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from core.data.table_roles import (
     MAX_CAT_INTS,
     MAX_CLASSES,
     SPLIT_KINDS,
-    TABLE_TASKS,
+    TABULAR_TASKS,
     RatingRoles,
     Split,
     TableRoles,
@@ -36,6 +37,7 @@ from core.data.table_roles import (
     propose_rating_roles,
     propose_roles,
     split_mask,
+    target_kinds,
     task_for,
 )
 from core.errors import UserError
@@ -48,7 +50,7 @@ __all__ = [
     "RATINGS_CSV",
     "SPLIT_KINDS",
     "TABLE_CSV",
-    "TABLE_TASKS",
+    "TABULAR_TASKS",
     "RatingItems",
     "RatingRoles",
     "Split",
@@ -64,6 +66,7 @@ __all__ = [
     "recognises",
     "save_roles",
     "split_mask",
+    "target_kinds",
     "task_for",
     "task_of",
     "column_numbers",
@@ -130,7 +133,7 @@ def _typed_table(raw: pd.DataFrame, roles: TableRoles, task: str) -> pd.DataFram
     """Cat columns and a class target as text; cont columns and a value target as float."""
     out, plain = {}, typed(raw)
     for col in raw.columns:
-        if col in roles.cont or (col == roles.target and task == TABLE_TASKS[1]):
+        if col in roles.cont or (col == roles.target and task == TABULAR_TASKS[1]):
             values = column_numbers(raw[col])
             out[col] = raw[col] if values is None else values  # problems() names the bad cells
         elif col in roles.cat or col == roles.target:
@@ -141,17 +144,13 @@ def _typed_table(raw: pd.DataFrame, roles: TableRoles, task: str) -> pd.DataFram
 
 
 def _stored_task(meta: dict, frame: pd.DataFrame, roles: TableRoles) -> str:
-    """dataset.json's task when the target allows it (a value target needs numbers), else derived."""
-    derived = task_for(frame, roles)
-    if meta.get("task") == TABLE_TASKS[1] and column_numbers(frame[roles.target]) is not None:
-        return TABLE_TASKS[1]
-    if meta.get("task") == TABLE_TASKS[0]:
-        return TABLE_TASKS[0]
-    return derived
+    """dataset.json's task when the target allows it (target_kinds), else the one it makes."""
+    kinds = target_kinds(frame, roles)
+    return meta["task"] if meta.get("task") in kinds else kinds[0]
 
 
-def _checked(frame, roles, split) -> None:
-    found = problems(frame, roles, split)
+def _checked(frame, roles, split, task: str | None = None) -> None:
+    found = problems(frame, roles, split, task)
     if found:
         raise UserError(" ".join(found))
 
@@ -188,11 +187,11 @@ def read_table(path: Path, valid_pct: float | None = None, seed: int | None = No
     split = _split_of(meta, valid_pct, seed)
     task = _stored_task(meta, raw, roles)
     frame = _typed_table(raw, roles, task)
-    _checked(frame, roles, split)
+    _checked(frame, roles, split, task)
     keep = frame[roles.target].notna().to_numpy()
     frame = frame[keep].reset_index(drop=True)
     is_valid = split_mask(frame, split)
-    if task == TABLE_TASKS[0]:
+    if task == TABULAR_TASKS[0]:
         vocab = _classes(frame[roles.target])
     else:
         vocab = [roles.target]
@@ -253,14 +252,14 @@ def task_of(folder: Path) -> str | None:
     if not (folder / TABLE_CSV).is_file():
         return None
     meta = _meta(folder)
-    if meta.get("task") in TABLE_TASKS:
+    if meta.get("task") in TABULAR_TASKS:
         return meta["task"]
     try:
         raw = _read(folder / TABLE_CSV)
         roles = TableRoles.from_json(meta["roles"]) if "roles" in meta else propose_roles(raw)
         return task_for(raw, roles)
     except UserError:
-        return TABLE_TASKS[0]
+        return TABULAR_TASKS[0]
 
 
 def recognises(folder: Path, task: str) -> bool:
@@ -271,9 +270,10 @@ def recognises(folder: Path, task: str) -> bool:
 def save_roles(name: str, roles: TableRoles | RatingRoles, split: Split, task: str | None = None):
     """Write the roles, the split and the task they make into dataset.json (atomically, locked).
 
-    The task is derived from the target again (text → classes, numbers → values), unless task
-    names one the target allows (a numeric target of few whole numbers may be a value).
-    Refuses with problems(); returns the dataset's DatasetInfo as it now reads.
+    The task is derived from the target again (text → classes, numbers → values) unless task names
+    one: it must be one target_kinds allows (whole numbers may be either, so a column of 1–5 stars
+    becomes a value with task="tabular_regression"). Refuses with problems(), in sentences;
+    returns the dataset's DatasetInfo as it now reads.
     """
     from core.data import access, datasets
 
@@ -282,13 +282,13 @@ def save_roles(name: str, roles: TableRoles | RatingRoles, split: Split, task: s
         ratings = isinstance(roles, RatingRoles)
         raw = _read(folder / (RATINGS_CSV if ratings else TABLE_CSV))
         if ratings:
-            task, frame = COLLAB, _typed_ratings(raw, roles)
+            _checked(_typed_ratings(raw, roles), roles, split)
+            task = COLLAB
         else:
-            if task is not None and task not in TABLE_TASKS:
-                raise UserError(f"A table's task is one of: {', '.join(TABLE_TASKS)}.")
-            task = _stored_task({"task": task}, raw, roles)
-            frame = _typed_table(raw, roles, task)
-        _checked(frame, roles, split)
+            if task is not None and task not in TABULAR_TASKS:
+                raise UserError(f"A table's task is one of: {', '.join(TABULAR_TASKS)}.")
+            _checked(raw, roles, split, task)
+            task = task_for(raw, roles, task)
         meta = {**_meta(folder), "roles": roles.to_json(), "split": split.to_json(), "task": task}
         fsutil.atomic_write(folder / META, json.dumps(meta, indent=2))
     return datasets.resolve(name)

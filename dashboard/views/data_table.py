@@ -13,7 +13,7 @@ import streamlit as st
 from core import tasks
 from core.data import datasets, tables
 from core.errors import UserError
-from dashboard import state
+from dashboard import model_view, state
 from dashboard import table_figures as figs
 from dashboard.markup import md
 from dashboard.text import sections
@@ -21,6 +21,7 @@ from dashboard.text import sections
 TEXT = sections("data_table")
 W_COLUMN = "tbl_column"  # the column whose distribution is drawn
 W_TARGET, W_CAT, W_CONT = "tbl_target", "tbl_cat", "tbl_cont"  # the roles editor
+W_AS_NUMBER = "tbl_as_number"  # a target of few whole numbers learned as a value, not as classes
 W_SPLIT_KIND, W_SPLIT_COLUMN, W_VALID_PCT = "tbl_split_kind", "tbl_split_column", "tbl_valid_pct"
 W_SAVE = "tbl_save"
 W_ROWS, W_MISSING_FIRST = "tbl_rows", "tbl_missing_first"  # the processing view
@@ -32,6 +33,16 @@ SPLIT_KINDS = {
     "column": "a validation column",
 }
 HIGHLIGHT = "background-color: #fff3bf"
+CLASSES, VALUES = "tabular_classification", "tabular_regression"
+MAJORITY = (  # the commonest class is taken from the training rows, as a model would learn it
+    "**{label}** is the commonest class of the training rows ({train_share:.1%} of them): a model that "
+    "always answers it already scores {share:.1%} accuracy on the validation rows, the figure to beat."
+)
+AS_NUMBER = (
+    "As a number, the model predicts one value with a regression loss (MSE, MAE or Huber, chosen on the "
+    "Train page) and is judged by RMSE, MAE and R², instead of picking a class with cross-entropy and "
+    "being judged by accuracy and F1."
+)
 
 
 def describe_split(split: tables.Split) -> str:
@@ -92,13 +103,18 @@ def overview(info: datasets.DatasetInfo, items: tables.TableItems) -> None:
 
 
 def baseline_line(target: pd.Series, is_valid, classification: bool) -> str:
-    """The figure a model has to beat: the majority class's share, or the mean's RMSE (validation)."""
+    """The figure a model has to beat on the validation rows: always answering the training rows'
+    commonest class (its accuracy), or their mean (its RMSE)."""
     valid = np.asarray(is_valid, dtype=bool)
     if classification:
-        shares = target[valid].dropna().astype(str).value_counts(normalize=True)
-        if not len(shares):
+        train, held = target[~valid].dropna().astype(str), target[valid].dropna().astype(str)
+        if not len(train) or not len(held):
             return ""
-        return TEXT["majority"].format(label=md(shares.index[0]), share=float(shares.iloc[0]))
+        shares = train.value_counts(normalize=True)
+        label = shares.index[0]
+        return MAJORITY.format(
+            label=md(label), train_share=float(shares.iloc[0]), share=float((held == label).mean())
+        )
     train, held = target[~valid].dropna().astype(float), target[valid].dropna().astype(float)
     if not len(train) or not len(held):
         return ""
@@ -115,25 +131,47 @@ def _editing_key(name: str, roles, split: tables.Split) -> str:
     )
 
 
-def fill_editor(name: str, roles, split: tables.Split, values: dict[str, object]) -> None:
+def fill_editor(
+    name: str, roles, split: tables.Split, values: dict[str, object], drawn_sometimes: tuple[str, ...] = ()
+) -> None:
     """Give the editor's widgets the dataset's saved roles and split, when the dataset, its saved
-    choice, or the widgets (dropped while another section was shown) changed."""
+    choice, or the widgets (dropped while another section was shown) changed. drawn_sometimes:
+    widgets not always drawn (so not looked for), cleared to start from their default."""
     key = _editing_key(name, roles, split)
     keys = [*values, W_SPLIT_KIND, W_SPLIT_COLUMN, W_VALID_PCT]
     if st.session_state.get(EDITING) == key and all(k in st.session_state for k in keys):
         return
     st.session_state[EDITING] = key
     st.session_state.update(values)
+    for k in drawn_sometimes:
+        st.session_state.pop(k, None)
     st.session_state[W_SPLIT_KIND] = split.kind if split.kind in SPLIT_KINDS else "random"
     st.session_state[W_SPLIT_COLUMN] = split.column
     st.session_state[W_VALID_PCT] = float(min(0.5, max(0.05, split.valid_pct)))
 
 
 def _target_changed() -> None:
-    """The new target leaves the input lists (a target that is also an input would leak the answer)."""
+    """The new target leaves the input lists (a target that is also an input would leak the answer),
+    and the number-or-classes toggle starts again from what the dataset has saved."""
     target = st.session_state[W_TARGET]
     for key in (W_CAT, W_CONT):
         st.session_state[key] = [c for c in st.session_state.get(key, []) if c != target]
+    st.session_state.pop(W_AS_NUMBER, None)
+
+
+def task_choice(items: tables.TableItems, roles) -> str | None:
+    """For a target of few whole numbers (classes by default, tables.target_kinds), a toggle to learn
+    it as a number instead; the task asked for (tabular_regression), or None for the target's own."""
+    try:
+        kinds = tables.target_kinds(items.frame, roles)
+    except UserError:
+        return None
+    if tuple(kinds) != (CLASSES, VALUES):
+        return None
+    if W_AS_NUMBER not in st.session_state:  # the saved choice for the saved target, else classes
+        st.session_state[W_AS_NUMBER] = items.task == VALUES and roles.target == items.roles.target
+    as_number = st.toggle("Treat the target as a number (regression)", key=W_AS_NUMBER, help=AS_NUMBER)
+    return VALUES if as_number else None
 
 
 def split_editor(columns: list[str], saved: tables.Split) -> tables.Split:
@@ -160,25 +198,31 @@ def split_editor(columns: list[str], saved: tables.Split) -> tables.Split:
     return tables.Split(kind=kind, column=column, valid_pct=round(float(pct), 2), seed=saved.seed)
 
 
-def check_and_save(info: datasets.DatasetInfo, items, roles, split: tables.Split) -> None:
-    """The live check (tables.problems) of roles and split, what they make, and the Save button."""
+def check_and_save(
+    info: datasets.DatasetInfo, items, roles, split: tables.Split, task: str | None = None
+) -> None:
+    """The live check (tables.problems) of roles and split, what they make, and the Save button.
+
+    task: for a table, the task asked for (a target of few whole numbers learned as a value), or
+    None for the one the target makes."""
     frame = items.frame
+    table = hasattr(roles, "target")
     try:
-        problems = tables.problems(frame, roles, split)
+        problems = tables.problems(frame, roles, split, task)
+        made = tables.task_for(frame, roles, task) if table and not problems else items.task
     except UserError as e:
-        problems = [str(e)]
+        problems, made = [str(e)], items.task
     for problem in problems:
         st.error(md(problem), icon=":material/error:")
     if not problems:
         try:
-            task = tasks.get(tables.task_for(frame, roles)).title if hasattr(roles, "target") else None
             valid = int(np.asarray(tables.split_mask(frame, split)).sum())
         except (UserError, ValueError) as e:
             st.error(md(e))
             return
-        task = task or tasks.get(items.task).title
-        st.success(TEXT["ready"].format(task=task.lower(), train=len(frame) - valid, valid=valid))
-    unchanged = roles == items.roles and split == items.split
+        title = tasks.get(made).title
+        st.success(TEXT["ready"].format(task=title.lower(), train=len(frame) - valid, valid=valid))
+    unchanged = roles == items.roles and split == items.split and made == items.task
     if unchanged:
         st.caption(TEXT["unchanged"])
     if st.button(
@@ -190,7 +234,7 @@ def check_and_save(info: datasets.DatasetInfo, items, roles, split: tables.Split
         help=TEXT["save"],
     ):
         try:
-            saved = tables.save_roles(info.name, roles, split)
+            saved = tables.save_roles(info.name, roles, split, task=task)
         except UserError as e:
             st.error(md(e))
             return
@@ -209,12 +253,15 @@ def roles_view(info: datasets.DatasetInfo, items: tables.TableItems) -> None:
         saved,
         items.split,
         {W_TARGET: saved.target, W_CAT: list(saved.cat), W_CONT: list(saved.cont)},
+        drawn_sometimes=(W_AS_NUMBER,),
     )
     target = st.selectbox(
         "Target", columns, key=W_TARGET, on_change=_target_changed, help=TEXT["target_pick"]
     )
     cat = st.multiselect("Categorical columns", columns, key=W_CAT, help=TEXT["cat"])
     cont = st.multiselect("Continuous columns", columns, key=W_CONT, help=TEXT["cont"])
+    roles = tables.TableRoles(target=target, cat=tuple(cat), cont=tuple(cont))
+    task = task_choice(items, roles)
     ignored = [c for c in columns if c != target and c not in cat and c not in cont]
     st.caption(
         TEXT["ignored"].format(columns=", ".join(md(c) for c in ignored))
@@ -222,19 +269,10 @@ def roles_view(info: datasets.DatasetInfo, items: tables.TableItems) -> None:
         else TEXT["nothing_ignored"]
     )
     split = split_editor(columns, items.split)
-    check_and_save(info, items, tables.TableRoles(target=target, cat=tuple(cat), cont=tuple(cont)), split)
+    check_and_save(info, items, roles, split, task)
 
 
 # ---- processing step by step -------------------------------------------------------------------
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _fitted(root: str, fingerprint: str, _items: tables.TableItems):
-    # keyed by the folder and the data's fingerprint (content, roles, split)
-    from core.data import table_procs
-
-    classes = _items.vocab if _items.task == "tabular_classification" else None
-    return table_procs.fit(_items.frame, _items.roles, _items.is_valid, classes)
 
 
 def pick_rows(frame: pd.DataFrame, roles, is_valid, n: int, missing_first: bool) -> pd.DataFrame:
@@ -282,7 +320,7 @@ def processing_view(info: datasets.DatasetInfo, items: tables.TableItems) -> Non
     )
     try:
         with st.spinner("Fitting the steps on the training rows…"):
-            procs = _fitted(str(items.root), tables.fingerprint(items), items)
+            procs = model_view.processing(info.name, items).procs
         rows = pick_rows(items.frame, items.roles, items.is_valid, int(n), bool(missing_first))
         steps = procs.steps(rows)
     except UserError as e:

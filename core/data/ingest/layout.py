@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from core.data import datasets, images
 from core.data.ingest.names import entry_parts
 from core.data.ingest.sources import Entry, Limits
+from core.data.labels import FLAG_WORDS, valid_flag
 from core.errors import UserError
 from core.fsutil import MB, human_size
 
@@ -162,7 +163,12 @@ def read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, 
             )
         valid = None
         if valid_col is not None and valid_col < len(row):
-            valid = row[valid_col].strip().lower() in ("1", "true", "yes", "valid", "validation", "val")
+            valid = valid_flag(row[valid_col])
+            if valid is None:
+                raise UserError(
+                    f"{shown}, line {line}: the {header[valid_col]} column must say true or false, not "
+                    f"{row[valid_col][:20]!r} (write {FLAG_WORDS}). Nothing was added."
+                )
         out.append((line, row[file_col].strip(), row[label_col].strip(), valid))
     return out
 

@@ -20,6 +20,7 @@ from core.data.ingest.layout import MAX_CSV_BYTES, RANDOM_SPLIT, VALID_HEADERS, 
 from core.data.ingest.names import entry_parts, safe_stem, unique_name
 from core.data.ingest.report import MULTI, Report
 from core.data.ingest.sources import Cancelled, Entry, IngestCancelled, Limits, Progress
+from core.data.labels import FLAG_WORDS, valid_flag
 from core.errors import UserError
 
 FILE_HEADERS = (
@@ -115,12 +116,13 @@ def _tags(cell: str, where: str) -> tuple[str, ...]:
 def _valid(row: list[str], col: int | None, where: str) -> bool | None:
     if col is None:
         return None
-    value = row[col].strip().lower()
-    if value in ("1", "true", "yes", "valid", "validation", "val"):
-        return True
-    if value in ("0", "false", "no", "train", ""):
-        return False
-    raise UserError(f"{where}: is_valid must be true or false, not {row[col][:20]!r}. Nothing was added.")
+    flag = valid_flag(row[col])
+    if flag is None:
+        raise UserError(
+            f"{where}: is_valid must be true or false, not {row[col][:20]!r} (write {FLAG_WORDS}). "
+            "Nothing was added."
+        )
+    return flag
 
 
 def candidates(parts: tuple[str, ...]) -> list[tuple[str, ...]]:
