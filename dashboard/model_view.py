@@ -211,7 +211,7 @@ def files_stamp(folder: str | Path) -> tuple:
     return tuple(out)
 
 
-def _roles_text(folder: str | Path) -> str:
+def dataset_meta(folder: str | Path) -> str:
     """dataset.json as written (the roles, the split and the task: a few hundred bytes)."""
     try:
         return (Path(folder) / META).read_text(encoding="utf-8")
@@ -282,7 +282,7 @@ def processing(dataset: str, items=None) -> Processing:
 
     info = datasets.resolve(dataset)
     root = str(info.path)
-    return _processing(info.name, root, files_stamp(root), _roles_text(root), _items=items)
+    return _processing(info.name, root, files_stamp(root), dataset_meta(root), _items=items)
 
 
 def network_view(cfg) -> NetworkView:
@@ -322,12 +322,6 @@ def network_caption(task_name: str, view: NetworkView) -> str:
     )
 
 
-EMBEDDINGS = (
-    "Each categorical input (or each user and item) has its own table of learned vectors, one row per "
-    "value; the sizes follow fastai's rule of thumb, min(600, round(1.6 × values^0.56))."
-)
-
-
 def network_section(task, dataset: str, cfg) -> None:
     """The Model page for a table or ratings task: what goes in and out, the parameter counts, the
     embeddings and the layers of the network cfg would train (no image size, no freezing)."""
@@ -349,7 +343,7 @@ def network_section(task, dataset: str, cfg) -> None:
         help="Parameters of the embedding tables: one learned vector per category, user or item.",
     )
     st.subheader("Embeddings")
-    st.caption(sections("model").get("embeddings") or EMBEDDINGS)
+    st.caption(sections("model")["embeddings"])
     st.dataframe(net.embeddings, hide_index=True, width="stretch")
     st.subheader("Layers")
     st.dataframe(net.layers, hide_index=True, width="stretch")

@@ -91,13 +91,31 @@ def _interpretation(run_id: int, where: str, fingerprint: str):
     return tasks.get(loaded.record.task or tasks.DEFAULT).interpret(loaded)
 
 
-def data_version(job: Job) -> str:
-    """The version of the run's dataset as it is now (core.data.layouts.fingerprint), for cache keys."""
-    from core.analysis.interpret import dataset_items, fingerprint
-    from core.config import TrainConfig
+@st.cache_data(show_spinner=False, max_entries=32)
+def _table_version(dataset: str, root: str, stamp: tuple, meta: str) -> str:
+    # keyed by the folder, its files' (name, mtime_ns, size) and dataset.json: a rerun reads no CSV
+    from core.analysis.interpret import fingerprint
     from core.data import access
 
+    with access.dataset(dataset) as info:
+        return fingerprint(access.items(info))
+
+
+def data_version(job: Job) -> str:
+    """The version of the run's dataset as it is now (core.data.layouts.fingerprint), for cache keys.
+
+    A table's or ratings' version hashes the whole CSV, so it is kept while the files' stamp (path,
+    mtime_ns, size) and dataset.json stay the same; an image dataset's is read from its file list."""
+    from core.analysis.interpret import dataset_items, fingerprint
+    from core.config import TrainConfig
+    from core.data import access, datasets
+
     cfg = TrainConfig.from_dict(job.params["config"])
+    if tasks.get(cfg.task).inputs != "images":
+        from dashboard import model_view
+
+        root = str(datasets.resolve(cfg.dataset).path)
+        return _table_version(cfg.dataset, root, model_view.files_stamp(root), model_view.dataset_meta(root))
     with access.dataset(cfg.dataset):  # the list and the file times read together
         return fingerprint(dataset_items(cfg))
 

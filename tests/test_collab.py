@@ -171,6 +171,30 @@ def test_a_malformed_state_is_refused_with_a_sentence():
         collab.build_from_state("dot_bias", dict(state, y_range=[5, 1]))
     with pytest.raises(UserError, match="not that of a ratings model"):
         collab.build_from_state("dot_bias", {"kind": "table"})
+    twice = dict(state, users=[*state["users"][:-1], state["users"][1]])
+    with pytest.raises(UserError, match="users must start with '#na#' and name no value twice"):
+        collab.build_from_state("dot_bias", twice)
+    with pytest.raises(UserError, match="items must start with"):
+        collab.build_from_state("dot_bias", dict(state, items=[*state["items"][:-1], 7]))
+    with pytest.raises(UserError, match="titles must map items to texts"):
+        collab.build_from_state("dot_bias", dict(state, titles={"i01": 3}))
+
+
+def test_users_and_items_are_text_by_the_tables_rule():
+    """Ids stored as numbers read as the tables' categories read them: 3.0 is "3", at training and
+    when a frame of pairs is looked up."""
+    from core.data.table_procs import NA, category_codes, vocabulary
+
+    frame = pd.DataFrame({"user": [1.0, 2.0, 3.0, 2.0], "item": [10, 11, 10, 12], "rating": [4.0, 3, 5, 2]})
+    enc = ratings_loaders.encode(frame, "user", "item", "rating", np.zeros(4, dtype=bool))
+    assert enc.users == [NA, "1", "2", "3"] == vocabulary(frame["user"]) and enc.items == [
+        NA,
+        "10",
+        "11",
+        "12",
+    ]
+    asked = pd.Series(["2", 3, 3.0, "9", np.nan], dtype=object)
+    assert category_codes(asked, enc.users).tolist() == [2, 3, 3, 0, 0]
 
 
 # --- training and the analysis views ------------------------------------------------------

@@ -202,3 +202,50 @@ def test_other_builtin_tables_open_on_every_section(fresh_workspace, name):
     for section in TABLE_SECTIONS[1:]:
         show(at, section)
         assert not at.error
+
+
+def test_the_commonest_class_baseline_is_learned_from_the_training_rows(fresh_workspace):
+    """The class to always answer is the training rows' commonest, scored on the validation rows
+    (which here mostly hold another class, so their own majority would flatter the baseline)."""
+    from core.data.ingest.table import add_table
+    from core.data.tables import Split, TableRoles
+
+    rows = [(t, "late" if (t >= 80 and t % 10 < 7) or t in (5, 15) else "early", t % 3) for t in range(100)]
+    csv = "t,label,x\n" + "".join(f"{t},{label},{x}\n" for t, label, x in rows)
+    add_table(csv.encode(), "drift", roles=TableRoles("label", (), ("x",)), split=Split("ordered", "t", 0.2))
+    at = open_data("drift")
+    [line] = [m.value for m in at.markdown if "always answers it" in m.value]
+    # training rows: 78 "early", 2 "late"; validation rows: 14 "late", 6 "early" → the baseline scores 30%
+    assert line.startswith("**early** is the commonest class of the training rows (97.5% of them)")
+    assert "scores 30.0% accuracy on the validation rows" in line
+
+
+def test_a_target_of_few_whole_numbers_can_be_saved_as_a_number(fresh_workspace):
+    """Stars 1–5 are classes by default; the toggle saves them as a value to predict (regression)."""
+    from core.data.ingest.table import add_table
+
+    csv = "a,b,stars\n" + "".join(f"{i % 7},{i * 0.5},{1 + i % 5}\n" for i in range(60))
+    add_table(csv.encode(), "stars", roles=tables_roles("stars", cont=("a", "b")))
+    assert datasets.resolve("stars").task == "tabular_classification"
+    at = show(open_data("stars"), "Roles and split")
+    toggle = at.toggle(key=data_table.W_AS_NUMBER)
+    assert toggle.value is False and "loss" in toggle.help and "RMSE" in toggle.help
+    assert any("tabular classification" in s.value for s in at.success)
+    toggle.set_value(True).run()
+    assert any("tabular regression" in s.value for s in at.success)
+    assert not at.button(key=data_table.W_SAVE).disabled  # the task is a change worth saving
+    at.button(key=data_table.W_SAVE).click().run()
+    assert not at.exception, at.exception
+    assert datasets.resolve("stars").task == "tabular_regression"
+    assert access.items("stars").task == "tabular_regression"
+    assert at.toggle(key=data_table.W_AS_NUMBER).value is True  # the saved choice, shown again
+    assert at.button(key=data_table.W_SAVE).disabled
+    # a target of fractions is a value only: no toggle
+    at.selectbox(key=data_table.W_TARGET).select("b").run()
+    assert not [t for t in at.toggle if t.key == data_table.W_AS_NUMBER]
+
+
+def tables_roles(target: str, cat: tuple = (), cont: tuple = ()):
+    from core.data.tables import TableRoles
+
+    return TableRoles(target, cat, cont)

@@ -87,6 +87,80 @@ def test_a_csv_batch_is_predicted_and_offered_for_download(ws):
     assert any("3 rows" in m.value for m in at.markdown)
 
 
+def test_a_batch_shows_the_answers_first_keeps_the_uploaded_columns_and_downloads_safely(ws, monkeypatch):
+    from core.fsutil import frame_csv_bytes
+
+    made = []
+
+    def recorded(frame):
+        made.append(frame)
+        return frame_csv_bytes(frame)
+
+    monkeypatch.setattr(table_view, "frame_csv_bytes", recorded)
+    name = ws.bundles[CLASSES]
+    at = predict_page(name)
+    loaded = predict.load(name)
+    data = b"id,colour,size,x,z,y\n7,red,S,0.5,3,>50K\n8,green,L,-1,7,<=50K\n9,blue,M,1,2,<=50K\n"
+    at.file_uploader(key=table_view.CSV).set_value(("rows.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "predicted" in d.value.columns)
+    expected = predict_table.predict_csv(loaded, data)
+    assert list(table.columns[:3]) == ["predicted", "probability", "notes"]  # the answers first
+    classes = [f"p({c})" for c in loaded.info.classes]
+    assert list(table.columns[-len(classes) :]) == classes  # each class's probability last
+    assert set(table.columns) == set(expected.columns)
+    assert list(table["predicted"]) == list(expected["predicted"])
+    agree = float((expected["predicted"] == expected["y"]).mean()) if "y" in expected else None
+    if agree is not None:  # the uploaded rows hold the target: how far the answers agree with it
+        assert any(f"agrees with it on {agree:.1%} of the 3 rows" in c.value for c in at.caption)
+    assert made and list(made[-1].columns) == list(table.columns)  # the one spreadsheet-safe writer
+
+
+def test_the_forms_categories_start_where_form_fields_says_and_the_help_says_where(ws):
+    name = ws.bundles[CLASSES]
+    at = predict_page(name)
+    loaded = predict.load(name)
+    fields = predict_table.form_fields(loaded.info)
+    counted = table_view.counted_columns(loaded.info)
+    for i, field in enumerate(fields):
+        if field.kind != "cat":
+            continue
+        box = at.selectbox(key=table_view.field_key(loaded.info, i))
+        assert box.value == field.default
+        where = "the most frequent one in the training rows" if field.name in counted else "the first one"
+        assert where in box.help, box.help
+
+
+def test_what_a_user_rated_is_read_once_not_on_every_change(ws, monkeypatch):
+    from core.data import ratings_loaders
+
+    name = ws.bundles[RATINGS]
+    reads = []
+    real = ratings_loaders.read
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ratings_loaders, "read", counted)
+    at = predict_page(name)
+    loaded = predict.load(name)
+    users = predict_collab.users(loaded.info)
+    first = len(reads)
+    assert first <= 1
+    for n in (5, 8, 12):
+        at.number_input(key=collab_view.TOP_N).set_value(n).run()
+    at.selectbox(key=collab_view._key(collab_view.USER, loaded.info)).set_value(users[2]).run()
+    assert not at.exception, at.exception
+    assert len(reads) == first  # cached by the ratings file's stamp
+    recs = next(d.value for d in at.dataframe if "predicted" in d.value.columns)
+    monkeypatch.setattr(ratings_loaders, "read", real)
+    expected = predict_collab.recommend(loaded, users[2], n=12)
+    assert list(recs["item"]) == list(expected["item"])  # the same items the engine leaves
+    seen = expected.attrs["seen"]
+    assert seen and any(f"{seen} items they already rated were left out" in c.value for c in at.caption)
+
+
 def test_a_csv_missing_a_column_is_refused_with_its_name(ws):
     at = predict_page(ws.bundles[CLASSES])
     at.file_uploader(key=table_view.CSV).set_value(("rows.csv", b"colour,x,z\nred,1,2\n", "text/csv")).run()

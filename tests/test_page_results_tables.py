@@ -138,9 +138,14 @@ def test_classification_shows_scores_baseline_and_confusion_and_no_image_section
     assert {"Against gradient-boosted trees", "Confusion matrix", "Top losses", "Embeddings"} <= heads
     assert not heads & IMAGE_SECTIONS and "Predicted against actual" not in heads
     assert not [r for r in at.radio if r.label == "Rank by"]  # no image ranking, no cross-validation
-    # the baseline: trained once on the same split, kept with the run, shown beside the network
-    kept = baseline.gbm_baseline(job.id)
+    # the baseline: trained on demand (never in the page's run by itself), then kept with the run
+    assert not baseline.path(job.id).is_file()
+    assert not [d for d in at.dataframe if "gradient boosting" in d.value.columns]
+    assert any("a few seconds" in c.value and "training rows" in c.value for c in at.caption)
+    at.button(key=results_table.BASELINE_GO).click().run()
+    assert not at.exception, at.exception
     assert baseline.path(job.id).is_file()
+    kept = baseline.gbm_baseline(job.id)
     side = next(d.value for d in at.dataframe if "gradient boosting" in d.value.columns)
     assert list(side["figure"]) == ["accuracy", "F1"]
     assert side.iloc[0]["gradient boosting"] == results_table.fmt("accuracy", kept["accuracy"])
@@ -158,6 +163,65 @@ def test_classification_shows_scores_baseline_and_confusion_and_no_image_section
     # every section says what it teaches
     captions = "\n".join(c.value for c in at.caption)
     assert "most confident mistakes" in captions and "PCA" in captions
+
+
+def test_a_kept_baseline_shows_at_once_and_says_when_the_data_changed(ws):
+    import json
+
+    from core.analysis import baseline
+
+    job = ws.jobs[VALUES]
+    kept = baseline.gbm_baseline(job.id)  # trained earlier (a button on another visit)
+    at = results_page(job.id)
+    assert not [b for b in at.button if b.key == results_table.BASELINE_GO]
+    side = next(d.value for d in at.dataframe if "gradient boosting" in d.value.columns)
+    assert side.iloc[0]["gradient boosting"] == results_table.fmt("rmse", kept["rmse"])
+    assert not [w for w in at.warning if "data changed" in w.value]
+    # kept for the data as they are now, but the run trained on another version
+    baseline.path(job.id).write_text(json.dumps({**kept, "same_data": False}))
+    at.run()
+    assert any(f"The data changed since run {job.id} trained" in w.value for w in at.warning)
+
+
+def test_the_interpretations_notes_are_shown(ws, monkeypatch):
+    from dashboard import results_view
+    from dashboard.markup import md
+
+    shown = results_view.interpretation
+
+    def noted(job):
+        interp = shown(job)
+        interp.notes = [f"Note for *run* {job.id}: 3 rows had no target."]
+        return interp
+
+    monkeypatch.setattr(results_view, "interpretation", noted)
+    for name in (CLASSES, RATINGS):
+        at = results_page(ws.jobs[name].id)
+        notes = [w.value for w in at.warning if w.value.startswith("Note for")]
+        assert notes == [md(f"Note for *run* {ws.jobs[name].id}: 3 rows had no target.")]  # as written
+
+
+def test_a_rerun_does_not_read_the_table_again(ws, monkeypatch):
+    """The data version (a hash of the whole CSV) is kept while the files' stamp stays the same."""
+    from core.data import datasets, tables
+
+    job = ws.jobs[VALUES]
+    at = results_page(job.id)
+    reads = []
+    real = tables.read_csv
+
+    def counted(*args, **kwargs):
+        reads.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tables, "read_csv", counted)
+    at.run()
+    assert not at.exception and reads == []
+    table = Path(datasets.resolve(VALUES).path) / "table.csv"
+    data = table.read_bytes()
+    table.write_bytes(data + data.splitlines(keepends=True)[1])  # one more row: a new version
+    at.run()
+    assert not at.exception and reads  # read again once the file changed
 
 
 def test_importance_on_a_button_and_embeddings_of_a_chosen_column(ws):

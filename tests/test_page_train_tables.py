@@ -5,6 +5,8 @@ works for a table."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from fastai.tabular.model import emb_sz_rule
 from streamlit.testing.v1 import AppTest
@@ -148,3 +150,43 @@ def test_the_lr_finder_runs_for_a_table(fresh_workspace, no_worker):
     config = Store().get(at.session_state[state.LR_RUN]).params["config"]
     assert config["task"] == "tabular_classification" and config["dataset"] == "breast_cancer"
     assert config["options"]["layers"] == "200,100"
+
+
+def test_the_processing_is_fitted_once_for_the_data_train_and_model_pages(fresh_workspace, monkeypatch):
+    """One cached fit serves the Data page's steps, the Train page's embedding sizes and the Model
+    page's network; the Model page builds its network from the state, never from loaders."""
+    from core.data import ratings_loaders, table_loaders, table_procs
+
+    fits = []
+    real_fit = table_procs.fit
+
+    def counted(*args, **kwargs):
+        fits.append(1)
+        return real_fit(*args, **kwargs)
+
+    def no_loaders(*args, **kwargs):
+        raise AssertionError("the Model page should not build loaders")
+
+    monkeypatch.setattr(table_procs, "fit", counted)
+    monkeypatch.setattr(table_loaders, "loaders", no_loaders)
+    monkeypatch.setattr(ratings_loaders, "loaders", no_loaders)
+    data = open_page("../pages/data.py", **{state.DATASET: "census_synth"})
+    data.radio(key="data_section").set_value("Processing step by step").run()
+    assert not data.exception and len(fits) == 1
+    train = open_train("census_synth")
+    assert any(d.value.columns.tolist()[-1] == "embedding size" for d in train.dataframe)
+    model = open_page("../pages/model.py", **{state.DATASET: "census_synth"})
+    assert not model.error and "Embedding" in set(model.dataframe[1].value["kind"])
+    model.run()  # a rerun fits nothing and builds no loaders either
+    assert not model.exception and len(fits) == 1
+    # a new roles choice is a new version: fitted again, once
+    from core.data import tables
+
+    items = access.items("census_synth")
+    fewer = dataclasses.replace(items.roles, cont=items.roles.cont[:-1])
+    tables.save_roles("census_synth", fewer, items.split)
+    open_train("census_synth")
+    open_page("../pages/model.py", **{state.DATASET: "census_synth"})
+    assert len(fits) == 2
+    ratings = open_page("../pages/model.py", **{state.DATASET: "ratings_synth"})
+    assert not ratings.error and "300 users and 200 items" in "\n".join(i.value for i in ratings.info)

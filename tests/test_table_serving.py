@@ -114,6 +114,7 @@ def test_a_state_whose_vocabulary_disagrees_with_the_weights_is_refused(income, 
     _, config = config_in(data)
     shorter = copy.deepcopy(config)
     shorter["state"]["cat"][0]["vocab"].pop()  # "colour" loses a category: codes would shift
+    shorter["state"]["cat"][0]["counts"].pop()  # (its counts with it: the state holds together)
     with pytest.raises(BundleError, match="colour.*4 categories.*5 rows"):
         upload.import_bundle(with_config(data, shorter), "tampered.zip")
     both = copy.deepcopy(shorter)
@@ -135,6 +136,11 @@ def test_a_state_whose_vocabulary_disagrees_with_the_weights_is_refused(income, 
         (lambda s: s["cat"][0].update(vocab=["blue", "#na#", "green", "grey", "red"]), "start with"),
         (lambda s: s.update(deep=[[[[[[[[["too deep"]]]]]]]]]), "deeply nested"),
         (lambda s: s.update(note="x" * 20_000), "longer than"),
+        (lambda s: s["cat"][0].update(vocab=["#na#", "blue", "blue", "grey", "red"]), "no value twice"),
+        (lambda s: s["cat"][0].update(counts=[0, 1, 2]), "counts of 'colour'"),
+        (lambda s: s["cat"][0].update(counts=[0, 1, 2, 3, "4"]), "counts of 'colour'"),
+        (lambda s: s["model"].update(layers="200"), "layers"),
+        (lambda s: s["model"].update(emb_szs=[]), "must have 2 embeddings"),
     ],
 )
 def test_malformed_table_states_are_refused_with_a_reason(income, fresh_workspace, change, message):
@@ -178,6 +184,54 @@ def test_the_form_starts_at_the_training_medians_and_lists_the_known_categories(
         assert fields[name].default == pytest.approx(table[name][train].median())
 
 
+def test_the_form_starts_at_the_most_frequent_category_of_the_training_rows():
+    from types import SimpleNamespace
+
+    from core.data import table_procs
+    from core.data.tables import TableRoles
+
+    frame = pd.DataFrame(
+        {
+            "colour": ["red"] * 5 + ["blue"] * 2 + ["green", np.nan, "teal"],
+            "x": np.arange(10.0),
+            "y": ["a", "b"] * 5,
+        }
+    )
+    valid = np.arange(10) == 9  # "teal" only in validation: not in the vocabulary, not counted
+    state = table_procs.fit(frame, TableRoles("y", ("colour",), ("x",)), valid, ["a", "b"]).to_json()
+    assert state["cat"][0]["vocab"] == ["#na#", "blue", "green", "red"]
+    assert state["cat"][0]["counts"] == [1, 2, 1, 5]  # "#na#" (the missing one) first
+    fields = {f.name: f for f in predict_table.form_fields(SimpleNamespace(state=state))}
+    assert fields["colour"].default == "red" and fields["x"].default == 4.0
+    older = copy.deepcopy(state)
+    del older["cat"][0]["counts"]  # a run from before the counts were kept
+    assert predict_table.form_fields(SimpleNamespace(state=older))[0].default == "blue"
+
+
+def test_a_batch_keeps_a_column_named_like_an_answer(income, tmp_path, monkeypatch):
+    _run, data = income
+    _info, model = imported(data, tmp_path / "named", monkeypatch)
+    out = predict_table.predict_csv(model, b"id,signal,noise,colour,predicted\n7,1.5,0.1,red,mine\n")
+    assert list(out.columns[:6]) == ["id", "signal", "noise", "colour", "predicted (column)", "predicted"]
+    assert out.loc[0, "predicted (column)"] == "mine" and out.loc[0, "predicted"] == ">50K"
+
+
+def test_the_state_check_imports_no_torch(income, tmp_path):
+    _run, data = income
+    _, config = config_in(data)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    code = (
+        "import json, sys; from core.serving import format; "
+        f"format.validate_config(json.load(open({str(path)!r}))); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'fastai')))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_a_csv_batch_predicts_notes_unknown_categories_and_refuses_missing_columns(
     income, tmp_path, monkeypatch
 ):
@@ -185,7 +239,8 @@ def test_a_csv_batch_predicts_notes_unknown_categories_and_refuses_missing_colum
     _info, model = imported(data, tmp_path / "csv", monkeypatch)
     good = b"signal,noise,colour,extra\n1.5,0.1,red,x\n1.5,0.1,purple,y\n1.5,0.1,,z\n,0.1,red,w\n"
     out = predict_table.predict_csv(model, good)
-    assert list(out.columns[:4]) == ["colour", "signal", "noise", "predicted"]
+    assert list(out.columns[:5]) == ["signal", "noise", "colour", "extra", "predicted"]  # every column
+    assert out["extra"].tolist() == ["x", "y", "z", "w"]  # so the answers join back to their rows
     assert out["notes"].tolist() == [
         "",
         "colour: 'purple' unknown → #na#",

@@ -22,6 +22,7 @@ from core.config import TrainConfig
 from core.jobs.store import DONE, Job, Store
 
 CLS, REG, RATINGS = "tiny_income", "tiny_price", "tiny_ratings"  # datasets (and models) by task
+GRADES = "tiny_grades"  # three classes, one of them never in validation
 COLOURS = {"red": 1.0, "green": -1.0, "blue": 0.0, "grey": 0.5}
 
 
@@ -73,6 +74,23 @@ def ratings_table(n_users: int = 40, n_items: int = 30, seed: int = 2) -> pd.Dat
     return pd.DataFrame(rows, columns=["user", "item", "rating"])
 
 
+def grades_table(n: int = 300, seed: int = 3) -> pd.DataFrame:
+    """grade low (x < 0), mid (x < 2) or high; the held-out rows (the validation, by a flag column)
+    all have x < 1, so no validation row is high and the model has no reason to answer high."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, n)
+    grade = np.where(x < 0, "low", np.where(x < 2, "mid", "high"))
+    held = (x < 1) & (rng.random(n) < 0.4)
+    return pd.DataFrame(
+        {
+            "x": x.round(4),
+            "noise": rng.normal(size=n).round(4),
+            "grade": grade,
+            "held_out": np.where(held, "yes", "no"),
+        }
+    )
+
+
 DATA = {
     CLS: (
         income_table,
@@ -92,7 +110,16 @@ DATA = {
         {"user": "user", "item": "item", "rating": "rating"},
         TrainConfig(task="collaborative", dataset=RATINGS, arch="dot_bias", epochs=2, bs=64, lr=5e-3),
     ),
+    GRADES: (
+        grades_table,
+        "tabular_classification",
+        {"target": "grade", "cat": [], "cont": ["x", "noise"]},
+        TrainConfig(
+            task="tabular_classification", dataset=GRADES, arch="tabular_mlp", epochs=6, bs=32, lr=1e-2
+        ),
+    ),
 }
+SPLITS = {GRADES: {"kind": "column", "column": "held_out"}}  # the others: random, a quarter, seed 0
 _RUNS: dict[tuple[str, str], TableRun] = {}
 
 
@@ -107,7 +134,7 @@ def write_dataset(root: Path, name: str) -> Path:
         "task": task,
         "title": name,
         "roles": roles,
-        "split": {"kind": "random", "valid_pct": 0.25, "seed": 0},
+        "split": SPLITS.get(name, {"kind": "random", "valid_pct": 0.25, "seed": 0}),
     }
     (folder / "dataset.json").write_text(json.dumps(meta))
     return folder
@@ -178,6 +205,78 @@ def test_the_validation_scores_are_the_runs_own(income, price, monkeypatch, one_
         for name in names:
             assert found[name] == pytest.approx(run.job.result[name], rel=1e-4, abs=1e-6)
     assert income.job.result["accuracy"] >= 0.8  # the signal is easy to learn
+
+
+def test_f1_of_three_classes_is_the_runs_own_when_one_is_absent_from_validation(
+    tmp_path_factory, monkeypatch, one_thread
+):
+    from core.analysis import tabular
+
+    run = trained_table(tmp_path_factory, GRADES)
+    monkeypatch.setenv(workspace.ENV_VAR, str(run.root))
+    _loaded, interp = interpreted(run)
+    valid = interp.part("valid")
+    assert "high" not in set(valid["target"]) | set(valid["predicted"])  # where two F1s used to part
+    assert tabular.scores(interp)["f1"] == pytest.approx(run.job.result["f1"], abs=1e-6)
+    assert run.job.result["f1"] < 0.7  # the absent class counts 0 in the mean over three
+
+
+def changed_split(run: TableRun, root: Path) -> Path:
+    """The run copied into the workspace root with its dataset, whose split is then changed."""
+    import shutil
+
+    shutil.copytree(run.root / "runs", root / "runs")
+    folder = write_dataset(root, run.name)
+    meta = json.loads((folder / "dataset.json").read_text())
+    meta["split"] = {"kind": "random", "valid_pct": 0.5, "seed": 7}
+    (folder / "dataset.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_results_and_the_baseline_keep_the_runs_split_when_the_dataset_split_changes(
+    tmp_path_factory, fresh_workspace, one_thread
+):
+    from core.analysis import baseline, tabular
+    from core.data.tables import Split, split_mask
+
+    run = trained_table(tmp_path_factory, REG)
+    folder = changed_split(run, fresh_workspace)
+    _loaded, interp = interpreted(run)
+    was = split_mask(pd.read_csv(folder / "table.csv"), Split("random", None, 0.25, 0))
+    assert (interp.frame["split"] == "valid").tolist() == was.tolist()  # the rows the run was judged on
+    assert was.sum() == run.job.result["n_valid"]
+    assert any("split has changed" in n and "50% validation" in n for n in interp.notes)
+    assert tabular.scores(interp)["rmse"] == pytest.approx(run.job.result["rmse"], rel=1e-4)
+    trees = baseline.gbm_baseline(run.job.id)
+    assert (trees["n_train"], trees["n_valid"]) == (run.job.result["n_train"], run.job.result["n_valid"])
+
+
+def test_ratings_results_keep_the_runs_split_when_the_dataset_split_changes(
+    tmp_path_factory, fresh_workspace, one_thread
+):
+    from core.analysis import collab
+
+    run = trained_table(tmp_path_factory, RATINGS)
+    changed_split(run, fresh_workspace)
+    interp = collab.interpret(runs.load(run.job.id))
+    assert (interp.frame["split"] == "valid").sum() == run.job.result["n_valid"]
+    assert interp.rmse == pytest.approx(run.job.result["rmse"], rel=1e-4)
+    assert any("split has changed" in n for n in interp.notes)
+
+
+def test_a_run_that_kept_no_split_is_judged_on_the_datasets_and_says_so():
+    from types import SimpleNamespace
+
+    from core.data.table_loaders import run_split
+    from core.data.tables import Split
+
+    items = SimpleNamespace(
+        frame=pd.DataFrame({"a": range(4)}), split=Split(), is_valid=[False, True, False, False]
+    )
+    valid, notes = run_split({"kind": "table"}, items)
+    assert valid.tolist() == items.is_valid and "did not record its split" in notes[0]
+    same, none = run_split({"split": Split().to_json()}, items)
+    assert none == [] and same.sum() == 1  # a fifth of four rows, seeded as the dataset's split
 
 
 def test_every_row_is_judged_and_the_confusion_counts_each_validation_row_once(income, one_thread):

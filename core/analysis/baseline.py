@@ -1,8 +1,9 @@
 """The question any tabular person asks first: does the network beat gradient-boosted trees here?
 
 scikit-learn's HistGradientBoostingClassifier (or Regressor) is trained on the same rows, the
-same split and the same input columns as a table run, and judged by the same figures (accuracy
-and F1, or RMSE, MAE and R²), so the two can be read side by side. Categorical columns become
+same split (the run's own: core.data.table_loaders.run_split) and the same input columns as a
+table run, and judged by the same figures (core.train.tabular.figures: accuracy and F1, or RMSE,
+MAE and R²), so the two can be read side by side. Categorical columns become
 ordinal codes learned from the training rows (unknown and missing ones are "missing", which the
 trees handle natively) and are declared categorical, so the trees split on sets of categories
 rather than on an order that means nothing; a column with more categories than the trees can
@@ -27,19 +28,19 @@ TABLE_TASKS = ("tabular_classification", "tabular_regression")
 
 
 def encode(frame: pd.DataFrame, cat: list[str], cont: list[str], is_valid: np.ndarray):
-    """The inputs as a float matrix: codes for categories (learned on the training rows, NaN for
-    missing or unseen), the continuous columns as they are (NaN kept); and which are categorical."""
-    from core.data.table_procs import as_text
+    """The inputs as a float matrix: codes for categories (the network's vocabulary rule, learned on
+    the training rows; NaN for missing or unseen), the continuous columns as they are (NaN kept);
+    and which are categorical."""
+    from core.data.table_procs import category_codes, vocabulary
 
     columns, categorical = [], []
     train = ~np.asarray(is_valid, dtype=bool)
     for col in cat:
-        text = as_text(frame[col])
-        seen = sorted(text[train].dropna().unique().tolist())
-        codes = pd.Index(seen, dtype=object).get_indexer(text.to_numpy()).astype(np.float64)
+        vocab = vocabulary(frame[col][train])
+        codes = category_codes(frame[col], vocab).astype(np.float64) - 1  # "#na#" → -1 → missing
         codes[codes < 0] = np.nan
         columns.append(codes)
-        categorical.append(len(seen) <= MAX_CAT_BINS)
+        categorical.append(len(vocab) - 1 <= MAX_CAT_BINS)
     for col in cont:
         columns.append(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64))
         categorical.append(False)
@@ -47,39 +48,24 @@ def encode(frame: pd.DataFrame, cat: list[str], cont: list[str], is_valid: np.nd
     return x, np.asarray(categorical, dtype=bool)
 
 
-def metrics(task: str, y: np.ndarray, predicted: np.ndarray, n_classes: int = 0) -> dict[str, float]:
-    """The figures of a table run, by the same names: accuracy and F1 (binary for two classes,
-    macro otherwise, as fastai's F1Score), or RMSE, MAE and R²."""
-    from sklearn.metrics import f1_score, r2_score
+def fit(items, is_valid: np.ndarray, classes: list[str] | None = None, seed: int = 0) -> dict:
+    """Train the trees on the training rows of TableItems and judge them on the validation rows
+    (is_valid: the run's split), by core.train.tabular.figures as the network is judged.
 
-    if not len(y):
-        names = ("accuracy", "f1") if task == "tabular_classification" else ("rmse", "mae", "r2")
-        return dict.fromkeys(names, float("nan"))
-    if task == "tabular_classification":
-        average = "binary" if n_classes == 2 else "macro"
-        return {
-            "accuracy": float(np.mean(predicted == y)),
-            "f1": float(f1_score(y, predicted, average=average, zero_division=0)),
-        }
-    err = np.asarray(predicted, dtype=np.float64) - np.asarray(y, dtype=np.float64)
-    return {
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "mae": float(np.mean(np.abs(err))),
-        "r2": float(r2_score(y, predicted)) if len(y) > 1 else float("nan"),
-    }
-
-
-def fit(items, seed: int = 0) -> dict:
-    """Train the trees on the training rows of TableItems and judge them on the validation rows."""
+    classes: the run's classes in output order (rows of another class are left out).
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+    from core.data.table_procs import as_text
+    from core.train.tabular import figures
+
     roles, frame = items.roles, items.frame
-    is_valid = np.asarray(items.is_valid, dtype=bool)
+    is_valid = np.asarray(is_valid, dtype=bool)
     x, categorical = encode(frame, list(roles.cat), list(roles.cont), is_valid)
     classify = items.task == "tabular_classification"
+    classes = list(classes if classes is not None else items.vocab)
     if classify:
-        index = {c: i for i, c in enumerate(items.vocab)}
-        y = frame[roles.target].map(lambda v: index.get(v, -1)).to_numpy(dtype=np.int64)
+        y = pd.Index(classes, dtype=object).get_indexer(as_text(frame[roles.target]).to_numpy())
         known = y >= 0
         model = HistGradientBoostingClassifier(random_state=seed, categorical_features=categorical)
     else:
@@ -95,7 +81,7 @@ def fit(items, seed: int = 0) -> dict:
     predicted = model.predict(x[valid])
     return {
         "model": type(model).__name__,
-        **metrics(items.task, y[valid], predicted, len(items.vocab)),
+        **figures(items.task, y[valid], predicted, len(classes)),
         "seconds": round(seconds, 3),
         "n_train": int(train.sum()),
         "n_valid": int(valid.sum()),
@@ -126,6 +112,7 @@ def gbm_baseline(run_id: int) -> dict:
     """
     from core.analysis.tabular import table_items
     from core.data import tables
+    from core.data.table_loaders import run_split
 
     record = runs.read_record(run_id)
     if record.task not in TABLE_TASKS:
@@ -135,8 +122,10 @@ def gbm_baseline(run_id: int) -> dict:
     found = cached(run_id, version)
     if found is not None:
         return found
+    is_valid, _notes = run_split(record.state, items)
+    classes = (record.state or {}).get("classes") if isinstance(record.state, dict) else None
     result = {
-        **fit(items, seed=record.config.seed),
+        **fit(items, is_valid, classes, seed=record.config.seed),
         "data_fingerprint": version,
         "same_data": version == record.data_fingerprint,
     }

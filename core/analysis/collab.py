@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.data.ratings_loaders import NA, codes
+from core.data.table_procs import NA, category_codes
 from core.errors import UserError
 from core.train import collab
+from core.train.tabular import figures
 
 SPLITS = ("train", "valid")
 FRAME_COLUMNS = ["user", "item", "title", "rating", "split", "predicted", "error", "known"]
@@ -45,10 +46,10 @@ class CollabInterpretation:
     state: dict
     model: Any  # torch.nn.Module in eval mode
     frame: pd.DataFrame  # FRAME_COLUMNS: one row per rating
-    rmse: float  # on the validation ratings
-    mae: float
-    train_rmse: float
-    baseline_rmse: float  # predicting the training ratings' mean for every validation rating
+    rmse: float | None  # on the validation ratings (None: no validation ratings)
+    mae: float | None
+    train_rmse: float | None
+    baseline_rmse: float | None  # predicting the training ratings' mean for every validation rating
     noise_floor: float | None  # the built-in's generating noise: the best RMSE to expect
     fingerprint: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -65,14 +66,12 @@ def _parts(source: Any) -> tuple[Any, dict]:
     return source.model, state
 
 
-def _rmse(err: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(err)))) if len(err) else float("nan")
-
-
 def interpret(loaded) -> CollabInterpretation:
-    """Predict every rating of the run's dataset (its split as dataset.json says now) and score."""
+    """Predict every rating of the run's dataset as it is now, split as the run was split (its
+    state's split cut again, with a note when the dataset's split has changed since), and score."""
     from core.data import ratings_loaders
     from core.data.datasets import resolve
+    from core.data.table_loaders import run_split
 
     rec = loaded.record
     state = rec.state
@@ -81,10 +80,11 @@ def interpret(loaded) -> CollabInterpretation:
     ratings, version = ratings_loaders.read(resolve(rec.config.dataset))
     roles = ratings_loaders.roles_of(ratings)
     frame = ratings.frame
-    users, items = codes(frame[roles["user"]], state["users"]), codes(frame[roles["item"]], state["items"])
+    users = category_codes(frame[roles["user"]], state["users"])
+    items = category_codes(frame[roles["item"]], state["items"])
     predicted = collab.predict_pairs(loaded.model, torch.from_numpy(np.stack([users, items], axis=1)))
     y = ratings_loaders.ratings_of(frame, roles["rating"]).astype(np.float64)
-    valid = np.asarray(ratings.is_valid, dtype=bool)
+    valid, notes = run_split(state, ratings)
     pred = predicted.numpy().astype(np.float64)
     titles = state.get("titles") or {}
     item_text = frame[roles["item"]].astype(str)
@@ -102,8 +102,6 @@ def interpret(loaded) -> CollabInterpretation:
         columns=FRAME_COLUMNS,
     )
     train_mean = float(y[~valid].mean()) if (~valid).any() else float(state.get("mean_rating", 0.0))
-    err_valid = out["error"].to_numpy()[valid]
-    notes = []
     unseen = int((~out["known"].to_numpy() & valid).sum())
     if unseen:
         notes.append(
@@ -121,10 +119,9 @@ def interpret(loaded) -> CollabInterpretation:
         state=state,
         model=loaded.model,
         frame=out,
-        rmse=_rmse(err_valid),
-        mae=float(np.abs(err_valid).mean()) if len(err_valid) else float("nan"),
-        train_rmse=_rmse(out["error"].to_numpy()[~valid]),
-        baseline_rmse=_rmse(y[valid] - train_mean),
+        **scores_of(y[valid], pred[valid]),
+        train_rmse=scores_of(y[~valid], pred[~valid])["rmse"],
+        baseline_rmse=scores_of(y[valid], np.full(int(valid.sum()), train_mean))["rmse"],
         noise_floor=float(noise) if noise is not None and math.isfinite(float(noise)) else None,
         fingerprint=version,
         notes=notes,
@@ -135,8 +132,13 @@ def scores(interp: CollabInterpretation, split: str = "valid") -> dict[str, floa
     """RMSE and MAE of one split's ratings."""
     if split not in SPLITS:
         raise UserError(f"The split is one of: {', '.join(SPLITS)}.")
-    err = interp.frame.loc[interp.frame["split"] == split, "error"].to_numpy()
-    return {"rmse": _rmse(err), "mae": float(np.abs(err).mean()) if len(err) else float("nan")}
+    rows = interp.frame[interp.frame["split"] == split]
+    return scores_of(rows["rating"].to_numpy(), rows["predicted"].to_numpy())
+
+
+def scores_of(ratings: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
+    """RMSE and MAE of predicted ratings (core.train.tabular.figures, as training's metrics)."""
+    return figures("collaborative", ratings, predicted)
 
 
 def describe_items(state: dict, index: np.ndarray) -> dict[str, list]:

@@ -1,12 +1,15 @@
 """Interpretation of a table run: scores, confusion or residuals, the worst rows, what the model uses.
 
 The run's network is rebuilt from its weights and state and applied to every row of its table
-as it is now (a corrected cell is judged as corrected), processed by the very code training used
+as it is now (a corrected cell is judged as corrected), split as the run was split (its state's
+split cut again: core.data.table_loaders.run_split, with a note when the dataset's split has
+changed since), processed by the very code training used
 (core.data.table_procs.Procs.transform: the training rows' medians, vocabularies, means and
 stds, kept in the run's state). From the predictions:
 
-- scores: the task's figures (accuracy and F1, or RMSE, MAE and R²) on one split, computed as
-  training computed them, so the validation figures are the run's own;
+- scores: the task's figures (accuracy and F1, or RMSE, MAE and R²) on one split, by the one
+  function training's metrics call (core.train.tabular.figures), so the validation figures are
+  the run's own;
 - confusion (classes) and residuals (values), and the rows with the largest loss;
 - permutation importance: shuffle one input column among the validation rows (so it keeps its
   values but loses its link to the target), predict again and see how much the main figure
@@ -17,13 +20,13 @@ stds, kept in the run's state). From the predictions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 
 from core.errors import UserError
+from core.train.tabular import figures
 
 SPLITS = ("train", "valid")
 EPS = 1e-12  # probabilities are clipped here so a loss is finite
@@ -56,6 +59,7 @@ class TableInterpretation:
     state: dict
     probs: np.ndarray | None = None  # classification: N×C probabilities, rows as in frame
     fingerprint: str = ""
+    notes: list[str] = field(default_factory=list)  # sentences the page shows above the results
 
     def part(self, split: str | None) -> pd.DataFrame:
         """The rows of one split (every row for None)."""
@@ -64,23 +68,6 @@ class TableInterpretation:
         if split not in SPLITS:
             raise UserError(f"Unknown split {split!r}; choose train or valid.")
         return self.frame[self.frame["split"] == split]
-
-
-def predict_processed(model, cats: torch.Tensor, conts: torch.Tensor, task: str, bs: int = 4096):
-    """The network's answers for processed rows (probabilities N×C, or values N) as numpy."""
-    from core import tasks
-
-    activation = tasks.get(task).activation
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(cats), bs):
-            logits = model(cats[i : i + bs].to(device), conts[i : i + bs].to(device))
-            out.append(activation(logits).float().cpu())
-    if not out:
-        return np.zeros((0,), dtype=np.float32)
-    return torch.cat(out).numpy()
 
 
 def row_losses(task: str, answers: np.ndarray, y: np.ndarray, options=None, state=None) -> np.ndarray:
@@ -93,8 +80,10 @@ def row_losses(task: str, answers: np.ndarray, y: np.ndarray, options=None, stat
     if loss == "mae":
         return np.abs(err)
     if loss == "huber":
-        std = float(((state or {}).get("target_stats") or {}).get("std", 1.0) or 1.0)
-        delta = float(getattr(options, "huber_delta", 1.0)) * (std if std > 0 else 1.0)
+        from core.train.tabular import huber_delta
+
+        std = ((state or {}).get("target_stats") or {}).get("std", 1.0)
+        delta = huber_delta(getattr(options, "huber_delta", 1.0), std)
         small = np.abs(err) < delta
         return np.where(small, 0.5 * err**2, delta * (np.abs(err) - 0.5 * delta))
     return err**2
@@ -103,22 +92,24 @@ def row_losses(task: str, answers: np.ndarray, y: np.ndarray, options=None, stat
 def interpret(loaded) -> TableInterpretation:
     """Predict every row of the run's table with its network, through the run's own processing."""
     from core.data import layouts
-    from core.serving.predict_table import procs_of
+    from core.data.table_loaders import run_split
+    from core.serving.predict_table import outputs, procs_of
 
     rec, cfg = loaded.record, loaded.config
     if not isinstance(rec.state, dict):
         raise UserError(f"Run {loaded.run_id} has no processing state; train it again.")
     items = table_items(cfg)
     procs = procs_of(rec.state)
+    split, notes = run_split(rec.state, items)
     classify = rec.task == "tabular_classification"
     keep = np.ones(len(items.frame), dtype=bool)
     if classify:  # rows of a class the run never saw cannot be scored against it
         keep = items.frame[procs.target_name].isin(procs.classes).to_numpy()
     raw = items.frame[keep].reset_index(drop=True)
-    is_valid = np.asarray(items.is_valid, dtype=bool)[keep]
+    is_valid = split[keep]
     cats, conts = procs.transform(raw)
     y = procs.target(raw).numpy()
-    answers = predict_processed(loaded.model, cats, conts, rec.task)
+    answers = outputs(loaded.model, cats, conts, rec.task)
     frame = raw.rename(columns={c: shown_as(c, procs.target_name) for c in raw.columns})
     frame["split"] = np.where(is_valid, "valid", "train")
     frame["target"] = raw[procs.target_name].to_numpy()
@@ -143,14 +134,8 @@ def interpret(loaded) -> TableInterpretation:
         state=rec.state,
         probs=probs,
         fingerprint=layouts.fingerprint(items),
+        notes=notes,
     )
-
-
-def figures(task: str, target, predicted, n_classes: int = 0) -> dict[str, float]:
-    """The task's figures for targets and predictions (core.analysis.baseline.metrics, as training's)."""
-    from core.analysis.baseline import metrics
-
-    return metrics(task, np.asarray(target), np.asarray(predicted), n_classes)
 
 
 def scores(interp: TableInterpretation, split: str = "valid") -> dict[str, float]:
@@ -197,7 +182,7 @@ def permutation_importance(loaded, interp: TableInterpretation, n_repeats: int =
     quality over n_repeats shuffles (accuracy lost, or RMSE gained), std its spread. A missing
     continuous value moves with its cell, so the column's `_na` flag is shuffled with it.
     """
-    from core.serving.predict_table import procs_of
+    from core.serving.predict_table import outputs, procs_of
 
     procs = procs_of(interp.state)
     valid = interp.part("valid")
@@ -217,7 +202,7 @@ def permutation_importance(loaded, interp: TableInterpretation, n_repeats: int =
             shuffled = raw.copy()
             shuffled[col] = raw[col].to_numpy()[rng.permutation(len(raw))]
             cats, conts = procs.transform(shuffled)
-            answers = predict_processed(loaded.model, cats, conts, interp.task)
+            answers = outputs(loaded.model, cats, conts, interp.task)
             value = _figure(interp, answers, target)[metric]
             drops.append(base - value if higher else value - base)
         rows.append({"column": col, "drop": float(np.mean(drops)), "std": float(np.std(drops))})

@@ -20,8 +20,9 @@ duplicate column names and rows with too few or too many cells are refused namin
 Every cell is kept as text exactly as written (`=SUM(A1)`, `<=50K`, `Star Wars: Episode IV &
 more`); only an empty cell (or one of spaces only) becomes missing (NaN). Blank lines and rows
 whose every cell is empty are skipped (spreadsheets write them at the end). typed() turns the
-columns that hold numbers into floats; write_csv() writes our UTF-8 copy atomically; csv_bytes()
-gives a download in which no cell can run as a spreadsheet formula.
+columns that hold numbers into floats; write_csv() writes our UTF-8 copy atomically. A download
+for a person goes through core.fsutil.frame_csv_bytes, the project's one rule for cells that a
+spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from core.errors import UserError
 from core.fsutil import MB, atomic_write, human_size
 
 CHUNK = 64 * 1024  # bytes decoded at a time
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP: what a spreadsheet may run
 _LINE_END = re.compile(r"[\r\n]")  # csv knows CR LF, LF and CR alone
 _NOT_TEXT = {  # what a file that is not text starts with, as a person would name it
     b"\x89PNG": "a PNG image",
@@ -55,7 +55,6 @@ _NOT_TEXT = {  # what a file that is not text starts with, as a person would nam
     b"\x1f\x8b": "a gzip-compressed file",
     b"PAR1": "a Parquet file",
 }
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -365,25 +364,3 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write frame as our UTF-8 CSV (header row, no index, missing cells empty), atomically."""
     text = frame.to_csv(index=False, lineterminator="\n")
     return atomic_write(Path(path), text)
-
-
-def _neutral(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
-
-def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy for downloads: a text cell (or column name) starting with = + - @, a tab or a CR gets
-    a leading ' so a spreadsheet shows it instead of running it; numbers are left as they are."""
-    out = frame.copy()
-    for name in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[name]):
-            out[name] = out[name].map(_neutral)
-    out.columns = [_neutral(str(c)) for c in out.columns]
-    return out
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The UTF-8 CSV a person downloads: safe_for_spreadsheet, no index."""
-    return safe_for_spreadsheet(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")

@@ -2,7 +2,8 @@
 
 A ratings table (user, item, rating) is encoded as fastai's CollabDataLoaders.from_df encodes
 it (TabularCollab with Categorify): each of the user and item columns gets a vocabulary fitted
-on the TRAINING rows, "#na#" first and then the distinct values sorted, and every row becomes
+on the TRAINING rows, "#na#" first and then the distinct values sorted (the tables' own rule:
+core.data.table_procs.vocabulary and category_codes), and every row becomes
 the pair of their indices (a user or item seen only in validation is "#na#", index 0). The
 split is the dataset's own (dataset.json, core.data.tables.split_mask). The pairs (N×2 int64)
 and ratings (N float32) are made once; batches are slices by index through the image fast
@@ -14,6 +15,7 @@ What a saved model needs beside its weights is the state (plain JSON, in run.jso
      "titles": {item: title} | null, "genres": {item: genre} | null, "item_counts": [...],
      "y_range": [lo, hi] | null, "mean_rating": float, "noise_sd": float | null,
      "noise_floor": float | null (dataset.json's best achievable RMSE, else noise_sd),
+     "split": the dataset's split when it trained (core.data.tables.Split.to_json) | null,
      "model": {"arch", "n_factors", "emb_szs": [[n_users, size], [n_items, size]], "layers"}}
 """
 
@@ -29,13 +31,12 @@ import torch
 
 from core import workspace
 from core.data.loaders import TensorLoader, default_device
+from core.data.table_procs import category_codes, vocabulary
 from core.errors import UserError
 
 if TYPE_CHECKING:
     from core.config import TrainConfig
     from core.data.datasets import DatasetInfo
-
-NA = "#na#"  # fastai's name for index 0: a missing or unseen user or item
 
 
 class RatingsLoader(TensorLoader):
@@ -60,17 +61,6 @@ class Encoded:
     x: torch.Tensor  # N×2 int64: (user index, item index) per row, in the table's order
     y: torch.Tensor  # N float32: the ratings
     is_valid: np.ndarray  # N bool
-
-
-def vocabulary(values: pd.Series) -> list[str]:
-    """fastai's Categorify classes for a column: "#na#", then its distinct non-missing values sorted."""
-    return [NA, *sorted({str(v) for v in values if not pd.isna(v)})]
-
-
-def codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
-    """Each value's index in vocab (as fastai's Categorify: unknown or missing → 0, "#na#")."""
-    text = [None if pd.isna(v) else str(v) for v in values]
-    return pd.Index(vocab[1:]).get_indexer(text).astype(np.int64) + 1
 
 
 def ratings_of(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -98,7 +88,7 @@ def encode(frame: pd.DataFrame, user: str, item: str, rating: str, is_valid) -> 
         raise UserError("The split does not cover every rating; set the split again.")
     train = frame[~valid]
     users, items = vocabulary(train[user]), vocabulary(train[item])
-    pairs = np.stack([codes(frame[user], users), codes(frame[item], items)], axis=1)
+    pairs = np.stack([category_codes(frame[user], users), category_codes(frame[item], items)], axis=1)
     y = ratings_of(frame, rating)
     return Encoded(users, items, torch.from_numpy(pairs), torch.from_numpy(y), valid)
 
@@ -146,9 +136,11 @@ def make_state(
     item_table: pd.DataFrame | None = None,
     noise_sd: float | None = None,
     noise_floor: float | None = None,
+    split: dict | None = None,
 ) -> dict:
     """The run's state (module docstring): vocabularies, titles, rating range, the model's shape."""
     from core.train import collab
+    from core.train.tabular import y_range_for
 
     train_y = enc.y[torch.from_numpy(~enc.is_valid)]
     counts = torch.bincount(enc.x[torch.from_numpy(~enc.is_valid), 1], minlength=len(enc.items))
@@ -162,10 +154,11 @@ def make_state(
         "titles": _lookup(item_table, "title", enc.items),
         "genres": _lookup(item_table, "genre", enc.items),
         "item_counts": [int(c) for c in counts.tolist()],
-        "y_range": collab.y_range_for(train_y) if cfg.options.y_range else None,
+        "y_range": y_range_for(train_y, collab.Y_MARGIN) if cfg.options.y_range else None,
         "mean_rating": float(train_y.double().mean()),
         "noise_sd": noise,
         "noise_floor": _finite(noise_floor) if noise_floor is not None else noise,
+        "split": split,
         "model": collab.model_spec(cfg, len(enc.users), len(enc.items)),
     }
 
@@ -201,14 +194,16 @@ def from_frame(
     noise_sd: float | None = None,
     device=None,
     noise_floor: float | None = None,
+    split: dict | None = None,
 ) -> RatingsBundle:
-    """A RatingsBundle for a ratings frame already in memory (build reads the dataset's)."""
+    """A RatingsBundle for a ratings frame already in memory (build reads the dataset's); split is
+    the dataset's split as JSON, kept in the state so Results can split the rows again."""
     enc = encode(frame, roles["user"], roles["item"], roles["rating"], is_valid)
     n_valid = int(enc.is_valid.sum())
     n_train = len(enc.is_valid) - n_valid
     if n_train == 0 or n_valid == 0:
         raise UserError("Collaborative filtering needs ratings in both the training and validation split.")
-    state = make_state(cfg, enc, roles, item_table, noise_sd, noise_floor)
+    state = make_state(cfg, enc, roles, item_table, noise_sd, noise_floor, split)
     dls = loaders(cfg, enc, device)
     return RatingsBundle(dls, n_train, n_valid, state, enc.users, enc.items, enc)
 
@@ -246,6 +241,7 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Rat
         ratings.noise_sd,
         device,
         noise_floor=(ratings.meta or {}).get("noise_floor"),
+        split=ratings.split.to_json(),
     )
     bundle.ratings = ratings
     bundle.data_fingerprint = version

@@ -102,9 +102,9 @@ def loaders(
     vocab: list[str],
     device=None,
 ) -> Any:
-    """fastai DataLoaders over the tensors: shuffled training batches of cfg.bs (the last dropped
-    only when it would be a single row, which batch norm cannot train on), validation batches of
-    twice that, in order."""
+    """fastai DataLoaders over the tensors: shuffled training batches of cfg.bs (a short last batch
+    is dropped whenever there is more than one batch, as fastai's drop_last does: a batch of one
+    row would break batch norm), validation batches of twice that, in order."""
     from fastai.data.core import DataLoaders
 
     valid = torch.from_numpy(np.asarray(is_valid, dtype=bool))
@@ -177,3 +177,39 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Tab
     if dropped:
         bundle.notes.append(f"{dropped} rows without a {items.roles.target!r} value were left out.")
     return bundle
+
+
+def run_split(state: Any, items: Any) -> tuple[np.ndarray, list[str]]:
+    """Which rows of a table's or ratings' items (as they are now) are validation for a run: the
+    run's own split (its state's "split", cut again on these rows), so a split the person changed
+    later cannot put training rows among the ones judged. Returns (is_valid, notes): a sentence
+    when the dataset's split is no longer the run's. A run that kept no split (an older one) is
+    judged on the dataset's split as it is now, and the notes say so."""
+    from core.data.tables import Split, split_mask
+
+    saved = state.get("split") if isinstance(state, dict) else None
+    now = items.split.to_json()
+    if not isinstance(saved, dict):
+        note = "This run did not record its split; it is judged on the dataset's split as it is now."
+        return np.asarray(items.is_valid, dtype=bool), [note]
+    split = Split.from_json(saved)
+    notes = []
+    if split.to_json() != now:
+        notes.append(
+            f"The dataset's split has changed since this run trained (now {_said(now)}; the run's was "
+            f"{_said(split.to_json())}). These results use the run's split, so the validation rows are "
+            "still rows the model never trained on."
+        )
+    return split_mask(items.frame, split), notes
+
+
+def _said(split: dict) -> str:
+    """A split in words: "random, 20 % validation, seed 0"."""
+    parts = [split["kind"]]
+    if split.get("column"):
+        parts.append(f"by {split['column']!r}")
+    if "valid_pct" in split:
+        parts.append(f"{split['valid_pct']:.0%} validation")
+    if "seed" in split:
+        parts.append(f"seed {split['seed']}")
+    return ", ".join(parts)

@@ -10,10 +10,8 @@ network reads: category codes (N×n_cat int64) and normalised floats (N×n_cont 
   value was missing), as fastai adds. (fastai refuses a missing value in a column that had none
   in training; here it is filled with the median.)
 - Categorify: per categorical column the vocabulary "#na#" then the sorted values of the training
-  rows; a missing or unseen value gets code 0 ("#na#"). The same rule (vocabulary, codes, as_text)
-  serves the users and items of ratings (core.data.ratings_loaders). Each column's training
-  counts per category are kept beside its vocabulary, so the Predict form can start at the most
-  frequent one.
+  rows; a missing or unseen value gets code 0 ("#na#"). The same rule (vocabulary, category_codes)
+  serves ratings' users and items. The training count of each category is kept (for the form).
 - Normalize: (value - mean) / std with the training rows' mean and std (ddof 0, plus 1e-7) after
   filling.
 """
@@ -36,6 +34,15 @@ NA = "#na#"  # code 0 of every categorical column: missing or never seen in trai
 NA_VOCAB = [NA, "False", "True"]  # the vocabulary of an added `<col>_na` column
 EPS = 1e-7  # added to every std, as fastai's Normalize does
 FORMAT = 1  # the version of to_json's layout
+STEP_NOTES = {  # what each stage of Procs.steps does, in a sentence
+    "raw": "The rows as read: text categories, numbers, and gaps where a value is missing.",
+    "FillMissing": "Each gap in a continuous column takes that column's median over the training rows",
+    "_na": "column(s) with gaps in training also get a True/False `_na` column.",
+    "Categorify": "Each category becomes its position in the column's vocabulary (#na# first, then the "
+    "training rows' values sorted); a missing or never-seen value is 0.",
+    "Normalize": "Each continuous column has the training rows' mean subtracted and is divided by their "
+    "standard deviation, so every input is on a similar scale.",
+}
 
 
 @dataclass(frozen=True)
@@ -70,21 +77,30 @@ class Step:
     learned: pd.DataFrame | None = None
 
 
+def _text(v: Any) -> Any:
+    """One value as text: NaN when missing, a whole number stored as a float as "3", not "3.0"."""
+    if isinstance(v, str) or v is None:
+        return np.nan if v is None else v
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        f = float(v)
+        if math.isnan(f):
+            return np.nan
+        return str(int(f)) if f.is_integer() and abs(f) < 2**53 else repr(f)
+    return np.nan if pd.isna(v) else str(v)
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """A categorical column's values as text (object dtype), NaN where missing; whole numbers
-    stored as floats read as "3", not "3.0"."""
+    stored as floats read as "3", not "3.0" (also in a column that mixes numbers with text)."""
     if pd.api.types.is_bool_dtype(values):
         return values.map(str).astype(object)
     if pd.api.types.is_numeric_dtype(values):
-        nums = pd.to_numeric(values, errors="coerce").astype(float)
-
-        def text(v: float) -> Any:
-            if math.isnan(v):
-                return np.nan
-            return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
-
-        return nums.map(text).astype(object)
+        return pd.to_numeric(values, errors="coerce").astype(float).map(_text).astype(object)
     out = values.astype(object)
+    if pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
+        out = out.map(_text).astype(object)
     return out.where(out.notna(), np.nan)
 
 
@@ -93,15 +109,9 @@ def vocabulary(values: pd.Series) -> list[str]:
     return [NA, *sorted(as_text(values).dropna().unique().tolist())]
 
 
-def category_codes(values: pd.Series | np.ndarray, vocab: list[str]) -> np.ndarray:
+def category_codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
     """Each value's index in vocab (int64): 0 ("#na#") for a missing value or one vocab lacks."""
-    text = as_text(pd.Series(values) if not isinstance(values, pd.Series) else values)
-    return pd.Index(vocab[1:], dtype=object).get_indexer(text.to_numpy()).astype(np.int64) + 1
-
-
-def category_counts(codes: np.ndarray, vocab: list[str]) -> list[int]:
-    """How many of codes fall on each category of vocab ("#na#" first: missing or unseen)."""
-    return [int(n) for n in np.bincount(codes, minlength=len(vocab))]
+    return pd.Index(vocab[1:], dtype=object).get_indexer(as_text(values).to_numpy()).astype(np.int64) + 1
 
 
 def numbers(values: pd.Series, name: str) -> np.ndarray:
@@ -119,34 +129,37 @@ def numbers(values: pd.Series, name: str) -> np.ndarray:
     return nums
 
 
+def distinct_texts(values: Any) -> bool:
+    """True for a list of texts that names no value twice."""
+    texts = isinstance(values, list) and all(isinstance(v, str) for v in values)
+    return texts and len(set(values)) == len(values)
+
+
 def checked_vocab(values: Any, what: str, least: int = 1) -> list[str]:
-    """values when they are a vocabulary: at least `least` texts, "#na#" first, none twice;
-    ValueError with the rule otherwise."""
-    ok = isinstance(values, list) and len(values) >= least and all(isinstance(v, str) for v in values)
-    if not ok or values[0] != NA or len(set(values)) != len(values):
-        raise ValueError(
-            f"{what} must be a list of at least {least} texts that starts with {NA!r} and names no value twice"
-        )
+    """values when they are a vocabulary (texts, "#na#" first, none twice); ValueError otherwise."""
+    if not distinct_texts(values) or len(values) < least or values[0] != NA:
+        raise ValueError(f"{what} must start with {NA!r} and name no value twice ({least}+ texts)")
     return values
 
 
-def _name(column: Any) -> str:
-    if not isinstance(column, dict) or not isinstance(column.get("name"), str):
+def _column(c: Any, na: list[str]) -> CatColumn | ContColumn:
+    """A column of a state's "cat" (with "vocab") or "cont" list, checked."""
+    from core.serving.format import is_int, is_num
+
+    if not isinstance(c, dict) or not isinstance(c.get("name"), str):
         raise ValueError("every column needs a name")
-    return column["name"]
-
-
-def _cat_column(c: Any, na: list[str]) -> CatColumn:
-    name = _name(c)
-    vocab = checked_vocab(c.get("vocab"), f"the vocabulary of {name[:40]!r}")
+    name = c["name"]
+    if "vocab" not in c:
+        if not all(is_num(c.get(k)) for k in ("fill", "mean", "std")) or not c["std"] > 0:
+            raise ValueError(f"{name[:40]!r} needs a fill, a mean and a std > 0")
+        return ContColumn(name, float(c["fill"]), float(c["mean"]), float(c["std"]))
+    vocab = checked_vocab(c["vocab"], f"the vocabulary of {name[:40]!r}")
     source = name[: -len("_na")] if name.endswith("_na") and name[: -len("_na")] in na else None
     if source is not None and vocab != NA_VOCAB:
         raise ValueError(f"the vocabulary of {name[:40]!r} must be {NA_VOCAB}")
     counts = c.get("counts")
     if counts is not None and not (
-        isinstance(counts, list)
-        and len(counts) == len(vocab)
-        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
+        isinstance(counts, list) and len(counts) == len(vocab) and all(is_int(n) and n >= 0 for n in counts)
     ):
         raise ValueError(f"the counts of {name[:40]!r} must be whole numbers, one per category")
     return CatColumn(name, list(vocab), source, None if counts is None else list(counts))
@@ -270,37 +283,20 @@ class Procs:
         (the processing half of core.train.tabular.shape_of, the one check of a table's state)."""
         from core.serving.format import is_num
 
-        if not isinstance(d, dict) or not isinstance(d.get("cat"), list) or not isinstance(d.get("cont"), list):
+        if not (isinstance(d, dict) and all(isinstance(d.get(k), list) for k in ("cat", "cont"))):
             raise UserError("The table's processing state is damaged: it must list its cat and cont columns.")
+        na, classes, stats = d.get("na") or [], d.get("classes"), d.get("target_stats")
         try:
-            na = d.get("na") or []
-            if not isinstance(na, list) or not all(isinstance(n, str) for n in na):
-                raise ValueError("na must list the continuous columns with an added _na column")
-            cats = [_cat_column(c, na) for c in d["cat"]]
-            conts = []
-            for c in d["cont"]:
-                name = _name(c)
-                if not all(is_num(c.get(k)) for k in ("fill", "mean", "std")) or not c["std"] > 0:
-                    raise ValueError(f"{name[:40]!r} needs a fill, a mean and a std > 0")
-                conts.append(ContColumn(name, float(c["fill"]), float(c["mean"]), float(c["std"])))
-            classes, stats, target = d.get("classes"), d.get("target_stats"), d.get("target")
-            if not isinstance(target, str):
-                raise ValueError("the target must be a column's name")
-            if classes is not None and (
-                not isinstance(classes, list)
-                or not all(isinstance(c, str) for c in classes)
-                or len(set(classes)) != len(classes)
-            ):
+            if not distinct_texts(na) or not isinstance(d.get("target"), str):
+                raise ValueError("it needs the target's name and the names of its _na columns")
+            if not (classes is None or distinct_texts(classes)):
                 raise ValueError("the classes must be texts, none named twice")
-            if stats is not None and not (isinstance(stats, dict) and all(map(is_num, stats.values()))):
+            if not (stats is None or (isinstance(stats, dict) and all(map(is_num, stats.values())))):
                 raise ValueError("the target's statistics must be numbers")
-            procs = cls(
-                target_name=target,
-                classes=None if classes is None else list(classes),
-                cats=cats,
-                conts=conts,
-                target_stats=None if stats is None else {k: float(v) for k, v in stats.items()},
-            )
+            cats, conts = [_column(c, na) for c in d["cat"]], [_column(c, na) for c in d["cont"]]
+            if {type(c) for c in cats} - {CatColumn} or {type(c) for c in conts} - {ContColumn}:
+                raise ValueError("a categorical column needs a vocabulary and a continuous one none")
+            procs = cls(d["target"], classes, cats, conts, None if stats is None else dict(stats))
             if sorted(procs.na) != sorted(na) or not set(na) <= set(procs.cont_names):
                 raise ValueError("its _na columns do not match its continuous columns")
         except ValueError as e:
@@ -311,69 +307,37 @@ class Procs:
         """raw → FillMissing → Categorify → Normalize on a few rows, for the Data page."""
         raw = rows[[n for n in [*self.input_names, self.target_name] if n in rows.columns]].copy()
         cats, conts = self.filled(rows)
-        filled = pd.concat([cats, conts], axis=1)
+        codes = pd.DataFrame(self.codes(cats), columns=self.cat_names, index=rows.index)
+        normed = pd.DataFrame(self.normalised(conts), columns=self.cont_names, index=rows.index)
         fills = pd.DataFrame(
-            [
-                {
-                    "column": c.name,
-                    "fill (training median)": c.fill,
-                    "adds": f"{c.name}_na" * (c.name in self.na),
-                }
-                for c in self.conts
-            ]
-        )
-        coded = pd.concat(
-            [pd.DataFrame(self.codes(cats), columns=self.cat_names, index=rows.index), conts], axis=1
+            {
+                "column": self.cont_names,
+                "fill (training median)": [c.fill for c in self.conts],
+                "adds": [f"{c.name}_na" * (c.name in self.na) for c in self.conts],
+            }
         )
         vocabs = pd.DataFrame(
-            [
-                {
-                    "column": c.name,
-                    "categories": len(c.vocab),
-                    "vocabulary (code 0, 1, 2, …)": ", ".join(c.vocab[:30])
-                    + (", …" if len(c.vocab) > 30 else ""),
-                }
-                for c in self.cats
-            ]
+            {
+                "column": self.cat_names,
+                "categories": [len(c.vocab) for c in self.cats],
+                "vocabulary (code 0, 1, 2, …)": [
+                    ", ".join(c.vocab[:30]) + ", …" * (len(c.vocab) > 30) for c in self.cats
+                ],
+            }
         )
-        normed = pd.concat(
-            [
-                coded[self.cat_names],
-                pd.DataFrame(self.normalised(conts), columns=self.cont_names, index=rows.index),
-            ],
-            axis=1,
+        stats = pd.DataFrame(
+            {
+                "column": self.cont_names,
+                "mean": [c.mean for c in self.conts],
+                "std": [c.std for c in self.conts],
+            }
         )
-        stats = pd.DataFrame([{"column": c.name, "mean": c.mean, "std": c.std} for c in self.conts])
-        n_na = len(self.na)
+        gaps = f"; {len(self.na)} {STEP_NOTES['_na']}" if self.na else "."
         return [
-            Step(
-                "raw", raw, "The rows as read: text categories, numbers, and gaps where a value is missing."
-            ),
-            Step(
-                "FillMissing",
-                filled,
-                "Each gap in a continuous column takes that column's median over the training rows"
-                + (
-                    f"; {n_na} column(s) with gaps in training also get a True/False `_na` column."
-                    if n_na
-                    else "."
-                ),
-                fills,
-            ),
-            Step(
-                "Categorify",
-                coded,
-                "Each category becomes its position in the column's vocabulary (#na# first, then the "
-                "training rows' values sorted); a missing or never-seen value is 0.",
-                vocabs,
-            ),
-            Step(
-                "Normalize",
-                normed,
-                "Each continuous column has the training rows' mean subtracted and is divided by their "
-                "standard deviation, so every input is on a similar scale.",
-                stats,
-            ),
+            Step("raw", raw, STEP_NOTES["raw"]),
+            Step("FillMissing", pd.concat([cats, conts], axis=1), STEP_NOTES["FillMissing"] + gaps, fills),
+            Step("Categorify", pd.concat([codes, conts], axis=1), STEP_NOTES["Categorify"], vocabs),
+            Step("Normalize", pd.concat([codes, normed], axis=1), STEP_NOTES["Normalize"], stats),
         ]
 
 
@@ -393,8 +357,8 @@ def fit(frame: pd.DataFrame, roles: Any, is_valid: Any, classes: list[str] | Non
     cats = []
     for name in cat_names:
         vocab = vocabulary(train[name])
-        counts = category_counts(category_codes(train[name], vocab), vocab)
-        cats.append(CatColumn(name, vocab, counts=counts))
+        counts = np.bincount(category_codes(train[name], vocab), minlength=len(vocab))
+        cats.append(CatColumn(name, vocab, counts=[int(n) for n in counts]))
     conts, na, cats_na = [], [], []
     taken = set(cat_names) | set(cont_names) | {target}
     for name in cont_names:

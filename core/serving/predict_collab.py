@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from core.analysis.collab import describe_items, nearest_items
+from core.data.table_procs import category_codes
 from core.errors import UserError
 from core.train import collab
 
@@ -138,11 +139,9 @@ def predict_pairs(loaded, frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in (roles["user"], roles["item"]) if c not in frame.columns]
     if missing:
         raise UserError(f"The table needs the column(s) {', '.join(map(repr, missing))} (user and item).")
-    u_map = {v: k for k, v in enumerate(state["users"]) if k}
-    i_map = {v: k for k, v in enumerate(state["items"]) if k}
-    us = [u_map.get(str(v), 0) for v in frame[roles["user"]]]
-    its = [i_map.get(str(v), 0) for v in frame[roles["item"]]]
-    pairs = torch.tensor(np.stack([us, its], axis=1).reshape(-1, 2), dtype=torch.long)
+    us = category_codes(frame[roles["user"]], state["users"])
+    its = category_codes(frame[roles["item"]], state["items"])
+    pairs = torch.from_numpy(np.stack([us, its], axis=1).reshape(-1, 2))
     known = (pairs[:, 0] > 0) & (pairs[:, 1] > 0)
     with MODEL_LOCK:
         pred = collab.predict_pairs(loaded.model, pairs[known]).numpy().astype(np.float64)

@@ -8,9 +8,11 @@ continuous value takes the median (and its `_na` column says so), a category the
 saw becomes "#na#" (code 0), and each row's notes say which of its cells were treated so.
 
 check_state is the import check of every table or ratings state (format.validate_config calls
-it): plain JSON of bounded size and depth whose vocabularies agree with the network's shape and
-with the bundle's outputs. It reads no tensor and imports no torch, so the library lists
-bundles quickly; the weights are checked against the network the state builds on load.
+it): plain JSON of bounded size and depth that the one check of its kind accepts (the same that
+rebuilds a run's network: core.train.tabular.shape_of, core.train.collab.shape_of) and whose
+classes or target are the bundle's outputs. It reads no tensor and imports no torch, so the
+library lists bundles quickly; the weights are checked against the network the state builds
+on load.
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from core.data.table_procs import NA, as_text
 from core.errors import UserError
-from core.serving.format import BundleError, is_int, is_num
+from core.serving.format import BundleError, is_num
 
 if TYPE_CHECKING:
     from core.runs import RunRecord
     from core.serving.library import ModelInfo
     from core.serving.predict import LoadedModel
 
-NA = "#na#"  # code 0 of every categorical column: missing or never seen in training
 MAX_STATE_NODES = 2_000_000  # values in a state (a ratings model's users and items are most of them)
 MAX_STATE_DEPTH = 8
 MAX_STATE_TEXT = 10_000  # characters in one text of a state (a CSV cell's limit)
@@ -67,79 +69,26 @@ def _walk(state: Any) -> None:
             raise BundleError(f"config.json's state holds {str(value)[:40]}, which is not plain JSON.")
 
 
-def _vocab(values: Any, what: str) -> list[str]:
-    if not isinstance(values, list) or len(values) < 2 or not all(isinstance(v, str) for v in values):
-        raise BundleError(f"config.json's state: {what} must be a list of at least two texts.")
-    if values[0] != NA or len(set(values)) != len(values):
-        raise BundleError(f"config.json's state: {what} must start with {NA!r} and name no value twice.")
-    return values
-
-
-def _emb_szs(model: Any, n: int) -> list[list[int]]:
-    emb = model.get("emb_szs") if isinstance(model, dict) else None
-    if not isinstance(emb, list) or len(emb) != n:
-        raise BundleError(f"config.json's state: the model must have {n} embeddings (one per column).")
-    if not all(isinstance(e, list) and len(e) == 2 and is_int(e[0]) and is_int(e[1]) for e in emb):
-        raise BundleError("config.json's state: each embedding size must be [categories, width].")
-    return emb
-
-
-def _check_table(state: dict, outputs: list[str], classify: bool) -> None:
-    cats, conts, model = state.get("cat"), state.get("cont"), state.get("model")
-    if not isinstance(cats, list) or not isinstance(conts, list) or not isinstance(model, dict):
-        raise BundleError("config.json's state must list its cat and cont columns and its model.")
-    if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in [*cats, *conts]):
-        raise BundleError("config.json's state: every column needs a name.")
-    emb = _emb_szs(model, len(cats))
-    for c, (n, _width) in zip(cats, emb):
-        vocab = _vocab(c.get("vocab"), f"the vocabulary of {c['name'][:40]!r}")
-        if len(vocab) != n:
-            raise BundleError(
-                f"config.json's state: the column {c['name'][:40]!r} lists {len(vocab)} categories but "
-                f"its embedding has {n} rows; the state does not belong to these weights."
-            )
-    for c in conts:
-        if not all(is_num(c.get(k)) for k in ("fill", "mean", "std")) or not c["std"] > 0:
-            raise BundleError(f"config.json's state: {c['name'][:40]!r} needs a fill, a mean and a std > 0.")
-    if model.get("n_cont") != len(conts):
-        raise BundleError("config.json's state: the model's n_cont does not match its continuous columns.")
-    if classify and state.get("classes") != outputs:
-        raise BundleError("config.json's state names other classes than the bundle's classes.")
-    if not classify and (state.get("classes") is not None or [state.get("target")] != outputs):
-        raise BundleError("config.json's state names another target than the bundle's.")
-    if model.get("n_out") != len(outputs):
-        raise BundleError(f"config.json's state: the model must have {len(outputs)} output(s).")
-
-
-def _check_ratings(state: dict) -> None:
-    users = _vocab(state.get("users"), "users")
-    items = _vocab(state.get("items"), "items")
-    emb = _emb_szs(state.get("model"), 2)
-    if [emb[0][0], emb[1][0]] != [len(users), len(items)]:
-        raise BundleError(
-            f"config.json's state lists {len(users)} users and {len(items)} items but its embeddings "
-            f"have {emb[0][0]} and {emb[1][0]} rows; the state does not belong to these weights."
-        )
-    for key in ("titles", "genres"):
-        found = state.get(key)
-        if found is not None and not (
-            isinstance(found, dict) and all(isinstance(v, str) for v in found.values())
-        ):
-            raise BundleError(f"config.json's state: {key} must map items to texts.")
-
-
 def check_state(task: str, state: Any, outputs: list[str]) -> None:
-    """A table or ratings bundle's state: bounded plain JSON whose vocabularies agree with the
-    network's shape and whose classes (or target) are the bundle's outputs; BundleError otherwise."""
+    """A table or ratings bundle's state: bounded plain JSON that the one check of its kind accepts
+    (core.train.tabular.shape_of or core.train.collab.shape_of), whose classes (or target) are the
+    bundle's outputs; BundleError otherwise."""
+    from core.train import collab, tabular
+
     _walk(state)
-    if task == "collaborative":
-        if state.get("kind") != "ratings":
-            raise BundleError("config.json's state is not that of a ratings model.")
-        _check_ratings(state)
-    else:
-        if state.get("kind") != "table":
-            raise BundleError("config.json's state is not that of a table model.")
-        _check_table(state, outputs, task == "tabular_classification")
+    try:
+        if task == "collaborative":
+            collab.shape_of(state)
+            return
+        tabular.shape_of(state)
+    except UserError as e:
+        raise BundleError(str(e)) from e
+    if task == "tabular_classification" and state.get("classes") != outputs:
+        raise BundleError("config.json's state names other classes than the bundle's classes.")
+    if task != "tabular_classification" and (
+        state.get("classes") is not None or [state.get("target")] != outputs
+    ):
+        raise BundleError("config.json's state names another target than the bundle's.")
 
 
 # --- what a bundle stores --------------------------------------------------------------------
@@ -170,21 +119,18 @@ class Field:
 def form_fields(info: ModelInfo) -> list[Field]:
     """One field per input column, in the model's order: categories first, then numbers.
 
-    A category starts at the most frequent one in training (when the state counted them, else the
-    first known), a number at its training median (its fill value).
+    A category starts at the most frequent one in the training rows (the state's counts; the
+    first known one for an older state without them), a number at its training median (its fill).
     """
-    state = info.state or {}
+    procs = procs_of(info.state or {})
     out = []
-    for c in state.get("cat", []):
-        if c["name"] in [f"{n}_na" for n in state.get("na", [])]:
+    for c in procs.cats:
+        if c.source is not None:
             continue  # made from its continuous column
-        choices = list(c["vocab"][1:])
-        counts = c.get("counts")
-        counted = isinstance(counts, list) and len(counts) == len(c["vocab"])
-        best = int(np.argmax(counts[1:])) if counted else 0
-        out.append(Field(c["name"], "cat", choices, choices[best] if choices else NA))
-    for c in state.get("cont", []):
-        out.append(Field(c["name"], "cont", None, float(c["fill"])))
+        choices = list(c.vocab[1:])
+        best = int(np.argmax(c.counts[1:])) if c.counts and choices else 0
+        out.append(Field(c.name, "cat", choices, choices[best] if choices else NA))
+    out += [Field(c.name, "cont", None, float(c.fill)) for c in procs.conts]
     return out
 
 
@@ -203,8 +149,6 @@ def procs_of(state: dict):
 
 def _notes(frame: pd.DataFrame, procs) -> list[str]:
     """Per row, which cells were treated: an unknown category read as #na#, a missing value filled."""
-    from core.data.table_procs import as_text
-
     notes = [[] for _ in range(len(frame))]
     for c in procs.cats:
         if c.source is not None:
@@ -223,16 +167,22 @@ def _notes(frame: pd.DataFrame, procs) -> list[str]:
     return ["; ".join(n) for n in notes]
 
 
-def outputs(model, cats, conts, task: str) -> np.ndarray:
-    """The network's answers for processed rows: class probabilities N×C, or values N (batched)."""
+def outputs(model, cats, conts, task: str, lock: Any = None) -> np.ndarray:
+    """The network's answers for processed rows: class probabilities N×C, or values N (batched).
+
+    lock: held while the network runs (core.serving.predict.MODEL_LOCK for a served model, which
+    other sessions share); Results pass none, their run's network is their own.
+    """
+    import contextlib
+
     import torch
 
     from core import tasks
-    from core.serving.predict import MODEL_LOCK
 
     activation = tasks.get(task).activation
     out = []
-    with MODEL_LOCK, torch.inference_mode():
+    with lock or contextlib.nullcontext(), torch.inference_mode():
+        model.eval()
         device = next(model.parameters()).device
         for i in range(0, len(cats), BATCH):
             logits = model(cats[i : i + BATCH].to(device), conts[i : i + BATCH].to(device))
@@ -253,26 +203,30 @@ def check_columns(frame: pd.DataFrame, procs) -> None:
 
 
 def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's answer for each row: its inputs, then `predicted` and, for classes, the
-    probability of the answer and of every class (p(class)); then the row's notes."""
+    """The model's answer for each row: every column of frame as given (ids and all, so a batch
+    joins back to its rows), then `predicted` and, for classes, the probability of the answer and
+    of every class (p(class)); then the row's notes. A given column named like an added one is
+    kept as "<name> (column)"."""
+    from core.serving.predict import MODEL_LOCK
+
     info = loaded.info
     procs = procs_of(info.state or {})
     check_columns(frame, procs)
     frame = frame.reset_index(drop=True)
     cats, conts = procs.transform(frame)
-    answers = outputs(loaded.model, cats, conts, info.task)
-    out = frame[procs.input_names].copy()
+    answers = outputs(loaded.model, cats, conts, info.task, MODEL_LOCK)
+    added = {"predicted": answers.reshape(-1).astype(float)}
     if info.task == "tabular_classification":
         classes = list(info.classes)
         best = answers.argmax(axis=1) if len(answers) else np.zeros(0, dtype=int)
-        out["predicted"] = [classes[i] for i in best]
-        out["probability"] = answers[np.arange(len(best)), best].astype(float)
-        for j, c in enumerate(classes):
-            out[f"p({c})"] = answers[:, j].astype(float)
-    else:
-        out["predicted"] = answers.reshape(-1).astype(float)
-    out["notes"] = _notes(frame, procs)
-    return out
+        added = {
+            "predicted": [classes[i] for i in best],
+            "probability": answers[np.arange(len(best)), best].astype(float),
+            **{f"p({c})": answers[:, j].astype(float) for j, c in enumerate(classes)},
+        }
+    added["notes"] = _notes(frame, procs)
+    out = frame.rename(columns={c: f"{c} (column)" for c in frame.columns if c in added})
+    return out.assign(**added)
 
 
 def predict_csv(loaded: LoadedModel, data: bytes, shown: str = "the CSV") -> pd.DataFrame:

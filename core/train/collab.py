@@ -14,57 +14,30 @@ y_range: fastai's course uses (0, 5.5) for 0.5–5 stars, because a sigmoid neve
 ends; here it is the training ratings' (min, max) widened by a quarter of their span on each
 side ((-0.625, 6.125) for 0.5–5), so any rating scale works and the sigmoid is nearly straight
 over the ratings (a 10 % margin bends it: about 5 % worse RMSE on ratings_synth, whose ratings
-are a straight sum clipped at the ends). The loss is the mean squared error.
+are a straight sum clipped at the ends): core.train.tabular.y_range_for with Y_MARGIN. The loss
+is the mean squared error (core.train.table_losses.MSE); RMSE and MAE are core.train.tabular's
+figures. shape_of is the one check of a ratings state. Light at import (no torch, no fastai).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
+from core.data.table_procs import checked_vocab
 from core.errors import UserError
-from core.train.models import BuiltModel
+from core.train import tabular
+from core.train.tabular import checked_layers, checked_y_range, count, malformed, one_group
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from core.train.models import BuiltModel
 
 ARCHS = ("dot_bias", "neural_collab")
 Y_MARGIN = 0.25  # the y_range reaches this share of the ratings' span beyond their min and max
-METRICS = ("rmse", "mae")
 MAX_ROWS = 10_000_000  # users or items a state may name (a bound for hostile bundles)
-
-
-class MSE(nn.MSELoss):
-    """The mean squared error on plain tensors, predictions and ratings flattened (as MSELossFlat)."""
-
-    def forward(self, pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
-        """Mean of (pred − targ)² over the batch."""
-        return super().forward(pred.float().reshape(-1), targ.float().reshape(-1))
-
-    def activation(self, x: torch.Tensor) -> torch.Tensor:
-        """The output is already a rating."""
-        return x
-
-    def decodes(self, x: torch.Tensor) -> torch.Tensor:
-        """The output is already a rating."""
-        return x
-
-
-def _rmse(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
-    return torch.sqrt(torch.nn.functional.mse_loss(pred.float(), targ.float()))
-
-
-def metrics() -> list:
-    """Fresh RMSE (over the whole validation set) and MAE metrics, named "rmse" and "mae"."""
-    from fastai.metrics import AccumMetric, mae
-
-    return [AccumMetric(_rmse, name="rmse"), mae]
-
-
-def y_range_for(ratings: torch.Tensor) -> list[float]:
-    """The training ratings' (min, max) widened by Y_MARGIN of their span (0.5 when all are equal)."""
-    lo, hi = float(ratings.min()), float(ratings.max())
-    margin = Y_MARGIN * (hi - lo) if hi > lo else 0.5
-    return [round(lo - margin, 6), round(hi + margin, 6)]
+KIND = "ratings"  # how the checks' sentences name the state
 
 
 def model_spec(cfg, n_users: int, n_items: int) -> dict[str, Any]:
@@ -105,97 +78,75 @@ def build_model(
     raise UserError(f"Unknown collaborative architecture {arch!r}; choose one of: {', '.join(ARCHS)}.")
 
 
-def _count(value: Any, what: str, low: int = 1, high: int = MAX_ROWS) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise UserError(
-            f"The ratings state is malformed: {what} must be a whole number from {low} to {high}."
-        )
-    return value
-
-
-def _y_range(value: Any) -> list[float] | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (list, tuple)) and len(value) == 2
-    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    if not ok or not (float(value[0]) < float(value[1])) or any(abs(float(v)) > 1e12 for v in value):
-        raise UserError(
-            "The ratings state is malformed: y_range must be null or [low, high] with low < high."
-        )
-    return [float(value[0]), float(value[1])]
-
-
 def shape_of(state: Any) -> dict[str, Any]:
-    """The checked model shape a state describes; UserError with a sentence when it is malformed."""
-    from core.tasks.tabular import parse_layers
-
+    """The one check of a ratings state (a run's or a bundle's) and the model shape it describes;
+    UserError with a sentence when it does not hold together: users and items are distinct texts
+    with "#na#" first, the embeddings match them, titles and genres map items to texts."""
     if not isinstance(state, dict) or state.get("kind") != "ratings":
         raise UserError("The model's state is not that of a ratings model.")
     users, items, spec = state.get("users"), state.get("items"), state.get("model")
     if not isinstance(users, list) or not isinstance(items, list) or not isinstance(spec, dict):
-        raise UserError("The ratings state is malformed: it needs users, items and model.")
-    n_users, n_items = (
-        _count(len(users), "the number of users", 2),
-        _count(len(items), "the number of items", 2),
-    )
+        raise malformed("it needs users, items and model", KIND)
+    try:
+        checked_vocab(users, "users", least=2)
+        checked_vocab(items, "items", least=2)
+    except ValueError as e:
+        raise malformed(str(e), KIND) from None
+    n_users = count(len(users), "the number of users", 2, MAX_ROWS, KIND)
+    n_items = count(len(items), "the number of items", 2, MAX_ROWS, KIND)
     emb = spec.get("emb_szs")
     if not (
         isinstance(emb, list) and len(emb) == 2 and all(isinstance(e, list) and len(e) == 2 for e in emb)
     ):
-        raise UserError("The ratings state is malformed: emb_szs must be [[users, size], [items, size]].")
-    if _count(emb[0][0], "emb_szs' users") != n_users or _count(emb[1][0], "emb_szs' items") != n_items:
-        raise UserError(
-            "The ratings state is malformed: its embedding sizes do not match its users and items."
+        raise malformed("emb_szs must be [[users, size], [items, size]]", KIND)
+    if [emb[0][0], emb[1][0]] != [n_users, n_items]:
+        raise malformed(
+            f"it lists {n_users} users and {n_items} items but its embeddings have {emb[0][0]} and "
+            f"{emb[1][0]} rows; its embedding sizes do not match its users and items",
+            KIND,
         )
-    layers = spec.get("layers")
-    try:
-        layers = parse_layers(",".join(str(v) for v in layers)) if isinstance(layers, list) else None
-    except ValueError:
-        layers = None
-    if layers is None:
-        raise UserError("The ratings state is malformed: layers must be a list of sizes.")
+    for key in ("titles", "genres"):
+        found = state.get(key)
+        if found is not None and not (
+            isinstance(found, dict) and all(isinstance(v, str) for v in found.values())
+        ):
+            raise malformed(f"{key} must map items to texts", KIND)
     return {
         "n_users": n_users,
         "n_items": n_items,
-        "n_factors": _count(spec.get("n_factors"), "n_factors", 1, 1024),
+        "n_factors": count(spec.get("n_factors"), "n_factors", 1, 1024, KIND),
         "emb_szs": [
-            [n_users, _count(emb[0][1], "an embedding size", 1, 4096)],
-            [n_items, _count(emb[1][1], "an embedding size", 1, 4096)],
+            [n_users, count(emb[0][1], "an embedding size", 1, 4096, KIND)],
+            [n_items, count(emb[1][1], "an embedding size", 1, 4096, KIND)],
         ],
-        "layers": layers,
-        "y_range": _y_range(state.get("y_range")),
+        "layers": checked_layers(spec.get("layers"), KIND),
+        "y_range": checked_y_range(state.get("y_range"), KIND),
     }
-
-
-def _one_group(model: nn.Module) -> list:
-    return [list(model.parameters())]
 
 
 def build_from_state(arch: str, state: dict) -> BuiltModel:
     """The untrained network a run's or bundle's state describes, for arch (strict checks first)."""
+    from core.train.models import BuiltModel
+
     s = shape_of(state)
     model = build_model(
         arch, s["n_users"], s["n_items"], s["n_factors"], s["emb_szs"], s["layers"], s["y_range"]
     )
-    return BuiltModel(model, splitter=_one_group)
+    return BuiltModel(model, splitter=one_group)
 
 
 def learner(cfg, bundle) -> tuple[Any, BuiltModel]:
     """fastai's collab_learner for cfg on the bundle: the state's network, MSE, RMSE and MAE."""
+    from core.train.table_losses import MSE
     from core.train.training import make_learner
 
     built = build_from_state(cfg.arch, bundle.state)
-    return make_learner(cfg, bundle.dls, built, MSE(), metrics()), built
+    return make_learner(cfg, bundle.dls, built, MSE(), tabular.metrics("collaborative")), built
 
 
 def summary(learn) -> dict[str, float | None]:
-    """The last epoch's validation RMSE and MAE (None when no epoch finished)."""
-    record = list(getattr(learn, "final_record", []) or [])
-    out = {}
-    for i, name in enumerate(METRICS, start=2):
-        value = record[i] if len(record) > i else None
-        out[name] = float(value) if value is not None else None
-    return out
+    """The last epoch's validation RMSE and MAE (core.train.tabular.summary)."""
+    return tabular.summary(learn, "collaborative")
 
 
 def item_factors(model: nn.Module) -> torch.Tensor:
@@ -219,13 +170,17 @@ def item_biases(model: nn.Module) -> torch.Tensor | None:
     return None
 
 
-@torch.no_grad()
 def predict_pairs(model: nn.Module, pairs: torch.Tensor, bs: int = 4096) -> torch.Tensor:
     """Predicted ratings (float32 CPU) for N×2 (user index, item index) pairs, in batches."""
+    import torch
+
     model.eval()
     try:
         device = next(model.parameters()).device
     except StopIteration:
         device = torch.device("cpu")
-    out = [model(pairs[i : i + bs].to(device)).float().reshape(-1).cpu() for i in range(0, len(pairs), bs)]
+    with torch.no_grad():
+        out = [
+            model(pairs[i : i + bs].to(device)).float().reshape(-1).cpu() for i in range(0, len(pairs), bs)
+        ]
     return torch.cat(out) if out else torch.zeros(0)

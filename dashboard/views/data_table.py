@@ -34,15 +34,6 @@ SPLIT_KINDS = {
 }
 HIGHLIGHT = "background-color: #fff3bf"
 CLASSES, VALUES = "tabular_classification", "tabular_regression"
-MAJORITY = (  # the commonest class is taken from the training rows, as a model would learn it
-    "**{label}** is the commonest class of the training rows ({train_share:.1%} of them): a model that "
-    "always answers it already scores {share:.1%} accuracy on the validation rows, the figure to beat."
-)
-AS_NUMBER = (
-    "As a number, the model predicts one value with a regression loss (MSE, MAE or Huber, chosen on the "
-    "Train page) and is judged by RMSE, MAE and R², instead of picking a class with cross-entropy and "
-    "being judged by accuracy and F1."
-)
 
 
 def describe_split(split: tables.Split) -> str:
@@ -112,7 +103,7 @@ def baseline_line(target: pd.Series, is_valid, classification: bool) -> str:
             return ""
         shares = train.value_counts(normalize=True)
         label = shares.index[0]
-        return MAJORITY.format(
+        return TEXT["majority"].format(
             label=md(label), train_share=float(shares.iloc[0]), share=float((held == label).mean())
         )
     train, held = target[~valid].dropna().astype(float), target[valid].dropna().astype(float)
@@ -170,7 +161,9 @@ def task_choice(items: tables.TableItems, roles) -> str | None:
         return None
     if W_AS_NUMBER not in st.session_state:  # the saved choice for the saved target, else classes
         st.session_state[W_AS_NUMBER] = items.task == VALUES and roles.target == items.roles.target
-    as_number = st.toggle("Treat the target as a number (regression)", key=W_AS_NUMBER, help=AS_NUMBER)
+    as_number = st.toggle(
+        "Treat the target as a number (regression)", key=W_AS_NUMBER, help=TEXT["as_number"]
+    )
     return VALUES if as_number else None
 
 

@@ -2,7 +2,9 @@
 the highest predicted rating, or an item to get the items whose factors are nearest.
 
 core.serving.predict_collab does the sums; a user or item the model never saw is refused with its
-message. Each picker's key carries the model's weights hash, so another model starts afresh.
+message. Each picker's key carries the model's weights hash, so another model starts afresh. What
+each user already rated is read from the dataset's ratings.csv once per version of its files
+(their stamp), not on every change of a widget.
 """
 
 from __future__ import annotations
@@ -37,6 +39,63 @@ def item_label(item: str, names: dict[str, str]) -> str:
     return f"{title} ({item})" if title and title != item else str(item)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _ratings_by_user(dataset: str, root: str, stamp: tuple, meta: str) -> dict[str, dict[str, float]] | None:
+    # keyed by the folder, its files' (name, mtime_ns, size) and dataset.json (the roles); read-only
+    from core.data import ratings_loaders
+    from core.data.datasets import resolve
+
+    try:
+        ratings, _ = ratings_loaders.read(resolve(dataset))
+    except UserError:
+        return None
+    roles = ratings_loaders.roles_of(ratings)
+    frame = ratings.frame
+    out: dict[str, dict[str, float]] = {}
+    for user, item, rating in zip(frame[roles["user"]], frame[roles["item"]], frame[roles["rating"]]):
+        out.setdefault(str(user), {})[str(item)] = float(rating)
+    return out
+
+
+def seen_ratings(info: ModelInfo, user: str) -> dict[str, float] | None:
+    """The items user rated in the model's dataset as it is now ({item: rating}), as
+    core.serving.predict_collab.seen_ratings reads them but cached by the files' stamp; None when
+    that dataset is not in this workspace or is no longer a ratings dataset."""
+    from core.data import datasets
+    from dashboard import model_view
+
+    name = getattr(info, "dataset", None)
+    if not name:
+        return None
+    try:
+        root = str(datasets.resolve(name).path)
+    except UserError:
+        return None
+    by_user = _ratings_by_user(name, root, model_view.files_stamp(root), model_view.dataset_meta(root))
+    return None if by_user is None else dict(by_user.get(str(user), {}))
+
+
+def recommend(loaded: predict.LoadedModel, user: str, n: int, exclude_seen: bool) -> pd.DataFrame:
+    """predict_collab.recommend, leaving out what the user rated through the cached seen_ratings:
+    attrs["seen"] is how many known items were left out, None when that cannot be known."""
+    from core.serving import predict_collab
+
+    rated = seen_ratings(loaded.info, user) if exclude_seen else None
+    if rated is None:
+        found = predict_collab.recommend(loaded, user, n=n, exclude_seen=False)
+        found.attrs["seen"] = None
+        return found
+    known = set(predict_collab.items(loaded.info))
+    seen = set(rated) & known
+    wanted = n + len(seen)
+    if wanted > predict_collab.MAX_N:  # a user who rated nearly everything: the engine reads the file
+        return predict_collab.recommend(loaded, user, n=n, exclude_seen=True)
+    found = predict_collab.recommend(loaded, user, n=wanted, exclude_seen=False)
+    found = found[~found["item"].isin(seen)].head(n).reset_index(drop=True)
+    found.attrs["seen"] = len(seen)
+    return found
+
+
 def _as_list(values) -> list[str]:
     if isinstance(values, pd.DataFrame):
         values = values.iloc[:, 0]
@@ -57,8 +116,6 @@ def _table(frame: pd.DataFrame) -> None:
 
 def recommend_section(loaded: predict.LoadedModel, users: list[str], n: int) -> None:
     """A user picker (type to search; an unknown user is refused) and their top-n items."""
-    from core.serving import predict_collab
-
     info = loaded.info
     key = _key(USER, info)
     if st.session_state.get(key) is None and users:
@@ -71,7 +128,7 @@ def recommend_section(loaded: predict.LoadedModel, users: list[str], n: int) -> 
     if user is None:
         return
     try:
-        found = predict_collab.recommend(loaded, str(user), n=n, exclude_seen=exclude)
+        found = recommend(loaded, str(user), n, bool(exclude))
     except UserError as e:
         st.error(str(e))
         return

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
+from core.fsutil import frame_csv_bytes
 from core.serving import predict
 from core.serving.library import ModelInfo
 from dashboard import figures
@@ -26,6 +28,7 @@ CSV = "predict_table_csv"  # the batch CSV uploader
 _BATCH = "_predict_table_batch"  # (key, result frame or the refusal's text) of the last CSV batch
 TOP_K = 10  # classes shown in the probability bars at most
 FORM_COLUMNS = 3  # controls side by side
+ANSWERS = ("predicted", "probability", "notes")  # the columns the model adds, besides each p(class)
 
 
 def field_key(info: ModelInfo, index: int) -> str:
@@ -55,10 +58,31 @@ def caption(info: ModelInfo, fields) -> str:
     return f"{inputs} in; a value of **{md(target_name(info))}** out."
 
 
+def counted_columns(info: ModelInfo) -> set[str]:
+    """The categorical columns whose training counts the model kept (its form starts at the commonest)."""
+    return {
+        str(c.get("name"))
+        for c in (info.state or {}).get("cat", [])
+        if isinstance(c, dict) and isinstance(c.get("counts"), list)
+    }
+
+
+def category_help(counted: bool) -> str:
+    """The help of a category's control: where the form starts it (predict_table.form_fields' default)."""
+    if counted:
+        return "A category seen in training; the form starts at the most frequent one in the training rows."
+    return (
+        "A category seen in training; the form starts at the first one known, as this model did not keep "
+        "how often each appeared."
+    )
+
+
 def form(info: ModelInfo, fields) -> dict:
-    """One control per input column (its vocabulary or a number), starting at the training's
-    most frequent category or median; the row they make, by column name."""
+    """One control per input column (its vocabulary or a number), starting where
+    predict_table.form_fields says: the training's most frequent category (when the model kept the
+    counts) or median; the row they make, by column name."""
     row = {}
+    counted = counted_columns(info)
     cols = st.columns(FORM_COLUMNS)
     for i, field in enumerate(fields):
         where = cols[i % FORM_COLUMNS]
@@ -68,7 +92,7 @@ def form(info: ModelInfo, fields) -> dict:
             if st.session_state.get(key) not in choices:
                 st.session_state[key] = str(field.default) if str(field.default) in choices else choices[0]
             row[field.name] = where.selectbox(
-                field.name, choices, key=key, help="A category seen in training."
+                field.name, choices, key=key, help=category_help(field.name in counted)
             )
         else:
             if key not in st.session_state:
@@ -112,9 +136,43 @@ def show_answer(info: ModelInfo, result: pd.DataFrame) -> None:
         st.caption(md(note))
 
 
+def answers_first(info: ModelInfo, result: pd.DataFrame) -> pd.DataFrame:
+    """The batch's results with the model's answers first (the prediction, its probability, the notes),
+    then the uploaded columns as they came, then each class's probability."""
+    added = [c for c in ANSWERS if c in result.columns]
+    per_class = list(probability_columns(result, info.classes).values()) if is_classifier(info) else []
+    rest = [c for c in result.columns if c not in added and c not in per_class]
+    return result[added + rest + per_class]
+
+
+def agreement(info: ModelInfo, result: pd.DataFrame) -> str:
+    """When the uploaded rows hold the target too, how far the answers agree with it (a sentence)."""
+    target = target_name(info)
+    if target not in result.columns or target == "predicted":
+        return ""
+    known = result[result[target].notna()]
+    if not len(known):
+        return ""
+    if is_classifier(info):
+        share = float((known[target].astype(str) == known["predicted"].astype(str)).mean())
+        return (
+            f"The rows hold **{md(target)}** too: the model agrees with it on {share:.1%} of the "
+            f"{len(known):,} rows that have it."
+        )
+    actual = pd.to_numeric(known[target], errors="coerce")
+    ok = actual.notna() & known["predicted"].notna()
+    if not ok.any():
+        return ""
+    rmse = float(np.sqrt(((actual[ok] - known["predicted"][ok]) ** 2).mean()))
+    return (
+        f"The rows hold **{md(target)}** too: the predictions' RMSE against it is {rmse:.4g} over "
+        f"{int(ok.sum()):,} rows."
+    )
+
+
 def batch(loaded: predict.LoadedModel) -> None:
-    """A CSV of rows in; the results table with a download (formula-looking cells neutralised)."""
-    from core.data import csv_reader
+    """A CSV of rows in; the results table (answers first, every uploaded column kept) with a
+    download (fsutil.frame_csv_bytes: formula-looking cells neutralised)."""
     from core.serving import predict_table
 
     upload = st.file_uploader("Rows (CSV)", type=["csv", "txt"], key=CSV, help=TEXT["batch_file"])
@@ -135,10 +193,24 @@ def batch(loaded: predict.LoadedModel) -> None:
         st.error(result)
         return
     st.write(f"**{len(result)} rows** predicted.")
-    st.dataframe(result, hide_index=True, width="stretch")
+    shown = answers_first(loaded.info, result)
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "predicted": st.column_config.Column(f"predicted {target_name(loaded.info)}", pinned=True),
+            "probability": percent,
+            **dict.fromkeys(probability_columns(result, loaded.info.classes).values(), percent),
+        },
+    )
+    said = agreement(loaded.info, result)
+    if said:
+        st.caption(said)
     st.download_button(
         "Download results (CSV)",
-        data=csv_reader.csv_bytes(result),
+        data=frame_csv_bytes(shown),
         file_name=f"predictions_{loaded.info.name}.csv",
         mime="text/csv",
         on_click="ignore",

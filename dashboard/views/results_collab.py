@@ -15,7 +15,7 @@ from core.jobs.store import Job
 from dashboard import results_view
 from dashboard import table_result_figures as tfig
 from dashboard.markup import md
-from dashboard.views import results_retrain
+from dashboard.views import results_retrain, results_table
 from dashboard.views.results_table import TEXT
 
 MAP_ITEMS = "results_collab_map_items"  # how many of the most-rated items the PCA map shows
@@ -31,6 +31,7 @@ def _value(interp, name: str) -> float | None:
 
 def summary_metrics(interp) -> None:
     """Validation RMSE, the mean-rating baseline's, the noise floor (when known) and the rating counts."""
+    results_table.notes(interp)
     counts = interp.frame["split"].value_counts()
     rmse, mean, floor = _value(interp, "rmse"), _value(interp, "baseline_rmse"), _value(interp, "noise_floor")
     c1, c2, c3, c4, c5 = st.columns(5)

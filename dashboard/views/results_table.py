@@ -26,6 +26,7 @@ CM_NORM = "results_table_cm_norm"  # the confusion matrix shows shares of each a
 TOP_K = "results_table_top_k"  # how many top-loss rows are listed
 TOP_SPLIT = "results_table_top_split"  # the top-loss rows of the validation, training or both splits
 IMPORTANCE = "results_table_importance"  # the (run id, run stamp, data version) keys importance was asked for
+BASELINE_GO = "results_table_baseline_go"  # the button that trains it
 EMBEDDING = "results_table_embedding"  # the categorical column whose embeddings are projected
 PERCENT = {"accuracy", "f1"}  # figures shown as percentages; the others in the target's units
 NAMES = {"accuracy": "accuracy", "f1": "F1", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
@@ -50,10 +51,17 @@ def _counts(interp) -> pd.Series:
     return interp.frame["split"].value_counts()
 
 
+def notes(interp) -> None:
+    """What the interpretation noticed about the data (a row it could not use, a value never seen)."""
+    for note in getattr(interp, "notes", []) or []:
+        st.warning(md(note), icon=":material/info:")
+
+
 def summary_metrics(interp) -> None:
     """The task's figures on the validation rows, the row counts, and the training figures beside them."""
     from core.analysis import tabular
 
+    notes(interp)
     valid, train = tabular.scores(interp, "valid"), tabular.scores(interp, "train")
     counts = _counts(interp)
     cols = st.columns(len(valid) + 2)
@@ -100,13 +108,6 @@ def scores(interp) -> results_retrain.Scores:
     return results_retrain.Scores(name, value, None, "", percent=False, higher_is_better=False)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _baseline(run_id: int, where: str, version: str) -> dict:
-    from core.analysis import baseline
-
-    return baseline.gbm_baseline(run_id)
-
-
 def baseline_verdict(metric: str, network: float, trees: float) -> str:
     """One sentence comparing the network's main figure with the trees'."""
     if metric in LOWER_IS_BETTER:
@@ -126,14 +127,27 @@ def baseline_verdict(metric: str, network: float, trees: float) -> str:
 def baseline_section(job: Job, interp) -> None:
     """The network's validation figures beside the gradient-boosting baseline's (trained once, then kept)."""
     from core import tasks
-    from core.analysis import tabular
+    from core.analysis import baseline, tabular
 
-    try:
-        with st.spinner(TEXT["baseline_running"]):
-            trees = _baseline(job.id, results_view.run_stamp(job.id), results_view.data_version(job))
-    except UserError as e:
-        st.error(str(e))
-        return
+    trees = baseline.cached(job.id, results_view.data_version(job))  # kept in runs/<id>/baseline.json
+    if trees is None:
+        st.caption(TEXT["baseline_cost"].format(n=int((interp.frame["split"] == "train").sum())))
+        if not st.button(
+            "Train the gradient-boosting baseline",
+            icon=":material/forest:",
+            key=BASELINE_GO,
+            help="scikit-learn's HistGradientBoosting on the same training rows, split and columns, "
+            "judged by the same figures; trained once per version of the data, then kept with the run.",
+        ):
+            return
+        try:
+            with st.spinner(TEXT["baseline_running"]):
+                trees = baseline.gbm_baseline(job.id)
+        except UserError as e:
+            st.error(md(e))
+            return
+    if trees.get("same_data") is False:
+        st.warning(TEXT["baseline_stale"].format(run=job.id), icon=":material/update:")
     network = tabular.scores(interp, "valid")
     rows = [
         {"figure": NAMES.get(n, n), "network": fmt(n, v), "gradient boosting": fmt(n, trees.get(n))}
