@@ -25,6 +25,7 @@ import torch
 from bench.tasks import _epoch_log, _median, run_engine
 from core import tasks
 from core.data import access, datasets, ratings_loaders
+from core.train.table_losses import MSE
 
 DATASET = "ratings_synth"
 WITHIN = 1.10  # the issue: RMSE within 10 % of the noise floor
@@ -61,7 +62,7 @@ def run_plain_loop(cfg) -> dict:
     x, y, xv, yv = train.x, train.y, valid.x, valid.y
     seed_everything(cfg.seed)
     model = collab.build_from_state(cfg.arch, bundle.state).model
-    loss_fn = collab.MSE()
+    loss_fn = MSE()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=cfg.wd)
     n_batches = len(x) // cfg.bs
     sched = OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * n_batches, pct_start=0.25, div_factor=25)

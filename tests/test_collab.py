@@ -17,7 +17,7 @@ from core.analysis import collab as analysis
 from core.data import ratings_loaders
 from core.errors import UserError
 from core.jobs.store import DONE, Store
-from core.train import collab
+from core.train import collab, tabular
 from core.train.training import seed_everything
 
 ROLES = {"user": "user", "item": "item", "rating": "rating"}
@@ -257,6 +257,34 @@ def test_the_neural_model_trains_and_says_it_has_no_item_bias(one_thread):
     learn, bundle = fit_frame(frame, items, arch="neural_collab", epochs=3)
     loaded = as_loaded(learn, bundle)
 
-    assert collab.summary(learn)["rmse"] < float(frame.rating.std())
+    assert tabular.summary(learn, "collaborative")["rmse"] < float(frame.rating.std())
     assert analysis.item_bias(loaded) is None and "dot_bias" in analysis.NO_BIAS
     assert len(analysis.item_pca(loaded)) == 40
+
+
+def test_ratings_results_keep_the_runs_split_when_the_dataset_split_changes(
+    tmp_path_factory, fresh_workspace, one_thread
+):
+    from tests.test_tabular_results import RATINGS, changed_split, trained_table
+
+    run = trained_table(tmp_path_factory, RATINGS)
+    changed_split(run, fresh_workspace)
+    interp = analysis.interpret(runs.load(run.job.id))
+    assert (interp.frame["split"] == "valid").sum() == run.job.result["n_valid"]
+    assert interp.rmse == pytest.approx(run.job.result["rmse"], rel=1e-4)
+    assert any("split has changed" in n for n in interp.notes)
+
+
+def test_a_run_that_kept_no_split_is_judged_on_the_datasets_and_says_so():
+    from types import SimpleNamespace
+
+    from core.data.table_loaders import run_split
+    from core.data.tables import Split
+
+    items = SimpleNamespace(
+        frame=pd.DataFrame({"a": range(4)}), split=Split(), is_valid=[False, True, False, False]
+    )
+    valid, notes = run_split({"kind": "table"}, items)
+    assert valid.tolist() == items.is_valid and "did not record its split" in notes[0]
+    same, none = run_split({"split": Split().to_json()}, items)
+    assert none == [] and same.sum() == 1  # a fifth of four rows, seeded as the dataset's split

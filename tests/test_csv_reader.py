@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 import time
 
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from core.data import csv_reader
-from core.data.csv_reader import CsvLimits, csv_bytes, read_csv, safe_for_spreadsheet, typed, write_csv
+from core.data.csv_reader import CsvLimits, read_csv, typed, write_csv
 from core.errors import UserError
 
 TRICKY = [
@@ -31,8 +32,6 @@ TRICKY = [
 
 
 def csv_text(rows: list[list[str]]) -> str:
-    import io
-
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
@@ -216,29 +215,22 @@ def test_write_csv_round_trips_every_cell_and_writes_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temp file left
 
 
-def test_downloads_neutralise_formulas_but_keep_numbers_and_labels():
-    frame = pd.DataFrame(
-        {
-            "text": ["=SUM(A1)", "+33 1 23", "@cmd", "-2+3", "\tx", "<=50K", "-5", "+1.5e3", "plain"],
-            "value": [-1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
-        }
+def test_a_read_table_downloads_with_its_formula_cells_neutralised():
+    """A download goes through the project's one rule (core.fsutil.frame_csv_bytes): a text cell
+    a spreadsheet would run gets a leading ', the rest (labels, numbers read as numbers) is kept."""
+    from core.fsutil import frame_csv_bytes
+
+    data = csv_text(
+        [["=cmd", "text", "value"]]
+        + [
+            [str(i), t, str(i - 1)]
+            for i, t in enumerate(["=SUM(A1)", "+33 1 23", "@cmd", "\tx", "<=50K", "plain"])
+        ]
     )
-    safe = safe_for_spreadsheet(frame)
-    assert safe["text"].tolist() == [
-        "'=SUM(A1)",
-        "'+33 1 23",
-        "'@cmd",
-        "'-2+3",
-        "'\tx",
-        "<=50K",
-        "-5",
-        "+1.5e3",
-        "plain",
-    ]
-    assert safe["value"].tolist() == frame["value"].tolist()
+    frame = typed(read_csv(data.encode(), "t.csv"))
+    assert frame["text"].iloc[0] == "=SUM(A1)"  # read as written, never evaluated
+    rows = list(csv.reader(io.StringIO(frame_csv_bytes(frame).decode("utf-8"))))
+    assert rows[0] == ["'=cmd", "text", "value"]
+    assert [r[1] for r in rows[1:]] == ["'=SUM(A1)", "'+33 1 23", "'@cmd", "'\tx", "<=50K", "plain"]
+    assert [r[2] for r in rows[1:]] == ["-1.0", "0.0", "1.0", "2.0", "3.0", "4.0"]  # numbers stay numbers
     assert frame["text"].iloc[0] == "=SUM(A1)"  # the frame itself is untouched
-    renamed = safe_for_spreadsheet(pd.DataFrame({"=cmd": ["a"]}))
-    assert list(renamed.columns) == ["'=cmd"]
-    data = csv_bytes(frame)
-    assert data.decode().splitlines()[:2] == ["text,value", "'=SUM(A1),-1.0"]
-    assert read_csv(data, "d.csv")["text"].iloc[5] == "<=50K"

@@ -11,10 +11,11 @@ import pytest
 
 from core import workspace
 from core.data import datasets, tables
-from core.data.csv_reader import CsvLimits, csv_bytes
+from core.data.csv_reader import CsvLimits
 from core.data.ingest.table import add_table
 from core.data.tables import RatingRoles, Split, TableRoles
 from core.errors import UserError
+from core.fsutil import frame_csv_bytes
 from tests.inputs import png, tree
 
 JOBS = ["Tech-support", "Craft-repair", "=1+1", "Sales", "Exec-managerial"]
@@ -66,7 +67,7 @@ def test_a_utf8_bom_table_is_imported_with_roles_proposed_and_cells_kept(ws):
     assert items.vocab == ["<=50K", ">50K"] and len(items.frame) == 60
     assert sum(items.is_valid) == 12
     assert items.frame["job"].tolist()[:5] == JOBS  # =1+1 stays text, never evaluated
-    assert b"'=1+1" in csv_bytes(items.frame) and b"<=50K" in csv_bytes(items.frame)
+    assert b"'=1+1" in frame_csv_bytes(items.frame) and b"<=50K" in frame_csv_bytes(items.frame)
     assert not [p for p in (ws / "datasets").iterdir() if p.name.startswith(".")]
 
 

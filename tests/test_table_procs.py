@@ -125,6 +125,25 @@ def test_the_state_is_plain_json_and_comes_back_the_same():
         Procs.from_json(damaged)
 
 
+def test_the_state_keeps_each_categorys_training_count_beside_its_vocabulary():
+    df = frame()
+    procs = fit(df, ROLES, VALID, classes=["<=50K", ">50K"])
+    train = df.iloc[:N_TRAIN]
+    for c in procs.cats[:2]:
+        seen = train[c.name].value_counts()
+        assert c.counts == [int(train[c.name].isna().sum()), *(int(seen[v]) for v in c.vocab[1:])]
+    assert procs.cats[2].name == "age_na" and procs.cats[2].counts == [0, N_TRAIN - 2, 2]  # False, True
+    state = json.loads(json.dumps(procs.to_json()))
+    assert state["cat"][0]["counts"] == procs.cats[0].counts
+    older = json.loads(json.dumps(state))
+    for c in older["cat"]:
+        del c["counts"]  # a state written before the counts were kept still loads
+    assert [c.counts for c in Procs.from_json(older).cats] == [None] * 4
+    older["cat"][0]["counts"] = [1, 2]
+    with pytest.raises(UserError, match="counts of 'work'"):
+        Procs.from_json(older)
+
+
 def test_rows_at_prediction_time_unknown_categories_new_gaps_and_bad_cells():
     df = frame()
     procs = fit(df, ROLES, VALID, classes=["<=50K", ">50K"])

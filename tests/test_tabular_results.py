@@ -251,34 +251,6 @@ def test_results_and_the_baseline_keep_the_runs_split_when_the_dataset_split_cha
     assert (trees["n_train"], trees["n_valid"]) == (run.job.result["n_train"], run.job.result["n_valid"])
 
 
-def test_ratings_results_keep_the_runs_split_when_the_dataset_split_changes(
-    tmp_path_factory, fresh_workspace, one_thread
-):
-    from core.analysis import collab
-
-    run = trained_table(tmp_path_factory, RATINGS)
-    changed_split(run, fresh_workspace)
-    interp = collab.interpret(runs.load(run.job.id))
-    assert (interp.frame["split"] == "valid").sum() == run.job.result["n_valid"]
-    assert interp.rmse == pytest.approx(run.job.result["rmse"], rel=1e-4)
-    assert any("split has changed" in n for n in interp.notes)
-
-
-def test_a_run_that_kept_no_split_is_judged_on_the_datasets_and_says_so():
-    from types import SimpleNamespace
-
-    from core.data.table_loaders import run_split
-    from core.data.tables import Split
-
-    items = SimpleNamespace(
-        frame=pd.DataFrame({"a": range(4)}), split=Split(), is_valid=[False, True, False, False]
-    )
-    valid, notes = run_split({"kind": "table"}, items)
-    assert valid.tolist() == items.is_valid and "did not record its split" in notes[0]
-    same, none = run_split({"split": Split().to_json()}, items)
-    assert none == [] and same.sum() == 1  # a fifth of four rows, seeded as the dataset's split
-
-
 def test_every_row_is_judged_and_the_confusion_counts_each_validation_row_once(income, one_thread):
     from core.analysis import tabular
 

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from core import fsutil, runs
+from core.data.table_roles import TABULAR_TASKS
 from core.errors import UserError
 
 BASELINE = "baseline.json"
 MAX_CAT_BINS = 254  # HistGradientBoosting bins categories into at most 255 bins, one kept for missing
-TABLE_TASKS = ("tabular_classification", "tabular_regression")
 
 
 def encode(frame: pd.DataFrame, cat: list[str], cont: list[str], is_valid: np.ndarray):
@@ -115,7 +115,7 @@ def gbm_baseline(run_id: int) -> dict:
     from core.data.table_loaders import run_split
 
     record = runs.read_record(run_id)
-    if record.task not in TABLE_TASKS:
+    if record.task not in TABULAR_TASKS:
         raise UserError(f"Run {run_id} is not a table run; the tree baseline is for tables.")
     items = table_items(record.config)
     version = tables.fingerprint(items)

@@ -8,7 +8,7 @@ N×n_cat int64, floats N×n_cont float32, targets N — through the image fast p
 (core.data.loaders.TensorLoader), with no per-row Python work.
 
 What a saved model needs beside its weights is the state (plain JSON, in run.json and bundles):
-Procs.to_json() — {"kind": "table", "format", "target", "classes", "cat": [{"name", "vocab"}],
+Procs.to_json() — {"kind": "table", "format", "target", "classes", "cat": [{"name", "vocab", "counts"}],
 "cont": [{"name", "fill", "mean", "std"}], "na", "target_stats"} — plus "roles", "split" (the
 dataset's, so the rows can be split again) and "model" (core.train.tabular.model_spec: layers,
 ps, embed_p, emb_szs, n_cont, n_out, y_range). Read it back with Procs.from_json and

@@ -79,16 +79,11 @@ class Step:
 
 def _text(v: Any) -> Any:
     """One value as text: NaN when missing, a whole number stored as a float as "3", not "3.0"."""
-    if isinstance(v, str) or v is None:
-        return np.nan if v is None else v
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        f = float(v)
-        if math.isnan(f):
-            return np.nan
+    if isinstance(v, (str, bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and not math.isnan(f := float(v)):
         return str(int(f)) if f.is_integer() and abs(f) < 2**53 else repr(f)
-    return np.nan if pd.isna(v) else str(v)
+    return np.nan if v is None or v is pd.NA or isinstance(v, (float, np.floating)) else str(v)
 
 
 def as_text(values: pd.Series) -> pd.Series:

@@ -96,9 +96,9 @@ class Collaborative:
 
     def summary(self, learn: Any) -> dict[str, float | None]:
         """The final RMSE and MAE (None when no epoch finished)."""
-        from core.train import collab
+        from core.train import tabular
 
-        return collab.summary(learn)
+        return tabular.summary(learn, self.name)
 
     def record(self, cfg: TrainConfig, bundle: Any) -> RunRecord:
         """The user and item vocabularies and the rating range (the state) and the data version."""

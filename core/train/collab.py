@@ -144,11 +144,6 @@ def learner(cfg, bundle) -> tuple[Any, BuiltModel]:
     return make_learner(cfg, bundle.dls, built, MSE(), tabular.metrics("collaborative")), built
 
 
-def summary(learn) -> dict[str, float | None]:
-    """The last epoch's validation RMSE and MAE (core.train.tabular.summary)."""
-    return tabular.summary(learn, "collaborative")
-
-
 def item_factors(model: nn.Module) -> torch.Tensor:
     """Each item's learned vector (rows in the items vocabulary's order): i_weight or the item embedding."""
     if hasattr(model, "i_weight"):
