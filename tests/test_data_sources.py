@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from core import cli
-from core.data import datasets, ingest
+from core.data import coloured_shapes, datasets, ingest
 from core.errors import UserError
 from core.jobs.store import Store
 from tests.conftest import subprocess_env
@@ -43,14 +43,14 @@ def test_shapes_are_built_in_drawn_once_and_split_by_class(fresh_workspace):
 
 
 def test_the_same_seed_draws_the_same_images_and_another_seed_others(fresh_workspace):
-    a = datasets.generate_shapes("a", seed=5, per_class=6)
-    b = datasets.generate_shapes("b", seed=5, per_class=6)
-    c = datasets.generate_shapes("c", seed=6, per_class=6)
+    a = coloured_shapes.generate_shapes("a", seed=5, per_class=6)
+    b = coloured_shapes.generate_shapes("b", seed=5, per_class=6)
+    c = coloured_shapes.generate_shapes("c", seed=6, per_class=6)
     assert _files(a) == _files(b)
     assert _files(a) != _files(c)
     assert {"a", "b", "c"} <= set(datasets.available())
     with pytest.raises(UserError, match="between 1 and 2000 images per shape"):
-        datasets.generate_shapes("d", seed=1, per_class=0)
+        coloured_shapes.generate_shapes("d", seed=1, per_class=0)
     assert "d" not in datasets.available()
 
 

@@ -3,7 +3,7 @@
     .venv/bin/python assets/examples/make_examples.py
 
 A few validation digits (8×8 grey, from scikit-learn's digits) and one coloured shape of each
-kind (32×32, drawn by core.data.datasets.generate_shapes), made in a scratch workspace.
+kind (32×32, drawn by core.data.coloured_shapes.generate_shapes), made in a scratch workspace.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="examples-"))
     os.environ["PLAYGROUND_WORKSPACE"] = str(scratch)
     try:
-        from core.data import datasets
+        from core.data import coloured_shapes, datasets
 
         digits = datasets.ensure_digits()
         for d in DIGITS:
             first = sorted((digits / "valid" / d).glob("*.png"))[0]
             shutil.copyfile(first, HERE / f"digit_{d}.png")
-        shapes = datasets.generate_shapes("shape_examples", SEED, per_class=5)
-        for kind in datasets.SHAPES:
+        shapes = coloured_shapes.generate_shapes("shape_examples", SEED, per_class=5)
+        for kind in coloured_shapes.SHAPES:
             first = sorted((shapes / "valid" / kind).glob("*.png"))[0]
             shutil.copyfile(first, HERE / f"shape_{kind}.png")
     finally:

@@ -26,7 +26,6 @@ FLIP_VARIANTS = {"digits_flip5": 0.05, "digits_flip10": 0.10, "digits_flip20": 0
 META_FILE = "dataset.json"
 FLIPPED_FILE = "flipped.json"
 VALID_NAMES = ("valid", "val", "validation")  # fastai's, Imagenette's and others' names
-SHAPES = ("circle", "square", "triangle")
 SHAPES_SEED = 0
 SHAPES_PER_CLASS = 160  # 480 images: enough to learn, quick to draw (well under a second)
 SHAPES_SIZE = 32
@@ -122,6 +121,8 @@ def resolve(name: str) -> DatasetInfo:
         path = ensure_flipped(name, FLIP_VARIANTS[name])
         return DatasetInfo(name, path, f"Digits, {name[11:]}% flipped", BUILTINS[name], 16)
     if name == "coloured_shapes":
+        from core.data.coloured_shapes import generate_shapes
+
         path = generate_shapes(name, SHAPES_SEED, SHAPES_PER_CLASS)
         return DatasetInfo(name, path, "Coloured shapes", BUILTINS[name], SHAPES_SIZE)
     if name in GENERATED:
@@ -346,69 +347,3 @@ def drawn_folder(name: str) -> tuple[Path, Path | None]:
     if target.exists():
         raise UserError(f"The workspace already holds a folder called {name}; choose another name.")
     return target, Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
-
-
-def generate_shapes(name: str, seed: int, per_class: int, size: int = SHAPES_SIZE) -> Path:
-    """Draw a dataset of coloured circles, squares and triangles from a seed (once).
-
-    Each image has a random background colour and a shape of another colour, size, position
-    and rotation; 20% of each class (stratified, same seed) goes to valid/.
-    """
-    from PIL import Image, ImageDraw
-
-    if not 1 <= per_class <= 2000 and not (workspace.subdir("datasets") / name / META_FILE).exists():
-        raise UserError("Draw between 1 and 2000 images per shape.")
-    target, tmp = drawn_folder(name)
-    if tmp is None:
-        return target
-    rng = random.Random(seed)
-    labels = np.repeat(np.arange(len(SHAPES)), per_class)
-    valid = _stratified_valid(labels, DIGITS_VALID_PCT, seed)
-    scale = 4  # drawn large, then shrunk: smooth edges
-    big = size * scale
-    try:
-        for i, lab in enumerate(labels):
-            background, colour = _two_colours(rng)
-            img = Image.new("RGB", (big, big), background)
-            radius = rng.uniform(0.22, 0.4) * big
-            margin = radius * 1.05
-            cx, cy = rng.uniform(margin, big - margin), rng.uniform(margin, big - margin)
-            draw = ImageDraw.Draw(img)
-            shape = SHAPES[lab]
-            if shape == "circle":
-                draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
-            else:
-                sides = 4 if shape == "square" else 3
-                draw.regular_polygon((cx, cy, radius), sides, rotation=rng.uniform(0, 360), fill=colour)
-            folder = tmp / ("valid" if valid[i] else "train") / shape
-            folder.mkdir(parents=True, exist_ok=True)
-            img.resize((size, size), Image.Resampling.LANCZOS).save(folder / f"{i:05d}.png")
-        meta = {
-            "title": "Coloured shapes" if name in SYNTHETIC else f"Coloured shapes, seed {seed}",
-            "description": f"{len(labels):,} coloured circles, squares and triangles of "
-            f"{size}×{size} pixels, drawn from seed {seed}.",
-            "source": f"generated from seed {seed}",
-            "split": f"stratified, {int(DIGITS_VALID_PCT * 100)}% validation, seed {seed}",
-            "n_train": int((~valid).sum()),
-            "n_valid": int(valid.sum()),
-            "default_size": size,
-            "seed": seed,
-        }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-        return _publish(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _two_colours(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """A background and a shape colour far enough apart in brightness to tell apart."""
-    while True:
-        a = tuple(rng.randrange(256) for _ in range(3))
-        b = tuple(rng.randrange(256) for _ in range(3))
-        if abs(_luma(a) - _luma(b)) > 60:
-            return a, b
-
-
-def _luma(rgb: tuple[int, int, int]) -> float:
-    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]

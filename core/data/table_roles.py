@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.data.labels import FLAG_WORDS, MAX_LABEL, check_label, valid_flag
+from core.data.labels import MAX_LABEL, check_label
+from core.data.table_split import Split, column_numbers, column_text, group_problem, split_mask
 from core.errors import UserError
 
 # The tasks a table (not ratings) can be: classes, or a value.
 TABULAR_TASKS = ("tabular_classification", "tabular_regression")
 CLASSES, VALUES = TABULAR_TASKS
 COLLAB = "collaborative"
-SPLIT_KINDS = ("random", "group", "ordered", "column")
 MAX_CAT_INTS = 20  # whole numbers with at most this many distinct values are categories
 MAX_CLASSES = 500  # a classification target with more distinct values is refused
 TARGET_NAMES = (
@@ -84,64 +84,6 @@ class RatingRoles:
         if not isinstance(d, dict) or not all(isinstance(d.get(k), str) for k in ("user", "item", "rating")):
             raise UserError("The ratings' roles must name the user, item and rating columns.")
         return cls(d["user"], d["item"], d["rating"])
-
-
-@dataclass(frozen=True)
-class Split:
-    """How rows are split: random (seeded), group (by a column), ordered (by a column), column (flags)."""
-
-    kind: str = "random"
-    column: str | None = None
-    valid_pct: float = 0.2
-    seed: int = 0
-
-    def to_json(self) -> dict:
-        """Plain JSON for dataset.json (only the fields the kind uses)."""
-        keys = {
-            "random": ("valid_pct", "seed"),
-            "group": ("column", "valid_pct", "seed"),
-            "ordered": ("column", "valid_pct"),
-            "column": ("column",),
-        }[self.kind]
-        return {"kind": self.kind, **{k: getattr(self, k) for k in keys}}
-
-    @classmethod
-    def from_json(cls, d: dict) -> Split:
-        """The split dataset.json holds; UserError when it is not one of the four kinds."""
-        if not isinstance(d, dict) or d.get("kind", "random") not in SPLIT_KINDS:
-            raise UserError(f"A split is one of: {', '.join(SPLIT_KINDS)}.")
-        kind, column = d.get("kind", "random"), d.get("column")
-        pct, seed = d.get("valid_pct", 0.2), d.get("seed", 0)
-        if kind != "random" and not (isinstance(column, str) and column):
-            raise UserError(f"A {kind} split needs the name of a column.")
-        if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0.01 <= pct <= 0.9:
-            raise UserError("The validation share must be a number from 0.01 to 0.9.")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-            raise UserError("The split's seed must be a whole number from 0 to 4294967295.")
-        return cls(kind, column if kind != "random" else None, float(pct), seed)
-
-
-def column_numbers(series: pd.Series) -> np.ndarray | None:
-    """The column as float64 (NaN where empty), or None when a non-empty cell is not a finite number."""
-    if series.dtype.kind in "fiub":
-        values = series.to_numpy(dtype=np.float64)
-        return None if np.isinf(values).any() else values
-    text = series.map(lambda c: c.strip() if isinstance(c, str) else c)
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-    if (series.notna().to_numpy() & ~np.isfinite(values)).any():
-        return None
-    return values
-
-
-def column_text(series: pd.Series) -> pd.Series:
-    """The column as text with NaN for empty cells (numbers read by another reader written back)."""
-    if series.dtype.kind not in "fiub":
-        return series.astype(object).where(series.notna(), np.nan)
-
-    def show(v):
-        return str(int(v)) if float(v).is_integer() else repr(float(v))
-
-    return series.map(lambda v: np.nan if pd.isna(v) else show(v)).astype(object)
 
 
 def _whole(values: np.ndarray) -> bool:
@@ -242,63 +184,6 @@ def propose_rating_roles(frame: pd.DataFrame) -> RatingRoles:
     rest = iter([c for c in frame.columns if c not in chosen])
     user, item, rating = (c if c is not None else next(rest) for c in chosen)
     return RatingRoles(user, item, rating)
-
-
-# --- the split -------------------------------------------------------------------------------
-
-
-def _flags(series: pd.Series) -> np.ndarray:
-    out = np.zeros(len(series), dtype=bool)
-    for i, cell in enumerate(series.tolist()):
-        flag = valid_flag(None if pd.isna(cell) else cell)
-        if flag is None:
-            raise UserError(
-                f"The split column {series.name!r} must say true or false in every row ({FLAG_WORDS}; "
-                f"empty is training); row {i + 2} holds {str(cell)[:20]!r}."
-            )
-        out[i] = flag
-    return out
-
-
-def _group_mask(keys: np.ndarray, want: int, seed: int) -> np.ndarray:
-    """Whole groups in a seeded order, each taken only when it brings the count nearer want and
-    leaves some rows for training (a prefix of the order could overshoot by one big group)."""
-    groups, codes, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    taken, total = [], 0
-    for g in np.random.default_rng(seed).permutation(len(groups)):
-        after = total + int(counts[g])
-        if abs(after - want) < abs(total - want) and after < len(keys):
-            taken.append(g)
-            total = after
-    return np.isin(codes, taken)
-
-
-def split_mask(frame: pd.DataFrame, split: Split) -> np.ndarray:
-    """Which rows are validation (True): random (seeded), group, ordered or column; UserError if unusable."""
-    n = len(frame)
-    if split.kind != "random" and split.column not in frame.columns:
-        raise UserError(f"The split column {split.column!r} is not in the table.")
-    if split.kind == "column":
-        return _flags(frame[split.column])
-    mask = np.zeros(n, dtype=bool)
-    want = round(n * split.valid_pct)
-    if split.kind == "random":
-        order = np.random.default_rng(split.seed).permutation(n)
-        mask[order[:want]] = True
-    elif split.kind == "group":
-        keys = column_text(frame[split.column]).fillna("").astype(str).to_numpy()
-        mask = _group_mask(keys, want, split.seed)
-    else:  # ordered: numbers by value, other text (ISO dates) as text; empty cells first
-        values = column_numbers(frame[split.column])
-        if values is None:
-            text = column_text(frame[split.column])
-            keys = text.fillna("").astype(str).to_numpy()
-        else:
-            keys = np.where(np.isnan(values), -np.inf, values)
-        order = np.argsort(keys, kind="stable")
-        if want:
-            mask[order[n - want :]] = True
-    return mask
 
 
 # --- problems and saving ---------------------------------------------------------------------
@@ -408,18 +293,6 @@ def _rating_problems(frame: pd.DataFrame, roles: RatingRoles) -> list[str]:
     return out
 
 
-def _group_problem(split: Split, n: int, got: int) -> list[str]:
-    """A group split far from the share asked (off by more than half of it), in a sentence."""
-    want = round(n * split.valid_pct)
-    if not n or (got and abs(got - want) <= want / 2):
-        return []
-    return [
-        f"Grouping by {split.column!r} puts {100 * got / n:.0f} % of the rows in validation "
-        f"({100 * split.valid_pct:.0f} % asked): the groups are too few or one is too large; "
-        "choose another column or another share."
-    ]
-
-
 def problems(
     frame: pd.DataFrame, roles: TableRoles | RatingRoles, split: Split, task: str | None = None
 ) -> list[str]:
@@ -438,7 +311,7 @@ def problems(
         mask = split_mask(rows, split)
     except UserError as e:
         return [*out, str(e)]
-    if split.kind == "group" and (found := _group_problem(split, len(rows), int(mask.sum()))):
+    if split.kind == "group" and (found := group_problem(split, len(rows), int(mask.sum()))):
         return [*out, *found]
     if len(rows) and not mask.any():
         out.append("The validation set is empty; choose a larger share or another column.")

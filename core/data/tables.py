@@ -26,20 +26,16 @@ from core.data.table_roles import (
     COLLAB,
     MAX_CAT_INTS,
     MAX_CLASSES,
-    SPLIT_KINDS,
     TABULAR_TASKS,
     RatingRoles,
-    Split,
     TableRoles,
-    column_numbers,
-    column_text,
     problems,
     propose_rating_roles,
     propose_roles,
-    split_mask,
     target_kinds,
     task_for,
 )
+from core.data.table_split import SPLIT_KINDS, Split, column_numbers, column_text, split_mask
 from core.errors import UserError
 
 __all__ = [

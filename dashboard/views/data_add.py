@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.data import datasets, ingest
+from core.data import coloured_shapes, ingest
 from core.data.ingest.names import check_free
 from core.data.ingest.report import Report
 from core.errors import UserError
@@ -273,7 +273,7 @@ def shapes_tab() -> None:
         try:
             check_free(name)
             with st.spinner("Drawing…"):
-                datasets.generate_shapes(name, int(seed), int(per_class))
+                coloured_shapes.generate_shapes(name, int(seed), int(per_class))
         except UserError as e:
             st.error(md(e))
             return
