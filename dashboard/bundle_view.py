@@ -79,8 +79,8 @@ def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
             "main figure": main_figure(m),
             "saved": date_text(m.created),
             "size": human_size(m.bytes),
-            "classes": m.n_classes,
-            "input": f"{m.size}×{m.size}, {'grey' if m.channels == 1 else 'colour'}",
+            "classes": m.n_classes if m.task not in ("tabular_regression", "collaborative") else "—",
+            "input": input_text(m),
         }
         for m in models
     ]
@@ -100,7 +100,28 @@ def library_table(models: list[library.ModelInfo]) -> pd.DataFrame:
     )
 
 
-def download_buttons(name: str, key: str) -> None:
+def input_text(info: library.ModelInfo) -> str:
+    """What a model takes, in a few words: an image size, table columns, or users and items."""
+    state = info.state
+    if state is None:
+        return f"{info.size}×{info.size}, {'grey' if info.channels == 1 else 'colour'}"
+    if state.get("kind") == "ratings":
+        users, items = (max(len(state.get(k, [])) - 1, 0) for k in ("users", "items"))  # "#na#" first
+        return f"{users} users × {items} items"
+    return f"{len(input_columns(info))} columns"
+
+
+def input_columns(info: library.ModelInfo) -> list[str]:
+    """The columns a table model reads from a row (the `_na` columns it makes itself left out)."""
+    from core.serving.predict_table import procs_of
+
+    try:
+        return procs_of(info.state or {}).input_names
+    except UserError:
+        return []
+
+
+def download_buttons(name: str, key: str, task: str | None = None) -> None:
     """Download the bundle zip and the generated predict.py (built only when clicked)."""
     help_text = sections("models")
     left, right = st.columns(2)
@@ -124,7 +145,8 @@ def download_buttons(name: str, key: str) -> None:
         icon=":material/code:",
         help=help_text["download_script"],
     )
-    st.caption(help_text["run_script"])
+    tabular = task in ("tabular_classification", "tabular_regression", "collaborative")
+    st.caption(help_text["run_script_csv" if tabular else "run_script"])
 
 
 def model_details(info: library.ModelInfo) -> None:
@@ -187,7 +209,7 @@ def _table_details(info: library.ModelInfo, cols, trained: str) -> None:
             "items", max(len(state.get("items", [])) - 1, 0), help="Items it learned a vector for."
         )
     else:
-        names = [c["name"] for c in state.get("cat", [])] + [c["name"] for c in state.get("cont", [])]
+        names = input_columns(info)
         cols[1].metric("input columns", len(names), help="Columns a row must give it.")
         outputs = len(info.classes) if info.task == "tabular_classification" else 1
         cols[2].metric("outputs", outputs, help="Classes it tells apart, or 1 for a value.")
@@ -248,7 +270,7 @@ def save_model_controls(job: Job) -> None:
         st.session_state[state.PREDICT_MODEL] = saved[0].name
     info = saved[0]
     st.success(f"Saved as {info.name} in the model library.", icon=":material/inventory_2:")
-    download_buttons(info.name, key=f"run{job.id}")
+    download_buttons(info.name, key=f"run{job.id}", task=info.task)
     left, right = st.columns(2)
     left.page_link(PREDICT_PAGE, label="Try it on the Predict page", icon=":material/image_search:")
     right.page_link(LIBRARY_PAGE, label="See the model library", icon=":material/inventory_2:")

@@ -167,8 +167,9 @@ def final_summary(job, snap) -> None:
     vl = result.get("valid_loss")
     cols[1].metric("validation loss", f"{vl:.4f}" if vl is not None else "—")
     cols[2].metric("training time", f"{result.get('seconds', 0):.1f} s")
-    ips = result.get("images_per_second")
-    cols[3].metric("images / second", f"{ips:,.0f}" if ips else "—")
+    ips = result.get("images_per_second")  # items per second: images, rows or ratings
+    unit = {"table": "rows", "ratings": "ratings"}.get(task.inputs, "images")
+    cols[3].metric(f"{unit} / second", f"{ips:,.0f}" if ips else "—")
     others = other_metrics(task, snap.epochs)
     if others:
         st.caption("Also after the last epoch: " + ", ".join(f"{k} {v}" for k, v in others.items()) + ".")

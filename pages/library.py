@@ -76,7 +76,7 @@ name = st.selectbox(
 )
 info = by_name[name]
 bundle_view.model_details(info)
-bundle_view.download_buttons(info.name, key="library")
+bundle_view.download_buttons(info.name, key="library", task=info.task)
 if st.button(
     "Predict with this model",
     type="primary",

@@ -106,7 +106,7 @@ def test_a_csv_on_this_machine_is_read_in_place_with_the_same_rules(ws, tmp_path
     path.write_text(census())
     info = add_table(path, path.name)
     assert info.name == "adult_like" and info.task == "tabular_classification"
-    assert datasets.metadata(info)["source"] == f"the file {path}"
+    assert datasets.metadata(info)["source"] == f"file {path}"  # the Data selector shows "file"
     assert (info.path / "table.csv").read_text() == census()
     with pytest.raises(UserError, match="A dataset called adult_like already exists"):
         add_table(path, "adult like")

@@ -48,7 +48,7 @@ def generate_shapes(name: str, seed: int, per_class: int, size: int = SHAPES_SIZ
     big = size * scale
     try:
         for i, lab in enumerate(labels):
-            background, colour = _two_colours(rng)
+            background, colour = two_colours(rng)
             img = Image.new("RGB", (big, big), background)
             radius = rng.uniform(0.22, 0.4) * big
             margin = radius * 1.05
@@ -81,14 +81,15 @@ def generate_shapes(name: str, seed: int, per_class: int, size: int = SHAPES_SIZ
         raise
 
 
-def _two_colours(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+def two_colours(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """A background and a shape colour far enough apart in brightness to tell apart."""
     while True:
         a = tuple(rng.randrange(256) for _ in range(3))
         b = tuple(rng.randrange(256) for _ in range(3))
-        if abs(_luma(a) - _luma(b)) > 60:
+        if abs(luma(a) - luma(b)) > 60:
             return a, b
 
 
-def _luma(rgb: tuple[int, int, int]) -> float:
+def luma(rgb: tuple[int, int, int]) -> float:
+    """Perceived brightness of an RGB colour (ITU-R BT.601 weights)."""
     return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]

@@ -15,7 +15,8 @@ import math
 import random
 from pathlib import Path
 
-from core.data.datasets import META_FILE, _publish, _removed_on_failure, _two_colours, drawn_folder
+from core.data.coloured_shapes import luma, two_colours
+from core.data.datasets import META_FILE, _publish, _removed_on_failure, drawn_folder
 from core.data.layouts import IMAGES, MULTI_CSV, write_labels_csv
 
 KINDS = ("circle", "square", "triangle", "star")
@@ -61,7 +62,7 @@ def generate_shapes_multi(
         (tmp / IMAGES).mkdir()
         files, labels, valid = [], [], []
         for i in range(n):
-            background, _ = _two_colours(rng)
+            background, _ = two_colours(rng)
             img = Image.new("RGB", (big, big), background)
             draw = ImageDraw.Draw(img)
             count = 0 if rng.random() < EMPTY_SHARE else rng.randint(1, MAX_SHAPES)
@@ -101,11 +102,10 @@ def generate_shapes_multi(
 
 def _two_colours_against(rng: random.Random, background) -> tuple:
     """A shape colour far enough in brightness from the background to be seen."""
-    from core.data.datasets import _luma
 
     while True:
         colour = tuple(rng.randrange(256) for _ in range(3))
-        if abs(_luma(colour) - _luma(background)) > CONTRAST:
+        if abs(luma(colour) - luma(background)) > CONTRAST:
             return background, colour
 
 

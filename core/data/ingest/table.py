@@ -65,13 +65,13 @@ def add_table(
         name = dataset_name(name)
         check_free(name)
         raw = read_csv(path, shown, limits)
-        what = f"the file {path}"
+        what = f"file {path}"
     else:
         name = dataset_name(name)
         check_free(name)
         shown = shown_as or "The uploaded file"
         raw = read_csv(source, shown, limits)
-        what = f"the upload {shown_as}" if shown_as else "an upload"
+        what = f"upload {shown_as}" if shown_as else "upload"
     return _add_frame(raw, name, kind, roles, split, shown, what, meta or {})
 
 
@@ -119,7 +119,7 @@ def _add_frame(
     things = "ratings" if ratings else "rows"
     info = {
         "title": name,
-        "description": f"{n_rows:,} {things} of {n_cols} columns from {what}.",
+        "description": f"{n_rows:,} {things} of {n_cols} columns from the {what}.",
         "task": task,
         "source": what,
         "roles": roles.to_json(),
