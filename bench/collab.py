@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from bench.tasks import _epoch_log, _median, run_engine
+from bench.tasks import _epoch_log, _median, print_ratios, print_ways, run_engine
 from core import tasks
 from core.data import access, datasets, ratings_loaders
 from core.train.table_losses import MSE
@@ -187,18 +187,8 @@ def _print(r: dict) -> None:
         flush=True,
     )
     print(f"  epoch times at batch size {r['speed_bs']}:")
-    for way in ("engine", "plain_loop", "fastai_default"):
-        if way in r:
-            w = r[way]
-            print(
-                f"  {way:<15} {w['seconds_per_epoch']:8.4f} s/epoch ({w['cpu_seconds_per_epoch']:.4f} s CPU) "
-                f"{w['ratings_per_second']:10.1f} ratings/s  RMSE {w['rmse']}"
-            )
-    for unit, shown in (("", "wall"), ("_cpu", "CPU")):
-        ratios = f"  {shown}: engine/plain = {r['engine_vs_plain' + unit]:.2f}×"
-        if "engine_vs_fastai" + unit in r:
-            ratios += f", engine/fastai-default = {r['engine_vs_fastai' + unit]:.3f}×"
-        print(ratios, flush=True)
+    print_ways(r, "ratings_per_second", "ratings/s", lambda w: f"  RMSE {w['rmse']}")
+    print_ratios(r)
 
 
 def main(argv: list[str] | None = None) -> int:

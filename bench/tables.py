@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from bench.tasks import _epoch_log, _median, run_engine
+from bench.tasks import _epoch_log, _median, print_ratios, print_ways, run_engine
 from core import tasks
 from core.data import access, datasets
 
@@ -212,18 +212,8 @@ def _print_quality(q: dict) -> None:
 
 def _print_speed(s: dict) -> None:
     print(f"{SPEED_DATASET} at bs {s['bs']} ({s['epochs']} epochs each):", flush=True)
-    for way in ("engine", "plain_loop", "fastai_default"):
-        if way in s:
-            w = s[way]
-            print(
-                f"  {way:<15} {w['seconds_per_epoch']:8.3f} s/epoch ({w['cpu_seconds_per_epoch']:.3f} s CPU) "
-                f"{w['rows_per_second']:10.1f} rows/s"
-            )
-    for unit, shown in (("", "wall"), ("_cpu", "CPU")):
-        line = f"  {shown}: engine/plain = {s['engine_vs_plain' + unit]:.2f}×"
-        if "fastai_vs_plain" + unit in s:
-            line += f", fastai-default/plain = {s['fastai_vs_plain' + unit]:.2f}×"
-        print(line, flush=True)
+    print_ways(s, "rows_per_second", "rows/s")
+    print_ratios(s)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -243,6 +243,29 @@ def bench_task(name: str, epochs: int, skip_fastai: bool = False) -> dict:
     return out
 
 
+def print_ways(r: dict, rate: str, unit: str, extra=None) -> None:
+    """One line per way that ran (engine, plain loop, fastai's default): wall and CPU seconds per
+    epoch and its rate (r[way][rate], written with unit); extra(w) adds the way's own figure."""
+    for way in ("engine", "plain_loop", "fastai_default"):
+        if way in r:
+            w = r[way]
+            print(
+                f"  {way:<15} {w['seconds_per_epoch']:8.4f} s/epoch ({w['cpu_seconds_per_epoch']:.4f} s CPU) "
+                f"{w[rate]:10.1f} {unit}{extra(w) if extra else ''}"
+            )
+
+
+def print_ratios(r: dict) -> None:
+    """The ratios against the plain loop (and fastai's default, when it ran), by wall and CPU time."""
+    for unit, shown in (("", "wall"), ("_cpu", "CPU")):
+        line = f"  {shown}: engine/plain = {r['engine_vs_plain' + unit]:.2f}×"
+        if "engine_vs_fastai" + unit in r:
+            line += f", engine/fastai-default = {r['engine_vs_fastai' + unit]:.3f}×"
+        if "fastai_vs_plain" + unit in r:
+            line += f", fastai-default/plain = {r['fastai_vs_plain' + unit]:.2f}×"
+        print(line, flush=True)
+
+
 def _print(r: dict) -> None:
     q = r["quality"]
     metric = FIRST_EPOCH_AT_MOST[r["task"]][0]
@@ -256,18 +279,8 @@ def _print(r: dict) -> None:
     goal = " and ".join(f"{k} ≥ {v}" for k, v in q["goal"].items())
     when = f"{q['seconds_to_goal']} s (epoch {q['epoch_of_goal']})" if q["seconds_to_goal"] else "not reached"
     print(f"  {goal}: {when}; within {q['within']} s: {'ok' if q['ok'] else 'NOT MET'}", flush=True)
-    for way in ("engine", "plain_loop", "fastai_default"):
-        if way in r:
-            w = r[way]
-            print(
-                f"  {way:<15} {w['seconds_per_epoch']:8.3f} s/epoch ({w['cpu_seconds_per_epoch']:.3f} s CPU) "
-                f"{w['images_per_second']:9.1f} img/s"
-            )
-    for unit, shown in (("", "wall"), ("_cpu", "CPU")):
-        ratios = f"  {shown}: engine/plain = {r['engine_vs_plain' + unit]:.2f}×"
-        if "engine_vs_fastai" + unit in r:
-            ratios += f", engine/fastai-default = {r['engine_vs_fastai' + unit]:.3f}×"
-        print(ratios, flush=True)
+    print_ways(r, "images_per_second", "img/s")
+    print_ratios(r)
 
 
 def main(argv: list[str] | None = None) -> int:

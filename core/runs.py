@@ -86,6 +86,21 @@ class RunRecord:
         return data
 
 
+def state_record(cfg: TrainConfig, bundle: Any) -> RunRecord:
+    """The RunRecord of a table or ratings run: its outputs' names, the processing state its loaders
+    learned and the data version (no image size, channels or normalisation)."""
+    return RunRecord(
+        config=cfg,
+        vocab=list(bundle.vocab),
+        size=0,
+        channels=0,
+        mean=[],
+        std=[],
+        data_fingerprint=bundle.data_fingerprint,
+        state=bundle.state,
+    )
+
+
 def bundle_input(record: RunRecord) -> dict[str, Any]:
     """How an image becomes the model's input, as a bundle's config.json says it (every image task)."""
     return {

@@ -105,16 +105,19 @@ def test_the_entries_are_fastais_own():
         assert entry.name == entry.archive_name.removesuffix(".tgz")
 
 
+class Recording(Store):
+    """A job store that keeps every progress report a job made, to check what a person saw."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.reports: list[tuple[float, str]] = []
+
+    def set_progress(self, job_id, progress, message=None):
+        self.reports.append((progress, message))
+        super().set_progress(job_id, progress, message)
+
+
 def test_planet_tiny_is_downloaded_with_progress_as_a_multi_label_set(served):
-    class Recording(Store):
-        def __init__(self, path):
-            super().__init__(path)
-            self.reports: list[tuple[float, str]] = []
-
-        def set_progress(self, job_id, progress, message=None):
-            self.reports.append((progress, message))
-            super().set_progress(job_id, progress, message)
-
     store = Recording(workspace.db_path())
     job_id = store.submit("download", {"key": "PLANET_TINY"})
     assert run_job(store, store.claim_next(pid=1)) == DONE

@@ -15,10 +15,11 @@ import pytest
 from core import workspace
 from core.data import catalogue, datasets, download, tables
 from core.errors import UserError
-from core.jobs.store import DONE, Store
+from core.jobs.store import DONE
 from core.jobs.worker import run_job
 from tests.inputs import tar_bytes, tree
 from tests.test_download import Server, md5_head
+from tests.test_download_tasks import Recording
 
 ADULT_HEADER = (
     "age,workclass,fnlwgt,education,education-num,marital-status,occupation,relationship,race,sex,"
@@ -106,15 +107,6 @@ def test_the_table_entries_are_fastais_own():
 
 
 def test_adult_is_downloaded_with_progress_as_a_table_with_the_course_roles(served):
-    class Recording(Store):
-        def __init__(self, path):
-            super().__init__(path)
-            self.reports: list[tuple[float, str]] = []
-
-        def set_progress(self, job_id, progress, message=None):
-            self.reports.append((progress, message))
-            super().set_progress(job_id, progress, message)
-
     store = Recording(workspace.db_path())
     job_id = store.submit("download", {"key": "ADULT_SAMPLE"})
     assert run_job(store, store.claim_next(pid=1)) == DONE

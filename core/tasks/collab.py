@@ -102,18 +102,9 @@ class Collaborative:
 
     def record(self, cfg: TrainConfig, bundle: Any) -> RunRecord:
         """The user and item vocabularies and the rating range (the state) and the data version."""
-        from core.runs import RunRecord
+        from core.runs import state_record
 
-        return RunRecord(
-            config=cfg,
-            vocab=list(bundle.vocab),
-            size=0,
-            channels=0,
-            mean=[],
-            std=[],
-            data_fingerprint=bundle.data_fingerprint,
-            state=bundle.state,
-        )
+        return state_record(cfg, bundle)
 
     def build(self, arch: str, n_outputs: int, channels: int, size: int, pretrained: bool = False) -> Any:
         """Not for ratings: the network is built from the user and item vocabularies (build_model)."""

@@ -133,18 +133,9 @@ class _Table:
 
     def record(self, cfg: TrainConfig, bundle: Any) -> RunRecord:
         """The classes (or the target's name), the processing state and the data version."""
-        from core.runs import RunRecord
+        from core.runs import state_record
 
-        return RunRecord(
-            config=cfg,
-            vocab=list(bundle.vocab),
-            size=0,
-            channels=0,
-            mean=[],
-            std=[],
-            data_fingerprint=bundle.data_fingerprint,
-            state=bundle.state,
-        )
+        return state_record(cfg, bundle)
 
     def build(self, arch: str, n_outputs: int, channels: int, size: int, pretrained: bool = False) -> Any:
         """Not for tables: their network is built from the processing state (build_model)."""
