@@ -3,6 +3,8 @@ with --history: the Runs page with 300 runs and Compare of 10 runs × 5,000 batc
 
 Run: .venv/bin/python -m bench.dashboard              # everything
      .venv/bin/python -m bench.dashboard --history    # only the Runs page and Compare
+     .venv/bin/python -m bench.dashboard --live       # only server CPU per watching Train tab (1, 5)
+     .venv/bin/python -m bench.dashboard --switches   # only first paint, page switches, throughput
 """
 
 from __future__ import annotations
@@ -46,10 +48,19 @@ def start_from_train_page(page, url: str, store) -> int:
     deadline = time.monotonic() + 120
     while True:
         new = [j for j in store.jobs(limit=100) if j.id not in before]
-        if new and new[0].state == "RUNNING":
-            return new[0].id
+        if new:
+            return wait_running(store, new[0].id)
+        assert time.monotonic() < deadline, "the run was never queued"
+        time.sleep(0.2)
+
+
+def wait_running(store, job_id: int) -> int:
+    """job_id, once the worker has started it."""
+    deadline = time.monotonic() + 120
+    while store.get(job_id).state != "RUNNING":
         assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.2)
+    return job_id
 
 
 def wait_done(store, job_id: int) -> float:
@@ -90,16 +101,17 @@ def main(rounds: int = 3) -> None:
 
             # 2. page switches while a run trains
             job_id = start_from_train_page(page, url, store)
-            page.get_by_role("link", name="Model").first.click()  # build (and cache) the model
-            page.get_by_text("Parameters").first.wait_for(timeout=60_000)
-            switches = []
+            page.wait_for_timeout(1500)
+            switches = []  # each page's first visit in this session first (LR finder, Data: cold)
             for title, heading in [
+                ("LR finder", "Learning-rate finder"),
+                ("Train", "Train"),
+                ("Data", "Data"),
+                ("Home", "fastai playground"),
                 ("Model", "Model"),
                 ("LR finder", "Learning-rate finder"),
                 ("Train", "Train"),
-                ("Home", "fastai playground"),
-                ("LR finder", "Learning-rate finder"),
-                ("Train", "Train"),
+                ("Data", "Data"),
             ]:
                 t = time.perf_counter()
                 page.get_by_role("link", name=title).first.click()
@@ -261,8 +273,16 @@ def history_main(rounds: int = 3) -> dict:
 
 
 if __name__ == "__main__":
-    if "--history" in sys.argv[1:]:
+    from bench.live import live_main
+
+    args = sys.argv[1:]
+    if "--history" in args:
         history_main()
+    elif "--live" in args:
+        live_main()
+    elif "--switches" in args:
+        main()
     else:
         main()
+        live_main()
         history_main()

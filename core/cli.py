@@ -13,6 +13,9 @@ from core.errors import UserError
 from core.train import train_cli
 
 
+MAX_NUM_IT = 10_000  # lr-find iterations: fastai's default is 100
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line, exit status 2."""
 
@@ -33,9 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run queued jobs (the dashboard starts one itself)")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
     w.add_argument("--idle-exit", type=float, default=None, help="exit after N idle seconds")
-    b = sub.add_parser("bench", help="engine vs fastai's default pipeline vs a plain loop")
-    b.add_argument("--epochs", type=int, default=3)
+    b = sub.add_parser("bench", help="engine vs a plain PyTorch loop (and fastai's default pipeline)")
+    b.add_argument("--epochs", type=int, default=4, help="epochs per fit (default 4)")
+    b.add_argument("--rounds", type=int, default=5, help="alternating engine/plain rounds (default 5)")
     b.add_argument("--archs", default="simple_cnn,mnist_cnn")
+    b.add_argument("--size", type=int, default=None, help="image side in pixels (default: the dataset's)")
+    b.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train (default cpu)")
+    b.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the worker's)")
     b.add_argument("--skip-fastai", action="store_true", help="skip the slow fastai baseline")
     sub.add_parser("datasets", help="list the datasets")
     r = sub.add_parser("runs", help="list the training runs, newest first")
@@ -46,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--text", help="only runs whose id, name, note, dataset or architecture has this")
     r.add_argument("--deleted", action="store_true", help="list runs in the trash too")
     c = sub.add_parser("compare", help="2-10 runs: the settings that differ, final figures, noise (JSON)")
-    c.add_argument("runs", nargs="+", type=int, metavar="RUN", help="run ids")
+    c.add_argument("runs", nargs="+", type=config_args.run_id, metavar="RUN", help="run ids")
     from core.jobs import sweep_cli
 
     sweep_cli.add_parser(sub)  # `sweep`: Optuna picks the settings, the queue runs them
@@ -176,9 +183,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     """`lr-find`: run the learning-rate finder and print its four suggestions."""
+    if not 6 <= args.num_it <= MAX_NUM_IT:
+        raise UserError(f"lr-find needs from 6 to {MAX_NUM_IT:,} iterations (--num-it).")
     cfg = config_args.config(args)
-    if args.num_it < 6:
-        raise UserError("lr-find needs at least 6 iterations (--num-it).")
     t = time.perf_counter()
     job = run_and_follow("lr_find", {"config": cfg.to_dict(), "num_it": args.num_it})
     if job.result:
@@ -209,13 +216,30 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """`bench`: the engine against fastai's default pipeline and a plain loop."""
+    """`bench`: the engine against a plain loop (and fastai's default pipeline), in alternating rounds."""
+    if args.epochs < 1 or args.rounds < 1:
+        raise UserError("Benchmark at least 1 epoch and 1 round.")
+    if args.threads is not None and args.threads < 1:
+        raise UserError("--threads must be at least 1.")
+    if args.size is not None and not 8 <= args.size <= 1024:
+        raise UserError("--size must be between 8 and 1024 pixels.")
+    from core.train import device as devices
+
+    if args.device == "cuda" and not devices.cuda_available():
+        raise UserError(
+            "--device cuda needs a CUDA GPU, and PyTorch sees none on this machine; "
+            "run the bench with --device cpu (the default)."
+        )
     from bench import engine as bench
 
-    if args.epochs < 1:
-        raise UserError("Benchmark at least 1 epoch.")
     return bench.main(
-        args.epochs, [a.strip() for a in args.archs.split(",") if a.strip()], skip_fastai=args.skip_fastai
+        args.epochs,
+        [a.strip() for a in args.archs.split(",") if a.strip()],
+        skip_fastai=args.skip_fastai,
+        rounds=args.rounds,
+        device=args.device,
+        threads=args.threads or devices.threads(),
+        size=args.size,
     )
 
 

@@ -84,7 +84,7 @@ class TrainConfig:
     def __post_init__(self):
         from core import tasks
 
-        if self.task not in tasks.TASKS:
+        if not isinstance(self.task, str) or self.task not in tasks.TASKS:
             return  # validate() says so in a sentence
         Options = tasks.get(self.task).Options
         if self.options is None or isinstance(self.options, dict):
@@ -92,7 +92,7 @@ class TrainConfig:
             known = {f.name for f in dataclasses.fields(Options)}
             unknown = sorted(set(values) - known)
             if unknown:
-                raise ConfigError(f"Unknown {self.task} setting(s): {', '.join(unknown)}.")
+                raise ConfigError(f"Unknown {self.task} setting(s): {', '.join(map(str, unknown))}.")
             object.__setattr__(self, "options", Options(**values))
         elif not isinstance(self.options, Options):
             raise ConfigError(f"The options of a {self.task} run must be {Options.__name__}.")
@@ -126,14 +126,16 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict (e.g. a stored run), refusing unknown keys."""
+        if not isinstance(data, dict):
+            raise ConfigError("Training settings must be a table of names and values.")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
             raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.")
         values = dict(data)
         if isinstance(values.get("aug"), dict):
             aug_known = {f.name for f in dataclasses.fields(Augment)}
-            aug_unknown = sorted(set(values["aug"]) - aug_known)
+            aug_unknown = sorted(map(str, set(values["aug"]) - aug_known))
             if aug_unknown:
                 raise ConfigError(f"Unknown augmentation setting(s): {', '.join(aug_unknown)}.")
             values["aug"] = Augment(**values["aug"])
@@ -152,11 +154,22 @@ def monitors(task: str) -> list[str]:
     """What early stopping and keep-best may watch: the validation loss or the task's main metric."""
     from core import tasks
 
-    return ["valid_loss", tasks.get(task).main_metric] if task in tasks.TASKS else ["valid_loss"]
+    known = isinstance(task, str) and task in tasks.TASKS
+    return ["valid_loss", tasks.get(task).main_metric] if known else ["valid_loss"]
 
 
 def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A number that is not a bool, NaN, infinite, or an int too large to be a float."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int of hundreds of digits
+        return False
+
+
+def _within(x: Any, low: float, high: float) -> bool:
+    return _finite(x) and low <= x <= high
 
 
 def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
@@ -165,20 +178,20 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
     from core.train.archs import ARCHS
 
     out = []
-    if cfg.task not in tasks.TASKS:
-        out.append(f"Unknown task {cfg.task!r}; choose one of: {', '.join(tasks.names())}.")
+    if not isinstance(cfg.task, str) or cfg.task not in tasks.TASKS:
+        out.append(f"Unknown task {str(cfg.task)[:40]!r}; choose one of: {', '.join(tasks.names())}.")
     else:
         if cfg.options is not None:
             out.extend(cfg.options.problems())
         task = tasks.get(cfg.task)
-        if cfg.arch not in ARCHS:
-            out.append(f"Unknown architecture {cfg.arch!r}. Choose one of: {', '.join(task.archs)}.")
+        if not isinstance(cfg.arch, str) or cfg.arch not in ARCHS:
+            out.append(f"Unknown architecture {str(cfg.arch)[:40]!r}. Choose one of: {', '.join(task.archs)}.")
         elif cfg.arch not in task.archs:
             out.append(
                 f"{cfg.arch!r} is not an architecture for {task.title.lower()}; choose one of: "
                 f"{', '.join(task.archs)}."
             )
-    if isinstance(cfg.lr, float) and cfg.lr == math.inf:
+    if isinstance(cfg.lr, (int, float)) and not _finite(cfg.lr) and cfg.lr > 0:  # inf, or 10**400
         out.append("The learning rate must be a finite number below 10 (try 3e-3).")
     elif not _finite(cfg.lr) or cfg.lr <= 0:
         out.append("The learning rate must be greater than 0 (try 3e-3).")
@@ -211,8 +224,8 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         out.append("At most 1000 epochs per run.")
     if not isinstance(cfg.freeze_epochs, int) or not 0 <= cfg.freeze_epochs <= 100:
         out.append("Freeze epochs must be between 0 and 100.")
-    if cfg.schedule not in SCHEDULES:
-        out.append(f"Unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}.")
+    if not isinstance(cfg.schedule, str) or cfg.schedule not in SCHEDULES:
+        out.append(f"Unknown schedule {str(cfg.schedule)[:40]!r}; choose one of: {', '.join(SCHEDULES)}.")
     if not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
         out.append("The seed must be a whole number from 0 to 4294967295.")
     if cfg.size is not None and (not isinstance(cfg.size, int) or not 8 <= cfg.size <= 512):
@@ -221,19 +234,21 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         out.append("The validation share must be between 0.05 and 0.5.")
     if not isinstance(cfg.patience, int) or isinstance(cfg.patience, bool) or not 1 <= cfg.patience <= 100:
         out.append("Patience must be a whole number of epochs from 1 to 100.")
-    if cfg.monitor not in monitors(cfg.task):
+    if not isinstance(cfg.monitor, str) or cfg.monitor not in monitors(cfg.task):
         out.append(
             f"Early stopping and keep-best watch {' or '.join(monitors(cfg.task))}, not {cfg.monitor!r}."
         )
     a = cfg.aug
-    if not 0 <= a.max_rotate <= 180:
+    if not isinstance(a, Augment):
+        return [*out, "The augmentation settings must be rotation, zoom, shift, lighting and warp values."]
+    if not _within(a.max_rotate, 0, 180):
         out.append("Rotation must be between 0 and 180 degrees.")
-    if not 1 <= a.max_zoom <= 2:
+    if not _within(a.max_zoom, 1, 2):
         out.append("Zoom must be between 1.0 (none) and 2.0.")
-    if not 0 <= a.max_translate <= 0.5:
+    if not _within(a.max_translate, 0, 0.5):
         out.append("Shift must be between 0 and 0.5 of the image.")
-    if not 0 <= a.max_lighting <= 0.9:
+    if not _within(a.max_lighting, 0, 0.9):
         out.append("Lighting change must be between 0 and 0.9.")
-    if not 0 <= a.max_warp <= 0.5:
+    if not _within(a.max_warp, 0, 0.5):
         out.append("Warp must be between 0 and 0.5.")
     return out

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from core.config import SCHEDULES, TrainConfig
-from core.errors import UserError
+from core.config import SCHEDULES, TrainConfig, config_problems
+from core.errors import ConfigError, UserError
 
 DEFAULTS = TrainConfig()
 
@@ -53,6 +53,30 @@ def add(p: argparse.ArgumentParser, training: bool) -> None:
 
 
 CONFIG_FLAGS = ("arch", "bs", "wd", "seed", "size", "epochs", "lr", "lr_low", "schedule", "freeze_epochs")
+NUMBER_FLAGS = ("bs", "wd", "seed", "size", "epochs", "lr", "lr_low", "freeze_epochs")
+MAX_RUN_ID = 2**63 - 1  # the job store's ids are SQLite integers
+
+
+def run_id(text: str) -> int:
+    """argparse type of a run id: a whole number from 1 that the job store can hold."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid run id {text[:20]!r}; give a run's number") from None
+    if not 1 <= value <= MAX_RUN_ID:
+        raise argparse.ArgumentTypeError(f"there is no run {text[:20]}; `python -m core runs` lists them")
+    return value
+
+
+def check_numbers(given: dict) -> None:
+    """Refuse a number flag outside its range before the dataset is looked at: a built-in dataset
+    is made on its first use, so a mistyped flag then costs nothing and leaves nothing behind."""
+    numbers = {k: v for k, v in given.items() if k in NUMBER_FLAGS}
+    if "lr_low" in numbers and "lr" not in numbers:
+        numbers["lr"] = 9.99  # the highest lr accepted: any lr_low it refuses is refused later too
+    found = config_problems(TrainConfig(**numbers)) if numbers else []
+    if found:
+        raise ConfigError(found[0])
 
 
 def task_of(dataset: str, asked: str | None = None) -> str:
@@ -75,8 +99,9 @@ def config(args: argparse.Namespace) -> TrainConfig:
     """The run the flags describe: the dataset's task, its defaults, then every flag given."""
     from core import tasks
 
-    task = task_of(args.dataset, args.task)
     given = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k, None) is not None}
+    check_numbers(given)
+    task = task_of(args.dataset, args.task)
     if args.augment:
         given["augment"] = True
     if args.no_pretrained:

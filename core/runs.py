@@ -73,6 +73,10 @@ class RunRecord:
     # category vocabularies, fill values, means and stds, user and item vocabularies), as plain
     # JSON; None for image tasks, whose input is described by size, channels, mean and std.
     state: dict | None = None
+    # Where it trained ("cpu", "cuda:0") and in which mixed precision ("bf16", "fp16"; None is
+    # float32); None for runs saved before devices were recorded.
+    device: str | None = None
+    precision: str | None = None
 
     @property
     def task(self) -> str:
@@ -140,9 +144,18 @@ def parse_record(meta: dict[str, Any]) -> RunRecord:
             std=[float(v) for v in meta["std"]],
             data_fingerprint=meta.get("data_fingerprint"),
             state=_state(meta.get("state")),
+            device=_text(meta.get("device")),
+            precision=_text(meta.get("precision")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"run.json cannot be read: {e}") from e
+
+
+def _text(value: Any) -> str | None:
+    """An optional text field of run.json (anything but a string or null is malformed)."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("a device or precision is not text")
+    return value
 
 
 def _state(value: Any) -> dict | None:

@@ -307,9 +307,22 @@ def plan_section(dataset: str) -> None:
             st.rerun()
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _history(root: str, dataset: str, stamp: tuple) -> list[journal.HistoryEntry]:
+    return journal.history(dataset)
+
+
+def history(dataset: str) -> list[journal.HistoryEntry]:
+    """journal.history, read again only when one of the dataset's journals changed (not on a mark)."""
+    from core import workspace
+    from core.data.access import journals_stamp
+
+    return _history(str(workspace.root()), dataset, journals_stamp(dataset))
+
+
 def history_section(dataset: str) -> None:
     """Every applied plan, newest first, and Undo for the last one still applied."""
-    entries = journal.history(dataset)
+    entries = history(dataset)
     if not entries:
         st.caption("No changes applied to this dataset yet.")
     else:

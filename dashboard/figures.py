@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 
 MAX_POINTS = 2000  # thin long runs so the browser stays quick
+LIVE_POINTS = 500  # while a run trains: a lighter curve, redrawn every 2 s at most
+SKIP_END = 5  # the LR finder's last points are left out of its loss axis, as fastai's plot_lr_find does
+LOSS_LAYOUT = dict(
+    xaxis_title="batch",
+    yaxis_title="loss",
+    height=360,
+    margin=dict(l=10, r=10, t=30, b=10),
+    legend=dict(orientation="h"),
+)
 SUGGESTION_COLOURS = {"valley": "#2ca02c", "slide": "#9467bd", "minimum": "#d62728", "steep": "#ff7f0e"}
 
 
 def thin(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
-    """Every k-th row (and always the last) so at most about max_points remain."""
+    """Every k-th row (and always the last) so at most max_points remain."""
     if len(frame) <= max_points:
         return frame
-    k = -(-len(frame) // max_points)
+    k = -(-len(frame) // (max_points - 1))  # room for the last row
     keep = frame.iloc[::k]
     if keep.index[-1] != frame.index[-1]:
         keep = pd.concat([keep, frame.iloc[[-1]]])
@@ -27,13 +38,22 @@ def loss_curve(batches: pd.DataFrame, epochs: pd.DataFrame) -> go.Figure:
     fig.add_scatter(x=b["step"], y=b["loss"], name="train (smoothed)", mode="lines")
     if len(epochs) and "valid_loss" in epochs:
         fig.add_scatter(x=epochs["step"], y=epochs["valid_loss"], name="validation", mode="lines+markers")
-    return fig.update_layout(
-        xaxis_title="batch",
-        yaxis_title="loss",
-        height=360,
-        margin=dict(l=10, r=10, t=30, b=10),
-        legend=dict(orientation="h"),
-    )
+    return fig.update_layout(**LOSS_LAYOUT)
+
+
+def live_loss_spec(batches: pd.DataFrame, epochs: pd.DataFrame) -> dict:
+    """loss_curve's traces as a plain plotly dict, thinned to LIVE_POINTS: cheap to build and send
+    while a run trains (no figure object, fewer points); the finished run gets loss_curve."""
+    b = thin(batches, LIVE_POINTS)
+    data = [
+        dict(
+            type="scatter", x=b["step"].tolist(), y=b["loss"].tolist(), name="train (smoothed)", mode="lines"
+        )
+    ]
+    if len(epochs) and "valid_loss" in epochs:
+        v = dict(x=epochs["step"].tolist(), y=epochs["valid_loss"].tolist())
+        data.append(dict(type="scatter", **v, name="validation", mode="lines+markers"))
+    return {"data": data, "layout": LOSS_LAYOUT}
 
 
 def schedule_figure(preview: pd.DataFrame) -> go.Figure:
@@ -52,15 +72,51 @@ def schedule_figure(preview: pd.DataFrame) -> go.Figure:
     )
 
 
+def lr_loss_range(losses: list[float]) -> tuple[float, float] | None:
+    """The LR finder's loss axis without the divergence, or None when nothing needs clipping.
+
+    As fastai's plot_lr_find, the last SKIP_END points (where the loss explodes and the finder
+    stops) are left out; and a loss above where the curve started (the highest point up to the
+    bulk's minimum) is divergence too, so it goes off the top of the axis.
+    """
+    finite = [v for v in losses if math.isfinite(v)]
+    bulk = finite[:-SKIP_END] if len(finite) > 2 * SKIP_END else []
+    if not bulk:
+        return None
+    low = min(bulk)
+    high = max(bulk[: bulk.index(low) + 1])
+    if max(finite) <= high or high <= low:
+        return None
+    pad = 0.08 * (high - low)
+    return low - pad, high + pad
+
+
 def lr_find_figure(lrs: list[float], losses: list[float], suggestions: dict[str, float | None]) -> go.Figure:
-    """Loss against learning rate on a log axis, with each suggestion marked."""
+    """Loss against learning rate on a log axis, with each suggestion marked.
+
+    The divergence at the end is drawn going off the top of a loss axis fitted to the rest of the
+    curve (lr_loss_range), with a triangle where it leaves and how high it goes in the legend.
+    """
     fig = go.Figure()
     fig.add_scatter(x=lrs, y=losses, name="loss", mode="lines")
+    fitted = lr_loss_range(losses)
+    if fitted is not None:
+        top = fitted[1]
+        first = next(i for i, v in enumerate(losses) if not math.isfinite(v) or v > top)
+        peak = max(v for v in losses if math.isfinite(v))
+        fig.add_scatter(
+            x=[lrs[first]],
+            y=[top],
+            mode="markers",
+            name=f"off the chart: the loss climbs to {peak:.3g}",
+            marker=dict(symbol="triangle-up", size=12, color="#d62728"),
+            cliponaxis=False,
+        )
     for name, lr in suggestions.items():
         if lr is None:
             continue
         colour = SUGGESTION_COLOURS.get(name, "grey")
-        low, high = (min(losses), max(losses)) if losses else (0, 1)
+        low, high = fitted or ((min(losses), max(losses)) if losses else (0, 1))
         # a vertical line drawn as a trace: shapes on a log axis would need log10 coordinates
         fig.add_scatter(
             x=[lr, lr],
@@ -72,7 +128,7 @@ def lr_find_figure(lrs: list[float], losses: list[float], suggestions: dict[str,
         )
     return fig.update_layout(
         xaxis=dict(type="log", title="learning rate", exponentformat="e"),
-        yaxis_title="loss",
+        yaxis=dict(title="loss", range=list(fitted) if fitted else None),
         height=380,
         margin=dict(l=10, r=10, t=30, b=10),
     )

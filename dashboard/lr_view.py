@@ -53,3 +53,8 @@ def lr_problem(value: float | None) -> str | None:
 def fmt_lr(value: float) -> str:
     """A learning rate as people write it: 1.23e-03."""
     return f"{value:.2e}"
+
+
+def use_label(value: float | None) -> str:
+    """A suggestion's button, short enough for its column: 'Use 1.23e-03' (the sentence is its help)."""
+    return f"Use {fmt_lr(value)}" if value is not None else "Use"

@@ -8,7 +8,6 @@ functions: controls, show_one and show_many. A table or ratings model takes no i
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -16,9 +15,12 @@ import streamlit as st
 from core.fsutil import frame_csv_bytes
 from core.serving import predict
 from core.serving.library import ModelInfo
-from dashboard import figures, state
+from dashboard import figures, predict_cache, state
 from dashboard.bundle_view import figure_name
 from dashboard.markup import html_text, md
+from dashboard.predict_cache import INPUTS, Upload, kept, read_uploads
+from dashboard.predict_cache import predictions as predictions  # the page's calls, kept here
+from dashboard.predict_cache import prepare_all as prepare_all
 from dashboard.text import sections
 
 SOURCE = "predict_source"  # upload, camera or drawing
@@ -27,7 +29,6 @@ CAMERA = "predict_camera"
 CANVAS = "predict_canvas"
 GRADCAM = "predict_gradcam"
 CLOSER = "predict_closer"
-_PREDS = "_predict_preds"  # (key, predictions) of the last batch, so moving the threshold is free
 TOP_K = 5
 SQUARE_SIDE = 0  # a single-label model's view needs no centre square kept (segmentation's does)
 EXAMPLE = "predict_example"
@@ -143,7 +144,9 @@ def image_inputs(info: ModelInfo) -> list[tuple[str, bytes]]:
             key=CAMERA,
             help="Your browser asks for the camera; the photo goes only to this server.",
         )
-        return [("photo.jpg", photo.getvalue())] if photo is not None else []
+        if photo is None:
+            return []
+        return [("photo.jpg", data) for _, data in read_uploads([photo], kept(INPUTS))]
     if source == "draw":
         return _drawing(info)
     files = st.file_uploader(
@@ -155,7 +158,7 @@ def image_inputs(info: ModelInfo) -> list[tuple[str, bytes]]:
         "recognised by its content, not its name.",
     )
     if files:
-        return [(f.name, f.getvalue()) for f in files]
+        return read_uploads(files, kept(INPUTS))
     return _example()
 
 
@@ -175,7 +178,11 @@ def _example() -> list[tuple[str, bytes]]:
     )
     if pick is None:
         return []
-    return [(by_name[pick].name, by_name[pick].read_bytes())]
+    memo, key = kept(INPUTS), f"example:{pick}"
+    data = memo.get(key) or Upload(by_name[pick].read_bytes())
+    memo.clear()
+    memo[key] = data
+    return [(by_name[pick].name, data)]
 
 
 def _drawing(info: ModelInfo) -> list[tuple[str, bytes]]:
@@ -199,45 +206,6 @@ def _drawing(info: ModelInfo) -> list[tuple[str, bytes]]:
         return []
     png = predict.centre_drawing(image, dark_background=dark)
     return [("drawing.png", png)] if png else []
-
-
-@st.cache_data(show_spinner=False, max_entries=256, ttl=3600)
-def _prepare(
-    data: bytes, name: str, size: int, channels: int, square_side: int = 0
-) -> predict.PreparedImage | str:
-    """A prepared image, or the sentence saying why it cannot be used (cached per file)."""
-    try:
-        return predict.prepare(data, name, size, channels, square_side)
-    except predict.ImageError as e:
-        return str(e)
-
-
-def prepare_all(files: list[tuple[str, bytes]], info: ModelInfo, square_side: int = 0):
-    """(prepared images, [(name, why)] for the unusable ones), each file prepared once.
-
-    square_side > 0 keeps each image's centre square for an overlay (segmentation).
-    """
-
-    def cached(data: bytes, name: str, size: int, channels: int) -> predict.PreparedImage:
-        out = _prepare(data, name, size, channels, square_side)
-        if isinstance(out, str):
-            raise predict.ImageError(out)
-        return out
-
-    return predict.prepare_many(files, info.size, info.channels, prepare_one=cached)
-
-
-def predictions(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage]) -> list:
-    """Predictions for the batch, remembered so that moving the threshold does not recompute."""
-    h = hashlib.sha256(loaded.info.sha256.encode())
-    for p in prepared:
-        h.update(p.name.encode())
-        h.update(p.pixels.tobytes())
-    key = h.hexdigest()
-    cached = st.session_state.get(_PREDS)
-    if cached is None or cached[0] != key:
-        st.session_state[_PREDS] = (key, predict.predict(loaded, prepared))
-    return st.session_state[_PREDS][1]
 
 
 def show_one(
@@ -280,7 +248,7 @@ def show_one(
     if heat_map:
         from core.serving import gradcam
 
-        heat = gradcam.grad_cam(loaded, image.pixels)
+        heat = predict_cache.grad_cam(loaded, image)
         cols[2].image(
             gradcam.overlay(image.pixels, heat.heat, 192),
             caption=f"where it looked for {md(loaded.classes[heat.class_index])} "

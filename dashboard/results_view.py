@@ -19,9 +19,12 @@ import streamlit as st
 from core import runs as runs_files
 from core import tasks
 from core.analysis.marks import load_marks
-from core.data.journal import renames
 from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store
 from dashboard import cleaner, figures, runs, state, widgets
+from dashboard.results_cache import crossval_result as crossval_result  # the views' calls, kept here
+from dashboard.results_cache import dataset_renames as dataset_renames
+from dashboard.results_cache import file_stamp as file_stamp
+from dashboard.results_cache import oos_frame
 from dashboard.text import sections
 
 SPLIT_NAMES = {"valid": "validation", "train": "training"}
@@ -233,25 +236,6 @@ def confusion_section(interp, dataset: str, root) -> None:
         cleaner.image_grid(cleaner.paged(rows, state.RESULTS_CELL_PAGES), dataset, root, interp.vocab, "cell")
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _cached_crossval_result(path: str, stamp: int, job_id: int):
-    from core.train.crossval import load_result
-
-    return load_result(job_id)
-
-
-def crossval_result(job_id: int):
-    """A crossval job's result, cached by its file (path and time): never another workspace's."""
-    from core.train.crossval import result_path
-
-    path = result_path(job_id)
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    return _cached_crossval_result(str(path), stamp, job_id)
-
-
 def out_of_sample(
     job: Job, interp, dataset: str, frame_of: Callable[[dict], pd.DataFrame] | None = None
 ) -> pd.DataFrame | None:
@@ -259,12 +243,7 @@ def out_of_sample(
 
     frame_of turns the crossval result into the ranking's frame (single-label's by default).
     """
-    from core.train.crossval import DEFAULT_K, out_of_sample_frame
-
-    if frame_of is None:
-
-        def frame_of(result: dict) -> pd.DataFrame:
-            return out_of_sample_frame(result, interp.frame, renames(dataset, result["created"]))
+    from core.train.crossval import DEFAULT_K
 
     store = runs.store()
     cv = store.latest("crossval", source_run=job.id)
@@ -276,7 +255,7 @@ def out_of_sample(
         if result is not None:
             if result["fingerprint"] != interp.fingerprint:
                 st.caption(TEXT["stale_oos"])
-            frame = frame_of(result)
+            frame = oos_frame(cv.id, interp, dataset) if frame_of is None else frame_of(result)
             k_text = f"{result['k']}-fold cross-validation (job {cv.id})"
             st.caption(f"Training images ranked by {k_text}; validation images by the run's model.")
             if st.button(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import workspace
-from core.jobs.store import QUEUED, RUNNING, Job, Store
+from core.errors import UserError
+from core.jobs.store import Job, Store
 from core.jobs.worker import ensure_running, lock_holder, worker_alive
 
 
@@ -30,23 +31,31 @@ def resolve_run(key: str, kind: str) -> int | None:
 
 
 def active_jobs() -> list[Job]:
-    """Jobs queued or running, oldest first."""
-    jobs = store().jobs(limit=100, state=RUNNING) + store().jobs(limit=100, state=QUEUED)
-    return sorted(jobs, key=lambda j: j.id)
+    """Jobs queued or running, in every lane, oldest first."""
+    return sorted(store().active(), key=lambda j: j.id)
 
 
 def keep_worker_alive() -> str:
-    """Start a worker when work is waiting and none is alive; returns a status line."""
+    """Start a worker when work is waiting (a job, or a sweep that will queue one) and none is
+    alive; returns a status line. An idle worker exits by itself (PLAYGROUND_WORKER_IDLE_S)."""
+    from core.jobs import sweeps
+
     if worker_alive():
         return f"running (pid {lock_holder()})"
-    if active_jobs():
-        ensure_running()
+    if active_jobs() or sweeps.pending(store()):
+        try:
+            ensure_running()
+        except UserError as e:  # a setting the worker would refuse: say so instead of starting it
+            return str(e)
         return "starting…"
     return "idle (starts when you queue a job)"
 
 
 def submit(kind: str, params: dict) -> int:
-    """Queue a job and make sure a worker will run it."""
+    """Queue a job and make sure a worker will run it (the sidebar says why when it cannot)."""
     job_id = store().submit(kind, params)
-    ensure_running()
+    try:
+        ensure_running()
+    except UserError:
+        pass  # keep_worker_alive, on the sidebar and the job monitor, shows the sentence
     return job_id

@@ -11,9 +11,16 @@ from core import tasks
 from core.fsutil import format_duration
 from core.jobs.snapshot import Snapshot, snapshot
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED
-from dashboard import figures, runs, state
+from dashboard import figures, live, runs, state
 
-STATE_ICONS = {QUEUED: "⏳", "RUNNING": "🏃", DONE: "✅", FAILED: "❌", CANCELLED: "⏹️"}
+# Streamlit's Material icons (a font Streamlit serves), not emoji: they render without an emoji font.
+STATE_ICONS = {
+    QUEUED: ":material/hourglass_empty:",
+    "RUNNING": ":blue[:material/directions_run:]",
+    DONE: ":green[:material/check_circle:]",
+    FAILED: ":red[:material/cancel:]",
+    CANCELLED: ":orange[:material/stop_circle:]",
+}
 STOP_HELP = "Stop after the current batch; what was done so far is kept."
 
 
@@ -44,53 +51,78 @@ def job_monitor(
     stop_toast: str | None = None,
     on_finish: Callable[[Snapshot], None] | None = None,
     every: str = "1s",
+    body_every: str = "2s",
 ) -> Snapshot | None:
     """Follow one job of the store, live: the widget every page with a job uses.
 
-    While the job is queued or running, a fragment redraws every `every`: head(snap), a
-    progress bar (text: progress_text(snap), or the snapshot's "message — 42% — about 12 s
-    left"), a Stop button (key state.stop_key(job_id)) that asks the job to stop, the queue
-    position while queued, then body(snap); it also restarts a worker that died. When the job
-    ends, on_finish(snap) runs and the whole page reruns once, so it stops polling and can show
-    the outcome. For a job already finished, head and body are drawn once, with no polling.
+    While the job is queued or running, two fragments poll. The progress fragment, every `every`,
+    reads the job's row alone and draws head(snap), a progress bar (text: progress_text(snap), or
+    the snapshot's "message — 42% — about 12 s left"), a Stop button (key state.stop_key(job_id))
+    that asks the job to stop, and the queue position while queued; it also restarts a worker
+    that died. The records fragment, every `body_every`, draws body(snap) from the job's records,
+    which are read again only when new ones arrived (dashboard.live.records, shared by every tab).
+    When the job ends, on_finish(snap) runs and the whole page reruns once, so it stops polling
+    and can show the outcome. For a job already finished, head and body are drawn once, with no
+    polling.
 
     Returns the first snapshot read (None when there is no such job), so a caller knows the state.
     """
     if job_id is None:
         return None
-    first = snapshot(runs.store(), job_id)
+    first = live.job_snapshot(runs.store(), job_id)
     if first is None:
         return None
-    polling = not first.finished
+    if first.finished:
+        _finished_view(job_id, head, body)
+        return first
 
-    @st.fragment(run_every=every if polling else None)
+    @st.fragment(run_every=every)
+    def progress() -> None:
+        snap = live.job_snapshot(runs.store(), job_id)
+        if snap is None:
+            return
+        if snap.finished:
+            if on_finish is not None:
+                on_finish(live.full_snapshot(runs.store(), job_id))
+            st.rerun()  # once: the page redraws with the outcome and stops polling
+        if head is not None:
+            head(snap)
+        text = progress_text(snap) if progress_text else snap.eta_text
+        st.progress(min(1.0, max(0.0, snap.job.progress)), text=text)
+        if st.button(stop_label, key=state.stop_key(job_id), icon=":material/stop:", help=stop_help):
+            runs.store().request_cancel(job_id)
+            if stop_toast:
+                st.toast(stop_toast)
+        if snap.job.state == QUEUED:
+            st.info(f"Queued: position {snap.queue_position}. It starts when the jobs ahead of it finish.")
+        runs.keep_worker_alive()  # a worker that died is replaced (and its job marked failed)
+
+    @st.fragment(run_every=body_every)
+    def records() -> None:
+        snap = live.full_snapshot(runs.store(), job_id)
+        if snap is not None:
+            body(snap)
+
+    progress()
+    if body is not None:
+        records()
+    return first
+
+
+def _finished_view(job_id: int, head, body) -> None:
+    """A finished job's head and body, drawn once (a fragment: their buttons rerun only it)."""
+
+    @st.fragment
     def view() -> None:
         snap = snapshot(runs.store(), job_id)
         if snap is None:
             return
-        if polling and snap.finished:
-            if on_finish is not None:
-                on_finish(snap)
-            st.rerun()  # once: the page redraws with the outcome and stops polling
         if head is not None:
             head(snap)
-        if not snap.finished:
-            text = progress_text(snap) if progress_text else snap.eta_text
-            st.progress(min(1.0, max(0.0, snap.job.progress)), text=text)
-            if st.button(stop_label, key=state.stop_key(job_id), icon=":material/stop:", help=stop_help):
-                runs.store().request_cancel(job_id)
-                if stop_toast:
-                    st.toast(stop_toast)
-            if snap.job.state == QUEUED:
-                st.info(
-                    f"Queued: position {snap.queue_position}. It starts when the jobs ahead of it finish."
-                )
-            runs.keep_worker_alive()  # a worker that died is replaced (and its job marked failed)
         if body is not None:
             body(snap)
 
     view()
-    return first
 
 
 def epoch_table(epochs: pd.DataFrame) -> pd.DataFrame:
@@ -129,15 +161,24 @@ def _run_heading(snap: Snapshot) -> None:
 
 def _run_records(snap: Snapshot) -> None:
     job = snap.job
-    if len(snap.batches):
-        # While training, a static chart: the browser redraws it every second, and hover
-        # layers would cost CPU the training needs. Finished runs are interactive.
-        live = {"staticPlot": True} if not snap.finished else {"displaylogo": False}
-        st.plotly_chart(figures.loss_curve(snap.batches, snap.epochs), key=f"loss_{job.id}", config=live)
-    if len(snap.epochs):
-        st.table(epoch_table(snap.epochs).set_index("epoch"))  # plain HTML: cheap to redraw
     if snap.finished:
+        if len(snap.batches):
+            curve = figures.loss_curve(snap.batches, snap.epochs)
+            st.plotly_chart(curve, key=f"loss_{job.id}", config={"displaylogo": False})
+        if len(snap.epochs):
+            st.table(epoch_table(snap.epochs).set_index("epoch"))
         final_summary(job, snap)
+        return
+    # While training: a static chart (hover layers would cost CPU the training needs) of at most
+    # LIVE_POINTS points, built once per new version of the records and shared by every tab; an
+    # unchanged chart is re-sent as a reference to the copy the browser already holds.
+    rec = live.records(runs.store(), job.id)
+    if len(rec.batches):
+        spec = live.drawn(rec, "loss", lambda r: figures.live_loss_spec(r.batches, r.epochs))
+        st.plotly_chart(spec, key=f"loss_{job.id}", config={"staticPlot": True})
+    if len(rec.epochs):
+        table = live.drawn(rec, "epochs", lambda r: epoch_table(r.epochs).set_index("epoch"))
+        st.table(table)  # plain HTML: cheap to redraw
 
 
 EPOCH_COLUMNS = {"epoch", "phase", "step", "train_loss", "valid_loss", "seconds"}

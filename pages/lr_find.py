@@ -5,7 +5,7 @@ import streamlit as st
 from core.jobs.store import CANCELLED, FAILED
 from core.train.archs import ARCHS
 from core.train.lr_text import SUGGESTIONS
-from dashboard import figures, lr_view, runs, state, train_form, widgets
+from dashboard import figures, live, lr_view, runs, state, train_form, widgets
 from dashboard.lr_view import TEXT
 
 state.init()
@@ -38,10 +38,13 @@ st.session_state[state.LR_RUN] = job.id
 
 
 def live_curve(snap) -> None:
-    """The curve so far, under the monitor's progress bar."""
-    if len(snap.batches):
-        lrs, losses = list(snap.batches["lr"]), list(snap.batches["loss"])
-        st.plotly_chart(figures.lr_find_figure(lrs, losses, {}), key=f"lr_live_{snap.job.id}")
+    """The curve so far, under the monitor's progress bar (built once per new record, for every tab)."""
+    rec = live.records(runs.store(), snap.job.id)
+    if len(rec.batches):
+        fig = live.drawn(
+            rec, "lr", lambda r: figures.lr_find_figure(list(r.batches["lr"]), list(r.batches["loss"]), {})
+        )
+        st.plotly_chart(fig, key=f"lr_live_{snap.job.id}")
 
 
 if active:
@@ -77,14 +80,14 @@ def use(label: str, value: float) -> None:
 st.subheader("Four suggestions")
 for name in SUGGESTIONS:
     value = suggestions.get(name)
-    words, button = st.columns([5, 1], vertical_alignment="center")
+    words, button = st.columns([3, 1], vertical_alignment="center")
     shown = f"`{lr_view.fmt_lr(value)}`" if value is not None else "not available (curve too short)"
     words.markdown(f"**{name}** — {shown}: {TEXT[name]}.")
     if button.button(
-        "Use this learning rate",
+        lr_view.use_label(value),
         key=state.use_key(name),
         disabled=value is None,
-        help=f"Set the Train page's learning rate to the {name} suggestion.",
+        help=f"Use this learning rate: set the Train page's learning rate to the {name} suggestion.",
     ):
         use(name, value)
 

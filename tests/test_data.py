@@ -12,7 +12,7 @@ from fastai.vision.all import ImageDataLoaders, Resize
 from PIL import Image
 
 from core.config import Augment, TrainConfig
-from core.data import datasets
+from core.data import datasets, tensor_cache
 from core.data import loaders as data
 from core.train.training import build_learner
 
@@ -142,7 +142,7 @@ def test_cache_file_is_written_and_reused(fresh_workspace, monkeypatch):
         for i in range(10):
             pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / cls / f"{i}.png")
-    monkeypatch.setattr(data, "_MEMORY", OrderedDict())
+    monkeypatch.setattr(tensor_cache, "_MEMORY", OrderedDict())
     cfg = TrainConfig(dataset="shapes", size=8, bs=4)
 
     first = data.build(cfg, device="cpu")
@@ -155,7 +155,7 @@ def test_cache_file_is_written_and_reused(fresh_workspace, monkeypatch):
     def no_decoding(*_args, **_kwargs):
         raise AssertionError("decoded an image although the cache holds it")
 
-    monkeypatch.setattr(data, "_MEMORY", OrderedDict())
+    monkeypatch.setattr(tensor_cache, "_MEMORY", OrderedDict())
     monkeypatch.setattr(data, "decode_image", no_decoding)
     second = data.build(cfg, device="cpu")
     assert torch.equal(second.dls.train.x, first.dls.train.x)
@@ -177,14 +177,14 @@ def test_an_unreadable_image_is_named_in_the_error(fresh_workspace, monkeypatch)
         for i in range(3):
             Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(root / cls / f"{i}.png")
     (root / "b" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    monkeypatch.setattr(data, "_MEMORY", OrderedDict())
+    monkeypatch.setattr(tensor_cache, "_MEMORY", OrderedDict())
     with pytest.raises(UserError, match="bad.png"):
         data.build(TrainConfig(dataset="broken", size=8, bs=2), device="cpu")
     assert not list((fresh_workspace / "cache").glob("*.npy"))  # nothing half-written
 
 
 def test_a_different_size_is_a_different_cache_entry(fresh_workspace, monkeypatch):
-    monkeypatch.setattr(data, "_MEMORY", OrderedDict())
+    monkeypatch.setattr(tensor_cache, "_MEMORY", OrderedDict())
     small = data.build(_cfg(size=8), device="cpu")
     large = data.build(_cfg(size=10), device="cpu")
     assert small.dls.train.x.shape[-1] == 8

@@ -280,3 +280,78 @@ def test_catalogue_layouts_turn_paths_into_classes():
         assert entry.size <= download.MAX_DOWNLOAD
         assert entry.url.startswith(catalogue.ORIGIN + "/fast-ai-")
     assert Path(catalogue.CATALOGUE["PETS"].archive_name).name == "oxford-iiit-pet.tgz"
+
+
+# --- no declared length, and the .part files a crash leaves ---------------------------------------
+
+
+class UnsizedServer(Server):
+    """Serves /<name> without a Content-Length: the body ends when the connection closes."""
+
+    def __init__(self, body: bytes):
+        super().__init__()
+        outer_body = body
+        handler = self.httpd.RequestHandlerClass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()  # HTTP/1.0 without a length: the body runs to the close
+            self.wfile.write(outer_body)
+
+        handler.do_GET = do_GET
+
+
+@pytest.mark.parametrize("served", ["short", "long"])
+def test_without_a_declared_length_a_wrong_size_is_called_a_wrong_size(served, tmp_path):
+    body = ARCHIVE[: len(ARCHIVE) // 2] if served == "short" else ARCHIVE + b"\0" * 5000
+    s = UnsizedServer(body)
+    try:
+        with pytest.raises(UserError) as e:
+            download.fetch(f"{s.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(ARCHIVE))
+    finally:
+        s.close()
+    text = str(e.value)
+    assert "connection was closed" not in text
+    got = f"got {len(body):,} bytes" if served == "short" else f"got more than {len(ARCHIVE):,} bytes"
+    assert f"a.tgz is not the file fastai's catalogue records: {got}, expected {len(ARCHIVE):,}" in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_declared_length_the_checksum_is_still_checked(tmp_path):
+    s = UnsizedServer(ARCHIVE)
+    try:
+        with pytest.raises(UserError, match="its checksum differs"):
+            download.fetch(
+                f"{s.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(ARCHIVE), expected_md5_head="0" * 32
+            )
+        dest = download.fetch(
+            f"{s.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(ARCHIVE), expected_md5_head=md5_head(ARCHIVE)
+        )
+    finally:
+        s.close()
+    assert dest.read_bytes() == ARCHIVE
+
+
+def test_a_download_sweeps_the_stale_part_files_a_crash_left(server, fresh_workspace):
+    import os
+    import subprocess
+    import time
+
+    folder = download.cache_dir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs
+    old = folder / f".pets.tgz.{gone.pid}.1.part"
+    old.write_bytes(b"x" * 3000)
+    live = folder / f".pets.tgz.{os.getpid()}.2.part"  # a download of this process, still writing
+    live.write_bytes(b"y" * 10)
+    recent = folder / f".mnist.tgz.{gone.pid}.3.part"  # an hour old: perhaps a slow disk; kept
+    recent.write_bytes(b"z")
+    day = time.time() - download.STALE_PART - 60
+    for p in (old, live):
+        os.utime(p, (day, day))
+    hour = time.time() - 3600
+    os.utime(recent, (hour, hour))
+    server.files["/a.tgz"] = ARCHIVE
+    download.fetch(f"{server.url}/a.tgz", folder / "a.tgz")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["a.tgz", live.name, recent.name])
+    assert download.sweep_parts() == 0  # the worker's call at start: nothing stale left

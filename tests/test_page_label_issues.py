@@ -202,3 +202,37 @@ def test_multi_label_counts_and_retags_to_the_suggested_sets(
     assert load_marks(config["dataset"]) == expected
     plan = table(at, "file", "action", "from", "to")
     assert set(plan["file"]) == set(expected) and set(plan["action"]) == {"retag"}
+
+
+def test_marking_reads_neither_the_crossval_result_nor_the_journals_again(issues_ws, monkeypatch):
+    from core.data import access, journal
+    from core.train import crossval
+
+    at = open_page(PAGE)
+    at.radio(key=state.RESULTS_RANK).set_value("oos").run()
+    shown = [r.key.removeprefix("top_mark_") for r in at.radio if r.key.startswith("top_mark_")]
+    files = [f for f in engine().files if cleaner.mark_key("top", f) in {f"top_mark_{k}" for k in shown}]
+    access.move_to_trash(DATASET, [engine().files[-1]])  # a journal to read
+    at.run()
+    assert not at.exception, at.exception
+    reads = {"result": 0, "journal": 0, "frame": 0}
+
+    def counted(what, real):
+        def call(*a, **k):
+            reads[what] += 1
+            return real(*a, **k)
+
+        return call
+
+    monkeypatch.setattr(crossval, "load_result", counted("result", crossval.load_result))
+    monkeypatch.setattr(journal.Journal, "events", counted("journal", journal.Journal.events))
+    monkeypatch.setattr(crossval, "out_of_sample_frame", counted("frame", crossval.out_of_sample_frame))
+    for f in files[:2]:
+        at.radio(key=cleaner.mark_key("top", f)).set_value("delete").run()
+        assert not at.exception, at.exception
+    assert set(load_marks(DATASET)) == set(files[:2])
+    assert reads == {"result": 0, "journal": 0, "frame": 0}
+    # undoing the change rewrites a journal: the relabels are read again, once
+    access.undo_last(DATASET)
+    at.run()
+    assert reads["journal"] > 0 and reads["result"] == 0

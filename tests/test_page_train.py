@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig
@@ -224,3 +225,49 @@ def test_the_preview_has_each_architectures_real_layer_groups(fresh_workspace):
         cfg = TrainConfig(task=task.name, arch=arch, epochs=1)
         assert len(at.dataframe[0].value) == n_groups, arch
         assert {f"lr_{g}" for g in range(n_groups)} <= set(preview(cfg, 2).columns), arch
+
+
+def _running_with_worker(monkeypatch, **kw) -> int:
+    monkeypatch.setattr(runs, "worker_alive", lambda: True)
+    return seed_run(RUNNING, **kw)
+
+
+def test_the_live_chart_is_rebuilt_only_when_new_records_arrive(fresh_workspace, no_worker, monkeypatch):
+    from dashboard import figures
+
+    built = []
+    real = figures.live_loss_spec
+    monkeypatch.setattr(figures, "live_loss_spec", lambda b, e: built.append(len(b)) or real(b, e))
+    run_id = _running_with_worker(monkeypatch, epochs=2)
+    at = open_train()
+    assert built == [44]
+    for _ in range(2):  # the monitor polls again: nothing new, the same chart, not rebuilt
+        at.run()
+        assert values(chart_spec(at, "train (smoothed)")["data"][0]["x"])[-1] == 44
+    assert built == [44]
+    Store().add_batches(run_id, [(45, 0.1, 1e-3, 0.9), (46, 0.09, 1e-3, 0.9)])
+    at.run()
+    assert built == [44, 46]
+    assert values(chart_spec(at, "train (smoothed)")["data"][0]["x"])[-1] == 46
+
+
+def test_the_live_chart_is_light_and_polls_slower_than_the_progress_line(
+    fresh_workspace, no_worker, monkeypatch
+):
+    from dashboard import figures
+
+    polls = []
+    real = st.fragment
+
+    def recording(func=None, *, run_every=None):
+        polls.append(run_every)
+        return real(func, run_every=run_every) if func is not None else real(run_every=run_every)
+
+    monkeypatch.setattr(st, "fragment", recording)
+    _running_with_worker(monkeypatch, epochs=100, batches_per_epoch=30)
+    at = open_train()
+    assert {"1s", "2s"} <= set(polls)  # progress every second, the chart every two at most
+    spec = chart_spec(at, "train (smoothed)")
+    x = values(spec["data"][0]["x"])
+    assert len(x) <= figures.LIVE_POINTS and x[-1] == 3000  # thinned, and up to the newest batch
+    assert any("training — 50%" in p.proto.text for p in at.get("progress"))

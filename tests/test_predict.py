@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -288,3 +289,35 @@ def test_grad_cam_and_predictions_from_two_sessions_at_once(trained, loaded):
         t.join()
     assert failures == []
     assert not any(p.grad is not None for p in loaded.model.parameters())
+
+
+def test_a_rerun_neither_rereads_the_upload_nor_recomputes_grad_cam(trained, loaded, monkeypatch):
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+    from dashboard import state
+    from tests.apptest import open_page
+
+    reads, maps = [], []
+    real_read, real_cam = UploadedFile.getvalue, gradcam.grad_cam
+
+    def read(self):  # the app's reads (AppTest itself replays the upload with getvalue each run)
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith("streamlit"):
+            reads.append(self.name)
+        return real_read(self)
+
+    monkeypatch.setattr(UploadedFile, "getvalue", read)
+    monkeypatch.setattr(gradcam, "grad_cam", lambda *a, **k: maps.append(1) or real_cam(*a, **k))
+    image = trained.valid_files[6].read_bytes()
+    at = open_page("../pages/predict.py")
+    at.file_uploader(key="predict_upload").set_value(("three.png", image, "image/png")).run()
+    assert not at.exception, at.exception
+    assert (reads, len(maps)) == (["three.png"], 1)
+    for threshold in (0.9, 0.2, 0.55):  # each a rerun of the page
+        at.slider(key=state.PREDICT_THRESHOLD).set_value(threshold).run()
+    assert not at.exception, at.exception
+    assert (reads, len(maps)) == (["three.png"], 1)
+    assert "where it looked for" in " ".join(c for image in at.get("image") for c in image.captions)
+    # another image is read, hashed and explained once more
+    other = trained.valid_files[0].read_bytes()
+    at.file_uploader(key="predict_upload").set_value(("other.png", other, "image/png")).run()
+    assert (reads, len(maps)) == (["three.png", "other.png"], 2)

@@ -22,7 +22,9 @@ def add_parser(sub) -> None:
     from core.analysis.label_issues import METHODS
 
     p = sub.add_parser("label-issues", help="confident learning: the training labels that look wrong")
-    p.add_argument("--run", type=int, required=True, help="a finished training run")
+    from core.config_args import run_id
+
+    p.add_argument("--run", type=run_id, required=True, help="a finished training run")
     p.add_argument("--method", default="self_confidence", choices=list(METHODS), help="label-quality score")
     p.add_argument("--k", type=int, default=None, help="folds of the out-of-sample job (default: 5)")
 

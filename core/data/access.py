@@ -77,6 +77,43 @@ def lock(dataset: str, wait: float | None = None) -> Iterator[None]:
             depths.pop(name, None)
 
 
+def journals_stamp(dataset: str) -> tuple:
+    """(name, mtime_ns, size) of each of the dataset's journals, oldest first: it changes when a
+    change is applied, undone or recovered (never when a mark is set), so it can key what is read
+    from them."""
+    from core.data.places import journal_dir
+
+    folder = journal_dir(dataset, create=False)
+    out = []
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((path.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+_clean: dict[tuple, bool] = {}  # (workspace, dataset, journals_stamp) found with nothing to recover
+_clean_lock = threading.Lock()
+
+
+def needs_recovery(dataset: str) -> bool:
+    """journal.needs_recovery, read again only when one of the dataset's journals changed: a reader
+    of a dataset with a long history does not parse every journal each time it opens it."""
+    key = (str(workspace.root()), dataset, journals_stamp(dataset))
+    with _clean_lock:
+        if key in _clean:
+            return False
+    found = journal.needs_recovery(dataset)
+    if not found:
+        with _clean_lock:
+            if len(_clean) > 256:
+                _clean.clear()
+            _clean[key] = True
+    return found
+
+
 def _info(dataset: str | DatasetInfo) -> DatasetInfo:
     info = dataset if isinstance(dataset, DatasetInfo) else resolve(dataset)
     # The folder must be named inside the datasets folder; a link placed there by whoever runs the
@@ -97,7 +134,7 @@ def dataset(name: str | DatasetInfo, wait: float | None = None) -> Iterator[Data
     info = _info(name)
     first = not holds(info.name)
     with lock(info.name, wait):
-        if first and journal.needs_recovery(info.name):
+        if first and needs_recovery(info.name):
             changes.recover_locked(info.name)
         yield info
 
@@ -160,7 +197,7 @@ def recover(name: str, wait: float = 0.0) -> list[str]:
 
     Does nothing while another process holds the dataset's lock (it is changing it right now).
     """
-    if not journal.needs_recovery(name):
+    if not needs_recovery(name):
         return []
     try:
         with lock(name, wait=wait):

@@ -34,6 +34,10 @@ READ_TIMEOUT = 30.0  # seconds without a byte before a download is given up
 CHUNK = 256 * 1024
 REPORT_EVERY = 0.25  # seconds between progress reports
 MAX_DOWNLOAD = 2 * 2**30  # bytes: the largest archive fetched (PETS is 0.8 GB)
+# A download left behind by a crash (its hidden .part file) is removed once it is this old and
+# its process is gone: a running download writes to its file every few seconds.
+STALE_PART = 24 * 3600.0  # seconds
+PART_SUFFIX = ".part"
 
 
 # --- online or not --------------------------------------------------------------------------
@@ -137,7 +141,8 @@ def fetch(
         raise UserError(f"Only http and https downloads are allowed, not {scheme!r}.")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.part")
+    sweep_parts(dest.parent)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}{PART_SUFFIX}")
     name = dest.name
     try:
         try:
@@ -150,6 +155,7 @@ def fetch(
         with response:
             announced = response.headers.get("Content-Length")
             total = int(announced) if announced and announced.isdigit() else None
+            sized = total is not None  # a short body then means the connection was closed
             if total is not None and expected_size is not None and total != expected_size:
                 raise UserError(
                     f"The server offers {name} as {total:,} bytes, but fastai's catalogue says "
@@ -177,6 +183,8 @@ def fetch(
                     if done < 2**20:
                         head.update(chunk[: 2**20 - done])
                     done += len(chunk)
+                    if not sized and expected_size is not None and done > expected_size:
+                        raise _wrong_size(name, done, expected_size, more=True)
                     if done > limit:
                         raise UserError(
                             f"{name} is larger than the {human_size(limit)} allowed "
@@ -186,13 +194,10 @@ def fetch(
                     if progress and time.monotonic() - last >= REPORT_EVERY:
                         last = time.monotonic()
                         progress(done, total)
-        if total is not None and done != total:
+        if sized and done != total:
             raise _cut_short(name, done, total)
         if expected_size is not None and done != expected_size:
-            raise UserError(
-                f"{name} arrived as {done:,} bytes, not the {expected_size:,} that "
-                "fastai's catalogue records; it was not kept."
-            )
+            raise _wrong_size(name, done, expected_size)
         if expected_md5_head is not None and head.hexdigest() != expected_md5_head:
             raise UserError(
                 f"{name} is not the file fastai's catalogue records (its checksum differs); it was not kept."
@@ -202,6 +207,60 @@ def fetch(
         return publish(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _wrong_size(name: str, done: int, expected: int, more: bool = False) -> UserError:
+    """The server sent another size than fastai's catalogue records (no length was announced)."""
+    got = f"more than {expected:,} bytes" if more else f"{done:,} bytes"
+    return UserError(
+        f"{name} is not the file fastai's catalogue records: got {got}, expected {expected:,}; "
+        "it was not kept."
+    )
+
+
+def _part_owner_alive(path: Path) -> bool:
+    """True when the process named in a .part file's name (.<name>.<pid>.<thread>.part) still runs."""
+    pieces = path.name.split(".")
+    pid = pieces[-3] if len(pieces) >= 4 else ""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def stale_parts(folder: Path | None = None, max_age: float = STALE_PART) -> list[Path]:
+    """The .part files a crashed download left: older than max_age and not held by a live process."""
+    folder = cache_dir() if folder is None else Path(folder)
+    now, found = time.time(), []
+    for path in folder.glob(f".*{PART_SUFFIX}"):
+        try:
+            age = now - path.stat().st_mtime
+        except OSError:
+            continue
+        if age >= max_age and not _part_owner_alive(path):
+            found.append(path)
+    return found
+
+
+def sweep_parts(folder: Path | None = None, max_age: float = STALE_PART) -> int:
+    """Remove the stale .part files (stale_parts) of the downloads folder; returns the bytes freed.
+
+    Called when a download starts and when the worker starts.
+    """
+    freed = 0
+    for path in stale_parts(folder, max_age):
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except OSError:
+            continue
+        freed += size
+    return freed
 
 
 def _cut_short(name: str, done: int, total: int | None) -> UserError:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from collections import OrderedDict
-from collections.abc import Callable
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +18,20 @@ from core.data import layouts
 from core.data.augment import augment_batch
 from core.data.datasets import DatasetInfo, Items, resolve
 from core.data.images import square_resize, to_rgb, upright
+from core.data.tensor_cache import (
+    ENV_BUDGET,
+    DiskRows,
+    NpyWriter,
+    cache_budget,
+    cached_array,
+    cached_nbytes,
+    fits_in_memory,
+    on_disk,
+    read_rows,
+)
 from core.errors import UserError
 
 CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused
-MEMORY_BUDGET = 4 * 2**30  # bytes of decoded pixels kept in memory
 FLOAT_BUDGET = 512 * 2**20  # bytes of pre-normalised floats kept when not augmenting
 
 
@@ -48,71 +57,97 @@ def decode_image(path: Path, size: int) -> np.ndarray:
         raise UserError(f"Cannot read image {path.name}: {e}") from e
 
 
-_MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()
-MEMORY_ENTRIES = 4  # decoded datasets kept per process (each clean-up makes a new one)
-
-
-def _remember(key: str, arr: np.ndarray) -> np.ndarray:
-    _MEMORY[key] = arr
-    _MEMORY.move_to_end(key)
-    while len(_MEMORY) > MEMORY_ENTRIES:
-        _MEMORY.popitem(last=False)
-    return arr
+DECODE_CHUNK = 256  # images decoded between writes to the cache file: what a decode holds
 
 
 def image_tensor(items: Items, size: int) -> np.ndarray:
-    """All images of items as uint8 N×C×H×W (C is 1 when every image is grey), cached on disk."""
-    n_bytes = len(items.files) * 3 * size * size
-    if n_bytes > MEMORY_BUDGET:
-        raise UserError(
-            f"{len(items.files)} images at {size} px need {n_bytes / 2**30:.1f} GiB, more than "
-            f"the {MEMORY_BUDGET / 2**30:.0f} GiB in-memory budget; choose a smaller image size."
-        )
-    return cached_array(_cache_key(items, size), lambda: _decode_all(items, size))
+    """All images of items as uint8 N×C×H×W (C is 1 when every image is grey), cached on disk.
+
+    In memory when it fits the cache budget (tensor_cache.cache_budget), else a read-only
+    np.memmap of the cache file: read rows of it, copy before writing.
+    """
+    return cached_array(_cache_key(items, size), lambda tmp: _write_images(tmp, items, size))
 
 
-def _decode_all(items: Items, size: int) -> np.ndarray:
-    rgb = np.stack([decode_image(items.root / rel, size) for rel in items.files])
-    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-    arr = rgb[..., :1] if grey else rgb
-    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+def _write_images(tmp: Path, items: Items, size: int) -> None:
+    """Decode items into a .npy at tmp, DECODE_CHUNK images at a time.
 
-
-def cached_array(key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
-    """The array cached under key: from memory, else from workspace/cache/<key>.npy, else make()
-    (then saved there atomically). Images and masks share the memory's MEMORY_ENTRIES."""
-    if key in _MEMORY:
-        return _remember(key, _MEMORY[key])
-    path = workspace.subdir("cache") / f"{key}.npy"
-    if path.exists():
-        try:
-            return _remember(key, np.load(path, allow_pickle=False))
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)
-    arr = make()
-    tmp = fsutil.temp_path(path)
+    Written with one channel while every image so far is grey; the first colour chunk turns
+    what is written into three channels (copied from the file a chunk at a time).
+    """
+    n = len(items.files)
+    grey = NpyWriter(tmp, (n, 1, size, size))
+    colour: NpyWriter | None = None
+    wide = fsutil.temp_path(tmp)
     try:
-        with open(tmp, "wb") as f:  # a file object, so np.save adds no .npy to the temp name
-            np.save(f, arr)
-        fsutil.publish(tmp, path)
+        for start in range(0, n, DECODE_CHUNK):
+            rel = items.files[start : start + DECODE_CHUNK]
+            block = np.stack([decode_image(items.root / r, size) for r in rel]).transpose(0, 3, 1, 2)
+            if colour is None and _is_grey(block):
+                grey.append(block[:, :1])
+                continue
+            if colour is None:
+                grey.close_early()
+                colour = NpyWriter(wide, (n, 3, size, size))
+                for done in range(0, grey.rows, DECODE_CHUNK):
+                    stop = min(done + DECODE_CHUNK, grey.rows)
+                    rows = read_rows(tmp, grey.offset, grey.shape, done, stop)
+                    colour.append(np.repeat(rows, 3, axis=1))
+            colour.append(block)
+        if colour is None:
+            grey.close()
+        else:
+            colour.close()
+            os.replace(wide, tmp)
     finally:
-        tmp.unlink(missing_ok=True)
-    return _remember(key, arr)
+        grey.close_early()
+        if colour is not None:
+            colour.close_early()
+        wide.unlink(missing_ok=True)
+
+
+def _is_grey(block: np.ndarray) -> bool:
+    """Whether every image of a k×3×H×W block has equal red, green and blue."""
+    return bool((block[:, 0] == block[:, 1]).all() and (block[:, 1] == block[:, 2]).all())
+
+
+def data_path(items: Items, size: int) -> tuple[str, int]:
+    """("memory" or "disk", bytes of pixels): where training will read items' pixels at size from.
+
+    The bytes are the cache file's when it exists, else an upper bound (three channels).
+    """
+    n_bytes = cached_nbytes(_cache_key(items, size))
+    if n_bytes is None:
+        n_bytes = len(items.files) * 3 * size * size
+    return ("memory" if fits_in_memory(n_bytes) else "disk"), n_bytes
+
+
+def data_path_note(items: Items, size: int) -> str:
+    """One sentence for the Train page: whether the pixels are held in memory or streamed."""
+    where, n_bytes = data_path(items, size)
+    if where == "memory":
+        return f"in memory ({fsutil.human_size(n_bytes)} of pixels)"
+    return (
+        f"streamed from disk: {fsutil.human_size(n_bytes)} of pixels, more than the "
+        f"{fsutil.human_size(cache_budget())} cache budget ({ENV_BUDGET})"
+    )
 
 
 class TensorLoader:
-    """A fastai-compatible loader that slices batches from tensors already in memory.
+    """A fastai-compatible loader that slices batches from uint8 images by index.
 
     Batches are plain tensors (no per-item Python work, no TensorImage dispatch): images are
-    gathered by index, turned to floats, augmented as a whole batch, and normalised.
+    gathered by index, turned to floats, augmented as a whole batch, and normalised. The images
+    are a tensor in memory, or DiskRows of a memory-mapped cache (read a batch at a time). On a
+    GPU each batch is pinned and copied without blocking.
     """
 
     n_inp = 1
 
     def __init__(
         self,
-        x: torch.Tensor,
-        y: torch.Tensor,
+        x: torch.Tensor | DiskRows,
+        y: torch.Tensor | DiskRows,
         bs: int,
         shuffle: bool = False,
         drop_last: bool = False,
@@ -161,8 +196,8 @@ class TensorLoader:
         return torch.arange(self.n)
 
     def _normalised(self) -> torch.Tensor | None:
-        """Without augmentation, every image normalised once (when that fits the budget)."""
-        if self.augment is not None or self.x.numel() * 4 > FLOAT_BUDGET:
+        """Without augmentation, every image normalised once (when in memory and within the budget)."""
+        if self.augment is not None or on_disk(self.x) or self.x.numel() * 4 > FLOAT_BUDGET:
             return None
         source = (self.x, self.mean, self.std)
         cached = getattr(self, "_xf", None)
@@ -174,13 +209,18 @@ class TensorLoader:
         """Images (normalised floats, augmented when set) and labels for the given indices."""
         ready = self._normalised()
         if ready is not None:
-            xb = ready.index_select(0, idx).to(self.device, non_blocking=True)
-            return xb, self.y.index_select(0, idx).to(self.device, non_blocking=True)
-        xb = self.x.index_select(0, idx).to(self.device, non_blocking=True).float().div_(255)
+            return self.send(ready.index_select(0, idx)), self.send(self.y.index_select(0, idx))
+        xb = self.send(self.x.index_select(0, idx)).float().div_(255)
         if self.augment is not None:
             xb = augment_batch(xb, self.augment, self.gen)
         xb = (xb - self.mean.to(self.device)) / self.std.to(self.device)
-        return xb, self.y.index_select(0, idx).to(self.device, non_blocking=True)
+        return xb, self.send(self.y.index_select(0, idx))
+
+    def send(self, t: torch.Tensor) -> torch.Tensor:
+        """A batch on the loader's device: on a GPU pinned first, then copied without blocking."""
+        if self.device.type == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t.to(self.device, non_blocking=True)
 
     def __iter__(self):
         idxs = self.get_idxs()
@@ -220,7 +260,7 @@ class DataBundle:
     std: list[float]
     n_train: int
     n_valid: int
-    path_used: str = "in-memory tensor cache"
+    path_used: str = "in-memory tensor cache"  # or "streamed from disk: …" (data_path_note)
     notes: list[str] = field(default_factory=list)
     data_fingerprint: str | None = None  # the version of the files read (core.runs.data_fingerprint)
 
@@ -244,7 +284,7 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     # locked, with any cleaning a crash interrupted finished or rolled back: never read half-way
     with access.dataset(info) as info:
         items = access.items(info, valid_pct=cfg.valid_pct, seed=cfg.seed)
-        arr = torch.from_numpy(image_tensor(items, size))
+        arr = image_tensor(items, size)
         version = layouts.fingerprint(items)  # what this run sees
     labels = torch.tensor([items.vocab.index(lab) for lab in items.labels], dtype=torch.long)
     valid = torch.tensor(items.is_valid)
@@ -258,16 +298,46 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> Dat
     return bundle
 
 
-def channel_stats(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of uint8 training images (N×C×H×W), the normalisation batches get."""
+def channel_stats(x_train: torch.Tensor | DiskRows) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 training images (N×C×H×W), the normalisation batches get.
+
+    Images on disk, or too many to turn to floats at once, are summed a chunk at a time.
+    """
+    if on_disk(x_train) or x_train.numel() * 4 > FLOAT_BUDGET:
+        return _chunked_stats(x_train)
     sample = x_train.float().div_(255)
     return sample.mean(dim=(0, 2, 3)), sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
+
+
+def _chunked_stats(x: torch.Tensor | DiskRows) -> tuple[torch.Tensor, torch.Tensor]:
+    """channel_stats in float64 sums over blocks of rows (the same numbers to about 1e-7)."""
+    c = x.shape[1]
+    total, squares, count = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
+    rows = max(1, 2**22 // max(int(np.prod(x.shape[1:])), 1))  # 32 MB of float64 at a time
+    blocks = x.chunks(rows) if isinstance(x, DiskRows) else x.split(rows)
+    for block in blocks:
+        f = block.to(torch.float64).div_(255)
+        total += f.sum(dim=(0, 2, 3))
+        squares += f.square().sum(dim=(0, 2, 3))
+        count += f.numel() // c
+    mean = total / max(count, 1)
+    var = (squares - count * mean.square()) / max(count - 1, 1)
+    return mean.float(), var.clamp_min(0).sqrt().float().clamp_min(1e-3)
+
+
+def rows_of(arr: torch.Tensor | np.ndarray, idx: torch.Tensor) -> torch.Tensor | DiskRows:
+    """Rows idx of images: copied into a tensor when in memory, DiskRows of a memory-mapped cache."""
+    if on_disk(arr):
+        return DiskRows(arr, idx.numpy())
+    if isinstance(arr, np.ndarray):
+        arr = torch.from_numpy(arr)
+    return arr[idx]
 
 
 def make_loaders(
     cfg: TrainConfig,
     items: Items,
-    arr: torch.Tensor,
+    arr: torch.Tensor | np.ndarray,
     labels: torch.Tensor,
     train_idx: torch.Tensor,
     valid_idx: torch.Tensor,
@@ -278,11 +348,12 @@ def make_loaders(
     """Training and validation TensorLoaders over arr's rows train_idx and valid_idx.
 
     The training split's mean and std normalise both; training batches are shuffled from seed,
-    augmented when cfg says so, and drop a last short batch.
+    augmented when cfg says so, and drop a last short batch. A memory-mapped arr (image_tensor
+    over the cache budget) is streamed: its rows are read a batch at a time.
     """
     from fastai.data.core import DataLoaders
 
-    x_train, x_valid = arr[train_idx], arr[valid_idx]
+    x_train, x_valid = rows_of(arr, train_idx), rows_of(arr, valid_idx)
     mean, std = channel_stats(x_train)
     files = items.files
     train = TensorLoader(
@@ -310,6 +381,9 @@ def make_loaders(
         items=[files[i] for i in valid_idx.tolist()],
     )
     dls = DataLoaders(train, valid_dl, path=workspace.root(), device=device)
-    return DataBundle(
+    bundle = DataBundle(
         dls, items, size, arr.shape[1], mean.tolist(), std.tolist(), len(train_idx), len(valid_idx)
     )
+    if on_disk(arr):
+        bundle.path_used = f"streamed from disk: {fsutil.human_size(arr.nbytes)} of pixels, memory-mapped"
+    return bundle

@@ -21,8 +21,9 @@ def targets(items) -> torch.Tensor:
 
 
 def read(cfg: TrainConfig, info: DatasetInfo, size: int):
-    """The dataset's multi-label items, their pixels (uint8 N×C×H×W) and data version, read under
-    the dataset's lock (core.data.access): never half-way through a cleaning."""
+    """The dataset's multi-label items, their pixels (uint8 N×C×H×W numpy, memory-mapped when over
+    the cache budget) and data version, read under the dataset's lock (core.data.access): never
+    half-way through a cleaning."""
     from core.data import access, layouts
 
     with access.dataset(info) as info:
@@ -36,7 +37,7 @@ def read(cfg: TrainConfig, info: DatasetInfo, size: int):
             raise UserError(
                 f"{info.name} uses fewer than two labels; a multi-label model needs at least two."
             )
-        arr = torch.from_numpy(image_tensor(items, size))
+        arr = image_tensor(items, size)  # an np.memmap when over the cache budget: make_loaders streams it
         version = layouts.fingerprint(items)
     return items, arr, version
 

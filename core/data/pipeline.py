@@ -86,9 +86,8 @@ class Normalisation:
 
 def normalisation(items: Items, size: int) -> Normalisation:
     """The mean and std over the training split's cached pixels, exactly as data.build takes them."""
-    arr = torch.from_numpy(data.image_tensor(items, size))
     valid = torch.tensor(items.is_valid)
-    x_train = arr[torch.nonzero(~valid).flatten()]
+    x_train = data.rows_of(data.image_tensor(items, size), torch.nonzero(~valid).flatten())
     mean, std = data.channel_stats(x_train)
     return Normalisation(mean, std, len(x_train))
 
@@ -149,7 +148,7 @@ def image_steps(
             raw,
         )
     ]
-    cached = torch.from_numpy(data.image_tensor(items, size)[index])
+    cached = torch.from_numpy(np.array(data.image_tensor(items, size)[index]))  # a copy: may be mapped
     c = cached.shape[0]
     steps.append(
         Step(

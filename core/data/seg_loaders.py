@@ -2,8 +2,9 @@
 
 Images go through the image cache of core.data.loaders (the same decoding as single-label
 and Predict). Each mask is decoded once with the same centre crop, resized by the nearest
-pixel (so its values stay class indices) and kept as uint8 N×H×W beside the images, in memory
-and in the workspace's cache/ folder, keyed by the masks' files, the size and the codes.
+pixel (so its values stay class indices) and kept as uint8 N×H×W beside the images, in the
+workspace's cache/ folder (core.data.tensor_cache: in memory within the cache budget, else
+memory-mapped and streamed), keyed by the masks' files, the size and the codes.
 Batches are plain tensors: normalised float images and long masks, augmented together
 (core.data.augment.augment_pair).
 """
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import workspace
+from core import fsutil, workspace
 from core.config import TrainConfig
-from core.data import loaders
+from core.data import loaders, tensor_cache
 from core.data.augment import augment_pair
 from core.data.datasets import DatasetInfo, resolve
 from core.data.layouts import SegItems, fingerprint
@@ -109,14 +110,21 @@ def decode_mask(items: SegItems, i: int, size: int) -> np.ndarray:
 
 
 def mask_tensor(items: SegItems, size: int) -> np.ndarray:
-    """Every mask of items as uint8 N×size×size class indices, cached in memory and on disk."""
+    """Every mask of items as uint8 N×size×size class indices, cached on disk (decoded a chunk at
+    a time) and in memory, or memory-mapped read-only when over the cache budget."""
 
-    def decode_all() -> np.ndarray:
-        if not items.masks:
-            return np.zeros((0, size, size), dtype=np.uint8)
-        return np.stack([decode_mask(items, i, size) for i in range(len(items.masks))])
+    def write(tmp: Path) -> None:
+        n = len(items.masks)
+        out = tensor_cache.NpyWriter(tmp, (n, size, size))
+        try:
+            for start in range(0, n, loaders.DECODE_CHUNK):
+                stop = min(start + loaders.DECODE_CHUNK, n)
+                out.append(np.stack([decode_mask(items, i, size) for i in range(start, stop)]))
+        finally:
+            out.close_early()
+        out.close()
 
-    return loaders.cached_array(_mask_key(items, size), decode_all)
+    return tensor_cache.cached_array(_mask_key(items, size), write)
 
 
 class SegLoader(loaders.TensorLoader):
@@ -128,11 +136,11 @@ class SegLoader(loaders.TensorLoader):
 
     def decode_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (normalised, augmented when set) and their masks (long) for the given indices."""
-        yb = self.y.index_select(0, idx).to(self.device, non_blocking=True)
+        yb = self.send(self.y.index_select(0, idx))
         ready = self._normalised()
         if ready is not None:
-            return ready.index_select(0, idx).to(self.device, non_blocking=True), yb.long()
-        xb = self.x.index_select(0, idx).to(self.device, non_blocking=True).float().div_(255)
+            return self.send(ready.index_select(0, idx)), yb.long()
+        xb = self.send(self.x.index_select(0, idx)).float().div_(255)
         if self.augment is not None:
             xb, yb = augment_pair(xb, yb, self.augment, self.gen)
         xb = (xb - self.mean.to(self.device)) / self.std.to(self.device)
@@ -150,11 +158,16 @@ def seg_items(info: DatasetInfo | str, valid_pct: float = 0.2, seed: int = 0) ->
     return items
 
 
+def arrays(items: SegItems, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (uint8 N×C×H×W) and masks (uint8 N×H×W) of items at size, through the caches
+    (each an np.memmap, read-only, when over the cache budget)."""
+    return loaders.image_tensor(items, size), mask_tensor(items, size)
+
+
 def tensors(items: SegItems, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (uint8 N×C×H×W) and masks (uint8 N×H×W) of items at size, through the caches."""
-    images = torch.from_numpy(loaders.image_tensor(items, size))
-    masks = torch.from_numpy(mask_tensor(items, size))
-    return images, masks
+    """arrays() as tensors, to read: a memory-mapped cache gives a read-only view, so slice it
+    and copy (.long(), .float()) before changing anything."""
+    return tuple(tensor_cache.as_tensor(a) for a in arrays(items, size))
 
 
 def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> loaders.DataBundle:
@@ -167,7 +180,7 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> loa
     size = cfg.size or info.default_size
     with access.dataset(info) as info:  # locked: never read half-way through a cleaning
         items = seg_items(info, cfg.valid_pct, cfg.seed)
-        images, masks = tensors(items, size)
+        images, masks = arrays(items, size)
         version = fingerprint(items)
     valid = torch.tensor(items.is_valid)
     train_idx = torch.nonzero(~valid).flatten()
@@ -175,12 +188,12 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> loa
     if len(train_idx) == 0 or len(valid_idx) == 0:
         raise UserError(f"{info.name} needs images in both the training and validation split.")
     device = torch.device(device) if device is not None else loaders.default_device()
-    x_train = images[train_idx]
+    x_train = loaders.rows_of(images, train_idx)
     mean, std = loaders.channel_stats(x_train)
     common = {"mean": mean, "std": std, "device": device, "vocab": items.codes}
     train = SegLoader(
         x_train,
-        masks[train_idx],
+        loaders.rows_of(masks, train_idx),
         cfg.bs,
         shuffle=True,
         drop_last=len(train_idx) > cfg.bs,
@@ -190,8 +203,8 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> loa
         **common,
     )
     valid_dl = SegLoader(
-        images[valid_idx],
-        masks[valid_idx],
+        loaders.rows_of(images, valid_idx),
+        loaders.rows_of(masks, valid_idx),
         cfg.bs * 2,
         items=[items.files[i] for i in valid_idx.tolist()],
         **common,
@@ -201,5 +214,8 @@ def build(cfg: TrainConfig, info: DatasetInfo | None = None, device=None) -> loa
         dls, items, size, images.shape[1], mean.tolist(), std.tolist(), len(train_idx), len(valid_idx)
     )
     bundle.path_used = "in-memory tensor cache (images and masks)"
+    if tensor_cache.on_disk(images) or tensor_cache.on_disk(masks):
+        size_text = fsutil.human_size(images.nbytes + masks.nbytes)
+        bundle.path_used = f"streamed from disk: {size_text} of images and masks, memory-mapped"
     bundle.data_fingerprint = version
     return bundle

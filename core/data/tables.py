@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core import fsutil
+from core import fsutil, safejson
 from core.data.csv_reader import read_csv, typed
 from core.data.table_roles import (
     COLLAB,
@@ -119,8 +119,8 @@ def _read(path: Path) -> pd.DataFrame:
 
 def _meta(folder: Path) -> dict:
     try:
-        meta = json.loads((Path(folder) / META).read_text())
-    except (OSError, ValueError):
+        meta = safejson.read(Path(folder) / META)
+    except UserError:  # missing or damaged: the roles are proposed again, as for a new table
         return {}
     return meta if isinstance(meta, dict) else {}
 

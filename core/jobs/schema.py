@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS workers (
 # The schema's version lives in SQLite's user_version. 0 or 1 is the first schema (SCHEMA above,
 # before versions were stamped); each later version is one migration, run once, in order, in
 # a transaction, by whichever process opens the store first.
-STORE_VERSION = 3
+STORE_VERSION = 4
 
 
 def _add_task_column(con: sqlite3.Connection) -> None:
@@ -106,7 +106,20 @@ CREATE TABLE IF NOT EXISTS sweeps (
 )
 """
 
-MIGRATIONS = {2: _add_task_column, 3: _add_run_history}
+
+def _add_lane_column(con: sqlite3.Connection) -> None:
+    """4: jobs.lane, the worker loop that runs a job: downloads in "io", the rest in "compute"."""
+    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+    if "lane" not in columns:
+        con.execute("ALTER TABLE jobs ADD COLUMN lane TEXT")
+    # The kinds as they were at version 4; later kinds are placed by Store.submit.
+    con.execute(
+        "UPDATE jobs SET lane = CASE WHEN kind = 'download' THEN 'io' ELSE 'compute' END WHERE lane IS NULL"
+    )
+    con.execute("CREATE INDEX IF NOT EXISTS jobs_lane ON jobs(state, lane, id)")
+
+
+MIGRATIONS = {2: _add_task_column, 3: _add_run_history, 4: _add_lane_column}
 
 
 def migrate(con: sqlite3.Connection) -> int:

@@ -1,4 +1,5 @@
-"""A live view's one cheap read of a job: the job, its records, its queue place and time left."""
+"""A live view's one cheap read of a job (its records, queue place, time left) and of the queue,
+lane by lane."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.jobs.store import QUEUED, RUNNING, Job, Store
+from core.jobs.store import LANES, QUEUED, RUNNING, Job, Store
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,46 @@ def snapshot(store: Store, job_id: int) -> Snapshot | None:
         elapsed = time.time() - job.started
         eta = elapsed * (1 - job.progress) / job.progress
     return Snapshot(job, store.batches(job_id), store.epochs(job_id), store.queue_position(job_id), eta)
+
+
+LANE_TITLES = {"compute": "Training and other compute", "io": "Downloads"}
+_KIND_TEXT = {
+    "train": "training {arch} on {dataset}",
+    "lr_find": "LR finder: {arch} on {dataset}",
+    "crossval": "out-of-sample ranking of run {source_run} ({k} folds)",
+    "download": "download of {key}",
+    "memory": "memory lab: {arch}",
+}
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One lane of the queue: the job it runs (if any) and the jobs waiting, next first."""
+
+    name: str
+    title: str
+    running: list[Job]  # one, or none; more only while a dead worker's jobs await recovery
+    queued: list[Job]
+
+
+def job_title(job: Job) -> str:
+    """A job in a few words: 'job 7: training mnist_cnn on digits' (a field it lacks shows as ?)."""
+    fields = {**job.params, **(job.params.get("config") or {})}
+    known = {k: fields.get(k, "?") for k in ("arch", "dataset", "source_run", "k", "key")}
+    text = _KIND_TEXT.get(job.kind, job.kind).format(**known)
+    return f"job {job.id}: {job.name or text}"
+
+
+def lanes(store: Store) -> list[Lane]:
+    """The queue as the worker runs it, one Lane per lane, in one read; a lane's queue position
+    is the one Store.queue_position gives (only jobs of the same lane count)."""
+    active = store.active()
+    return [
+        Lane(
+            name,
+            LANE_TITLES.get(name, name),
+            [j for j in active if j.lane == name and j.state == RUNNING],
+            [j for j in active if j.lane == name and j.state == QUEUED],
+        )
+        for name in LANES
+    ]

@@ -20,6 +20,10 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED"
 FINISHED = (DONE, FAILED, CANCELLED)
 ACTIVE = (QUEUED, RUNNING)
 KINDS = ("train", "lr_find", "crossval", "download", "memory")
+# Each kind runs in one lane, a loop of its own in the worker: one compute job at a time on the
+# device, while an I/O job (a download) progresses beside it.
+LANES = {"compute": ("train", "lr_find", "crossval", "memory"), "io": ("download",)}
+LANE_OF = {kind: lane for lane, kinds in LANES.items() for kind in kinds}
 _FIELD = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")  # a JSON path latest() may match on
 
 
@@ -48,6 +52,7 @@ class Job:
     sweep_id: int | None = None  # the sweep it is a member of
     deleted: float | None = None  # when it was moved to the trash
     traceback: str | None = None  # a failed job's traceback (the run history shows its tail)
+    lane: str | None = None  # the worker loop that runs it (LANES)
 
     @property
     def finished_state(self) -> bool:
@@ -55,7 +60,7 @@ class Job:
         return self.state in FINISHED
 
 
-_OPTIONAL = ("task", "name", "note", "parent", "sweep_id", "deleted", "traceback")
+_OPTIONAL = ("task", "name", "note", "parent", "sweep_id", "deleted", "traceback", "lane")
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -139,9 +144,9 @@ class Store:
         with self._tx() as con:
             task = (params.get("config") or {}).get("task", "single_label") if "config" in params else None
             cur = con.execute(
-                "INSERT INTO jobs(kind, params, state, created, task, parent, sweep_id, name) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, json.dumps(params), QUEUED, time.time(), task, parent, sweep_id, name),
+                "INSERT INTO jobs(kind, params, state, created, task, parent, sweep_id, name, lane) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, json.dumps(params), QUEUED, time.time(), task, parent, sweep_id, name, LANE_OF[kind]),
             )
             return int(cur.lastrowid)
 
@@ -185,22 +190,32 @@ class Store:
         return _job(row) if row else None
 
     def queue_position(self, job_id: int) -> int | None:
-        """1 for the next job to run, 2 for the one after…; None when not queued."""
+        """1 for the next job of its lane to run (a download waits on no training), 2…; None if not queued."""
         job = self.get(job_id)
         if job is None or job.state != QUEUED:
             return None
-        (ahead,) = (
-            self._con()
-            .execute("SELECT COUNT(*) FROM jobs WHERE state = ? AND id < ?", (QUEUED, job_id))
-            .fetchone()
-        )
+        sql = "SELECT COUNT(*) FROM jobs WHERE state = ? AND id < ? AND lane IS ?"
+        (ahead,) = self._con().execute(sql, (QUEUED, job_id, job.lane)).fetchone()
         return ahead + 1
 
-    def claim_next(self, pid: int) -> Job | None:
-        """Atomically move the oldest QUEUED job to RUNNING for worker pid."""
+    def active(self, lane: str | None = None) -> list[Job]:
+        """Jobs queued or running (of one lane, or all), running first, then in queue order."""
+        sql, args = "SELECT * FROM jobs WHERE state IN (?, ?)", [QUEUED, RUNNING]
+        if lane is not None:
+            sql, args = sql + " AND lane = ?", args + [lane]
+        rows = self._con().execute(sql + " ORDER BY state = ?, id", (*args, QUEUED)).fetchall()
+        return [_job(r) for r in rows]
+
+    def claim_next(self, pid: int, lane: str | None = None) -> Job | None:
+        """Atomically move the oldest QUEUED job (of that lane, or of any) to RUNNING for worker pid."""
         now = time.time()
+        sql, args = "SELECT id FROM jobs WHERE state = ?", [QUEUED]
+        if lane is not None:
+            sql, args = sql + " AND lane = ?", args + [lane]
+        if self._con().execute(sql + " LIMIT 1", args).fetchone() is None:
+            return None  # an idle poll takes no write lock
         with self._tx() as con:
-            row = con.execute("SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
+            row = con.execute(sql + " ORDER BY id LIMIT 1", args).fetchone()
             if row is None:
                 return None
             con.execute(
@@ -209,8 +224,8 @@ class Store:
             )
         return self.get(row["id"])
 
-    def heartbeat(self, job_id: int | None, pid: int) -> None:
-        """Say that worker pid (and its job, if any) is alive."""
+    def heartbeat(self, job_id: int | None, pid: int, also: tuple[int, ...] = ()) -> None:
+        """Say that worker pid, its job (if any) and its jobs in other lanes (`also`) are alive."""
         now = time.time()
         with self._tx() as con:
             con.execute(
@@ -219,11 +234,8 @@ class Store:
                 "job_id = excluded.job_id",
                 (pid, now, now, job_id),
             )
-            if job_id is not None:
-                con.execute(
-                    "UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = ?",
-                    (now, job_id, RUNNING),
-                )
+            for job in [j for j in (job_id, *also) if j is not None]:
+                con.execute("UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = ?", (now, job, RUNNING))
 
     def worker_gone(self, pid: int) -> None:
         """Forget worker pid (it exited cleanly)."""
@@ -291,7 +303,7 @@ class Store:
             )
 
     def fail_orphans(self, reason: str) -> list[int]:
-        """Mark every RUNNING job FAILED (call only while holding the worker lock)."""
+        """Mark every RUNNING job, of every lane, FAILED (call only while holding the worker lock)."""
         now = time.time()
         failed = []
         with self._tx() as con:

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import threading
+import math
 import time
 
 from core.errors import UserError
@@ -50,45 +51,56 @@ def add_parser(sub) -> None:
 def _numbers(flag: str, text: str | None, kind: type, example: str) -> tuple:
     if text is None:
         return ()
+    noun = "whole numbers" if kind is int else "numbers"
     try:
-        return tuple(kind(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        noun = "whole numbers" if kind is int else "numbers"
-        raise UserError(f"{flag} takes {noun} separated by commas, like {example}; got {text!r}.") from None
+        values = tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError:  # not a number, or an int of thousands of digits
+        raise UserError(f"{flag} takes {noun} separated by commas, like {example}; got {text[:40]!r}.") from None
+    if not all(math.isfinite(v) for v in values if isinstance(v, float)):
+        raise UserError(f"{flag} takes finite {noun}, like {example}; got {text[:40]!r}.")
+    return values
 
 
 def spec_from_args(args: argparse.Namespace):
     """The SweepSpec the arguments describe (not yet validated)."""
     from core import tasks
-    from core.config_args import task_of, task_options
+    from core.config_args import check_numbers, task_of, task_options
     from core.jobs.sweeps import SweepSpec
 
-    task = task_of(args.dataset, args.task)  # the dataset decides; a different --task is refused
     given = {
         k: getattr(args, k) for k in ("size", "schedule", "freeze_epochs") if getattr(args, k) is not None
     }
+    lr, one_lr = None, {}
+    if args.lr is not None:
+        parts = _numbers("--lr", args.lr.replace(":", ","), float, "1e-4:1e-2")
+        if len(parts) == 1:
+            one_lr = {"lr": parts[0]}
+        elif len(parts) == 2 and ":" in args.lr:
+            lr = parts
+        else:
+            raise UserError(f"--lr takes a range LOW:HIGH like 1e-4:1e-2, or one value; got {args.lr!r}.")
+    choices = {
+        "bs": _numbers("--bs", args.bs, int, "32,64"),
+        "wd": _numbers("--wd", args.wd, float, "0,0.01,0.1"),
+        "epochs": _numbers("--epochs", args.epochs, int, "3,5"),
+    }
+    # numbers first: the dataset (made on first use when built in) is looked at only for sane ones
+    check_numbers({"seed": args.seed, **given, **one_lr})
+    for key, values in choices.items():
+        for value in values:
+            check_numbers({key: value})
+    task = task_of(args.dataset, args.task)  # the dataset decides; a different --task is refused
     if args.augment:
         given["augment"] = True
     if args.no_pretrained:
         given["pretrained"] = False
     base = tasks.default_config(
-        task, options=task_options(task, args.opt), dataset=args.dataset, seed=args.seed, **given
+        task, options=task_options(task, args.opt), dataset=args.dataset, seed=args.seed, **given, **one_lr
     )
-    lr = None
-    if args.lr is not None:
-        parts = _numbers("--lr", args.lr.replace(":", ","), float, "1e-4:1e-2")
-        if len(parts) == 1:
-            base = base.replace(lr=parts[0])
-        elif len(parts) == 2 and ":" in args.lr:
-            lr = parts
-        else:
-            raise UserError(f"--lr takes a range LOW:HIGH like 1e-4:1e-2, or one value; got {args.lr!r}.")
     return SweepSpec(
         base,
         lr=lr,
-        bs=_numbers("--bs", args.bs, int, "32,64"),
-        wd=_numbers("--wd", args.wd, float, "0,0.01,0.1"),
-        epochs=_numbers("--epochs", args.epochs, int, "3,5"),
+        **choices,
         archs=tuple(a.strip() for a in (args.arch or "").split(",") if a.strip()),
         sampler=args.sampler,
         budget=args.budget,

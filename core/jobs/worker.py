@@ -1,4 +1,4 @@
-"""The worker process: claims jobs one at a time from the store and runs them."""
+"""The worker process: one loop per lane (compute, io) claims that lane's jobs one at a time."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import IO
 
 from core import fsutil, workspace
 from core.errors import UserError
-from core.jobs.store import CANCELLED, DONE, FAILED, Job, Store
+from core.jobs.store import CANCELLED, DONE, FAILED, LANES, QUEUED, Job, Store
 
 HANDLERS = {
     "train": "core.train.training:run_train_job",
@@ -30,6 +30,9 @@ NICENESS = 10  # the background worker yields the CPU to the dashboard when both
 # Compute threads for training, set once per worker; PLAYGROUND_THREADS overrides.
 THREADS = int(os.environ.get("PLAYGROUND_THREADS") or max(1, os.cpu_count() or 1))
 ORPHAN_REASON = "The worker running this job stopped before it finished"
+IDLE_ENV = "PLAYGROUND_WORKER_IDLE_S"  # seconds an idle worker waits before it exits; 0: never
+IDLE_DEFAULT = 600.0
+QUEUED_ANY = "SELECT 1 FROM jobs WHERE state = ? LIMIT 1"
 
 
 def lock_path() -> Path:
@@ -99,22 +102,38 @@ def warm_up() -> None:
     opt.step()
 
 
+def idle_exit_seconds(value: float | None = None) -> float | None:
+    """How long an idle worker waits before exiting: value (`--idle-exit`), else the
+    PLAYGROUND_WORKER_IDLE_S environment variable, else 10 minutes; None (never) for 0 or less."""
+    if value is None:
+        text = os.environ.get(IDLE_ENV, "").strip()
+        try:
+            value = float(text) if text else IDLE_DEFAULT
+        except ValueError:
+            raise UserError(
+                f"{IDLE_ENV} is {text!r}; set it to a number of seconds (0 keeps the worker running)."
+            ) from None
+    return value if value > 0 else None
+
+
 class _Heartbeat(threading.Thread):
-    """Beats for the worker and its job; on shutdown, asks the running job to stop."""
+    """Beats for the worker and the job of each lane; on shutdown, asks the running jobs to stop."""
 
     def __init__(self, store_path: Path, pid: int, shutdown: threading.Event):
         super().__init__(daemon=True, name="heartbeat")
         self.store_path, self.pid, self.shutdown = store_path, pid, shutdown
-        self.job_id: int | None = None
+        self.jobs: dict[str, int] = {}  # lane -> the job it runs
         self.stop = threading.Event()
 
     def run(self) -> None:
         store = Store(self.store_path)
         while not self.stop.is_set():
             try:
-                store.heartbeat(self.job_id, self.pid)
-                if self.shutdown.is_set() and self.job_id is not None:
-                    store.request_cancel(self.job_id)
+                jobs = [self.jobs.get(lane) for lane in LANES]  # compute first: the workers row's job
+                running = [j for j in jobs if j is not None]
+                store.heartbeat(running[0] if running else None, self.pid, tuple(running[1:]))
+                for job_id in running if self.shutdown.is_set() else ():
+                    store.request_cancel(job_id)
             except Exception:  # noqa: BLE001 - a busy database must not kill the heartbeat
                 pass
             self.stop.wait(0.2 if self.shutdown.is_set() else HEARTBEAT_EVERY)
@@ -159,6 +178,40 @@ def run_job(store: Store, job: Job) -> str:
     return state
 
 
+class _Lane(threading.Thread):
+    """One lane's loop: claims the lane's oldest queued job, runs it, and again, until drained."""
+
+    def __init__(self, lane: str, store_path: Path, beat: _Heartbeat, drain: threading.Event, **kw):
+        super().__init__(daemon=True, name=f"lane-{lane}")
+        self.lane, self.store_path, self.beat, self.drain = lane, store_path, beat, drain
+        self.poll, self.on_state, self.done = kw["poll"], kw["on_state"], kw["done"]
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        store = Store(self.store_path)
+        try:
+            while not self.drain.is_set():
+                if self.done(store):  # checked before each claim: nothing starts after the end
+                    self.drain.set()
+                    break
+                job = store.claim_next(self.beat.pid, lane=self.lane)
+                if job is None:
+                    self.drain.wait(self.poll)
+                    continue
+                self.beat.jobs[self.lane] = job.id
+                try:
+                    state = run_job(store, job)
+                finally:
+                    self.beat.jobs.pop(self.lane, None)
+                if self.on_state:
+                    self.on_state(job, state)
+        except BaseException as e:  # noqa: BLE001 - serve() raises it once the other lanes stop
+            self.error = e
+            self.drain.set()
+        finally:
+            store.close()
+
+
 def serve(
     store: Store,
     *,
@@ -170,13 +223,16 @@ def serve(
     on_state: Callable[[Job, str], None] | None = None,
     until: Callable[[], bool] | None = None,
     coordinate: bool = True,
+    lanes: tuple[str, ...] = tuple(LANES),
 ) -> None:
-    """The worker loop; the caller must hold the worker lock.
+    """The worker loop: one thread per lane, each running its lane's jobs one at a time, so a
+    download progresses beside a training run; the caller must hold the worker lock.
 
     until_job: return once that job has ended. until: return once it says True (checked between
-    jobs). once: return when the queue is empty and no sweep will add to it. idle_exit: return
-    after that many idle seconds (a sweep still running counts as work). coordinate: run the
-    sweeps' coordinator thread beside the loop.
+    jobs). once: return when no job is queued or running and no sweep will queue one. idle_exit:
+    return after that many such idle seconds. stop: return soon, asking the running jobs to stop.
+    Jobs already started always finish (or stop) before serve returns. coordinate: run the
+    sweeps' coordinator thread beside the lanes.
     """
     from core.jobs import sweeps
 
@@ -187,35 +243,44 @@ def serve(
     coordinator = _Coordinator(store.path) if coordinate else None
     if coordinator:
         coordinator.start()
+
+    def done(own: Store) -> bool:
+        if stop.is_set() or (until is not None and until()):
+            return True
+        target = own.get(until_job) if until_job is not None else None
+        return until_job is not None and (target is None or target.finished_state)
+
+    drain = threading.Event()
+    runners = [
+        _Lane(lane, store.path, beat, drain, poll=poll, on_state=on_state, done=done) for lane in lanes
+    ]
+    for runner in runners:
+        runner.start()
+    queued = f"SELECT 1 FROM jobs WHERE state = ? AND lane IN ({', '.join('?' * len(lanes))}) LIMIT 1"
     idle_since = time.monotonic()
     try:
-        while not stop.is_set():
-            if until_job is not None:
-                target = store.get(until_job)
-                if target is None or target.finished_state:
-                    return
-            if until is not None and until():
-                return
-            job = store.claim_next(pid)
-            if job is None:
-                idle = once or (idle_exit is not None and time.monotonic() - idle_since > idle_exit)
-                if idle and not (coordinate and sweeps.pending(store)):
-                    return
-                stop.wait(poll)
-                continue
-            beat.job_id = job.id
-            state = run_job(store, job)
-            beat.job_id = None
-            idle_since = time.monotonic()
-            if on_state:
-                on_state(job, state)
+        while not drain.is_set():
+            if done(store):
+                break
+            busy = beat.jobs or store.read(queued, (QUEUED, *lanes))
+            if busy or (coordinate and sweeps.pending(store)):
+                idle_since = time.monotonic()
+            elif once or (idle_exit is not None and time.monotonic() - idle_since > idle_exit):
+                break
+            drain.wait(poll)
     finally:
+        drain.set()  # no lane claims again; each finishes (or, on stop, cancels) what it runs
+        for runner in runners:
+            runner.join()
         if coordinator:
             coordinator.stop.set()
             coordinator.join(timeout=5)
         beat.stop.set()
         beat.join(timeout=5)
         store.worker_gone(pid)
+    for runner in runners:
+        if runner.error is not None:
+            raise runner.error
 
 
 def start_inline(store: Store, plan: Callable[[Store], dict | None]) -> threading.Thread | None:
@@ -247,7 +312,9 @@ def start_inline(store: Store, plan: Callable[[Store], dict | None]) -> threadin
 
 
 def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False) -> int:
-    """`python -m core worker`: take the lock, recover orphans, then serve until stopped."""
+    """`python -m core worker`: take the lock, recover orphans, then serve until stopped, or
+    until idle for idle_exit_seconds(idle_exit) (SIGTERM stops it after the current batch)."""
+    idle = idle_exit_seconds(idle_exit)
     handle = acquire_lock(wait=2.0)  # a probe may hold the lock for an instant
     if handle is None:
         print(f"A worker is already running (pid {lock_holder()}); not starting another.")
@@ -280,9 +347,19 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
             if not quiet:
                 print(f"job {job.id} ({job.kind}): {state}", flush=True)
 
-        serve(store, once=once, idle_exit=idle_exit, stop=stop, on_state=report)
+        while True:
+            serve(store, once=once, idle_exit=idle, stop=stop, on_state=report)
+            release_lock(handle)
+            handle = None
+            # A job queued while this worker was deciding to exit saw it alive and started none.
+            if stop.is_set() or not store.read(QUEUED_ANY, (QUEUED,)) or (handle := acquire_lock()) is None:
+                break
+            store.fail_orphans(ORPHAN_REASON)  # another worker may have come and died meanwhile
+        if not quiet:
+            print(f"Worker {os.getpid()} exiting: {'stopped' if stop.is_set() else 'idle'}.", flush=True)
     finally:
-        release_lock(handle)
+        if handle is not None:
+            release_lock(handle)
     return 0
 
 
@@ -290,13 +367,14 @@ def ensure_running() -> bool:
     """Start a worker process in the background unless one is alive; True if one was started.
 
     The worker outlives the caller (its own session), so closing the dashboard's tab or
-    restarting the server does not stop a run.
+    restarting the server does not stop a run; it exits once idle (idle_exit_seconds).
     """
     import subprocess
     import sys
 
     if worker_alive():
         return False
+    idle_exit_seconds()  # a bad PLAYGROUND_WORKER_IDLE_S is refused here, where it can be shown
     log = open(workspace.root() / "worker.log", "ab")
     subprocess.Popen(
         [sys.executable, "-m", "core", "worker"],

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import fsutil, workspace
+from core import fsutil, safejson, workspace
 from core.errors import UserError
 from core.serving.format import (
     CONFIG,
@@ -201,10 +201,7 @@ def read_config(name: str) -> dict:
     path = folder(name) / CONFIG
     if not path.is_file():
         raise UserError(f"There is no saved model called {name}.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"The model {name} has an unreadable config.json ({e}).") from e
+    config = safejson.read(path, f"The model {name}'s config.json", error=BundleError)
     return validate_config(config)
 
 

@@ -6,9 +6,7 @@ network key by key: names, shapes, dtypes, finite values, and the output layer's
 
 from __future__ import annotations
 
-import json
-
-from core import fsutil
+from core import fsutil, safejson
 from core.errors import UserError
 from core.serving.format import CONFIG, WEIGHTS, BundleError, output_names, validate_config
 from core.serving.library import ModelInfo
@@ -105,5 +103,5 @@ def load_module(info: ModelInfo):
             f"The weights of {info.name} have changed since it was saved (their "
             "SHA-256 no longer matches config.json); delete it and save it again."
         )
-    config = json.loads((info.path / CONFIG).read_text(encoding="utf-8"))
+    config = safejson.read(info.path / CONFIG, f"The model {info.name}'s {CONFIG}", error=BundleError)
     return build_checked(validate_config(config), data)

@@ -9,13 +9,13 @@ before safetensors itself reads the tensors.
 from __future__ import annotations
 
 import io
-import json
 import math
 import pickletools
 import struct
 import zipfile
 from dataclasses import dataclass
 
+from core import safejson
 from core.fsutil import MB
 from core.serving.format import WEIGHTS, BundleError, PickleRefused, convert_hint
 
@@ -127,10 +127,9 @@ def parse_safetensors_header(data: bytes, shown: str = WEIGHTS) -> dict[str, Ten
             f"{shown} is truncated: its header should be {n:,} bytes but the "
             f"file ends after {len(data) - 8:,}. Export the model again."
         )
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{shown} is not a safetensors file: its header is not JSON ({e}).") from e
+    header = safejson.loads(
+        data[8 : 8 + n], f"{shown}'s header", max_bytes=MAX_HEADER_BYTES, max_depth=4, error=BundleError
+    )
     if not isinstance(header, dict):
         raise BundleError(f"{shown} is not a safetensors file: its header is not a table.")
     header.pop("__metadata__", None)

@@ -8,13 +8,12 @@ SHA-256, then the strict rebuild. Nothing is written until every check has passe
 from __future__ import annotations
 
 import io
-import json
 import re
 import stat
 import zipfile
 from pathlib import Path
 
-from core import fsutil
+from core import fsutil, safejson
 from core.errors import UserError
 from core.fsutil import MB
 from core.serving.format import (
@@ -162,10 +161,7 @@ def check_bundle(data: bytes, filename: str = "bundle.zip") -> tuple[str | None,
         weights = _read(zf, found[WEIGHTS], MAX_WEIGHTS_BYTES, shown)
         if SCRIPT in found:
             _read(zf, found[SCRIPT], MAX_SCRIPT_BYTES, shown)  # size-checked, never run, replaced
-    try:
-        config = json.loads(raw_config.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{CONFIG} in {shown} is not valid JSON ({e}).") from e
+    config = safejson.loads(raw_config, f"{CONFIG} in {shown}", max_bytes=MAX_CONFIG_BYTES, error=BundleError)
     config = validate_config(config)
     refuse_pickle(weights, WEIGHTS)
     parse_safetensors_header(weights)

@@ -7,6 +7,7 @@ core/train/continuing.py) starts from that run's checkpoint instead of from scra
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
@@ -23,6 +24,7 @@ from core.config import TrainConfig
 from core.data import loaders as data
 from core.jobs.store import Job, Store
 from core.train import checkpoint
+from core.train import device as devices
 from core.train.callbacks import EarlyStop, KeepBest, SaveCheckpoint, StreamToStore
 from core.train.models import BuiltModel
 
@@ -79,8 +81,7 @@ def make_learner(cfg: TrainConfig, dls, built: BuiltModel, loss_func, metrics: l
     if learn.cbs.filter(lambda cb: isinstance(cb, ProgressCallback)):
         learn.remove_cb(ProgressCallback)
     learn.logger = lambda *_: None
-    if cfg.mixed_precision and torch.cuda.is_available():
-        learn.to_fp16()
+    devices.prepare(learn, cfg.mixed_precision)  # on CUDA: bf16/fp16 and channels_last; CPU unchanged
     return learn
 
 
@@ -139,6 +140,8 @@ def train(cfg: TrainConfig, store: Store, job_id: int, resume: dict | None = Non
     cfg.validate(n_train=bundle.n_train)
     store.set_progress(job_id, 0.0, "building the model")
     learn, built = build_learner(cfg, bundle)
+    device = str(bundle.dls.device)
+    precision = devices.precision(cfg.mixed_precision, bundle.dls.device)  # None: float32
     start = {"epoch": 0, "step": 0}
     if resume:
         store.set_progress(job_id, 0.0, f"restoring run {resume['parent']}'s last epoch")
@@ -174,7 +177,8 @@ def train(cfg: TrainConfig, store: Store, job_id: int, resume: dict | None = Non
         "n_valid": bundle.n_valid,
         "classes": bundle.vocab,
         "data_path": bundle.path_used,
-        "device": str(bundle.dls.device),
+        "device": device,
+        "precision": precision,
         "notice": built.notice,
         "cancelled": stream.cancelled,
         "checkpoint_seconds": round(saver.seconds, 3),
@@ -189,7 +193,7 @@ def train(cfg: TrainConfig, store: Store, job_id: int, resume: dict | None = Non
     if stop is not None:
         result["stopped_early_after"] = stop.stopped_after  # None when it ran all its epochs
     if stream.epochs_done > 0:
-        run_record = task.record(cfg, bundle)
+        run_record = dataclasses.replace(task.record(cfg, bundle), device=device, precision=precision)
         result["data_fingerprint"] = run_record.data_fingerprint
         result["weights"] = str(runs.save(job_id, learn.model.state_dict(), run_record))
     return result

@@ -26,7 +26,7 @@ def catalogue_tab() -> None:
         cols[0].markdown(f"**{entry.title}** · `{entry.key}`  \n{entry.description}")
         cols[1].write(human_size(entry.size))
         if download.installed(entry):
-            cols[2].write(f"✅ added as {entry.name}")
+            cols[2].write(f":green[:material/check_circle:] added as {entry.name}")
             continue
         cached = download.cached_archive(entry) is not None
         why = (

@@ -19,7 +19,6 @@ import streamlit as st
 
 from core.analysis import marks as marks_
 from core.analysis import plans
-from core.data.journal import renames
 from core.errors import UserError
 from core.jobs.store import DONE
 from dashboard import cleaner, results_view, runs, state
@@ -39,7 +38,7 @@ def crossval_result(job) -> tuple[int, dict] | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _find(cv_id: int, stamp: int, dataset: str, method: str, renamed: tuple[tuple[str, str], ...]):
+def _find(cv_id: int, stamp: tuple, dataset: str, method: str, renamed: tuple[tuple[str, str], ...]):
     from core.analysis import label_issues
 
     return label_issues.find(results_view.crossval_result(cv_id), dataset, method, dict(renamed))
@@ -62,11 +61,10 @@ def current(job, dataset: str):
     if found is None:
         return None
     cv_id, result = found
-    try:
-        stamp = result_path(cv_id).stat().st_mtime_ns
-    except OSError:
+    stamp = results_view.file_stamp(result_path(cv_id))
+    if stamp is None:
         return None
-    renamed = tuple(sorted(renames(dataset, result["created"]).items()))
+    renamed = tuple(sorted(results_view.dataset_renames(dataset, result["created"]).items()))
     return _find(cv_id, stamp, dataset, chosen_method(), renamed)
 
 
@@ -326,10 +324,8 @@ def section(job, interp, dataset: str, root) -> None:
         st.markdown("**Where the noise is: the confident joint**")
         st.caption(TEXT["li_joint"])
         found = crossval_result(job)
-        if found is not None and issues.joint is not None:
-            from core.train.crossval import out_of_sample_frame
-
-            rows = out_of_sample_frame(found[1], interp.frame, renames(dataset, found[1]["created"]))
+        rows = None if found is None else results_view.oos_frame(found[0], interp, dataset)
+        if rows is not None and issues.joint is not None:
             joint_section(issues, rows, dataset, root, interp.vocab)
         st.markdown("**Estimated noise per class**")
     st.caption(TEXT["li_noise"])

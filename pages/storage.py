@@ -1,0 +1,62 @@
+"""Storage: what the workspace holds, how much disk each part uses, and freeing what can go."""
+
+import pandas as pd
+import streamlit as st
+
+from core import storage, workspace
+from core.errors import UserError
+from core.fsutil import human_size
+
+NOTICE = "storage_notice"
+CONFIRM = {  # what each free button does, and what it costs, said before it is pressed
+    "cache": ("Clear the caches", "They are rebuilt the next time each dataset is trained."),
+    "checkpoints": (
+        "Delete the checkpoints of ended runs",
+        "Their kept weights, results, exports and predictions stay; they can no longer be continued.",
+    ),
+    "trash": ("Empty the trash", "Deleted files, runs, models and datasets go for good: no undo, no restore."),
+    "downloads": ("Delete the downloaded archives", "Rebuilding such a dataset downloads it again."),
+    "parts": ("Delete the unfinished downloads", "A download that is running keeps its piece."),
+}
+
+st.title("Storage")
+st.caption(f"Everything the playground writes is in one folder: `{workspace.root()}`.")
+notice = st.session_state.pop(NOTICE, None)
+if notice:
+    st.success(notice, icon=":material/check_circle:")
+
+parts = storage.usage()
+st.metric("Workspace", human_size(sum(p.bytes for p in parts)))
+st.dataframe(
+    pd.DataFrame(
+        {
+            "part": [p.title for p in parts],
+            "size": [human_size(p.bytes) for p in parts],
+            "bytes": [p.bytes for p in parts],
+            "holds": [f"{p.count} {p.unit}" if p.unit else "" for p in parts],
+            "what it is": [p.note for p in parts],
+        }
+    ),
+    hide_index=True,
+    width="stretch",
+    column_config={"bytes": st.column_config.ProgressColumn(max_value=max(1, max(p.bytes for p in parts)))},
+)
+
+st.subheader("Free space", anchor=False)
+for part in (p for p in parts if p.can_free):
+    label, cost = CONFIRM[part.key]
+    with st.popover(
+        f"{label} ({human_size(part.bytes)})",
+        disabled=part.bytes == 0,
+        icon=":material/delete_sweep:",
+        help=part.note,
+    ):
+        st.write(f"{part.title}: {human_size(part.bytes)}. {cost}")
+        if st.button(f"Yes, {label[0].lower()}{label[1:]}", key=f"storage_free_{part.key}", type="primary"):
+            try:
+                freed = storage.free(part.key)
+            except UserError as e:
+                st.error(str(e))
+            else:
+                st.session_state[NOTICE] = f"{label}: {human_size(freed)} freed."
+                st.rerun()
