@@ -12,7 +12,6 @@ from core import config_args
 from core.errors import UserError
 from core.train import train_cli
 
-
 MAX_NUM_IT = 10_000  # lr-find iterations: fastai's default is 100
 
 

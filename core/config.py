@@ -182,10 +182,18 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         out.append(f"Unknown task {str(cfg.task)[:40]!r}; choose one of: {', '.join(tasks.names())}.")
     else:
         if cfg.options is not None:
-            out.extend(cfg.options.problems())
+            try:
+                out.extend(cfg.options.problems())
+            except (TypeError, ValueError, OverflowError):  # e.g. an int of 400 digits for a fraction
+                out.append(
+                    f"One of the {cfg.task} settings is not a usable number (far too large, or text "
+                    "where a number goes)."
+                )
         task = tasks.get(cfg.task)
         if not isinstance(cfg.arch, str) or cfg.arch not in ARCHS:
-            out.append(f"Unknown architecture {str(cfg.arch)[:40]!r}. Choose one of: {', '.join(task.archs)}.")
+            out.append(
+                f"Unknown architecture {str(cfg.arch)[:40]!r}. Choose one of: {', '.join(task.archs)}."
+            )
         elif cfg.arch not in task.archs:
             out.append(
                 f"{cfg.arch!r} is not an architecture for {task.title.lower()}; choose one of: "

@@ -107,14 +107,14 @@ def loads(
 
 
 def read(path: Path, shown: str | None = None, **limits: Any) -> Any:
-    """`loads` of a file on disk (its size checked before it is read); missing → the error too."""
-    path = Path(path)
+    """`loads` of a file on disk, its size checked before it is read (a missing file: the error)."""
+    path, error = Path(path), limits.get("error", UserError)
     shown = shown or path.name
-    error = limits.get("error", UserError)
     max_bytes = limits.get("max_bytes", MAX_BYTES)
     try:
-        if path.stat().st_size > max_bytes:
-            raise error(f"{shown} is {human_size(path.stat().st_size)}, more than the {human_size(max_bytes)} allowed.")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise error(f"{shown} is {human_size(size)}, more than the {human_size(max_bytes)} allowed.")
         data = path.read_bytes()
     except OSError as e:
         raise error(f"{shown} cannot be read: {e.strerror or e}.") from e

@@ -111,6 +111,15 @@ def folder_bytes(folder: Path) -> int:
     return sum(st.st_size for st in _files(folder)) if folder.is_dir() else 0
 
 
+def _file_bytes(path: Path) -> int:
+    """The length of a plain file (0 for a link or anything else)."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0
+
+
 def _children(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
@@ -276,8 +285,9 @@ def usage() -> list[Part]:
         "downloads": (sum(p.stat().st_size for p in archives), len(archives)),
         "parts": (sum(p.stat().st_size for p in parts), len(parts)),
     }
-    counted = sum(b for b, _ in listed.values())
-    listed["other"] = (max(0, folder_bytes(root) - counted), 0)
+    known = {"datasets", "cache", "runs", "models", "trash", downloads.name}
+    rest = [p for p in root.iterdir() if p.name not in known]
+    listed["other"] = (sum(folder_bytes(p) if p.is_dir() else _file_bytes(p) for p in rest), 0)
     movable = len({f.parent for f in freeable})
     return [
         Part(key, PARTS[key][0], size, count, PARTS[key][1], PARTS[key][2].format(n=movable), key in FREE)

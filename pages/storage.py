@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core import storage, workspace
+from core.data import manage
 from core.errors import UserError
 from core.fsutil import human_size
 
@@ -14,7 +15,7 @@ CONFIRM = {  # what each free button does, and what it costs, said before it is 
         "Delete the checkpoints of ended runs",
         "Their kept weights, results, exports and predictions stay; they can no longer be continued.",
     ),
-    "trash": ("Empty the trash", "Deleted files, runs, models and datasets go for good: no undo, no restore."),
+    "trash": ("Empty the trash", "Deleted files, runs, models and datasets go for good: no undo or restore."),
     "downloads": ("Delete the downloaded archives", "Rebuilding such a dataset downloads it again."),
     "parts": ("Delete the unfinished downloads", "A download that is running keeps its piece."),
 }
@@ -60,3 +61,19 @@ for part in (p for p in parts if p.can_free):
             else:
                 st.session_state[NOTICE] = f"{label}: {human_size(freed)} freed."
                 st.rerun()
+
+deleted = manage.trashed_datasets()
+if deleted:
+    st.subheader("Deleted datasets", anchor=False)
+    st.caption("Each can come back under its name until the trash is emptied.")
+for folder, name, when in deleted:
+    left, right = st.columns([3, 1])
+    left.write(f"**{name}**, deleted {when} UTC ({human_size(storage.folder_bytes(folder))})")
+    if right.button("Restore", key=f"storage_restore_{folder.name}", icon=":material/restore_from_trash:"):
+        try:
+            manage.restore_dataset(folder)
+        except UserError as e:
+            st.error(str(e))
+        else:
+            st.session_state[NOTICE] = f"{name} is back on the Data page."
+            st.rerun()

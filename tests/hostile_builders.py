@@ -91,13 +91,39 @@ def raw_zip(
         where = len(out) - len(prefix) if m.offset is None else m.offset
         local = m.local_name if m.local_name is not None else name
         out += struct.pack(
-            "<4sHHHHHIIIHH", b"PK\x03\x04", m.version, m.flags, m.method, 0, 0x21, crc, csize, usize,
-            len(local), len(m.extra),
+            "<4sHHHHHIIIHH",
+            b"PK\x03\x04",
+            m.version,
+            m.flags,
+            m.method,
+            0,
+            0x21,
+            crc,
+            csize,
+            usize,
+            len(local),
+            len(m.extra),
         )
         out += local + m.extra + m.raw
         central += struct.pack(
-            "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 0x031E, m.version, m.flags, m.method, 0, 0x21, crc,
-            csize, usize, len(name), len(m.extra), 0, 0, 0, m.external_attr, where,
+            "<4sHHHHHHIIIHHHHHII",
+            b"PK\x01\x02",
+            0x031E,
+            m.version,
+            m.flags,
+            m.method,
+            0,
+            0x21,
+            crc,
+            csize,
+            usize,
+            len(name),
+            len(m.extra),
+            0,
+            0,
+            0,
+            m.external_attr,
+            where,
         )
         central += name + m.extra
     start = len(out) - len(prefix)
@@ -106,8 +132,15 @@ def raw_zip(
     if zip64_locator is not None:
         out += struct.pack("<4sIQI", b"PK\x06\x07", 0, zip64_locator, 1)
     out += struct.pack(
-        "<4sHHHHIIH", b"PK\x05\x06", disk, disk, n & 0xFFFF, n & 0xFFFF, len(central),
-        (start + cd_offset_delta) & 0xFFFFFFFF, len(comment),
+        "<4sHHHHIIH",
+        b"PK\x05\x06",
+        disk,
+        disk,
+        n & 0xFFFF,
+        n & 0xFFFF,
+        len(central),
+        (start + cd_offset_delta) & 0xFFFFFFFF,
+        len(comment),
     )
     return bytes(out + comment)
 
@@ -120,15 +153,29 @@ def many_members_zip(n: int) -> bytes:
         name = f"d/{i:06d}.png".encode()
         entries.append(
             struct.pack(
-                "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, 0, 0, 0, len(name),
-                0, 0, 0, 0, 0, 0,
+                "<4sHHHHHHIIIHHHHHII",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                0,
+                0,
+                0,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
             )
             + name
         )
     central = b"".join(entries)
-    end = struct.pack(
-        "<4sHHHHIIH", b"PK\x05\x06", 0, 0, n & 0xFFFF, n & 0xFFFF, len(central), len(local), 0
-    )
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, n & 0xFFFF, n & 0xFFFF, len(central), len(local), 0)
     return local + central + end
 
 
@@ -140,7 +187,9 @@ def zip64_extra(usize: int, csize: int) -> bytes:
 # --- tars --------------------------------------------------------------------------------------
 
 
-def tar_header(name: str, size: int, kind: bytes = b"0", size_field: bytes | None = None, link: str = "") -> bytes:
+def tar_header(
+    name: str, size: int, kind: bytes = b"0", size_field: bytes | None = None, link: str = ""
+) -> bytes:
     """One 512-byte ustar header; size_field overrides the 12-byte size (lies, base-256)."""
     field = size_field if size_field is not None else f"{size:011o}\0".encode()
     head = bytearray(512)
@@ -200,7 +249,11 @@ def gzip_zeros_after(head: bytes, n_mb: int) -> bytes:
     block = c2.compress(b"\0" * MB) + c2.flush(zlib.Z_FULL_FLUSH)
     body = first + block * n_mb + b"\x03\x00"
     crc = 0  # a lie: the stream is cut off long before its end is checked
-    return b"\x1f\x8b\x08\x00\0\0\0\0\x00\xff" + body + struct.pack("<II", crc, (len(head) + n_mb * MB) & 0xFFFFFFFF)
+    return (
+        b"\x1f\x8b\x08\x00\0\0\0\0\x00\xff"
+        + body
+        + struct.pack("<II", crc, (len(head) + n_mb * MB) & 0xFFFFFFFF)
+    )
 
 
 def bz2_zeros_after(head: bytes, n_mb: int) -> bytes:
@@ -239,7 +292,9 @@ def chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", value)
 
 
-def png_of(width: int, height: int, colour_type: int, depth: int, rows: bytes, ihdr_crc: int | None = None) -> bytes:
+def png_of(
+    width: int, height: int, colour_type: int, depth: int, rows: bytes, ihdr_crc: int | None = None
+) -> bytes:
     """A PNG from raw filtered rows (compressed here)."""
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
     return (
@@ -261,7 +316,10 @@ def png_zero_bomb(side: int, colour_type: int = 6) -> bytes:
     c2 = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = c2.compress(band) + c2.flush(zlib.Z_FULL_FLUSH)
     bands = side // 64
-    body = first + block * (bands - 1) + b"\x03\x00" + struct.pack(">I", 1)  # adler32 is not checked by Pillow
+    n = row_mb * 64 * bands
+    body = (
+        first + block * (bands - 1) + b"\x03\x00" + struct.pack(">I", (n % 65521) << 16 | 1)
+    )  # adler32 of zeros
     ihdr = struct.pack(">IIBBBBB", side, bands * 64, 8, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
@@ -274,11 +332,15 @@ def image_bytes(fmt: str, mode: str = "RGB", size: tuple[int, int] = (16, 16), *
 
 
 def many_frame_gif(frames: int) -> bytes:
-    """A GIF with many tiny frames, written by hand (one image block per frame)."""
-    head = b"GIF89a" + struct.pack("<HHBBB", 4, 4, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"
-    netscape = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\0\0\0"
-    frame = b"\x21\xf9\x04\x00\x01\x00\x00\x00" + b"\x2c" + struct.pack("<HHHHB", 0, 0, 4, 4, 0) + b"\x02\x02\x84\x51\x00"
-    return head + netscape + frame * frames + b"\x3b"
+    """A GIF with many tiny frames: Pillow writes two, and the second frame's block is repeated."""
+    buf = io.BytesIO()
+    a, b_ = Image.new("P", (4, 4), 0), Image.new("P", (4, 4), 1)
+    a.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    b_.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    a.save(buf, "GIF", save_all=True, append_images=[b_], duration=10, loop=0)
+    data = buf.getvalue()
+    second = data.rindex(b"\x21\xf9\x04")
+    return data[:second] + data[second:-1] * frames + b"\x3b"
 
 
 def apng() -> bytes:

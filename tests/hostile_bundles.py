@@ -43,7 +43,11 @@ def base() -> tuple[dict, bytes]:
     }
     model = tasks.get("single_label").build_from_bundle(config)
     weights = save({k: v.contiguous() for k, v in model.state_dict().items()})
-    config["weights"] = {"file": fmt.WEIGHTS, "sha256": hashlib.sha256(weights).hexdigest(), "bytes": len(weights)}
+    config["weights"] = {
+        "file": fmt.WEIGHTS,
+        "sha256": hashlib.sha256(weights).hexdigest(),
+        "bytes": len(weights),
+    }
     return config, weights
 
 
@@ -68,7 +72,9 @@ def zip_of(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def bundle(config=None, weights=None, raw_config: bytes | None = None, rehash: bool = True, extra=None) -> bytes:
+def bundle(
+    config=None, weights=None, raw_config: bytes | None = None, rehash: bool = True, extra=None
+) -> bytes:
     """The base bundle as zip bytes, config edited by a function, weights replaced (re-hashed)."""
     cfg, w = base()
     cfg = json.loads(json.dumps(cfg))
@@ -78,7 +84,10 @@ def bundle(config=None, weights=None, raw_config: bytes | None = None, rehash: b
             cfg["weights"].update(sha256=hashlib.sha256(w).hexdigest(), bytes=len(w))
     if config is not None:
         config(cfg)
-    files = {"m/config.json": raw_config if raw_config is not None else json.dumps(cfg).encode(), "m/model.safetensors": w}
+    files = {
+        "m/config.json": raw_config if raw_config is not None else json.dumps(cfg).encode(),
+        "m/model.safetensors": w,
+    }
     files.update(extra or {})
     return zip_of(files)
 
@@ -192,10 +201,16 @@ def cases(import_formulas) -> list[Case]:
         ("config_a_list", b"[1, 2]", "JSON object"),
         ("config_truncated_json", b'{"format": ', "not valid JSON"),
     ]
-    out = [Case(f"in_bundle_{n}", lambda t, text=text: bundle(raw_config=text), _import, match=m, kind="json")
-           for n, text, m in json_cases]
+    out = [
+        Case(f"in_bundle_{n}", lambda t, text=text: bundle(raw_config=text), _import, match=m, kind="json")
+        for n, text, m in json_cases
+    ]
     out += [
-        _case("config_declares_200mb", lambda t: lying_sizes(bundle(), "m/config.json", 200 * 2**20), "expands to 209,715,200"),
+        _case(
+            "config_declares_200mb",
+            lambda t: lying_sizes(bundle(), "m/config.json", 200 * 2**20),
+            "expands to 209,715,200",
+        ),
         _case(
             "config_inflates_past_its_header",
             lambda t: lying_sizes(bundle(raw_config=b" " * (30 * 2**20)), "m/config.json", 900),
@@ -203,7 +218,9 @@ def cases(import_formulas) -> list[Case]:
         ),
         _case("size_as_text", lambda t: bundle(lambda c: c["input"].update(size="16")), "input size"),
         _case("size_huge", lambda t: bundle(lambda c: c["input"].update(size=2**70)), "input size"),
-        _case("nul_in_class_name", lambda t: bundle(lambda c: c.update(classes=["a\x00b", "c"])), "control char"),
+        _case(
+            "nul_in_class_name", lambda t: bundle(lambda c: c.update(classes=["a\x00b", "c"])), "control char"
+        ),
         _case(
             "ten_thousand_classes",
             lambda t: bundle(lambda c: c.update(classes=[f"c{i}" for i in range(10_000)], n_classes=10_000)),
@@ -212,24 +229,57 @@ def cases(import_formulas) -> list[Case]:
         _case("truncated_zip", lambda t: bundle()[:-300], "zip"),
         _case("pth_pickle", lambda t: pickle.dumps({"w": [1.0]}, protocol=2), "pickle"),
         _case("pickle_inside_zip", lambda t: bundle(extra={"m/model.pkl": b"\x80\x04N."}), "pickle"),
-        _case("entry_with_nul", lambda t: bundle(extra={"m/pre\x00dict.py": b"x"}), "strange name|NUL|does not contain"),
-        _case("header_past_the_end", _weights(lambda: (len(base()[1]) + 100).to_bytes(8, "little") + base()[1][8:]), "truncated"),
-        _case("header_length_2_63", _weights(lambda: (2**63).to_bytes(8, "little") + base()[1][8:]), "header claims"),
-        _case("header_nested_deep", _weights(safetensors(b'{"a":' + b"[" * 50_000 + b"]" * 50_000 + b"}", b"")), "nests .* deep"),
+        _case(
+            "entry_with_nul",
+            lambda t: bundle(extra={"m/pre\x00dict.py": b"x"}),
+            "strange name|NUL|does not contain",
+        ),
+        _case(
+            "header_past_the_end",
+            _weights(lambda: (len(base()[1]) + 100).to_bytes(8, "little") + base()[1][8:]),
+            "truncated",
+        ),
+        _case(
+            "header_length_2_63",
+            _weights(lambda: (2**63).to_bytes(8, "little") + base()[1][8:]),
+            "header claims",
+        ),
+        _case(
+            "header_nested_deep",
+            _weights(safetensors(b'{"a":' + b"[" * 50_000 + b"]" * 50_000 + b"}", b"")),
+            "nests .* deep",
+        ),
         _case(
             "header_int_5000_digits",
-            _weights(safetensors(b'{"a":{"dtype":"F32","shape":[1' + b"0" * 5000 + b'],"data_offsets":[0,4]}}', four)),
+            _weights(
+                safetensors(
+                    b'{"a":{"dtype":"F32","shape":[1' + b"0" * 5000 + b'],"data_offsets":[0,4]}}', four
+                )
+            ),
             "digits",
         ),
         _case("header_not_json", _weights(safetensors(b"{not json}", four)), "not valid JSON|not JSON"),
-        _case("offsets_past_the_data", _weights(safetensors({"a": _tensor(offsets=(2**40, 2**40 + 4))}, four)), "gap|truncated"),
+        _case(
+            "offsets_past_the_data",
+            _weights(safetensors({"a": _tensor(offsets=(2**40, 2**40 + 4))}, four)),
+            "gap|truncated",
+        ),
         _case("shape_lies", _weights(safetensors({"a": _tensor(shape=(3,))}, four)), "should take"),
-        _case("shape_product_overflows", _weights(safetensors({"a": _tensor(shape=(2**62,) * 3)}, four)), "should take"),
+        _case(
+            "shape_product_overflows",
+            _weights(safetensors({"a": _tensor(shape=(2**62,) * 3)}, four)),
+            "should take",
+        ),
         _case("shape_negative", _weights(safetensors({"a": _tensor(shape=(-1,))}, four)), "invalid shape"),
         _case("dtype_unknown", _weights(safetensors({"a": _tensor(dtype="OBJECT")}, four)), "not accepted"),
         _case(
             "tensors_overlap",
-            _weights(safetensors({"a": _tensor(shape=(2,), offsets=(0, 8)), "b": _tensor(shape=(2,), offsets=(4, 12))}, b"\0" * 12)),
+            _weights(
+                safetensors(
+                    {"a": _tensor(shape=(2,), offsets=(0, 8)), "b": _tensor(shape=(2,), offsets=(4, 12))},
+                    b"\0" * 12,
+                )
+            ),
             "overlaps",
         ),
         _case("names_do_not_fit", _weights(safetensors({"encoder.w": _tensor()}, four)), "do not fit"),
@@ -238,7 +288,10 @@ def cases(import_formulas) -> list[Case]:
         _case("checksum_lies", lambda t: bundle(weights=nan_weights(), rehash=False), "checksum"),
         Case(
             "in_bundle_formula_class_names",
-            lambda t: bundle(lambda c: c.update(classes=list(FORMULAS), n_classes=len(FORMULAS)), weights=weights_for(len(FORMULAS))),
+            lambda t: bundle(
+                lambda c: c.update(classes=list(FORMULAS), n_classes=len(FORMULAS)),
+                weights=weights_for(len(FORMULAS)),
+            ),
             import_formulas,
             expect="accepted",
             kind="bundle",

@@ -26,7 +26,9 @@ def _jpeg_huge_header() -> bytes:
 
 
 def _png_bad_ihdr_crc() -> bytes:
-    return b.png_of(4, 4, 2, 8, b"\0" + b"\x80" * 12 * 1 + b"".join(b"\0" + b"\x80" * 12 for _ in range(3)), ihdr_crc=1)
+    return b.png_of(
+        4, 4, 2, 8, b"\0" + b"\x80" * 12 * 1 + b"".join(b"\0" + b"\x80" * 12 for _ in range(3)), ihdr_crc=1
+    )
 
 
 def _png_zero_width() -> bytes:
@@ -40,16 +42,20 @@ def _bmp_huge_header() -> bytes:
 
 
 def _tiff_huge_header() -> bytes:
+    import struct
+
     from PIL import Image
 
     buf = io.BytesIO()
     Image.new("L", (4, 4)).save(buf, "TIFF")
     data = bytearray(buf.getvalue())
-    # ImageWidth (256) and ImageLength (257) entries: type SHORT/LONG, value in the last 4 bytes
-    for tag in (256, 257):
-        at = data.index(tag.to_bytes(2, "little") + b"\x03\x00\x01\x00\x00\x00")
-        data[at + 2 : at + 4] = b"\x04\x00"
-        data[at + 8 : at + 12] = (70000).to_bytes(4, "little")
+    (ifd,) = struct.unpack("<I", data[4:8])
+    (n,) = struct.unpack("<H", data[ifd : ifd + 2])
+    for k in range(n):
+        at = ifd + 2 + 12 * k
+        tag, kind = struct.unpack("<HH", data[at : at + 4])
+        if tag in (256, 257):  # ImageWidth, ImageLength: made LONG 70,000
+            data[at + 2 : at + 12] = struct.pack("<HII", 4, 1, 70_000)
     return bytes(data)
 
 
@@ -57,23 +63,55 @@ def _tiff_huge_header() -> bytes:
 IMAGES = [
     ("truncated_png", truncated_png, r"corrupt or truncated", r"damaged|could not be read"),
     ("pixel_bomb_png", pixel_bomb_png, r"decompression bomb", r"too large in pixels"),
-    ("zero_bomb_rgba_9000", lambda: b.png_zero_bomb(9000), r"decompression bomb|pixels", r"too large in pixels"),
-    ("zero_bomb_rgba_6000", lambda: b.png_zero_bomb(6000), None, None),
-    ("zero_bomb_grey_9000", lambda: b.png_zero_bomb(9000, 0), r"decompression bomb|pixels", r"too large in pixels"),
-    ("corrupt_jpeg", _corrupt_jpeg, None, None),
-    ("truncated_jpeg", lambda: b.image_bytes("JPEG", size=(64, 64))[:300], r"corrupt or truncated", r"damaged|could not be read"),
+    (
+        "zero_bomb_rgba_9000",
+        lambda: b.png_zero_bomb(9000),
+        r"MB once decoded, more than the 192 MB",
+        r"too large in pixels",
+    ),
+    (
+        "zero_bomb_rgba_6000",
+        lambda: b.png_zero_bomb(6000),
+        None,
+        r"6,000×5,952 pixels in RGBA, 136 MB once decoded, more than the 128 MB one image may take",
+    ),
+    ("zero_bomb_rgba_5600", lambda: b.png_zero_bomb(5600), None, None),
+    ("zero_bomb_grey_9000", lambda: b.png_zero_bomb(9000, 0), None, r"too large in pixels"),
+    ("zero_bomb_rgb_5600", lambda: b.png_zero_bomb(5600, 2), None, None),
+    ("corrupt_jpeg", _corrupt_jpeg, r"corrupt", r"damaged"),
+    (
+        "truncated_jpeg",
+        lambda: b.image_bytes("JPEG", size=(64, 64))[:300],
+        r"corrupt or truncated",
+        r"damaged|could not be read",
+    ),
     ("jpeg_huge_header", _jpeg_huge_header, r"decompression bomb|pixels", r"too large in pixels"),
     ("zero_bytes", lambda: b"", r"empty \(0 bytes\)", r"is empty \(0 bytes\)"),
     ("gif_5000_frames", lambda: b.many_frame_gif(5000), None, None),
     ("tiff_16bit", lambda: b.image_bytes("TIFF", "I;16", (8, 8)), None, r"TIFF image, which is not accepted"),
     ("tiff_huge_header", _tiff_huge_header, r"decompression bomb|pixels|corrupt", r"TIFF image"),
-    ("text_named_png", lambda: b"my shopping list\neggs\n", r"its content is text", r"not an image: its content is text"),
+    (
+        "text_named_png",
+        lambda: b"my shopping list\neggs\n",
+        r"its content is text",
+        r"not an image: its content is text",
+    ),
     ("html_named_png", lambda: b"<!DOCTYPE html><html></html>", r"web page", r"web page"),
     ("png_bad_ihdr_crc", _png_bad_ihdr_crc, r"corrupt|not a", r"could not be read|damaged|not an image"),
-    ("png_zero_width", _png_zero_width, r"corrupt|not a|pixels", r"could not be read|no pixels|not an image|damaged"),
+    (
+        "png_zero_width",
+        _png_zero_width,
+        r"corrupt|not a|pixels",
+        r"could not be read|no pixels|not an image|damaged",
+    ),
     ("apng", b.apng, None, None),
     ("png_text_chunk_bomb", b.text_chunk_bomb, r"corrupt", r"could not be read|damaged"),
-    ("bmp_huge_header", _bmp_huge_header, r"decompression bomb|pixels|corrupt", r"too large in pixels|could not be read|damaged"),
+    (
+        "bmp_huge_header",
+        _bmp_huge_header,
+        r"decompression bomb|pixels|corrupt",
+        r"too large in pixels|could not be read|damaged",
+    ),
     ("png_16bit", lambda: b.image_bytes("PNG", "I;16", (8, 8)), None, None),
     ("cmyk_jpeg", lambda: b.image_bytes("JPEG", "CMYK", (8, 8)), None, None),
     ("zip_named_png", lambda: zip_bytes({"a.txt": b"x"}), r"zip archive", r"zip archive"),
@@ -100,10 +138,6 @@ def _imported(image: bytes, reason: str | None):
     return act
 
 
-def _predicted(_arg=None):
-    pass
-
-
 def _predict(data: bytes):
     from core.serving import predict
 
@@ -114,7 +148,15 @@ def image_cases() -> list[Case]:
     """Each image both imported (arc_img_*) and uploaded to Predict (arc_predict_*)."""
     out = []
     for name, make, reason, refusal in IMAGES:
-        out.append(Case(f"arc_img_{name}", lambda _t, m=make: m(), _imported_from_arg(reason), expect="accepted", kind="image"))
+        out.append(
+            Case(
+                f"arc_img_{name}",
+                lambda _t, m=make: m(),
+                _imported_from_arg(reason),
+                expect="accepted",
+                kind="image",
+            )
+        )
         out.append(
             Case(
                 f"arc_predict_{name}",
@@ -125,8 +167,24 @@ def image_cases() -> list[Case]:
                 kind="image",
             )
         )
-    out.append(Case("arc_predict_over_size", lambda _t: b"\x89PNG" + b"\0" * (21 * b.MB), _predict, match=r"images up to 20 MB", kind="image"))
-    out.append(Case("arc_predict_formula_name", lambda _t: png(), lambda d: _predict_named(d, "=cmd|'/c calc'!A1.png"), expect="accepted", kind="names"))
+    out.append(
+        Case(
+            "arc_predict_over_size",
+            lambda _t: b"\x89PNG" + b"\0" * (21 * b.MB),
+            _predict,
+            match=r"images up to 20 MB",
+            kind="image",
+        )
+    )
+    out.append(
+        Case(
+            "arc_predict_formula_name",
+            lambda _t: png(),
+            lambda d: _predict_named(d, "=cmd|'/c calc'!A1.png"),
+            expect="accepted",
+            kind="names",
+        )
+    )
     return out
 
 
@@ -145,4 +203,4 @@ def _imported_from_arg(reason: str | None):
     return act
 
 
-__all__ = ["image_cases", "_predicted"]
+__all__ = ["image_cases"]

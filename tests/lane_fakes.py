@@ -19,8 +19,9 @@ def reset() -> None:
 
 def blocking(job, store) -> dict:
     """A long job: runs until RELEASE is set or someone asks it to stop (counts compute overlap)."""
+    compute = job.kind != "download"
     with SEEN["lock"]:
-        SEEN["compute_now"] += job.lane == "compute"
+        SEEN["compute_now"] += compute
         SEEN["compute_max"] = max(SEEN["compute_max"], SEEN["compute_now"])
         SEEN["order"].append(job.id)
     try:
@@ -30,7 +31,7 @@ def blocking(job, store) -> dict:
         return {"ok": job.id}
     finally:
         with SEEN["lock"]:
-            SEEN["compute_now"] -= job.lane == "compute"
+            SEEN["compute_now"] -= compute
 
 
 def quick(job, store) -> dict:

@@ -12,7 +12,7 @@ from fastai.vision.all import ImageDataLoaders, Resize
 from PIL import Image
 
 from core.config import Augment, TrainConfig
-from core.data import datasets, tensor_cache
+from core.data import datasets, image_cache, tensor_cache
 from core.data import loaders as data
 from core.train.training import build_learner
 
@@ -156,7 +156,7 @@ def test_cache_file_is_written_and_reused(fresh_workspace, monkeypatch):
         raise AssertionError("decoded an image although the cache holds it")
 
     monkeypatch.setattr(tensor_cache, "_MEMORY", OrderedDict())
-    monkeypatch.setattr(data, "decode_image", no_decoding)
+    monkeypatch.setattr(image_cache, "decode_image", no_decoding)
     second = data.build(cfg, device="cpu")
     assert torch.equal(second.dls.train.x, first.dls.train.x)
     assert torch.equal(second.dls.valid.x, first.dls.valid.x)

@@ -325,7 +325,10 @@ def test_without_a_declared_length_the_checksum_is_still_checked(tmp_path):
                 f"{s.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(ARCHIVE), expected_md5_head="0" * 32
             )
         dest = download.fetch(
-            f"{s.url}/a.tgz", tmp_path / "a.tgz", expected_size=len(ARCHIVE), expected_md5_head=md5_head(ARCHIVE)
+            f"{s.url}/a.tgz",
+            tmp_path / "a.tgz",
+            expected_size=len(ARCHIVE),
+            expected_md5_head=md5_head(ARCHIVE),
         )
     finally:
         s.close()

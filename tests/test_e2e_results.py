@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from hashlib import sha256
 
 import pytest
 from playwright.sync_api import expect
@@ -118,6 +119,14 @@ def test_train_clean_undo_apply_again_retrain_compare(fresh_workspace):
         after = folder_bytes(dataset)
         assert all(f not in after for f in marks)
         assert len(after) == len(before) - 3
+        # each relabelled image is now in its new class's folder (same split), byte for byte
+        arrived = set(after) - set(before)
+        relabelled = {f: m["to"] for f, m in marks.items() if m["action"] == "relabel"}
+        assert len(arrived) == len(relabelled) == 2
+        for old, to in relabelled.items():
+            folder = "/".join([*old.split("/")[:-2], to])
+            there = [f for f in arrived if f.rsplit("/", 1)[0] == folder]
+            assert [sha256(after[f]).hexdigest() for f in there] == [sha256(before[old]).hexdigest()], old
 
         # Undo: the folder is byte for byte what it was, and the marks are back.
         page.get_by_role("button", name="Undo the last change").click()

@@ -282,7 +282,7 @@ def restore_signals():
 
 
 def test_an_idle_worker_exits_after_the_idle_time(fresh_workspace):
-    env = subprocess_env(**{worker.IDLE_ENV: "1"})
+    env = subprocess_env(PLAYGROUND_WORKER_IDLE_S="1")
     t = time.monotonic()
     done = subprocess.run(
         [
@@ -329,7 +329,7 @@ def test_the_idle_time_setting(monkeypatch):
 def test_a_bad_idle_setting_is_shown_instead_of_starting_a_worker(fresh_workspace, monkeypatch):
     from dashboard import runs
 
-    monkeypatch.setenv(worker.IDLE_ENV, "soon")
+    monkeypatch.setenv("PLAYGROUND_WORKER_IDLE_S", "soon")
     spawned = []
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: spawned.append(a))
     runs.submit("train", {"config": {}})  # queued; the sentence is shown where the worker is

@@ -16,8 +16,8 @@ from PIL import Image
 
 from core import tasks
 from core.config import Augment, TrainConfig
+from core.data import image_cache, multi_loaders, pipeline, seg_loaders, tensor_cache
 from core.data import loaders as data
-from core.data import multi_loaders, pipeline, seg_loaders, tensor_cache
 from core.errors import ConfigError, UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -92,7 +92,7 @@ def test_decoding_holds_a_chunk_of_images_not_the_whole_array(fresh_workspace, m
     items = datasets.read_image_folder(root)
     size = 64
     whole = len(items.files) * 3 * size * size  # 200 colour images: 2.4 MB of pixels
-    monkeypatch.setattr(data, "DECODE_CHUNK", 8)
+    monkeypatch.setattr(image_cache, "DECODE_CHUNK", 8)
     monkeypatch.setenv(tensor_cache.ENV_BUDGET, "1K")
     data.decode_image(root / items.files[0], size)  # Pillow's plugins imported before measuring
     tracemalloc.start()
@@ -112,7 +112,7 @@ def test_grey_then_colour_images_keep_the_channel_rule(fresh_workspace, monkeypa
 
     root = _images(fresh_workspace / "datasets" / "mixed", n_per_class=12, grey_first=grey_first)
     items = datasets.read_image_folder(root)
-    monkeypatch.setattr(data, "DECODE_CHUNK", 3)  # grey chunks first, then colour ones
+    monkeypatch.setattr(image_cache, "DECODE_CHUNK", 3)  # grey chunks first, then colour ones
     arr = data.image_tensor(items, 8)
     assert arr.shape[1] == (1 if grey_first == 12 else 3)  # one channel only when every image is grey
     for i, rel in enumerate(items.files):
@@ -135,7 +135,7 @@ def test_a_dataset_over_the_old_4_gib_limit_is_streamed_not_refused(fresh_worksp
     assert data.data_path_note(items, size) == "in memory (4.5 GB of pixels)"
 
     made = []
-    monkeypatch.setattr(data, "cached_array", lambda key, write: made.append(key) or "mapped")
+    monkeypatch.setattr(image_cache, "cached_array", lambda key, write: made.append(key) or "mapped")
     monkeypatch.setenv(tensor_cache.ENV_BUDGET, "2G")
     assert data.image_tensor(items, size) == "mapped"  # no "more than the budget" refusal
     assert len(made) == 1
@@ -150,8 +150,7 @@ def test_the_note_reads_the_cache_once_it_exists(fresh_workspace, monkeypatch, f
     assert data.data_path(items, 8) == ("memory", 24 * 1 * 64)  # the cache's own size: grey, one channel
     monkeypatch.setenv(tensor_cache.ENV_BUDGET, "1000")
     assert data.data_path_note(items, 8) == (
-        "streamed from disk: 2 KB of pixels, more than the 1000 bytes cache budget "
-        "(PLAYGROUND_CACHE_BUDGET)"
+        "streamed from disk: 2 KB of pixels, more than the 1000 bytes cache budget (PLAYGROUND_CACHE_BUDGET)"
     )
 
 
@@ -175,7 +174,7 @@ def test_a_damaged_cache_file_is_made_again(fresh_workspace, monkeypatch, forget
 def test_an_unreadable_image_leaves_no_cache_file(fresh_workspace, monkeypatch, forget):
     root = _images(fresh_workspace / "datasets" / "broken", n_per_class=6)
     (root / "square" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    monkeypatch.setattr(data, "DECODE_CHUNK", 4)  # fails after some chunks were written
+    monkeypatch.setattr(image_cache, "DECODE_CHUNK", 4)  # fails after some chunks were written
     with pytest.raises(UserError, match="zz.png"):
         data.build(TrainConfig(dataset="broken", size=8, bs=2), device="cpu")
     assert list((fresh_workspace / "cache").iterdir()) == []

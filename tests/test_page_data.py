@@ -276,3 +276,30 @@ def test_online_a_download_is_queued_and_its_progress_shown(ws, monkeypatch, no_
     assert all(at.button(key=f"dl_{key}").disabled for key in catalogue.CATALOGUE)
     next(b for b in at.button if b.label == "Stop the download").click().run()
     assert Store().get(job.id).cancel_requested
+
+
+def test_the_server_writes_the_default_dataset_before_the_first_visit(fresh_workspace):
+    """The Data page's first visit in a fresh workspace would wait for Digits to be written: the
+    server does it at start, in the background (dashboard.warm), without loading torch or fastai."""
+    import subprocess
+    import sys
+
+    from tests.apptest import ROOT
+
+    code = (
+        "import sys; from dashboard import warm; warm.warm_up(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastai', 'torch')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert datasets.ensure_digits() == fresh_workspace / "datasets" / "digits"  # already there
+    assert (fresh_workspace / "datasets" / "digits" / datasets.META_FILE).is_file()
+
+
+def test_tests_do_not_start_the_servers_warm_up(fresh_workspace):
+    from dashboard import warm
+    from tests.apptest import open_app
+
+    open_app()
+    assert not warm._started.is_set()  # AppTest runs the app without a server: nothing in the background

@@ -157,3 +157,27 @@ def test_a_new_session_shows_the_newest_run_for_its_dataset_and_arch(fresh_works
     at.session_state[state.ARCH] = "simple_cnn"
     at.run()
     assert at.session_state[state.LR_SUGGESTIONS]["valley"] == 3e-4
+
+
+def test_the_loss_axis_leaves_the_divergence_off_the_top(fresh_workspace):
+    """As fastai's plot_lr_find: the axis fits the curve, not its last spike; the spike is still drawn."""
+    from tests.apptest import chart_spec, values
+
+    seed_lr_find()
+    _, losses = _curve()
+    spec = chart_spec(at=open_lr_page(), containing="off the chart")
+    low, high = spec["layout"]["yaxis"]["range"]
+    assert low < min(losses) and losses[0] <= high < max(losses) / 10  # the start and the valley fit
+    curve = next(t for t in spec["data"] if t["name"] == "loss")
+    assert max(values(curve["y"])) == pytest.approx(max(losses))  # the spike is drawn, going off the top
+    (marker,) = [t for t in spec["data"] if "off the chart" in t["name"]]
+    assert f"{max(losses):.3g}" in marker["name"]  # and the legend says how high it goes
+
+
+def test_the_suggestion_buttons_are_short_and_say_what_they_do(fresh_workspace):
+    seed_lr_find()
+    at = open_lr_page()
+    for name, value in SUGGESTIONS.items():
+        button = at.button(key=state.use_key(name))
+        assert button.label == f"Use {value:.2e}" and len(button.label) <= 12  # fits its column
+        assert button.help.startswith("Use this learning rate") and name in button.help

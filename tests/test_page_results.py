@@ -187,6 +187,20 @@ def test_out_of_sample_ranking_runs_as_a_job_and_ranks_the_training_images(resul
     assert any("2-fold cross-validation" in c.value for c in at.caption)
     captions = [m.value for m in at.markdown if " · loss " in m.value]
     assert len(captions) == 12
+    # the order shown is the out-of-sample one, which the run's own (in-sample) order is not:
+    # among the training images the model has fitted, a held-out fold's loss ranks them otherwise
+    at.selectbox(key=state.RESULTS_SPLIT).set_value("train").run()
+    assert not at.exception, at.exception
+    own = interpret.interpret(1).frame
+    oos = crossval.out_of_sample_frame(crossval.load_result(job.id), own)
+    expected = interpret.top_losses(oos, split="train")["file"].head(12).tolist()
+    in_sample = interpret.top_losses(own, split="train")["file"].head(12).tolist()
+    assert expected != in_sample  # the check below tells the two apart
+    shown = [r.key for r in at.radio if r.key.startswith("top_mark_")]
+    assert shown == [cleaner.mark_key("top", f) for f in expected]
+    losses = [float(m.value.split(" · loss ")[1].split(" ")[0]) for m in at.markdown if " · loss " in m.value]
+    top = interpret.top_losses(oos, split="train")["loss"].head(12).tolist()
+    assert losses == pytest.approx(top, abs=0.006)
 
 
 def test_retrain_queues_the_same_settings_and_compares_the_runs(results_ws, no_worker, one_thread):

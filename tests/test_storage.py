@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
@@ -58,7 +57,17 @@ def test_usage_counts_every_part_and_adds_up_to_the_workspace(fresh_workspace):
     write(download.cache_dir() / "pets.tgz", b"a" * 90)
     write(download.cache_dir() / f".pets.tgz.1.1{download.PART_SUFFIX}", b"p" * 20)
     found = parts()
-    assert list(found) == ["datasets", "cache", "runs", "checkpoints", "models", "trash", "downloads", "parts", "other"]
+    assert list(found) == [
+        "datasets",
+        "cache",
+        "runs",
+        "checkpoints",
+        "models",
+        "trash",
+        "downloads",
+        "parts",
+        "other",
+    ]
     assert (found["datasets"].bytes, found["datasets"].count) == (600, 1)
     assert (found["cache"].bytes, found["cache"].count) == (700, 1)
     ckpt = 5000 + len(json.dumps({"tensors": "checkpoint-2.safetensors"}))
@@ -155,7 +164,10 @@ def test_deleting_a_dataset_moves_it_and_its_records_to_the_trash_and_back(fresh
     assert parts()["trash"].bytes >= 600
     assert manage.restore_dataset(target) == "toys"
     assert len(journal.history("toys")) == 1
-    assert sorted(p.name for p in (workspace.subdir("datasets") / "toys" / "cat").iterdir()) == ["0.png", "2.png"]
+    assert sorted(p.name for p in (workspace.subdir("datasets") / "toys" / "cat").iterdir()) == [
+        "0.png",
+        "2.png",
+    ]
 
 
 def test_deleting_for_good_leaves_nothing(fresh_workspace):
@@ -274,3 +286,19 @@ def test_the_data_page_renames_and_deletes_a_dataset_with_a_confirmation(fresh_w
     assert any("pets_2 was moved to the trash" in s.value for s in at.success)
     assert at.session_state[state.DATASET] == "digits"
     assert not at.expander  # a built-in offers neither
+
+
+def test_a_deleted_dataset_is_listed_on_the_storage_page_and_restored(fresh_workspace):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.apptest import ROOT
+
+    toy_dataset()
+    manage.delete_dataset("toys")
+    at = AppTest.from_file(str(ROOT / "pages" / "storage.py"), default_timeout=30).run()
+    assert any(m.value.startswith("**toys**, deleted ") for m in at.markdown)
+    next(b for b in at.button if b.label == "Restore").click().run()
+    assert not at.exception, at.exception
+    assert any("toys is back on the Data page." in s.value for s in at.success)
+    assert (workspace.subdir("datasets") / "toys" / "cat" / "0.png").read_bytes() == bytes([0]) * 100
+    assert manage.trashed_datasets() == []

@@ -14,6 +14,10 @@ FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": 
 FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
 PILLOW_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS: above it, it warns of a bomb
 MAX_FILE_BYTES = 64 * 2**20
+# Memory one decoded image may take in Pillow (about 48 megapixels of RGB or RGBA, which Pillow
+# keeps at 4 bytes a pixel); a larger picture is refused before it is decoded, like a bomb.
+MAX_DECODE_BYTES = 192 * 2**20
+STRIP_ROWS = 256  # rows composited at a time when alpha is laid over white (bounded extra memory)
 
 
 class BadImage(Exception):
@@ -64,6 +68,53 @@ def describe_content(head: bytes) -> str:
     return "its content is not an image format we recognise"
 
 
+def decoded_bytes(mode: str, width: int, height: int) -> int:
+    """Bytes Pillow takes to hold a width×height image of this mode once decoded."""
+    per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    return width * height * per_pixel
+
+
+def too_big_to_decode(mode: str, width: int, height: int, limit: int) -> str | None:
+    """Why a width×height image of this mode may not be decoded (more than limit bytes), or None."""
+    need = decoded_bytes(mode, width, height)
+    if need <= limit:
+        return None
+    return (
+        f"it is {width:,}×{height:,} pixels in {mode}, {need / 2**20:,.0f} MB once decoded, more than the "
+        f"{limit // 2**20} MB one image may take (a decompression bomb?)"
+    )
+
+
+def draft_within(img, limit: int) -> list[str]:
+    """Have a JPEG that would take more than limit bytes decoded decode at half its scale (the
+    DCT scales for free); the note to show when it did (none for other formats or smaller ones)."""
+    width, height = img.size
+    if img.format != "JPEG" or decoded_bytes(img.mode, width, height) <= limit:
+        return []
+    img.draft(None, ((width + 1) // 2, (height + 1) // 2))
+    if img.size == (width, height):
+        return []
+    return [f"very large: decoded at {img.size[0]:,}×{img.size[1]:,} pixels"]
+
+
+def _over_white(img) -> tuple[object, bool]:
+    """(the image with alpha laid over opaque white as 8-bit RGB, whether any pixel was see-through),
+    a strip of rows at a time: the pixels of one alpha_composite of the whole image, with a strip's
+    worth of extra memory."""
+    from PIL import Image
+
+    width, height = img.size
+    out = Image.new("RGB", img.size)
+    see_through = False
+    for top in range(0, height, STRIP_ROWS):
+        box = (0, top, width, min(height, top + STRIP_ROWS))
+        strip = img.crop(box).convert("RGBA")
+        see_through = see_through or strip.getchannel("A").getextrema()[0] < 255
+        white = Image.new("RGBA", strip.size, (255, 255, 255, 255))
+        out.paste(Image.alpha_composite(white, strip).convert("RGB"), box)
+    return out, see_through
+
+
 def to_rgb(img) -> tuple[object, list[str]]:
     """Any Pillow image as 8-bit RGB: alpha over white, palettes expanded, 16-bit and CMYK converted."""
     from PIL import Image
@@ -74,9 +125,14 @@ def to_rgb(img) -> tuple[object, list[str]]:
         return img, notes
     if mode in ("1", "L"):
         return img.convert("RGB"), notes
-    if mode.startswith("I;16") or mode in ("I", "F"):
+    if mode.startswith("I;16"):
+        arr = np.asarray(img).astype(np.uint32)  # round(v / 257), in integers: no float copy
+        notes.append("16-bit image scaled to 8 bits")
+        grey = Image.fromarray(((arr + 128) // 257).astype(np.uint8), mode="L")
+        return grey.convert("RGB"), notes
+    if mode in ("I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        if mode.startswith("I;16") or (mode == "I" and arr.max(initial=0) > 255):
+        if mode == "I" and arr.max(initial=0) > 255:
             arr = arr / 257.0
             notes.append("16-bit image scaled to 8 bits")
         elif mode == "F" and arr.max(initial=0) <= 1.0:
@@ -100,12 +156,10 @@ def to_rgb(img) -> tuple[object, list[str]]:
     if mode == "P":
         notes.append("palette colours expanded")
     if has_alpha:
-        rgba = img.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"))
-        if alpha.min(initial=255) < 255:
+        rgb, see_through = _over_white(img)
+        if see_through:
             notes.append("transparent areas shown on white")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB"), notes
+        return rgb, notes
     return img.convert("RGB"), notes
 
 
@@ -113,6 +167,8 @@ def upright(img):
     """The image turned as its camera's orientation tag says (as it is when there is none)."""
     from PIL import ImageOps
 
+    if orientation(img) == 1:
+        return img  # nothing to turn: no copy of a large picture
     try:
         turned = ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - odd EXIF: keep the image as stored
@@ -188,6 +244,8 @@ def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS, max_bytes: int = MA
                     f"it is {width:,}×{height:,} pixels, more than the limit of {max_pixels:,} "
                     "pixels (a decompression bomb?)"
                 )
+            if too_big := too_big_to_decode(img.mode, width, height, MAX_DECODE_BYTES):
+                raise BadImage(too_big)
             img.load()
             return ImageFacts(img.format, width, height, img.mode)
     except Image.DecompressionBombError as e:

@@ -106,6 +106,21 @@ def delete_dataset(name: str, permanent: bool = False) -> Path | None:
         return target
 
 
+def trashed_datasets() -> list[tuple[Path, str, str]]:
+    """The datasets deleted to the trash, newest first: (its trash folder, its name, when, as text)."""
+    from core.storage import TRASH_DATASETS
+
+    bin_ = workspace.subdir("trash") / TRASH_DATASETS
+    found = []
+    for folder in sorted(bin_.iterdir(), reverse=True) if bin_.is_dir() else []:
+        try:
+            meta = json.loads((folder / DELETED).read_text(encoding="utf-8"))
+            found.append((folder, str(meta["name"]), str(meta["deleted"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not one of ours, or half-removed: the trash's total still counts it
+    return found
+
+
 def restore_dataset(trashed: Path) -> str:
     """Put a dataset deleted to the trash back under its name; returns the name. Refused when taken."""
     from core.data.ingest.names import dataset_name

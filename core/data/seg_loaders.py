@@ -19,7 +19,7 @@ import torch
 
 from core import fsutil, workspace
 from core.config import TrainConfig
-from core.data import loaders, tensor_cache
+from core.data import image_cache, loaders, tensor_cache
 from core.data.augment import augment_pair
 from core.data.datasets import DatasetInfo, resolve
 from core.data.layouts import SegItems, fingerprint
@@ -117,8 +117,8 @@ def mask_tensor(items: SegItems, size: int) -> np.ndarray:
         n = len(items.masks)
         out = tensor_cache.NpyWriter(tmp, (n, size, size))
         try:
-            for start in range(0, n, loaders.DECODE_CHUNK):
-                stop = min(start + loaders.DECODE_CHUNK, n)
+            for start in range(0, n, image_cache.DECODE_CHUNK):
+                stop = min(start + image_cache.DECODE_CHUNK, n)
                 out.append(np.stack([decode_mask(items, i, size) for i in range(start, stop)]))
         finally:
             out.close_early()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
-import math
 import time
 
 from core.errors import UserError
@@ -55,7 +55,9 @@ def _numbers(flag: str, text: str | None, kind: type, example: str) -> tuple:
     try:
         values = tuple(kind(x) for x in text.split(",") if x.strip())
     except ValueError:  # not a number, or an int of thousands of digits
-        raise UserError(f"{flag} takes {noun} separated by commas, like {example}; got {text[:40]!r}.") from None
+        raise UserError(
+            f"{flag} takes {noun} separated by commas, like {example}; got {text[:40]!r}."
+        ) from None
     if not all(math.isfinite(v) for v in values if isinstance(v, float)):
         raise UserError(f"{flag} takes finite {noun}, like {example}; got {text[:40]!r}.")
     return values
@@ -65,6 +67,7 @@ def spec_from_args(args: argparse.Namespace):
     """The SweepSpec the arguments describe (not yet validated)."""
     from core import tasks
     from core.config_args import check_numbers, task_of, task_options
+    from core.jobs.sweep_spec import MAX_BUDGET
     from core.jobs.sweeps import SweepSpec
 
     given = {
@@ -86,9 +89,11 @@ def spec_from_args(args: argparse.Namespace):
     }
     # numbers first: the dataset (made on first use when built in) is looked at only for sane ones
     check_numbers({"seed": args.seed, **given, **one_lr})
-    for key, values in choices.items():
+    for key, values in [*choices.items(), ("lr", lr or ())]:
         for value in values:
             check_numbers({key: value})
+    if not 1 <= args.budget <= MAX_BUDGET:
+        raise UserError(f"A sweep's budget is from 1 to {MAX_BUDGET} runs; got {args.budget}.")
     task = task_of(args.dataset, args.task)  # the dataset decides; a different --task is refused
     if args.augment:
         given["augment"] = True

@@ -31,6 +31,7 @@ from core.serving.format import BundleError
 
 MAX_IMAGE_BYTES = 20 * MB
 MAX_PIXELS = 40_000_000  # about 6300×6300; a phone photo is 12-50 million
+MAX_DECODE_BYTES = 128 * MB  # decoded: a larger JPEG is decoded at half scale, another image refused
 MAX_IMAGES = 200  # per batch on the Predict page
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 FORMAT_NAMES = "PNG, JPEG, WebP, BMP or GIF"
@@ -122,7 +123,9 @@ def open_image(data: bytes, name: str = "image"):
         raise ImageError(f"{name} has no pixels ({width}×{height}).")
     if width * height > MAX_PIXELS:
         raise ImageError(_bomb_message(name, (width, height)))
-    notes: list[str] = []
+    notes = images.draft_within(img, MAX_DECODE_BYTES)
+    if too_big := images.too_big_to_decode(img.mode, *img.size, MAX_DECODE_BYTES):
+        raise ImageError(f"{name}: {too_big}. Save it smaller (or as a JPEG) and try again.")
     try:
         if getattr(img, "is_animated", False):  # looks at the second frame only, not all of them
             img.seek(0)

@@ -46,7 +46,8 @@ class StreamToStore(Callback):
         self._epoch_start = 0.0
 
     def _flush(self) -> None:
-        self.store.add_batches(self.job_id, self._buffer)
+        rows = [(step, float(loss), lr, mom) for step, loss, lr, mom in self._buffer]  # one read each
+        self.store.add_batches(self.job_id, rows)
         self._buffer = []
         self._last_flush = time.monotonic()
         self.store.set_progress(self.job_id, min(1.0, (self.step - self.first_step) / self.total_steps))
@@ -55,18 +56,20 @@ class StreamToStore(Callback):
         self._epoch_start = time.perf_counter()
 
     def after_batch(self):
-        if self.training:
+        # Every training batch is recorded; the store is written, and the Stop flag read, once
+        # per FLUSH_EVERY seconds (one transaction for the batches since), not once per batch.
+        learn = self.learn  # read the learner's attributes directly: a callback's delegation costs
+        if learn.training:
             self.step += 1
-            hypers = self.opt.hypers[-1]
+            hypers = learn.opt.hypers[-1]
             mom = hypers.get("mom")
-            self._buffer.append(
-                (self.step, float(self.smooth_loss), float(hypers["lr"]), None if mom is None else float(mom))
-            )
-            if time.monotonic() - self._last_flush > FLUSH_EVERY:
-                self._flush()
-        if self.store.cancel_requested(self.job_id):
-            self.cancelled = True
-            raise CancelFitException()
+            # the smoothed loss stays a tensor until the flush (no device sync per batch)
+            self._buffer.append((self.step, learn.smooth_loss, float(hypers["lr"]), None if mom is None else float(mom)))
+        if time.monotonic() - self._last_flush > FLUSH_EVERY:
+            self._flush()
+            if self.store.cancel_requested(self.job_id):
+                self.cancelled = True
+                raise CancelFitException()
 
     @property
     def epoch(self) -> int:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from functools import partial
 import time
 
 import numpy as np
 import torch
 from fastai.callback.progress import ProgressCallback
-from fastai.callback.schedule import fit_flat_cos, fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from torch import nn
@@ -25,6 +25,7 @@ from core.data import loaders as data
 from core.jobs.store import Job, Store
 from core.train import checkpoint
 from core.train import device as devices
+from core.train import engine_loop
 from core.train.callbacks import EarlyStop, KeepBest, SaveCheckpoint, StreamToStore
 from core.train.models import BuiltModel
 
@@ -68,7 +69,7 @@ def make_learner(cfg: TrainConfig, dls, built: BuiltModel, loss_func, metrics: l
     Every task builds its learner through this one function, so they share the optimiser, the
     splitter into layer groups and mixed precision.
     """
-    learn = Learner(
+    learn = engine_loop.EngineLearner(
         dls,
         built.model,
         loss_func=loss_func,
@@ -104,8 +105,12 @@ def fit(
     learner was restored frozen (a continued run) and trains its epochs so.
     """
     cbs = ([stream] if stream else []) + list(extra)
-    schedules = {"one_cycle": learn.fit_one_cycle, "constant": learn.fit, "flat_cos": learn.fit_flat_cos}
-    fit_fn = schedules[cfg.schedule]
+    schedules = {
+        "one_cycle": engine_loop.fit_one_cycle,
+        "constant": engine_loop.fit_constant,
+        "flat_cos": engine_loop.fit_flat_cos,
+    }
+    fit_fn = partial(schedules[cfg.schedule], learn)
     if cfg.freeze_epochs > 0:
         if stream:
             stream.phase = "frozen"

@@ -17,7 +17,7 @@ import io
 from pathlib import Path
 from typing import BinaryIO
 
-from core.data.ingest import layout, multi, place, sources
+from core.data.ingest import archives, layout, multi, place, sources
 from core.data.ingest.names import check_free, dataset_name, entry_parts
 from core.data.ingest.place import Relabel
 from core.data.ingest.report import MULTI, SEG, Report
@@ -63,7 +63,7 @@ def add_archive(
         kind = sources.archive_kind(head, shown)
 
         def gather(raw: Path, budget: Budget) -> Gathered:
-            read = sources.zip_entries if kind == "zip" else sources.tar_entries
+            read = archives.zip_entries if kind == "zip" else archives.tar_entries
             return read(f, shown, raw, budget, progress, cancelled)
 
         what = f"archive {shown}"
@@ -111,13 +111,8 @@ def add_csv(
             "A segmentation set is a folder of images/ with masks/ and codes.txt, not a CSV; "
             "add it as a folder or a zip."
         )
-    text = str(csv_path).strip()
-    if not text:
-        raise UserError("Give the path of the CSV file.")
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        raise UserError(f"{text} is not a full path; give it from the root, e.g. /data/labels.csv.")
-    path = path.resolve()  # a CSV that is a link is judged (and read) where it really lies
+    # a CSV that is a link is judged (and read) where it really lies
+    path = sources.full_path(csv_path, "the CSV file", "/data/labels.csv")
     sources.check_import_root(path)
     if not path.is_file():
         raise UserError(f"There is no file {path} on the machine running the dashboard.")
@@ -128,7 +123,7 @@ def add_csv(
 
     data = path.read_bytes() if path.stat().st_size <= layout.MAX_CSV_BYTES else None
     if task is None and data is not None:
-        header = next(iter(data.decode("utf-8-sig", errors="replace").splitlines()), "")
+        header = data[: data.find(b"\n") % (len(data) + 1)].decode("utf-8-sig", errors="replace").strip("\r")
         task = MULTI if multi.is_tags_header(header.split(",")) else None
 
     def gather(raw: Path, budget: Budget) -> Gathered:

@@ -117,19 +117,31 @@ def csv_header(entries: list[Entry], csv_name: str | None = None) -> list[str] |
         return None
 
 
-def csv_rows(data: bytes | None, shown: str) -> list[tuple[int, list[str]]]:
+def csv_rows(data: bytes | None, shown: str, max_rows: int | None = None) -> list[tuple[int, list[str]]]:
     """(line number, cells) of every non-blank row of an uploaded labels CSV (UTF-8, a BOM allowed);
-    UserError when it is too large (data None), not UTF-8, or not CSV."""
+    UserError when it is too large (data None), not UTF-8, or not CSV.
+
+    With max_rows, reading stops (refused) once more than max_rows rows follow the first one,
+    before the rest is parsed.
+    """
     if data is None:
         raise UserError(f"{shown} is larger than {human_size(MAX_CSV_BYTES)}; that is not a labels file.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise UserError(f"{shown} is not a text file (it is not UTF-8). Nothing was added.") from e
+    rows: list[tuple[int, list[str]]] = []
     try:
-        return [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text))) if any(c.strip() for c in r)]
+        for i, row in enumerate(csv.reader(io.StringIO(text))):
+            if any(c.strip() for c in row):
+                rows.append((i + 1, row))
+                if max_rows is not None and len(rows) > max_rows + 1:
+                    raise UserError(
+                        f"{shown} lists more than {max_rows:,} images, the limit. Nothing was added."
+                    )
     except csv.Error as e:
         raise UserError(f"{shown} is not a readable CSV ({e}). Nothing was added.") from e
+    return rows
 
 
 def read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, str, str, bool | None]]:
@@ -137,7 +149,7 @@ def read_csv(data: bytes | None, shown: str, limits: Limits) -> list[tuple[int, 
 
     data is None when the file was too large to read (more than MAX_CSV_BYTES).
     """
-    rows = csv_rows(data, shown)
+    rows = csv_rows(data, shown, limits.max_files)
     if not rows:
         raise UserError(f"{shown} has no rows; it needs a file,label line per image.")
     header = [h.strip().lower() for h in rows[0][1]]

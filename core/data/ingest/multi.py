@@ -20,7 +20,7 @@ from core.data.ingest.layout import MAX_CSV_BYTES, RANDOM_SPLIT, VALID_HEADERS, 
 from core.data.ingest.names import entry_parts, safe_stem, unique_name
 from core.data.ingest.report import MULTI, Report
 from core.data.ingest.sources import Cancelled, Entry, IngestCancelled, Limits, Progress
-from core.data.labels import FLAG_WORDS, valid_flag
+from core.data.labels import FLAG_WORDS, check_tag, valid_flag
 from core.errors import UserError
 
 FILE_HEADERS = (
@@ -65,7 +65,7 @@ def read_rows(data: bytes | None, shown: str, limits: Limits) -> list[Row]:
 
     data is None when the file was too large to read (more than MAX_CSV_BYTES).
     """
-    rows = csv_rows(data, shown)
+    rows = csv_rows(data, shown, limits.max_files)
     if not rows:
         raise UserError(f"{shown} is empty; it needs a header ({EXAMPLE}) and a line per image.")
     header = [h.strip().lower() for h in rows[0][1]]
@@ -100,7 +100,8 @@ def read_rows(data: bytes | None, shown: str, limits: Limits) -> list[Row]:
 
 
 def _tags(cell: str, where: str) -> tuple[str, ...]:
-    """An image's tags from its labels cell, refusing a list written with commas, brackets…"""
+    """An image's tags from its labels cell, each a new tag (labels.check_tag: no list written
+    with commas, bars or brackets, no markup), as a retag of the Results page checks them."""
     marks = sorted({c for c in cell if c in LIST_MARKS})
     if marks:
         raise UserError(
@@ -108,9 +109,12 @@ def _tags(cell: str, where: str) -> tuple[str, ...]:
             "write an image's labels separated by single spaces (e.g. cloudy water). Nothing was added."
         )
     try:
-        return layouts.parse_tags(cell, f"{where}: the label")
+        tags = layouts.parse_tags(cell, f"{where}: the label")
+        for tag in tags:
+            check_tag(tag, f"{where}: the label")
     except UserError as e:
         raise UserError(f"{e} Nothing was added.") from e
+    return tags
 
 
 def _valid(row: list[str], col: int | None, where: str) -> bool | None:

@@ -44,20 +44,43 @@ def safe_stem(raw: str) -> str:
     return re.sub(r"_+", "_", text).strip("_")[:80] or "image"
 
 
+def readable(text: str) -> str:
+    """text with what was not UTF-8 in the bytes it came from (tar and os names keep such bytes
+    as surrogate escapes, which cannot be written out again) shown as the replacement character."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            data = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "replace")
+        return data.decode("utf-8", "replace")
+
+
+def readable_parts(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """Each part of a path made readable()."""
+    return tuple(readable(p) for p in parts)
+
+
 def entry_parts(name: str, where: str) -> tuple[str, ...]:
     """The path components of an archive entry or CSV row, refusing escapes."""
+    name = readable(name)
     raw = name.replace("\\", "/")
     if "\x00" in raw:
-        raise UserError(f"{where} names {name!r}, which contains a NUL byte; refused, nothing was added.")
+        raise UserError(
+            f"{where} names {name[:80]!r}, which contains a NUL byte; refused, nothing was added."
+        )
     if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
         raise UserError(
-            f"{where} names the absolute path {name!r}; only paths inside the "
+            f"{where} names the absolute path {name[:80]!r}; only paths inside the "
             "dataset are allowed. Refused, nothing was added."
         )
     parts = tuple(p for p in raw.split("/") if p not in ("", "."))
     if ".." in parts:
         raise UserError(
-            f"{where} names {name!r}, which climbs out of its folder with '..'. Refused, nothing was added."
+            f"{where} names {name[:80]!r}, which climbs out of its folder with '..'. "
+            "Refused, nothing was added."
         )
     return parts
 

@@ -8,20 +8,19 @@ from what the archive declares).
 
 from __future__ import annotations
 
+import lzma
 import os
 import struct
-import tarfile
 import zipfile
 import zlib
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from core import workspace
 from core.data import images
-from core.data.ingest.names import entry_parts, is_hidden
+from core.data.ingest.names import entry_parts, is_hidden, readable_parts
 from core.errors import UserError
 from core.fsutil import MB, human_size
 
@@ -126,11 +125,17 @@ def archive_kind(head: bytes, shown: str) -> str:
     )
 
 
-def copy_limited(src: BinaryIO, dst: Path, budget: Budget, limits: Limits, shown: str) -> None:
-    """Copy in chunks, counting every byte against the budget as it is written."""
+def copy_limited(
+    src: BinaryIO, dst: Path, budget: Budget, limits: Limits, shown: str, damaged: str | None = None
+) -> None:
+    """Copy in chunks, counting every byte against the budget as it is written.
+
+    A failure to read src (a damaged archive member, an unreadable file) is a UserError starting
+    with damaged (default: "<shown> cannot be read"); a failure to write stays an OSError.
+    """
     written = 0
     with open(dst, "wb") as out:
-        while chunk := src.read(CHUNK):
+        while chunk := _read(src, damaged or f"{shown} cannot be read"):
             written += len(chunk)
             if written > limits.max_file_bytes:
                 raise UserError(
@@ -141,7 +146,17 @@ def copy_limited(src: BinaryIO, dst: Path, budget: Budget, limits: Limits, shown
             out.write(chunk)
 
 
-def _too_big(limits: Limits) -> str:
+def _read(src: BinaryIO, damaged: str) -> bytes:
+    try:
+        return src.read(CHUNK)
+    except UserError:
+        raise
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, struct.error) as e:
+        raise UserError(f"{damaged} ({e}). Nothing was added.") from e
+
+
+def too_big(limits: Limits) -> str:
+    """Why a file over the per-file limit is skipped."""
     return f"it is larger than the {human_size(limits.max_file_bytes)} limit for one file"
 
 
@@ -153,100 +168,10 @@ def zip_entries(
     progress: Progress | None,
     cancelled: Cancelled | None,
 ) -> Gathered:
-    """Check every entry of a zip, then extract its files into raw, within the budget."""
-    limits = budget.limits
-    try:
-        zf = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise UserError(f"{shown} is not a readable zip file ({e}). Nothing was added.") from e
-    found = Gathered()
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > limits.max_files:
-            raise UserError(
-                f"{shown} holds {len(infos):,} entries, more than the "
-                f"{limits.max_files:,} limit. Nothing was added."
-            )
-        twice = [n for n, c in Counter(i.filename for i in infos).items() if c > 1]
-        if twice:
-            raise UserError(
-                f"{shown} holds the entry {twice[0]!r} more than once; refused, nothing was added."
-            )
-        declared = 0
-        for info in infos:
-            parts = entry_parts(info.filename, f"The archive {shown}")
-            if ((info.external_attr >> 16) & 0o170000) == 0o120000:
-                raise UserError(
-                    f"The entry {info.filename!r} in {shown} is a symbolic link; links "
-                    "could point outside the dataset. Refused, nothing was added."
-                )
-            if parts and not info.is_dir():
-                declared += info.file_size
-        if declared > limits.max_total_bytes:
-            raise UserError(
-                f"{shown} would expand to {human_size(declared)}, more than the "
-                f"{human_size(limits.max_total_bytes)} limit (a zip bomb?). "
-                "Nothing was added."
-            )
-        _check_overlaps(f, infos, getattr(zf, "start_dir", None), shown)
-        for i, info in enumerate(infos):
-            if cancelled and cancelled():
-                raise IngestCancelled()
-            parts = entry_parts(info.filename, f"The archive {shown}")
-            if info.is_dir() or not parts:
-                continue
-            if is_hidden(parts):
-                found.hidden += 1
-                continue
-            budget.add_file()
-            if info.flag_bits & 0x1:
-                raise UserError(
-                    f"{shown} is encrypted ({info.filename} needs a password); "
-                    "upload an unencrypted zip. Nothing was added."
-                )
-            if info.file_size > limits.max_file_bytes:
-                found.problems.append(images.Problem("/".join(parts), _too_big(limits)))
-                continue
-            target = raw / str(i)
-            try:
-                with zf.open(info) as src:
-                    copy_limited(src, target, budget, limits, "/".join(parts))
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
-                raise UserError(
-                    f"The entry {info.filename!r} of {shown} is damaged ({e}). Nothing was added."
-                ) from e
-            found.entries.append(Entry(parts, target))
-            if progress and i % 50 == 0:
-                progress(0.5 * i / max(1, len(infos)), f"extracted {i:,} of {len(infos):,} files")
-    return found
+    """Check every entry of a zip, then extract its files into raw (core.data.ingest.archives)."""
+    from core.data.ingest import archives  # archives builds on this module
 
-
-def _check_overlaps(f: BinaryIO, infos: Iterable[zipfile.ZipInfo], start_dir: int | None, shown: str) -> None:
-    """Refuse entries whose bytes overlap (how the smallest zip bombs reuse one payload)."""
-    spans = []
-    for info in infos:
-        f.seek(info.header_offset)
-        header = f.read(30)
-        if len(header) < 30 or header[:4] != b"PK\x03\x04":
-            raise UserError(
-                f"{shown} is damaged: the entry {info.filename!r} points to no file "
-                "header. Nothing was added."
-            )
-        name_len, extra_len = struct.unpack("<HH", header[26:30])
-        end = info.header_offset + 30 + name_len + extra_len + info.compress_size
-        spans.append((info.header_offset, end, info.filename))
-    spans.sort(key=lambda s: (s[0], s[2]))
-    for (_start_a, end_a, name_a), (start_b, _end_b, name_b) in zip(spans, spans[1:]):
-        if end_a > start_b:
-            raise UserError(
-                f"{shown} has overlapping entries ({name_a!r} and {name_b!r} share "
-                "bytes), a trick used by zip bombs. Refused, nothing was added."
-            )
-    if spans and start_dir is not None and spans[-1][1] > start_dir:
-        raise UserError(
-            f"{shown} is damaged: the entry {spans[-1][2]!r} runs into the zip's "
-            "directory. Nothing was added."
-        )
+    return archives.zip_entries(f, shown, raw, budget, progress, cancelled)
 
 
 def tar_entries(
@@ -257,43 +182,10 @@ def tar_entries(
     progress: Progress | None,
     cancelled: Cancelled | None,
 ) -> Gathered:
-    """Stream a tar (plain or compressed), refusing links and special files, into raw."""
-    limits = budget.limits
-    found, i = Gathered(), 0
-    try:
-        with tarfile.open(fileobj=f, mode="r|*") as tar:
-            for member in tar:
-                if cancelled and cancelled():
-                    raise IngestCancelled()
-                i += 1
-                parts = entry_parts(member.name, f"The archive {shown}")
-                if member.issym() or member.islnk():
-                    raise UserError(
-                        f"The entry {member.name!r} in {shown} is a link; links could "
-                        "point outside the dataset. Refused, nothing was added."
-                    )
-                if member.isdir() or not parts:
-                    continue
-                if not member.isfile():
-                    raise UserError(
-                        f"The entry {member.name!r} in {shown} is a device or special "
-                        "file. Refused, nothing was added."
-                    )
-                if is_hidden(parts):
-                    found.hidden += 1
-                    continue
-                budget.add_file()
-                if member.size > limits.max_file_bytes:
-                    found.problems.append(images.Problem("/".join(parts), _too_big(limits)))
-                    continue
-                target = raw / str(i)
-                copy_limited(tar.extractfile(member), target, budget, limits, "/".join(parts))
-                found.entries.append(Entry(parts, target))
-                if progress and i % 50 == 0:
-                    progress(0.25, f"extracted {i:,} files")
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise UserError(f"{shown} is damaged or cut short ({e}). Nothing was added.") from e
-    return found
+    """Stream a tar (plain or compressed) into raw, within budgets (core.data.ingest.archives)."""
+    from core.data.ingest import archives
+
+    return archives.tar_entries(f, shown, raw, budget, progress, cancelled)
 
 
 def check_import_root(path: Path) -> None:
@@ -303,15 +195,26 @@ def check_import_root(path: Path) -> None:
         raise UserError(f"Only folders inside {allowed} may be imported on this server ({IMPORT_ROOT_VAR}).")
 
 
+def full_path(text: str | Path, what: str, example: str) -> Path:
+    """A full path a person typed, resolved (links followed); UserError for an empty, relative,
+    NUL-holding or looping one."""
+    text = str(text).strip()
+    if not text:
+        raise UserError(f"Give the path of {what} on the machine running the dashboard.")
+    if "\x00" in text:
+        raise UserError(f"{text[:80]!r} holds a NUL byte, which no path on this machine can hold.")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise UserError(f"{text} is not a full path; give it from the root, e.g. {example}.")
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # RuntimeError: a loop of links
+        raise UserError(f"{text} cannot be followed to {what} ({e}).") from e
+
+
 def outside_folder(path: str | Path) -> Path:
     """A folder on this machine that a person may import from."""
-    text = str(path).strip()
-    if not text:
-        raise UserError("Give the path of a folder on the machine running the dashboard.")
-    folder = Path(text).expanduser()
-    if not folder.is_absolute():
-        raise UserError(f"{text} is not a full path; give it from the root, e.g. /data/pets.")
-    folder = folder.resolve()
+    folder = full_path(path, "a folder", "/data/pets")
     check_import_root(folder)  # before saying whether it exists
     if not folder.is_dir():
         raise UserError(f"There is no folder {folder} on the machine running the dashboard.")
@@ -330,12 +233,12 @@ def folder_entries(folder: Path, raw: Path, budget: Budget, progress: Progress |
         here = Path(dirpath)
         for d in sorted(dirnames):
             if (here / d).is_symlink():
-                rel = (here / d).relative_to(folder).as_posix()
+                rel = "/".join(readable_parts((here / d).relative_to(folder).parts))
                 found.problems.append(images.Problem(rel + "/", "a link to a folder, not followed"))
         dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
         for fname in sorted(filenames):
             path = here / fname
-            parts = path.relative_to(folder).parts
+            parts = readable_parts(path.relative_to(folder).parts)
             shown = "/".join(parts)
             if is_hidden(parts):
                 found.hidden += 1
@@ -347,11 +250,16 @@ def folder_entries(folder: Path, raw: Path, budget: Budget, progress: Progress |
                 found.problems.append(images.Problem(shown, "not a regular file"))
                 continue
             budget.add_file()
-            if path.stat().st_size > limits.max_file_bytes:
-                found.problems.append(images.Problem(shown, _too_big(limits)))
+            try:
+                if path.stat().st_size > limits.max_file_bytes:
+                    found.problems.append(images.Problem(shown, too_big(limits)))
+                    continue
+                src = open(path, "rb")
+            except OSError as e:
+                found.problems.append(images.Problem(shown, f"it cannot be read ({e.strerror or e})"))
                 continue
             target = raw / str(len(found.entries))
-            with open(path, "rb") as src:
+            with src:
                 copy_limited(src, target, budget, limits, shown)
             found.entries.append(Entry(parts, target))
             if progress and len(found.entries) % 50 == 0:
@@ -387,7 +295,7 @@ def csv_entries(
             continue  # reported as missing when the rows are matched
         budget.add_file()
         if source.stat().st_size > limits.max_file_bytes:
-            found.problems.append(images.Problem(rel, _too_big(limits)))
+            found.problems.append(images.Problem(rel, too_big(limits)))
             continue
         copy = raw / str(i)
         with open(source, "rb") as src:

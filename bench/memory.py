@@ -1,0 +1,226 @@
+"""Training data larger than the cache budget: streamed from a memory-mapped cache, `python -m bench.memory`.
+
+Generates a synthetic image dataset (small colour PNGs) in a temporary workspace, decodes it
+once at --size into the on-disk cache (bounded memory: a chunk at a time), then runs the
+training loader over the same data in fresh worker processes, two ways, alternating:
+
+  memory  PLAYGROUND_CACHE_BUDGET above the pixels: the cache is read whole into memory
+  disk    PLAYGROUND_CACHE_BUDGET = --budget, below the pixels: memory-mapped, batches streamed
+
+Each process reports the loader's images/s per epoch (shuffled training batches, floats,
+normalised: what the model is fed), its peak resident memory (VmHWM) and its peak anonymous
+memory (RssAnon sampled every 10 ms: what the kernel cannot take back, unlike the page cache
+behind a mapped file), both beside the size of the pixels. Before each process the cache file is
+dropped from the OS page cache (posix_fadvise), so the first epoch reads from the disk.
+
+No memory cgroup is available here (systemd-run --user fails without a user bus), so the bound
+is the configured cache budget and the figures are measured, not enforced. The default scale
+(20,000 32-px PNGs trained at 160 px: 1.5 GB of pixels against a 0.5 GB budget) stands in for
+the issue's 6 GB against 2 GB and runs in a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+DATASET = "bench_memory"
+
+
+def _status(field: str) -> int:
+    """A /proc/self/status figure in bytes (0 where there is no /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class _PeakAnon:
+    """The highest RssAnon seen while it runs (sampled on a thread)."""
+
+    def __init__(self, every: float = 0.01):
+        self.every, self.peak, self._stop = every, _status("RssAnon"), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, _status("RssAnon"))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _status("RssAnon"))
+
+
+def _generate(root: Path, n: int, px: int, distinct: int = 256) -> None:
+    """n colour PNGs of px×px in two class folders: `distinct` drawn ones (gradients plus noise),
+    the rest hard links to them (the cache keys each file by its name, so every one is decoded)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:px, 0:px]
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+    drawn: list[Path] = []
+    for i in range(n):
+        path = root / ("a" if i % 2 else "b") / f"{i:06d}.png"
+        if i >= distinct:
+            try:
+                os.link(drawn[i % distinct], path)
+            except OSError:
+                shutil.copyfile(drawn[i % distinct], path)
+            continue
+        base = np.stack([x * 255 // px, y * 255 // px, (x + y + i) % 256], axis=2)
+        pixels = ((base + rng.integers(0, 64, (px, px, 3))) % 256).astype(np.uint8)
+        Image.fromarray(pixels).save(path, compress_level=1)
+        drawn.append(path)
+
+
+def _drop_page_cache(folder: Path) -> None:
+    """Ask the OS to forget the cache files' pages, so the next read comes from the disk."""
+    for path in folder.glob("*.npy"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _child(kind: str, size: int, bs: int, epochs: int) -> dict:
+    """In a fresh process: decode (kind "decode") or build the loaders and time epochs."""
+    import fastai.data.core  # noqa: F401 - imported before the baseline, as a worker has it
+    import torch
+
+    from core.config import TrainConfig
+    from core.data import datasets, tensor_cache
+    from core.data import loaders as data
+
+    torch.set_num_threads(1)
+    out: dict = {"kind": kind, "budget": tensor_cache.cache_budget()}
+    out.update(baseline_rss=_status("VmRSS"), baseline_anon=_status("RssAnon"))
+    with _PeakAnon() as anon:
+        t0 = time.perf_counter()
+        if kind == "decode":
+            items = datasets.read_image_folder(datasets.resolve(DATASET).path)
+            arr = data.image_tensor(items, size)
+            out.update(seconds=time.perf_counter() - t0, pixels=int(arr.nbytes), shape=list(arr.shape))
+            out["note"] = data.data_path_note(items, size)
+        else:
+            bundle = data.build(TrainConfig(dataset=DATASET, size=size, bs=bs), device="cpu")
+            out["build_s"] = time.perf_counter() - t0
+            out["path_used"] = bundle.path_used
+            dl = bundle.dls.train
+            rates = []
+            for _ in range(epochs):
+                t = time.perf_counter()
+                n = 0
+                for xb, _yb in dl:
+                    n += len(xb)
+                rates.append(n / (time.perf_counter() - t))
+            out["images_per_s"] = rates
+    out.update(peak_rss=_status("VmHWM"), peak_anon=anon.peak)
+    return out
+
+
+def _run_child(kind: str, args, budget: str) -> dict:
+    env = {**os.environ, "PLAYGROUND_CACHE_BUDGET": budget}
+    cmd = [sys.executable, "-m", "bench.memory", "--child", kind]
+    cmd += ["--size", str(args.size), "--bs", str(args.bs), "--epochs", str(args.epochs)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} process failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:7.0f} MB"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Generate, decode, and compare the in-memory and streamed paths; print the figures."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, default=20_000)
+    p.add_argument("--px", type=int, default=32, help="size of the generated PNGs")
+    p.add_argument("--size", type=int, default=160, help="training image size (pixels = images × 3 × size²)")
+    p.add_argument("--budget", default="512M", help="cache budget of the streamed runs")
+    p.add_argument("--bs", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2, help="pairs of runs, order alternated")
+    p.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, args.size, args.bs, args.epochs)))
+        return
+
+    ws = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    os.environ["PLAYGROUND_WORKSPACE"] = str(ws)
+    try:
+        t = time.perf_counter()
+        _generate(ws / "datasets" / DATASET, args.images, args.px)
+        print(f"generated {args.images} PNGs of {args.px} px in {time.perf_counter() - t:.1f} s ({ws})")
+        dec = _run_child("decode", args, args.budget)
+        pixels = dec["pixels"]
+        big = str(max(4 * pixels, 2**31))
+        shape = "×".join(str(d) for d in dec["shape"])
+        print(
+            f"decoded at {args.size} px ({shape}): {_mb(pixels).strip()} of pixels in {dec['seconds']:.1f} s"
+        )
+        print(
+            f"  decode: peak RSS {_mb(dec['peak_rss']).strip()}, anonymous memory grew by "
+            f"{_mb(dec['peak_anon'] - dec['baseline_anon']).strip()} over the process's start"
+        )
+        print(f"  Train page: {dec['note']}")
+        results: dict[str, list[dict]] = {"memory": [], "disk": []}
+        for r in range(args.rounds):
+            order = ["memory", "disk"] if r % 2 == 0 else ["disk", "memory"]
+            for kind in order:
+                _drop_page_cache(ws / "cache")
+                results[kind].append(_run_child(kind, args, big if kind == "memory" else args.budget))
+        print(f"\nloader images/s, {args.epochs} epochs × {args.rounds} runs each (bs {args.bs}, 1 thread)")
+        print(f"{'path':8} {'epoch 1':>9} {'later':>9} {'build':>7} {'peak RSS':>10} {'anon growth':>12}")
+        medians, growth = {}, {}
+        for kind, runs in results.items():
+            first = statistics.median(r["images_per_s"][0] for r in runs)
+            later = [x for r in runs for x in r["images_per_s"][1:]] or [first]
+            medians[kind] = statistics.median(later)
+            growth[kind] = max(r["peak_anon"] - r["baseline_anon"] for r in runs)
+            build = statistics.median(r["build_s"] for r in runs)
+            rss = max(r["peak_rss"] for r in runs)
+            print(f"{kind:8} {first:9.0f} {medians[kind]:9.0f} {build:6.1f}s {_mb(rss)} {_mb(growth[kind])}")
+        disk = results["disk"][0]
+        ratio = medians["disk"] / medians["memory"]
+        print(f"\nstreamed / in-memory images/s (later epochs, median): {ratio:.2f}")
+        print(
+            f"pixels {_mb(pixels).strip()}, streamed budget {_mb(disk['budget']).strip()}: anonymous "
+            f"memory grew by {growth['disk'] / pixels:.2f}× the pixels streamed, "
+            f"{growth['memory'] / pixels:.2f}× in memory"
+        )
+        print(f"path on the run record: {disk['path_used']}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(ws, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
