@@ -74,7 +74,12 @@ def run_engine(cfg: TrainConfig, device: str = "cpu") -> dict:
         fit(learn, cfg, stream)
         store.close()
     acc = float(learn.final_record[2])
-    return {"epoch_seconds": timer.times, "cpu_seconds": timer.cpu, "accuracy": acc, "n_train": bundle.n_train}
+    return {
+        "epoch_seconds": timer.times,
+        "cpu_seconds": timer.cpu,
+        "accuracy": acc,
+        "n_train": bundle.n_train,
+    }
 
 
 def run_fastai_default(cfg: TrainConfig, device: str = "cpu") -> dict:
@@ -141,7 +146,8 @@ def run_plain_loop(cfg: TrainConfig, device: str = "cpu") -> dict:
     dtype = devices.autocast_dtype(devices.precision(cfg.mixed_precision, dev))
     if devices.wants_channels_last(model, dev):
         model = model.to(memory_format=torch.channels_last)
-        x, xv = x.contiguous(memory_format=torch.channels_last), xv.contiguous(memory_format=torch.channels_last)
+        last = torch.channels_last
+        x, xv = x.contiguous(memory_format=last), xv.contiguous(memory_format=last)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=cfg.wd)
     steps = cfg.epochs * (len(x) // cfg.bs)
@@ -244,12 +250,15 @@ def main(
     )
     results = []
     for arch in archs:
-        cfg = TrainConfig(arch=arch, epochs=epochs, size=size, mixed_precision=device != "cpu")
+        cfg = TrainConfig(
+            arch=arch, epochs=epochs, size=size, pretrained=False, mixed_precision=device != "cpu"
+        )
         r = bench_arch(cfg, rounds, device, skip_fastai)
         for i, rnd in enumerate(r["rounds"]):
+            e, p = rnd["engine"]["seconds_per_epoch"], rnd["plain_loop"]["seconds_per_epoch"]
             print(
                 f"{arch:<11} round {i + 1} ({rnd['first'].replace('_loop', '')} first): engine "
-                f"{rnd['engine']['seconds_per_epoch']:.3f} s, plain {rnd['plain_loop']['seconds_per_epoch']:.3f} s, "
+                f"{e:.3f} s, plain {p:.3f} s, "
                 f"ratio {rnd['ratio']:.3f} (CPU time {rnd['cpu_ratio']:.3f})",
                 flush=True,
             )
@@ -264,7 +273,8 @@ def main(
         lo, hi = r["engine_vs_plain_spread"]
         clo, chi = r["engine_vs_plain_cpu_spread"]
         ratios = (
-            f"engine/plain = {r['engine_vs_plain']:.3f}× wall (median of {rounds}; rounds {lo:.3f}–{hi:.3f}), "
+            f"engine/plain = {r['engine_vs_plain']:.3f}× wall "
+            f"(median of {rounds}; rounds {lo:.3f}–{hi:.3f}), "
             f"{r['engine_vs_plain_cpu']:.3f}× CPU time (rounds {clo:.3f}–{chi:.3f})"
         )
         if "engine_vs_fastai" in r:

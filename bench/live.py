@@ -9,6 +9,7 @@ CPU is reported beside it, and the worker's is left out (it trains either way).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -80,8 +81,12 @@ def watch(store, url: str, browser, tabs: int, seconds: float) -> dict:
             page.goto(f"{url}/train")  # the first tab's monitor starts the worker
         wait_running(store, job_id)
         for page in pages:
-            page.get_by_role("heading", name=f"Run {job_id}").first.wait_for(timeout=60_000)
-            page.locator(".js-plotly-plot, [data-testid='stVegaLiteChart']").first.wait_for(timeout=60_000)
+            try:
+                page.get_by_role("heading", name=f"Run {job_id}").first.wait_for(timeout=60_000)
+                page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            except Exception:
+                print(page.inner_text("body")[-3000:], file=sys.stderr)
+                raise
         time.sleep(3)  # past the first draw
         server = server_pid(url)
         chrome = browser_pids()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -23,6 +24,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _seconds(text: str) -> float:
+    """argparse type of a duration in seconds: a finite number (0 or less: never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"give a number of seconds, not {text[:20]!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m core", description="fastai playground engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -34,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--num-it", type=int, default=100, help="iterations (default 100)")
     w = sub.add_parser("worker", help="run queued jobs (the dashboard starts one itself)")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
-    w.add_argument("--idle-exit", type=float, default=None, help="exit after N idle seconds")
+    w.add_argument("--idle-exit", type=_seconds, default=None, help="exit after N idle seconds")
     b = sub.add_parser("bench", help="engine vs a plain PyTorch loop (and fastai's default pipeline)")
     b.add_argument("--epochs", type=int, default=4, help="epochs per fit (default 4)")
     b.add_argument("--rounds", type=int, default=5, help="alternating engine/plain rounds (default 5)")

@@ -4,8 +4,8 @@ dataset's task (its layout decides), and --opt NAME=VALUE for the task's own set
 from __future__ import annotations
 
 import argparse
-import json
 
+from core import safejson
 from core.config import SCHEDULES, TrainConfig, config_problems
 from core.errors import ConfigError, UserError
 
@@ -143,8 +143,8 @@ def task_options(task: str, pairs: list[str]) -> dict:
             elif kind in (int, float, str):
                 out[name] = kind(value)
             else:
-                out[name] = json.loads(value)
-        except (KeyError, ValueError):
+                out[name] = safejson.loads(value, f"--opt {name}")
+        except (KeyError, ValueError, UserError):
             raise UserError(
                 f"--opt {name} needs a {getattr(kind, '__name__', kind)}; got {value!r}."
             ) from None

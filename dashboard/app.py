@@ -13,11 +13,12 @@ if str(ROOT) not in sys.path:  # so `streamlit run dashboard/app.py` finds core/
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
+from streamlit import config  # noqa: E402
 
 from dashboard import learn, state, warm, widgets  # noqa: E402
 
 st.set_page_config(page_title="fastai playground", page_icon=":material/school:", layout="wide")
-if not st.get_option("global.appTest"):  # a real server: prepare what first visits would wait for
+if not config.get_option("global.appTest"):  # a real server: prepare what first visits would wait for
     warm.start()
 state.init()
 pages = [

@@ -53,7 +53,12 @@ for part in (p for p in parts if p.can_free):
         help=part.note,
     ):
         st.write(f"{part.title}: {human_size(part.bytes)}. {cost}")
-        if st.button(f"Yes, {label[0].lower()}{label[1:]}", key=f"storage_free_{part.key}", type="primary"):
+        if st.button(
+            f"Yes, {label[0].lower()}{label[1:]}",
+            key=f"storage_free_{part.key}",
+            type="primary",
+            help=f"{cost} Nothing else in the workspace is touched.",
+        ):
             try:
                 freed = storage.free(part.key)
             except UserError as e:
@@ -69,7 +74,12 @@ if deleted:
 for folder, name, when in deleted:
     left, right = st.columns([3, 1])
     left.write(f"**{name}**, deleted {when} UTC ({human_size(storage.folder_bytes(folder))})")
-    if right.button("Restore", key=f"storage_restore_{folder.name}", icon=":material/restore_from_trash:"):
+    if right.button(
+        "Restore",
+        key=f"storage_restore_{folder.name}",
+        icon=":material/restore_from_trash:",
+        help="Put the dataset back on the Data page under its name, with its cleaning history.",
+    ):
         try:
             manage.restore_dataset(folder)
         except UserError as e:

@@ -143,6 +143,8 @@ def cli_cases() -> list[Case]:
         _cli_case("lr_find_huge_iterations", ["lr-find", "--num-it", "100000000"], "iterations"),
         _cli_case("lr_low_nan", ["train", "--lr-low", "nan"], "low end"),
         _cli_case("seed_negative", ["sweep", "--seed", "-5", "--lr", "1e-4:1e-2"], "seed"),
+        _cli_case("worker_idle_nan", ["worker", "--idle-exit", "nan"], "number of seconds"),
+        _cli_case("worker_idle_text", ["worker", "--idle-exit", "soon"], "number of seconds"),
         _cli_case("runs_text_with_nul", ["runs", "--text", "a\x00b"], None, "accepted"),
     ]
 

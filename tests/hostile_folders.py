@@ -216,17 +216,10 @@ def folder_csv_cases() -> list[Case]:
             kind=c,
         ),
         Case(
-            "arc_csv_multi_markup_tag",
-            csv_beside(_csv_rows([f"{p},{p.split('/')[0]} a/b" for p in GOOD], "file,labels")),
+            "arc_names_formula_tag_with_bar",
+            csv_beside(_csv_rows([f"{p},{p.split('/')[0]} =cmd|'/c" for p in GOOD], "file,labels")),
             csv_import("multi_label"),
-            match=r"'a/b' holds '/'",
-            kind="names",
-        ),
-        Case(
-            "arc_csv_multi_dot_tag",
-            csv_beside(_csv_rows([f"{p},{p.split('/')[0]} .x" for p in GOOD], "file,labels")),
-            csv_import("multi_label"),
-            match=r"leading '\.'",
+            match=r"the labels \"cats =cmd\|'/c\" hold '\|'; write an image's labels separated by single spaces",
             kind="names",
         ),
         Case(

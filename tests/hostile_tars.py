@@ -164,7 +164,7 @@ def tar_cases() -> list[Case]:
             "arc_tar_many_directories",
             lambda _t: b.good_tar() + b.many_dirs_tar(60_000) + b.end_of_tar(),
             upload("dirs.tar"),
-            match=r"more than 50,000 entries",
+            match=r"too many entries: more than the 50,000 limit",
             kind=t,
         ),
     ]

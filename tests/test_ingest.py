@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core import workspace
@@ -566,3 +567,43 @@ def test_check_files_lists_unreadable_images_and_trash_keeps_them(ws):
     access.undo_last("tocheck")  # a move to the trash is a change like a cleaning: undoable
     assert (report.path / "cats" / "cat1.png").read_bytes() == truncated_png()
     assert len(datasets.read_image_folder(report.path).files) == 10
+
+
+# --- decoding within bounded memory (the hostile corpus pins the refusals: tests/hostile_images.py)
+
+
+def _whole_over_white(img) -> np.ndarray:
+    from PIL import Image
+
+    rgba = img.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_alpha_laid_over_white_a_strip_at_a_time_gives_the_pixels_of_one_composite(mode):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = images.STRIP_ROWS * 2 + 37  # three strips, the last one short
+    img = Image.fromarray(rng.integers(0, 256, (rows, 23, 4), dtype=np.uint8), "RGBA")
+    if mode == "P":
+        img = img.convert("RGB").convert("P")
+        for x in range(0, 23, 2):
+            img.putpixel((x, rows - 1 - x), 3)
+        img.info["transparency"] = 3
+    else:
+        img = img.convert(mode)
+    rgb, notes = images.to_rgb(img)
+    assert np.array_equal(np.asarray(rgb), _whole_over_white(img))
+    assert "transparent areas shown on white" in notes
+
+
+def test_sixteen_bit_images_scale_to_eight_bits_as_rounding_v_over_257():
+    from PIL import Image
+
+    values = np.arange(0, 65536, dtype=np.uint16).reshape(256, 256)
+    rgb, notes = images.to_rgb(Image.frombytes("I;16", (256, 256), values.astype("<u2").tobytes()))
+    expected = np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(rgb)[..., 0], expected)
+    assert notes == ["16-bit image scaled to 8 bits"]

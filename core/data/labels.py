@@ -33,9 +33,9 @@ SPLIT_FOLDERS = ("train", "valid", "val", "validation", "test")
 VALID_WORDS = ("true", "1", "1.0", "yes", "y", "valid", "validation", "val")
 TRAIN_WORDS = ("false", "0", "0.0", "no", "n", "train", "training", "")
 FLAG_WORDS = "true/false, yes/no, 1/0 or valid/train"  # for the sentence refusing another word
-# Marks a new tag may not hold: a list written another way than with spaces (, ; | [ ]), markup or
-# a path (< > / \\ ` { } * $); the one rule for tags an import, a retag or a bundle brings in.
-TAG_MARKS = ",;|[]<>/\\`{}*$"
+# What a tag may not hold besides spaces: the marks of a list written another way than with spaces.
+# The one rule for a new tag, whether an import, a retag or a typed value brings it in (check_tag).
+TAG_MARKS = ",;|[]"
 
 
 def check_label(text: object, what: str = "A label") -> str:
@@ -50,17 +50,19 @@ def check_label(text: object, what: str = "A label") -> str:
 
 
 def check_tag(text: object, what: str = "A tag") -> str:
-    """A new multi-label tag: a label (check_label) with no space and none of TAG_MARKS, not
-    starting with a dot. Formula-looking tags (=1+1, +1, -2, @x) are text like any other."""
+    """A new multi-label tag: a label (check_label) holding no space and none of TAG_MARKS.
+
+    Like any label, a tag that looks like a formula (=1+1, +1, -2, @x), markup or a path is text:
+    escaped where it is shown, neutralised in a CSV for download, never refused for it.
+    """
     check_label(text, what)
     if any(c.isspace() for c in text):
         raise UserError(f"{what} {text[:40]!r} holds a space; a tag is one word (use - or _).")
     marks = sorted({c for c in text if c in TAG_MARKS})
-    if marks or text.startswith("."):
-        shown = " ".join(repr(m) for m in marks) if marks else "a leading '.'"
+    if marks:
         raise UserError(
-            f"{what} {text[:40]!r} holds {shown}; a tag is one word of letters, digits and - _ . = + @ "
-            "and the like, and an image's tags are separated by single spaces."
+            f"{what} {text[:40]!r} holds {' '.join(repr(m) for m in marks)}; an image's tags are "
+            "separated by single spaces (e.g. cloudy water)."
         )
     return text
 

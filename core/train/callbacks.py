@@ -64,7 +64,8 @@ class StreamToStore(Callback):
             hypers = learn.opt.hypers[-1]
             mom = hypers.get("mom")
             # the smoothed loss stays a tensor until the flush (no device sync per batch)
-            self._buffer.append((self.step, learn.smooth_loss, float(hypers["lr"]), None if mom is None else float(mom)))
+            lr, mom = float(hypers["lr"]), None if mom is None else float(mom)
+            self._buffer.append((self.step, learn.smooth_loss, lr, mom))
         if time.monotonic() - self._last_flush > FLUSH_EVERY:
             self._flush()
             if self.store.cancel_requested(self.job_id):

@@ -80,7 +80,9 @@ def channels_last_callback():
     from fastai.callback.core import Callback
 
     def _last(x):
-        return x.contiguous(memory_format=torch.channels_last) if isinstance(x, torch.Tensor) and x.ndim == 4 else x
+        if isinstance(x, torch.Tensor) and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     class ChannelsLast(Callback):
         def before_batch(self):
@@ -123,7 +125,8 @@ def describe(device: str | None = None, mixed: bool = True) -> str:
     import torch
 
     prec = precision(mixed, device)
-    return f"CUDA: {torch.cuda.get_device_name(device)}, " + (f"mixed precision {prec}" if prec else "float32")
+    how = f"mixed precision {prec}" if prec else "float32"
+    return f"CUDA: {torch.cuda.get_device_name(device)}, {how}"
 
 
 def synchronize(device: Any) -> None:

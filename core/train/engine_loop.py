@@ -43,7 +43,9 @@ class EngineLearner(Learner):
 
 def _handles(cb, event_name: str) -> bool:
     """True when cb has its own handler for the event (every callback handles after_fit)."""
-    return event_name == "after_fit" or event_name in vars(cb) or callable(getattr(type(cb), event_name, None))
+    if event_name == "after_fit" or event_name in vars(cb):
+        return True
+    return callable(getattr(type(cb), event_name, None))
 
 
 class CombinedCos:

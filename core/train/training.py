@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from functools import partial
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,9 +23,8 @@ from core import runs, tasks, workspace
 from core.config import TrainConfig
 from core.data import loaders as data
 from core.jobs.store import Job, Store
-from core.train import checkpoint
+from core.train import checkpoint, engine_loop
 from core.train import device as devices
-from core.train import engine_loop
 from core.train.callbacks import EarlyStop, KeepBest, SaveCheckpoint, StreamToStore
 from core.train.models import BuiltModel
 

@@ -51,7 +51,12 @@ def manage_dataset(name: str) -> None:
             help="Letters, digits and _ (other characters become _). Refused for a dataset runs were "
             "trained on or with a cleaning history: both name its files by the old name.",
         )
-        if left.button("Rename", icon=":material/drive_file_rename_outline:", disabled=new.strip() == name):
+        if left.button(
+            "Rename",
+            icon=":material/drive_file_rename_outline:",
+            disabled=new.strip() == name,
+            help="Give the dataset the new name; its marks follow it.",
+        ):
             try:
                 now = manage.rename_dataset(name, new)
             except UserError as e:
@@ -70,7 +75,13 @@ def manage_dataset(name: str) -> None:
             key=SURE,
             help="Tick to confirm; nothing is deleted until you press Delete.",
         )
-        if right.button("Delete", icon=":material/delete:", type="primary", disabled=not sure):
+        if right.button(
+            "Delete",
+            icon=":material/delete:",
+            type="primary",
+            disabled=not sure,
+            help="Delete the dataset as the switch above says: to the trash, or for good.",
+        ):
             try:
                 where = manage.delete_dataset(name, permanent=for_good)
             except UserError as e:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.serving import predict, predict_multi
 from core.tasks.multi_label import THRESHOLD_RANGE
-from dashboard import figures, predict_view
+from dashboard import figures, predict_cache, predict_view
 from dashboard.markup import html_text, md
 from dashboard.text import sections
 
@@ -110,7 +110,7 @@ def _where_it_looked(loaded, image, pred, where) -> None:
         key=f"{GRADCAM_LABEL}_{loaded.info.sha256[:16]}",
         help=sections("predict_tasks")["gradcam_label"],
     )
-    heat = gradcam.grad_cam(loaded, image.pixels, int(index))
+    heat = predict_cache.grad_cam(loaded, image, int(index))
     where.image(
         gradcam.overlay(image.pixels, heat.heat, 192),
         caption=f"where it looked for {md(pred.classes[heat.class_index])} "

@@ -72,6 +72,13 @@ def _bomb(shown: str, inflated: int, packed: int) -> UserError:
     )
 
 
+def _too_many(shown: str, limits: Limits) -> UserError:
+    return UserError(
+        f"{shown} has too many entries: more than the {limits.max_files:,} limit for one archive; split it "
+        f"into smaller sets. {NOTHING}"
+    )
+
+
 def _shorten(name: str, n: int = 80) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
@@ -103,10 +110,7 @@ def _walk_directory(f: BinaryIO, shown: str, limits: Limits) -> None:
         n, m, k = struct.unpack("<HHH", head[28:34])
         count += 1
         if count > limits.max_files:
-            raise UserError(
-                f"{shown} holds more than {limits.max_files:,} entries, the limit; split it into smaller "
-                f"sets. {NOTHING}"
-            )
+            raise _too_many(shown, limits)
         if b"\0" in f.read(n):
             raise UserError(f"{shown} names an entry with a NUL byte in its name; refused, {NOTHING.lower()}")
         done += 46 + n + m + k
@@ -128,7 +132,7 @@ def _check_declared(infos: list[zipfile.ZipInfo], shown: str, limits: Limits, si
         raise UserError(
             f"{shown} holds the entry {_shorten(twice[0])!r} more than once; refused, {NOTHING.lower()}"
         )
-    declared = 0
+    declared = inflated = 0  # all the entries claim; what will be inflated (larger ones are skipped)
     for info in infos:
         parts = entry_parts(info.filename, f"The archive {shown}")
         if ((info.external_attr >> 16) & 0o170000) == 0o120000:
@@ -136,15 +140,16 @@ def _check_declared(infos: list[zipfile.ZipInfo], shown: str, limits: Limits, si
                 f"The entry {_shorten(info.filename)!r} in {shown} is a symbolic link; links "
                 f"could point outside the dataset. Refused, {NOTHING.lower()}"
             )
-        if parts and not info.is_dir() and info.file_size <= limits.max_file_bytes:
-            declared += info.file_size  # what will be inflated: larger entries are skipped unread
+        if parts and not info.is_dir():
+            declared += info.file_size
+            inflated += info.file_size if info.file_size <= limits.max_file_bytes else 0
     if declared > limits.max_total_bytes:
         raise UserError(
             f"{shown} would expand to {human_size(declared)}, more than the "
             f"{human_size(limits.max_total_bytes)} limit (a zip bomb?). {NOTHING}"
         )
-    if declared > RATIO_FLOOR and declared > RATIO * size:
-        raise _bomb(shown, declared, size)
+    if inflated > RATIO_FLOOR and inflated > RATIO * size:
+        raise _bomb(shown, inflated, size)
 
 
 def zip_entries(
@@ -164,9 +169,7 @@ def zip_entries(
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.max_files:
-            raise UserError(
-                f"{shown} holds {len(infos):,} entries, more than the {limits.max_files:,} limit. {NOTHING}"
-            )
+            raise _too_many(shown, limits)
         _check_declared(infos, shown, limits, size)
         _check_overlaps(f, infos, getattr(zf, "start_dir", None), shown)
         for i, info in enumerate(infos):
@@ -318,10 +321,7 @@ def tar_entries(
                 raise IngestCancelled()
             i += 1
             if i > limits.max_files:
-                raise UserError(
-                    f"{shown} holds more than {limits.max_files:,} entries, the limit; split it into "
-                    f"smaller sets. {NOTHING}"
-                )
+                raise _too_many(shown, limits)
             name = _shorten(member.name)
             parts = entry_parts(member.name, f"The archive {shown}")
             if member.issym() or member.islnk():

@@ -20,7 +20,7 @@ from core.data.ingest.layout import MAX_CSV_BYTES, RANDOM_SPLIT, VALID_HEADERS, 
 from core.data.ingest.names import entry_parts, safe_stem, unique_name
 from core.data.ingest.report import MULTI, Report
 from core.data.ingest.sources import Cancelled, Entry, IngestCancelled, Limits, Progress
-from core.data.labels import FLAG_WORDS, check_tag, valid_flag
+from core.data.labels import FLAG_WORDS, TAG_MARKS, check_tag, valid_flag
 from core.errors import UserError
 
 FILE_HEADERS = (
@@ -39,7 +39,6 @@ TAG_HEADERS = ("labels", "tags", "label", "tag")
 # Where a name without an extension (Planet's image_name) may lie, in the order they are tried.
 IMAGE_FOLDERS = ((), ("train",), ("images",))
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp")
-LIST_MARKS = ",;|[]"  # in a labels cell: a list written another way than with spaces
 EXAMPLE = "file,labels (tags separated by spaces, e.g. a.jpg,cloudy water) or Planet's image_name,tags"
 
 
@@ -100,21 +99,20 @@ def read_rows(data: bytes | None, shown: str, limits: Limits) -> list[Row]:
 
 
 def _tags(cell: str, where: str) -> tuple[str, ...]:
-    """An image's tags from its labels cell, each a new tag (labels.check_tag: no list written
-    with commas, bars or brackets, no markup), as a retag of the Results page checks them."""
-    marks = sorted({c for c in cell if c in LIST_MARKS})
+    """An image's tags from its labels cell, each a new tag (labels.check_tag), refusing a list
+    written with commas, bars or brackets."""
+    marks = sorted({c for c in cell if c in TAG_MARKS})
     if marks:
         raise UserError(
             f"{where}: the labels {cell.strip()[:60]!r} hold {' '.join(repr(m) for m in marks)}; "
             "write an image's labels separated by single spaces (e.g. cloudy water). Nothing was added."
         )
     try:
-        tags = layouts.parse_tags(cell, f"{where}: the label")
-        for tag in tags:
-            check_tag(tag, f"{where}: the label")
+        return tuple(
+            check_tag(t, f"{where}: the label") for t in layouts.parse_tags(cell, f"{where}: the label")
+        )
     except UserError as e:
         raise UserError(f"{e} Nothing was added.") from e
-    return tags
 
 
 def _valid(row: list[str], col: int | None, where: str) -> bool | None:
