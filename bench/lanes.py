@@ -1,12 +1,14 @@
 """A download and a training run queued together: the lanes against the one loop of before.
 
-Run: .venv/bin/python -m bench.lanes [--epochs 2] [--mb 6] [--rate 2]
+Run: .venv/bin/python -m bench.lanes [--epochs 2] [--mb 6] [--rate 2] [--rounds 3]
 
 In a workspace of its own, with a throttled loopback server (a child process) offering a generated
 archive as a catalogue entry, the worker's serve() runs in this process, as `python -m core worker`
 would: each job alone, then both queued together in one lane after the other (the worker before
 lanes: the download waits for the run) and in their lanes (both at once). Figures are ratios
-against the alone runs of the same invocation.
+against the alone runs of the same invocation; each figure is the median of the rounds, whose
+order alternates (alone, one loop, lanes; then lanes, one loop, alone…) so a load that changes
+during the run favours none.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import statistics
 import tarfile
 import tempfile
 import time
@@ -71,6 +74,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--mb", type=float, default=6.0, help="archive size in MB")
     p.add_argument("--rate", type=float, default=2.0, help="the line's speed in MB/s")
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     os.environ["PLAYGROUND_WORKSPACE"] = tempfile.mkdtemp(prefix="bench-lanes-")
 
@@ -115,30 +119,36 @@ def main() -> None:
         return {k: (j.finished - j.created, j.finished - j.started) for k, j in jobs.items()}
 
     run(("train",))  # the digits cache and the first batches' compilation, not measured
-    alone = {**run(("train",)), **run(("download",))}
-    t = time.monotonic()
-    before = run(("train", "download"), serial=True)
-    before_wall = time.monotonic() - t
-    t = time.monotonic()
-    now = run(("train", "download"))
-    now_wall = time.monotonic() - t
+    cases = {
+        "alone": lambda: {**run(("train",)), **run(("download",))},
+        "one loop": lambda: run(("train", "download"), serial=True),
+        "lanes": lambda: run(("train", "download")),
+    }
+    seen: dict[str, list[dict]] = {name: [] for name in cases}
+    for r in range(args.rounds):
+        for name in list(cases)[:: 1 if r % 2 == 0 else -1]:
+            t = time.monotonic()
+            times = cases[name]()
+            seen[name].append({**times, "wall": (time.monotonic() - t, 0.0)})
     server.terminate()
 
+    def med(name: str, kind: str, i: int = 0) -> float:
+        return statistics.median(x[kind][i] for x in seen[name])
+
     print(
-        f"archive {len(body) / 2**20:.1f} MB at {args.rate:g} MB/s; training {args.epochs} epoch(s) on digits"
+        f"archive {len(body) / 2**20:.1f} MB at {args.rate:g} MB/s; training {args.epochs} epoch(s) on "
+        f"digits; median of {args.rounds} round(s)"
     )
     print(f"{'':28}{'train':>10}{'download':>10}")
-    print(f"{'alone (running)':28}{alone['train'][1]:>9.1f}s{alone['download'][1]:>9.1f}s")
-    print(f"{'one loop: queued to done':28}{before['train'][0]:>9.1f}s{before['download'][0]:>9.1f}s")
-    print(f"{'lanes: queued to done':28}{now['train'][0]:>9.1f}s{now['download'][0]:>9.1f}s")
+    print(f"{'alone (running)':28}{med('alone', 'train', 1):>9.1f}s{med('alone', 'download', 1):>9.1f}s")
+    for name in ("one loop", "lanes"):
+        print(f"{name + ': queued to done':28}{med(name, 'train'):>9.1f}s{med(name, 'download'):>9.1f}s")
     for kind in ("train", "download"):
-        print(
-            f"{kind}: lanes/alone {now[kind][0] / alone[kind][1]:.2f}, "
-            f"one loop/alone {before[kind][0] / alone[kind][1]:.2f}"
-        )
-    print(
-        f"both done: one loop {before_wall:.1f}s, lanes {now_wall:.1f}s (ratio {now_wall / before_wall:.2f})"
-    )
+        base = med("alone", kind, 1)
+        lanes, loop = med("lanes", kind) / base, med("one loop", kind) / base
+        print(f"{kind}: lanes/alone {lanes:.2f}, one loop/alone {loop:.2f}")
+    before, now = med("one loop", "wall"), med("lanes", "wall")
+    print(f"both done: one loop {before:.1f}s, lanes {now:.1f}s (ratio {now / before:.2f})")
 
 
 if __name__ == "__main__":

@@ -54,12 +54,14 @@ def version(store: Store, job_id: int) -> tuple[int, int, int]:
 @dataclass(frozen=True)
 class Records:
     """A job's records as of one version; `drawn` keeps what was built from them (one figure per
-    version, shared by every tab)."""
+    version, shared by every tab), `drawn_epochs` what was built from the epochs alone (kept while
+    only batches arrive)."""
 
     version: tuple[int, int, int]
     batches: pd.DataFrame
     epochs: pd.DataFrame
     drawn: dict = field(default_factory=dict, compare=False)
+    drawn_epochs: dict = field(default_factory=dict, compare=False)
 
 
 _CACHE: OrderedDict[tuple[str, int], Records] = OrderedDict()
@@ -86,9 +88,9 @@ def records(store: Store, job_id: int) -> Records:
         batches = store.batches(job_id)
     same_epochs = held is not None and held.version[2] == now[2]
     epochs = held.epochs if same_epochs else store.epochs(job_id)
-    fresh = Records(
-        (len(batches), int(batches["step"].iloc[-1]) if len(batches) else 0, len(epochs)), batches, epochs
-    )
+    last = int(batches["step"].iloc[-1]) if len(batches) else 0
+    kept = held.drawn_epochs if same_epochs else {}
+    fresh = Records((len(batches), last, len(epochs)), batches, epochs, drawn_epochs=kept)
     with _LOCK:
         _CACHE[key] = fresh
         _CACHE.move_to_end(key)
@@ -97,11 +99,13 @@ def records(store: Store, job_id: int) -> Records:
     return fresh
 
 
-def drawn(rec: Records, name: str, build):
-    """build(rec), once per version of the records: what every tab re-sends while nothing is new."""
-    if name not in rec.drawn:
-        rec.drawn[name] = build(rec)
-    return rec.drawn[name]
+def drawn(rec: Records, name: str, build, epochs_only: bool = False):
+    """build(rec), once per version of the records (of the epochs alone with epochs_only): what
+    every tab re-sends while nothing is new."""
+    held = rec.drawn_epochs if epochs_only else rec.drawn
+    if name not in held:
+        held[name] = build(rec)
+    return held[name]
 
 
 def full_snapshot(store: Store, job_id: int) -> Snapshot | None:

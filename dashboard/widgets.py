@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pandas as pd
@@ -22,6 +23,7 @@ STATE_ICONS = {
     CANCELLED: ":orange[:material/stop_circle:]",
 }
 STOP_HELP = "Stop after the current batch; what was done so far is kept."
+WORKER_CHECK_S = 5.0  # a live view checks that the worker is still alive this often (not every poll)
 
 
 def sidebar() -> None:
@@ -65,7 +67,8 @@ def job_monitor(
     and can show the outcome. For a job already finished, head and body are drawn once, with no
     polling.
 
-    Returns the first snapshot read (None when there is no such job), so a caller knows the state.
+    Returns the first snapshot read, without its records (None when there is no such job), so a
+    caller knows the state.
     """
     if job_id is None:
         return None
@@ -95,7 +98,8 @@ def job_monitor(
                 st.toast(stop_toast)
         if snap.job.state == QUEUED:
             st.info(f"Queued: position {snap.queue_position}. It starts when the jobs ahead of it finish.")
-        runs.keep_worker_alive()  # a worker that died is replaced (and its job marked failed)
+        if _due(f"worker_check_{job_id}", WORKER_CHECK_S):
+            runs.keep_worker_alive()  # a worker that died is replaced (and its job marked failed)
 
     @st.fragment(run_every=body_every)
     def records() -> None:
@@ -107,6 +111,15 @@ def job_monitor(
     if body is not None:
         records()
     return first
+
+
+def _due(key: str, seconds: float) -> bool:
+    """True at most once every `seconds` in this session for key (and on the first call)."""
+    now = time.monotonic()
+    if now - st.session_state.get(key, -seconds) < seconds:
+        return False
+    st.session_state[key] = now
+    return True
 
 
 def _finished_view(job_id: int, head, body) -> None:
@@ -177,7 +190,9 @@ def _run_records(snap: Snapshot) -> None:
         spec = live.drawn(rec, "loss", lambda r: figures.live_loss_spec(r.batches, r.epochs))
         st.plotly_chart(spec, key=f"loss_{job.id}", config={"staticPlot": True})
     if len(rec.epochs):
-        table = live.drawn(rec, "epochs", lambda r: epoch_table(r.epochs).set_index("epoch"))
+        table = live.drawn(
+            rec, "epochs", lambda r: epoch_table(r.epochs).set_index("epoch"), epochs_only=True
+        )
         st.table(table)  # plain HTML: cheap to redraw
 
 

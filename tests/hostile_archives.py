@@ -204,6 +204,13 @@ def _zip_cases() -> list[Case]:
             kind=z,
         ),
         Case(
+            "arc_zip_directory_of_long_names",
+            lambda _t: b.many_members_zip(600, 60_000),
+            upload(),
+            match=r"has a directory of 34.4 MB, more than the 32.0 MB limit",
+            kind=z,
+        ),
+        Case(
             "arc_zip_duplicate_names",
             _hand_zip([b.stored("cats/cat0.png", png(seed=9))]),
             upload(),

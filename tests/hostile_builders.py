@@ -145,12 +145,13 @@ def raw_zip(
     return bytes(out + comment)
 
 
-def many_members_zip(n: int) -> bytes:
-    """A zip whose central directory lists n tiny members (all pointing at one local header)."""
+def many_members_zip(n: int, name_len: int = 0) -> bytes:
+    """A zip whose central directory lists n tiny members (all pointing at one local header),
+    their names padded to name_len characters."""
     local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0x21, 0, 0, 0, 5, 0) + b"a/b.x"
     entries = []
     for i in range(n):
-        name = f"d/{i:06d}.png".encode()
+        name = f"d/{i:06d}.png".rjust(name_len, "x").encode()
         entries.append(
             struct.pack(
                 "<4sHHHHHHIIIHHHHHII",

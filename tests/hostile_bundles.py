@@ -174,6 +174,21 @@ def _import(data: bytes):
     return upload.import_bundle(data, "m.zip")
 
 
+def _import_as(name: str | None, filename: str = "m.zip"):
+    def act(data: bytes):
+        from core.serving import upload
+
+        return upload.import_bundle(data, filename, name=name)
+
+    return act
+
+
+def _rename(names: tuple[str, str]):
+    from core.serving import library
+
+    return library.rename(*names)
+
+
 def _case(name, make, match, kind="bundle") -> Case:
     return Case(f"in_bundle_{name}", make, _import, match=match, kind=kind)
 
@@ -286,6 +301,34 @@ def cases(import_formulas) -> list[Case]:
         _case("right_names_wrong_shapes", _weights(reshaped_weights), "shape"),
         _case("weights_nan", _weights(nan_weights), "NaN or infinite"),
         _case("checksum_lies", lambda t: bundle(weights=nan_weights(), rehash=False), "checksum"),
+        Case(
+            "in_bundle_rename_climbs_out",
+            lambda t: ("../../etc", "x"),
+            _rename,
+            match="not a model name",
+            kind="bundle",
+        ),
+        Case(
+            "in_bundle_rename_to_nul",
+            lambda t: ("m", "\x00\x00"),
+            _rename,
+            match="give the model a name",
+            kind="bundle",
+        ),
+        Case(
+            "in_bundle_import_as_nul_name",
+            lambda t: bundle(),
+            _import_as("\x00/.."),
+            match="give the model a name",
+            kind="bundle",
+        ),
+        Case(
+            "in_bundle_import_formula_file_name",
+            lambda t: bundle(),
+            _import_as(None, "=cmd|' /C calc'!A0.zip"),
+            "accepted",
+            kind="bundle",
+        ),
         Case(
             "in_bundle_formula_class_names",
             lambda t: bundle(

@@ -219,7 +219,7 @@ def folder_csv_cases() -> list[Case]:
             "arc_names_formula_tag_with_bar",
             csv_beside(_csv_rows([f"{p},{p.split('/')[0]} =cmd|'/c" for p in GOOD], "file,labels")),
             csv_import("multi_label"),
-            match=r"the labels \"cats =cmd\|'/c\" hold '\|'; write an image's labels separated by single spaces",
+            match=r"the labels \"cats =cmd\|'/c\" hold '\|'; write an image's labels separated",
             kind="names",
         ),
         Case(

@@ -185,7 +185,7 @@ def image_cases() -> list[Case]:
             kind="names",
         )
     )
-    return out
+    return out + seg_cases()
 
 
 def _predict_named(data: bytes, name: str):
@@ -204,3 +204,52 @@ def _imported_from_arg(reason: str | None):
 
 
 __all__ = ["image_cases"]
+
+
+def _seg_set(side: int, colour_type: int, palette: bool) -> bytes:
+    """A segmentation zip of two huge zero images and their masks (colour masks with palette.csv,
+    or index masks with codes.txt), each a small file that decodes to tens of megapixels."""
+    big = b.png_zero_bomb(side, colour_type)
+    small = png(size=8)
+    mask = b.png_of(8, 8, 0, 8, b"".join(b"\0" + b"\0\1" * 4 for _ in range(8)))
+    entries = {"images/a.png": big, "masks/a.png": big, "images/b.png": small, "masks/b.png": mask}
+    if palette:
+        entries["palette.csv"] = b"r,g,b,class\n0,0,0,background\n255,255,255,thing\n"
+        entries["masks/b.png"] = b.image_bytes("PNG", "RGB", (8, 8))
+    else:
+        entries["codes.txt"] = b"background\nthing\n"
+    return zip_bytes(entries)
+
+
+def seg_cases() -> list[Case]:
+    """Segmentation imports whose masks are huge once decoded: read in bounded memory."""
+
+    def act(data: bytes):
+        from core.data import ingest
+
+        report = ingest.add_archive(io.BytesIO(data), "seg", shown_as="seg.zip", task="segmentation")
+        assert report.n_images == 2, report.skipped
+
+    return [
+        Case(
+            "arc_seg_huge_colour_masks",
+            lambda _t: _seg_set(5600, 2, True),
+            act,
+            expect="accepted",
+            kind="image",
+        ),
+        Case(
+            "arc_seg_huge_grey_rgb_masks",
+            lambda _t: _seg_set(5600, 2, False),
+            act,
+            expect="accepted",
+            kind="image",
+        ),
+        Case(
+            "arc_seg_huge_index_masks",
+            lambda _t: _seg_set(9000, 0, False),
+            act,
+            expect="accepted",
+            kind="image",
+        ),
+    ]

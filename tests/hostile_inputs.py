@@ -255,6 +255,16 @@ def json_cases() -> list[Case]:
     ]:
         make, run = _saved_model(text, act)
         out.append(Case(f"in_json_{name}", make, run, expect, match, "json"))
+    for name, text, match in [
+        (
+            "table_meta_roles_not_names",
+            b'{"roles": {"target": "target", "cat": [["a"]], "cont": []}}',
+            "lists of column",
+        ),
+        ("table_meta_seed_huge", b'{"split": {"kind": "random", "seed": 100000000000000000000000}}', "seed"),
+    ]:
+        make, run = table_meta(text)
+        out.append(Case(f"in_json_{name}", make, run, "refused", match, "json"))
     for name, text in [
         ("table_meta_nested", deep),
         ("table_meta_huge_int", huge_int),

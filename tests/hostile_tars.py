@@ -77,6 +77,32 @@ def tar_cases() -> list[Case]:
             kind=t,
         ),
         Case(
+            "arc_tar_pax_record_8mb",
+            lambda _t: b.good_tar() + _pax(8 * b.MB) + b.tar_header("cats/x.png", 0) + b.end_of_tar(),
+            upload("p.tar"),
+            match=r"an extended header claims 8.0 MB, more than the 1.0 MB",
+            kind=t,
+        ),
+        Case(
+            "arc_tar_gnu_long_name_8mb",
+            lambda _t: (
+                b.good_tar()
+                + b.tar_header("././@LongLink", 8 * b.MB, kind=b"L")
+                + b"a" * (8 * b.MB)
+                + b.end_of_tar()
+            ),
+            upload("l.tar"),
+            match=r"an extended header claims 8.0 MB",
+            kind=t,
+        ),
+        Case(
+            "arc_tar_size_negative",
+            lambda _t: b.good_tar() + b.tar_header("cats/neg.png", 0, size_field=b"\xff" * 12) + b"\0" * 4096,
+            upload("s.tar"),
+            match=r"damaged: the entry 'cats/neg.png' has a negative size",
+            kind=t,
+        ),
+        Case(
             "arc_tgz_size_base256_absurd",
             lambda _t: _tar_gz(b.good_tar() + head_big + b"\0" * 4096),
             upload("s.tgz"),
@@ -168,6 +194,14 @@ def tar_cases() -> list[Case]:
             kind=t,
         ),
     ]
+
+
+def _pax(n: int) -> bytes:
+    """A pax header whose one record (a path) is n bytes long."""
+    record = b"path=" + b"a" * n + b"\n"
+    size = len(record) + len(str(len(record))) + 1
+    line = str(size + len(str(size)) - len(str(len(record)))).encode() + b" " + record
+    return b.tar_header("././@PaxHeader", len(line), kind=b"x") + b.padded(line)
 
 
 def _raw_name_member(name: bytes, data: bytes) -> bytes:

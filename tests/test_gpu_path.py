@@ -138,3 +138,34 @@ def test_bench_on_cuda_without_a_gpu_says_so(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "--device cuda needs a CUDA GPU" in err and "--device cpu" in err
     assert "Traceback" not in err
+
+
+def test_cli_training_defaults_to_mixed_precision_only_on_a_gpu(monkeypatch):
+    from core import cli, config_args
+    from core.train import train_cli
+
+    def config(*flags: str) -> TrainConfig:
+        args = cli._parser().parse_args(["train", "--dataset", "digits", *flags])
+        return train_cli.job_and_config(args, config_args.config)[1]
+
+    monkeypatch.setattr(devices, "cuda_available", lambda: False)
+    assert config().mixed_precision is False  # the CPU: as before
+    monkeypatch.setattr(devices, "cuda_available", lambda: True)
+    assert config().mixed_precision is True
+    assert config("--no-mixed-precision").mixed_precision is False
+
+
+def test_the_train_form_says_where_runs_train():
+    from streamlit.testing.v1 import AppTest
+
+    def form():
+        from dashboard.train_form import device_controls
+
+        device_controls()
+
+    at = AppTest.from_function(form).run(timeout=60)
+    assert not at.exception
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert [c.value for c in at.caption] == [f"Trains on: CPU ({devices.threads()} threads)"]
+    assert not at.toggle  # no mixed-precision switch where it would do nothing

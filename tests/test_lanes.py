@@ -253,7 +253,9 @@ def test_sigterm_stops_the_job_in_each_lane_and_the_worker(ws):
     )
     try:
         wait_for(lambda: {ws.get(train).state, ws.get(download).state} == {RUNNING}, 60, "both lanes")
-        proc.send_signal(signal.SIGTERM)
+        lock = ws.path.parent / "worker.lock"
+        assert lock.read_text() == str(proc.pid)  # what the README says to look at
+        proc.send_signal(signal.SIGTERM)  # `kill PID`
         assert proc.wait(20) == 0
     finally:
         if proc.poll() is None:
@@ -261,6 +263,7 @@ def test_sigterm_stops_the_job_in_each_lane_and_the_worker(ws):
             proc.wait(10)
     assert (ws.get(train).state, ws.get(download).state) == (CANCELLED, CANCELLED)
     assert not worker.worker_alive() and ws.workers() == []
+    assert lock.read_text() == ""  # no stale pid left to kill by mistake
 
 
 # `python -m core worker` with the blocking handler for train and download, and no fastai warm-up.
@@ -335,3 +338,22 @@ def test_a_bad_idle_setting_is_shown_instead_of_starting_a_worker(fresh_workspac
     runs.submit("train", {"config": {}})  # queued; the sentence is shown where the worker is
     assert "PLAYGROUND_WORKER_IDLE_S is 'soon'; set it to a number of seconds" in runs.keep_worker_alive()
     assert spawned == []
+
+
+def test_a_job_queued_as_an_idle_worker_exits_is_still_run(ws, fakes, monkeypatch, restore_signals):
+    real, calls, queued = worker.serve, [], []
+
+    def serve(store, **kwargs):
+        calls.append(kwargs["idle_exit"])
+        if len(calls) == 1:  # idle: about to exit, the dashboard queues a job and sees it alive
+            queued.append(ws.submit("download", {"key": "PETS"}))
+            return
+        real(store, **{**kwargs, "idle_exit": 0.2})
+
+    monkeypatch.setattr(worker, "serve", serve)
+    monkeypatch.setattr(worker, "warm_up", lambda: None)
+    monkeypatch.setenv("PLAYGROUND_WORKER_IDLE_S", "45")
+    assert worker.main(quiet=True) == 0
+    assert calls == [45, 45]  # it took the lock again and served once more
+    assert ws.get(queued[0]).state == DONE
+    assert not worker.worker_alive()

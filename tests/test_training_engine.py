@@ -30,7 +30,9 @@ def _fit(cfg: TrainConfig, store: Store | None = None, extra: tuple = ()):
     return learn, stream, job_id
 
 
-def test_every_batch_is_recorded_while_the_store_is_read_once_per_flush(fresh_workspace, one_thread, monkeypatch):
+def test_every_batch_is_recorded_while_the_store_is_read_once_per_flush(
+    fresh_workspace, one_thread, monkeypatch
+):
     monkeypatch.setattr(callbacks, "FLUSH_EVERY", 3600.0)  # nothing but the epochs' ends flushes
     store = Store()
     reads = []

@@ -188,14 +188,16 @@ class DiskRows:
 
     It answers index_select(0, idx) like a tensor, so a loader gathers a batch the same way from
     memory or from disk. Each batch's rows are read in increasing order (pages mostly
-    sequential), then put back in the order asked. The pages read are let go every
-    `release` bytes, so the process's resident memory stays near that rather than the file's size.
+    sequential), then put back in the order asked. The pages read are let go every `release`
+    bytes, so the process's resident memory stays near the budget rather than the file's size.
     """
 
     def __init__(self, arr: np.ndarray, rows, release: int | None = None):
         self.arr = arr
         self.rows = np.asarray(rows, dtype=np.int64)
-        self.release = release if release is not None else max(64 * 2**20, cache_budget() // 2)
+        # bytes read between let_go()s: the kernel maps several times what a gather reads
+        # (fault-around, read-ahead), so a sixteenth of the budget keeps the mapped pages under it
+        self.release = release if release is not None else max(16 * 2**20, cache_budget() // 16)
         self._read = 0
 
     @property

@@ -57,7 +57,9 @@ def acquire_lock(wait: float = 0.0, probe: bool = False) -> IO | None:
 
 
 def release_lock(handle: IO) -> None:
-    """Give the worker lock back."""
+    """Give the worker lock back; the file no longer names a pid (a stale one could be reused)."""
+    handle.seek(0)
+    handle.truncate()
     fcntl.flock(handle, fcntl.LOCK_UN)
     handle.close()
 

@@ -34,6 +34,9 @@ from core.serving.format import (
 )
 
 STALE_TMP_SECONDS = 3600  # a temporary folder this old was left by a crash
+# A saved model's config.json is read with the bounded JSON reader (depth, digits, NaN), with room
+# for a ratings model's users and items, which may make it larger than an upload's 1 MB.
+MAX_SAVED_CONFIG_BYTES = 64 * fsutil.MB
 
 
 @dataclass
@@ -201,7 +204,8 @@ def read_config(name: str) -> dict:
     path = folder(name) / CONFIG
     if not path.is_file():
         raise UserError(f"There is no saved model called {name}.")
-    config = safejson.read(path, f"The model {name}'s config.json", error=BundleError)
+    shown = f"The model {name}'s config.json"
+    config = safejson.read(path, shown, max_bytes=MAX_SAVED_CONFIG_BYTES, error=BundleError)
     return validate_config(config)
 
 

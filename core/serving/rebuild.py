@@ -9,7 +9,7 @@ from __future__ import annotations
 from core import fsutil, safejson
 from core.errors import UserError
 from core.serving.format import CONFIG, WEIGHTS, BundleError, output_names, validate_config
-from core.serving.library import ModelInfo
+from core.serving.library import MAX_SAVED_CONFIG_BYTES, ModelInfo
 from core.serving.safetensors_check import FLOAT_DTYPES, parse_safetensors_header
 
 
@@ -103,5 +103,10 @@ def load_module(info: ModelInfo):
             f"The weights of {info.name} have changed since it was saved (their "
             "SHA-256 no longer matches config.json); delete it and save it again."
         )
-    config = safejson.read(info.path / CONFIG, f"The model {info.name}'s {CONFIG}", error=BundleError)
+    config = safejson.read(
+        info.path / CONFIG,
+        f"The model {info.name}'s {CONFIG}",
+        max_bytes=MAX_SAVED_CONFIG_BYTES,
+        error=BundleError,
+    )
     return build_checked(validate_config(config), data)

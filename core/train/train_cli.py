@@ -1,4 +1,4 @@
-"""`python -m core train`'s own flags: early stopping, keep-best and --continue RUN.
+"""`python -m core train`'s own flags: early stopping, keep-best, mixed precision and --continue RUN.
 
 core/cli.py adds them to the train parser and asks here which job to follow and with which
 config: a new run (the usual flags, plus stopping) or a continuation queued through
@@ -34,6 +34,13 @@ def add_args(t: argparse.ArgumentParser) -> None:
         "--epochs, --lr, --schedule change it, the other settings are RUN's",
     )
     t.add_argument("--unfreeze", action="store_true", help="with --continue: unfreeze a frozen model")
+    t.add_argument(
+        "--mixed-precision",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="on a CUDA GPU, train in bf16 (fp16 where the GPU lacks bf16); on by default there, "
+        "no effect on the CPU",
+    )
     # None tells a continuation "keep the parent's"; a new run takes its task's defaults.
     t.set_defaults(epochs=None, lr=None, schedule=None)
 
@@ -43,8 +50,15 @@ def job_and_config(
 ) -> tuple[int | None, TrainConfig]:
     """(the queued continuation's id, its config), or (None, the new run's config from config_of)."""
     if args.continue_run is None:  # flags left out (None) take the defaults of the dataset's task
+        from core.train import device
+
+        mixed = args.mixed_precision
         cfg = config_of(args).replace(
-            early_stop=args.early_stop, patience=args.patience, monitor=args.monitor, keep_best=args.keep_best
+            early_stop=args.early_stop,
+            patience=args.patience,
+            monitor=args.monitor,
+            keep_best=args.keep_best,
+            mixed_precision=device.cuda_available() if mixed is None else mixed,
         )
         return None, cfg.validate()
     from core.jobs.store import Store

@@ -5,10 +5,11 @@ Each takes task: "single_label" (class folders, train/ + valid/, a file,label CS
 "segmentation" (images/ with masks and codes.txt or palette.csv, core.data.ingest.seg), or
 None to find it from the layout (place.detect_task).
 
-The parts live in their own modules: names (dataset names, entry paths), sources (reading zips,
-tars, folders and CSVs' files within budgets: Limits, IngestCancelled), layout (which file is
-which label and split), multi, seg and masks (the other tasks' layouts and checks), place (the
-temp folder renamed into place, clean_stale_temps), report (Report: what was added).
+The parts live in their own modules: names (dataset names, entry paths), sources (limits,
+budgets, reading folders and CSVs' files: Limits, IngestCancelled), archives (zips and tars,
+bombs cut off), layout (which file is which label and split), multi, seg and masks (the other
+tasks' layouts and checks), place (the temp folder renamed into place, clean_stale_temps),
+report (Report: what was added).
 """
 
 from __future__ import annotations

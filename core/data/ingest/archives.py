@@ -43,6 +43,7 @@ from core.fsutil import MB, human_size
 
 RATIO = 200  # inflated : compressed bytes past which an archive is a bomb (images barely shrink)
 RATIO_FLOOR = 32 * MB  # inflated bytes always allowed, whatever the ratio
+MAX_DIRECTORY = 32 * MB  # a zip's central directory (zipfile reads it whole); 50,000 names take ~15 MB
 # What reading a damaged archive raises, from zipfile, tarfile and the decompressors.
 READ_ERRORS = (
     zipfile.BadZipFile,
@@ -102,6 +103,11 @@ def _walk_directory(f: BinaryIO, shown: str, limits: Limits) -> None:
     pos, done, count = offset_cd + concat, 0, 0
     if pos < 0:
         return
+    if size_cd > MAX_DIRECTORY:
+        raise UserError(
+            f"{shown} has a directory of {human_size(size_cd)}, more than the {human_size(MAX_DIRECTORY)} "
+            f"limit (names thousands of characters long?). {NOTHING}"
+        )
     while done < size_cd:
         f.seek(pos + done)
         head = f.read(46)
@@ -291,6 +297,32 @@ def inflating(f: BinaryIO, shown: str, limits: Limits) -> Inflating:
     return Inflating(f, inner, shown, limits.max_total_bytes + RATIO_FLOOR, True)
 
 
+MAX_EXTENDED = MB  # a pax header or GNU long name: paths and attributes, never this long
+EXTENDED = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+def _headers(shown: str) -> type[tarfile.TarInfo]:
+    """tarfile's member header, refusing an extended header (pax, a GNU long name) larger than
+    MAX_EXTENDED before tarfile reads it whole into memory."""
+
+    class Header(tarfile.TarInfo):
+        def _proc_member(self, tar):
+            if self.type in EXTENDED and self.size > MAX_EXTENDED:
+                raise UserError(
+                    f"{shown} is damaged or hostile: an extended header claims {human_size(self.size)}, more "
+                    f"than the {human_size(MAX_EXTENDED)} a path and its attributes could take. {NOTHING}"
+                )
+            return super()._proc_member(tar)
+
+    return Header
+
+
 def _next(tar: tarfile.TarFile, shown: str) -> tarfile.TarInfo | None:
     try:
         return tar.next()
@@ -311,7 +343,7 @@ def tar_entries(
     stream = inflating(f, shown, limits)
     found, i = Gathered(), 0
     try:
-        tar = tarfile.open(fileobj=stream, mode="r|")
+        tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_headers(shown))
     except READ_ERRORS as e:
         raise UserError(f"{shown} is damaged or cut short ({e}). {NOTHING}") from e
     with tar:
@@ -329,6 +361,8 @@ def tar_entries(
                     f"The entry {name!r} in {shown} is a link; links could point outside the dataset. "
                     f"Refused, {NOTHING.lower()}"
                 )
+            if member.size < 0:
+                raise UserError(f"{shown} is damaged: the entry {name!r} has a negative size. {NOTHING}")
             if member.size > stream.cap:
                 raise UserError(
                     f"{shown} is damaged or a bomb: the entry {name!r} claims {human_size(member.size)}, "

@@ -116,7 +116,7 @@ def _indices(img, shown: str, n_codes: int) -> tuple[np.ndarray, bool]:
     if mode in ("P", "1"):
         return np.asarray(img, dtype=np.uint8), False
     if mode.startswith("I;16") or mode == "I":
-        arr = np.asarray(img).astype(np.int64)
+        arr = np.asarray(img)  # uint16 or int32 as stored: no wider copy of a large mask
         top = int(arr.max(initial=0))
         if arr.min(initial=0) < 0 or top >= n_codes:
             raise UserError(
@@ -126,34 +126,60 @@ def _indices(img, shown: str, n_codes: int) -> tuple[np.ndarray, bool]:
             )
         return arr.astype(np.uint8), False  # every value fits: converted, nothing changes
     if mode in ("RGB", "RGBA"):
-        rgb = np.asarray(img.convert("RGB"))
-        if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
-            return np.ascontiguousarray(rgb[..., 0]), False
-        raise UserError(
-            f"{shown} is a colour ({mode}) image; a mask holds a class index per pixel, as an 8-bit "
-            f"single-channel PNG. For colour masks add {PALETTE} (r,g,b,class per line) instead of "
-            f"codes.txt. {NOTHING}"
-        )
+        out = np.empty((img.height, img.width), dtype=np.uint8)
+        for top, rgb in _strips(img):
+            if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+                raise UserError(
+                    f"{shown} is a colour ({mode}) image; a mask holds a class index per pixel, as an "
+                    f"8-bit single-channel PNG. For colour masks add {PALETTE} (r,g,b,class per line) "
+                    f"instead of codes.txt. {NOTHING}"
+                )
+            out[top : top + len(rgb)] = rgb[..., 0]
+        return out, False
     raise UserError(
         f"{shown} is a {mode} image; masks are 8-bit single-channel PNGs of class indices. {NOTHING}"
     )
 
 
+def _strips(img, rows: int = images.STRIP_ROWS):
+    """(first row, H×W×3 uint8 RGB array) for each strip of rows: a whole mask is never converted
+    at once (a small PNG may decode to tens of megapixels)."""
+    for top in range(0, img.height, rows):
+        yield top, np.asarray(img.crop((0, top, img.width, min(img.height, top + rows))).convert("RGB"))
+
+
+def _keys(rgb: np.ndarray) -> np.ndarray:
+    wide = rgb.astype(np.uint32)
+    return wide[..., 0] << 16 | wide[..., 1] << 8 | wide[..., 2]
+
+
 def _from_colours(img, shown: str, colours: dict[int, int]) -> np.ndarray:
     """Each pixel's colour as the class index palette.csv gives it; an unlisted colour refuses."""
-    rgb = np.asarray(img.convert("RGB")).astype(np.uint32)
-    keys = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
-    found, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    table = np.zeros(len(found), dtype=np.uint8)
-    for i, key in enumerate(found.tolist()):
-        if key not in colours:
-            colour = (key >> 16, key >> 8 & 255, key & 255)
-            raise UserError(
-                f"{shown} holds the colour {colour} on {int(counts[i]):,} pixel(s), which {PALETTE} "
-                f"does not list; every colour of a mask must be one of its classes. {NOTHING}"
-            )
-        table[i] = colours[key]
-    return table[inverse.reshape(keys.shape)]
+    out = np.empty((img.height, img.width), dtype=np.uint8)
+    for top, rgb in _strips(img):
+        keys = _keys(rgb)
+        found, inverse = np.unique(keys, return_inverse=True)
+        table = np.zeros(len(found), dtype=np.uint8)
+        for i, key in enumerate(found.tolist()):
+            if key not in colours:
+                count = sum(int((_keys(part) == key).sum()) for _, part in _strips(img))
+                colour = (key >> 16, key >> 8 & 255, key & 255)
+                raise UserError(
+                    f"{shown} holds the colour {colour} on {count:,} pixel(s), which {PALETTE} "
+                    f"does not list; every colour of a mask must be one of its classes. {NOTHING}"
+                )
+            table[i] = colours[key]
+        out[top : top + len(rgb)] = table[inverse.reshape(keys.shape)]
+    return out
+
+
+def present(indices: np.ndarray, n_codes: int) -> np.ndarray:
+    """Whether each of the n_codes classes appears in a mask of indices (a 256-bin histogram:
+    no copy of the mask, which may hold tens of millions of pixels)."""
+    from PIL import Image
+
+    counts = Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), mode="L").histogram()
+    return np.asarray(counts[:n_codes]) > 0
 
 
 def save_mask(indices: np.ndarray, path: Path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from core.data import images, layouts
 from core.data.ingest.layout import RANDOM_SPLIT, _strip_wrappers
-from core.data.ingest.masks import NOTHING, PALETTE, read_mask, read_palette, save_mask
+from core.data.ingest.masks import NOTHING, PALETTE, present, read_mask, read_palette, save_mask
 from core.data.ingest.names import safe_stem, unique_name
 from core.data.ingest.report import SEG, Report
 from core.data.ingest.sources import Cancelled, Entry, IngestCancelled, Limits, Progress
@@ -163,7 +163,7 @@ def place(
     (final / layouts.MASKS).mkdir()
     used: set[str] = set()
     new_name: dict[str, str] = {}  # an image's path below images/ as given → its file name now
-    present = np.zeros(len(codes), dtype=np.int64)  # images whose mask holds each class
+    in_mask = np.zeros(len(codes), dtype=np.int64)  # images whose mask holds each class
     converted = 0
     for i, (key, image, mask) in enumerate(pairs):
         if cancelled and cancelled():
@@ -194,7 +194,7 @@ def place(
         else:
             save_mask(indices, final / layouts.MASKS / f"{stem}.png")
             converted += 1
-        present += np.bincount(indices.ravel(), minlength=len(codes))[: len(codes)] > 0
+        in_mask += present(indices, len(codes))
         new_name["/".join(image.parts[1:])] = f"{stem}{facts.extension}"
     if not new_name:
         first = f" The first problem: {skipped[0].file}: {skipped[0].reason}." if skipped else ""
@@ -206,7 +206,7 @@ def place(
         "masks": "colour masks converted with palette.csv" if colours is not None else "class indices",
         "converted_masks": converted,
     }
-    classes = {c: int(n) for c, n in zip(codes, present)}
+    classes = {c: int(n) for c, n in zip(codes, in_mask)}
     return Report(name, final, shown, classes, split, skipped, task=SEG, images=len(new_name), meta=meta)
 
 

@@ -1,9 +1,10 @@
-"""Sources: reading a zip, a tar, a folder or a CSV's files into a scratch folder, within budgets.
+"""Sources: the limits and budgets of an import, and reading a folder or a CSV's files into a
+scratch folder within them (zips and tars: core.data.ingest.archives, which builds on this).
 
-Everything a person hands in is hostile until checked. Archive entries that climb out with
-`..`, absolute paths, links and special files refuse the whole archive; so do overlapping
-zip entries and archives that expand past the size budget (counted while writing, not only
-from what the archive declares).
+Everything a person hands in is hostile until checked. Paths are typed by a person (full_path:
+no NUL, no loop of links); a folder's links and special files are listed, never followed or
+opened; files that cannot be read are skipped and reported; every byte copied is counted against
+the budget while it is written, not only from what a file or an archive declares.
 """
 
 from __future__ import annotations
@@ -229,7 +230,12 @@ def folder_entries(folder: Path, raw: Path, budget: Budget, progress: Progress |
     """Copy a folder's regular files into raw; links are listed as problems, never followed."""
     limits = budget.limits
     found = Gathered()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+
+    def unreadable(e: OSError) -> None:
+        rel = "/".join(readable_parts(Path(e.filename).relative_to(folder).parts)) or "."
+        found.problems.append(images.Problem(rel + "/", f"a folder that cannot be read ({e.strerror or e})"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=False):
         here = Path(dirpath)
         for d in sorted(dirnames):
             if (here / d).is_symlink():
