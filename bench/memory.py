@@ -1,17 +1,18 @@
-"""Training data larger than the cache budget: streamed from a memory-mapped cache, `python -m bench.memory`.
+"""Data larger than the cache budget, streamed from a memory-mapped cache: `python -m bench.memory`.
 
 Generates a synthetic image dataset (small colour PNGs) in a temporary workspace, decodes it
-once at --size into the on-disk cache (bounded memory: a chunk at a time), then runs the
-training loader over the same data in fresh worker processes, two ways, alternating:
+once at --size into the on-disk cache (bounded memory: a chunk at a time), then reads it
+through the training loader two ways:
 
   memory  PLAYGROUND_CACHE_BUDGET above the pixels: the cache is read whole into memory
   disk    PLAYGROUND_CACHE_BUDGET = --budget, below the pixels: memory-mapped, batches streamed
 
-Each process reports the loader's images/s per epoch (shuffled training batches, floats,
-normalised: what the model is fed), its peak resident memory (VmHWM) and its peak anonymous
-memory (RssAnon sampled every 10 ms: what the kernel cannot take back, unlike the page cache
-behind a mapped file), both beside the size of the pixels. Before each process the cache file is
-dropped from the OS page cache (posix_fadvise), so the first epoch reads from the disk.
+Throughput (images/s of shuffled training batches, floats, normalised: what the model is fed)
+is compared in one process whose epochs alternate between the two loaders, so a busy machine
+slows both alike; the ratio is the median over the pairs. Peak memory is measured in one fresh
+process per path (one epoch, the cache file dropped from the page cache first): peak resident
+memory (VmHWM) and the growth of anonymous memory (RssAnon sampled every 10 ms: what the kernel
+cannot take back, unlike the page cache behind a mapped file), beside the size of the pixels.
 
 No memory cgroup is available here (systemd-run --user fails without a user bus), so the bound
 is the configured cache budget and the figures are measured, not enforced. The default scale
@@ -107,8 +108,18 @@ def _drop_page_cache(folder: Path) -> None:
             os.close(fd)
 
 
-def _child(kind: str, size: int, bs: int, epochs: int) -> dict:
-    """In a fresh process: decode (kind "decode") or build the loaders and time epochs."""
+def _epoch(dl) -> float:
+    """Images per second of one pass over a loader's batches."""
+    t, n = time.perf_counter(), 0
+    for xb, _yb in dl:
+        n += len(xb)
+    return n / (time.perf_counter() - t)
+
+
+def _child(kind: str, size: int, bs: int, epochs: int, budget: str) -> dict:
+    """In a fresh process, one of: "decode" the cache; build the loaders over it ("memory" or
+    "disk", from PLAYGROUND_CACHE_BUDGET) and time epochs, for peak memory; or "ab": build both
+    (in memory, then streamed under `budget`) and alternate their epochs, for the ratio."""
     import fastai.data.core  # noqa: F401 - imported before the baseline, as a worker has it
     import torch
 
@@ -117,6 +128,7 @@ def _child(kind: str, size: int, bs: int, epochs: int) -> dict:
     from core.data import loaders as data
 
     torch.set_num_threads(1)
+    cfg = TrainConfig(dataset=DATASET, size=size, bs=bs)
     out: dict = {"kind": kind, "budget": tensor_cache.cache_budget()}
     out.update(baseline_rss=_status("VmRSS"), baseline_anon=_status("RssAnon"))
     with _PeakAnon() as anon:
@@ -126,27 +138,28 @@ def _child(kind: str, size: int, bs: int, epochs: int) -> dict:
             arr = data.image_tensor(items, size)
             out.update(seconds=time.perf_counter() - t0, pixels=int(arr.nbytes), shape=list(arr.shape))
             out["note"] = data.data_path_note(items, size)
+        elif kind == "ab":
+            held = data.build(cfg, device="cpu").dls.train
+            tensor_cache._MEMORY.clear()
+            os.environ[tensor_cache.ENV_BUDGET] = budget
+            streamed = data.build(cfg, device="cpu").dls.train
+            both = [("memory", held), ("disk", streamed)]
+            out["pairs"] = []
+            for e in range(epochs):  # the order alternates: streamed first, then in memory first
+                out["pairs"].append({name: _epoch(dl) for name, dl in (both if e % 2 else both[::-1])})
         else:
-            bundle = data.build(TrainConfig(dataset=DATASET, size=size, bs=bs), device="cpu")
+            bundle = data.build(cfg, device="cpu")
             out["build_s"] = time.perf_counter() - t0
             out["path_used"] = bundle.path_used
-            dl = bundle.dls.train
-            rates = []
-            for _ in range(epochs):
-                t = time.perf_counter()
-                n = 0
-                for xb, _yb in dl:
-                    n += len(xb)
-                rates.append(n / (time.perf_counter() - t))
-            out["images_per_s"] = rates
+            out["images_per_s"] = [_epoch(bundle.dls.train) for _ in range(epochs)]
     out.update(peak_rss=_status("VmHWM"), peak_anon=anon.peak)
     return out
 
 
-def _run_child(kind: str, args, budget: str) -> dict:
+def _run_child(kind: str, args, budget: str, epochs: int) -> dict:
     env = {**os.environ, "PLAYGROUND_CACHE_BUDGET": budget}
-    cmd = [sys.executable, "-m", "bench.memory", "--child", kind]
-    cmd += ["--size", str(args.size), "--bs", str(args.bs), "--epochs", str(args.epochs)]
+    cmd = [sys.executable, "-m", "bench.memory", "--child", kind, "--budget", args.budget]
+    cmd += ["--size", str(args.size), "--bs", str(args.bs), "--epochs", str(epochs)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} process failed:\n{done.stderr[-3000:]}")
@@ -165,13 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=112, help="training image size (pixels = images × 3 × size²)")
     p.add_argument("--budget", default="256M", help="cache budget of the streamed runs")
     p.add_argument("--bs", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--rounds", type=int, default=2, help="pairs of runs, order alternated")
+    p.add_argument("--epochs", type=int, default=4, help="epochs of each path in the alternated run")
     p.add_argument("--keep", action="store_true", help="keep the temporary workspace")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.size, args.bs, args.epochs)))
+        print(json.dumps(_child(args.child, args.size, args.bs, args.epochs, args.budget)))
         return
 
     ws = Path(tempfile.mkdtemp(prefix="bench-memory-"))
@@ -180,44 +192,41 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         _generate(ws / "datasets" / DATASET, args.images, args.px)
         print(f"generated {args.images} PNGs of {args.px} px in {time.perf_counter() - t:.1f} s ({ws})")
-        dec = _run_child("decode", args, args.budget)
+        dec = _run_child("decode", args, args.budget, 0)
         pixels = dec["pixels"]
         big = str(max(4 * pixels, 2**31))
         shape = "×".join(str(d) for d in dec["shape"])
-        print(
-            f"decoded at {args.size} px ({shape}): {_mb(pixels).strip()} of pixels in {dec['seconds']:.1f} s"
-        )
+        took = dec["seconds"]
+        print(f"decoded at {args.size} px ({shape}): {_mb(pixels).strip()} of pixels in {took:.1f} s")
         print(
             f"  decode: peak RSS {_mb(dec['peak_rss']).strip()}, anonymous memory grew by "
             f"{_mb(dec['peak_anon'] - dec['baseline_anon']).strip()} over the process's start"
         )
         print(f"  Train page: {dec['note']}")
-        results: dict[str, list[dict]] = {"memory": [], "disk": []}
-        for r in range(args.rounds):
-            order = ["memory", "disk"] if r % 2 == 0 else ["disk", "memory"]
-            for kind in order:
-                _drop_page_cache(ws / "cache")
-                results[kind].append(_run_child(kind, args, big if kind == "memory" else args.budget))
-        print(f"\nloader images/s, {args.epochs} epochs × {args.rounds} runs each (bs {args.bs}, 1 thread)")
-        print(f"{'path':8} {'epoch 1':>9} {'later':>9} {'build':>7} {'peak RSS':>10} {'anon growth':>12}")
-        medians, growth = {}, {}
-        for kind, runs in results.items():
-            first = statistics.median(r["images_per_s"][0] for r in runs)
-            later = [x for r in runs for x in r["images_per_s"][1:]] or [first]
-            medians[kind] = statistics.median(later)
-            growth[kind] = max(r["peak_anon"] - r["baseline_anon"] for r in runs)
-            build = statistics.median(r["build_s"] for r in runs)
-            rss = max(r["peak_rss"] for r in runs)
-            print(f"{kind:8} {first:9.0f} {medians[kind]:9.0f} {build:6.1f}s {_mb(rss)} {_mb(growth[kind])}")
-        disk = results["disk"][0]
-        ratio = medians["disk"] / medians["memory"]
-        print(f"\nstreamed / in-memory images/s (later epochs, median): {ratio:.2f}")
+
+        ab = _run_child("ab", args, big, args.epochs)
+        ratios = [pair["disk"] / pair["memory"] for pair in ab["pairs"]]
+        print(f"\nloader images/s in one process, epochs alternated (bs {args.bs}, 1 thread):")
+        for i, pair in enumerate(ab["pairs"]):
+            print(f"  epoch {i + 1}: in memory {pair['memory']:6.0f}, streamed {pair['disk']:6.0f}")
+        ratio = statistics.median(ratios)
+        print(f"streamed / in-memory images/s, median of {len(ratios)} pairs: {ratio:.2f}")
+
+        print("\npeak memory, one process per path (one epoch; the cache dropped from the page cache first):")
+        print(f"{'path':8} {'images/s':>9} {'build':>7} {'peak RSS':>10} {'anon growth':>12}")
+        runs, growth = {}, {}
+        for kind in ("memory", "disk"):
+            _drop_page_cache(ws / "cache")
+            r = runs[kind] = _run_child(kind, args, big if kind == "memory" else args.budget, 1)
+            growth[kind] = r["peak_anon"] - r["baseline_anon"]
+            rate = r["images_per_s"][0]
+            print(f"{kind:8} {rate:9.0f} {r['build_s']:6.1f}s {_mb(r['peak_rss'])} {_mb(growth[kind])}")
         print(
-            f"pixels {_mb(pixels).strip()}, streamed budget {_mb(disk['budget']).strip()}: anonymous "
-            f"memory grew by {growth['disk'] / pixels:.2f}× the pixels streamed, "
+            f"pixels {_mb(pixels).strip()}, streamed budget {_mb(runs['disk']['budget']).strip()}: "
+            f"anonymous memory grew by {growth['disk'] / pixels:.2f}× the pixels streamed, "
             f"{growth['memory'] / pixels:.2f}× in memory"
         )
-        print(f"path on the run record: {disk['path_used']}")
+        print(f"path on the run record: {runs['disk']['path_used']}")
     finally:
         if not args.keep:
             shutil.rmtree(ws, ignore_errors=True)

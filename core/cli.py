@@ -311,10 +311,15 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse argv and run the command; user errors print one line and exit with status 2."""
+    """Parse argv and run the command; user errors print one line and exit with status 2 (an
+    unusable workspace or file: one line, status 1), never a traceback."""
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the workspace (PLAYGROUND_WORKSPACE) or a file named cannot be used
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}.", file=sys.stderr)
+        return 1

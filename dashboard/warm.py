@@ -30,21 +30,35 @@ _done = threading.Event()
 log = logging.getLogger(__name__)
 
 
-def warm_up(modules: tuple[str, ...] = MODULES) -> None:
-    """Write the default dataset if the workspace lacks it, then import modules (errors are logged:
-    the page that needs them reports them in its own words)."""
+def warm_up(modules: tuple[str, ...] = MODULES, overview: bool = True) -> None:
+    """Write the default dataset if the workspace lacks it, import modules, build one figure of each
+    kind the pages draw (plotly loads each trace type's validators on first use) and, with overview,
+    fill the Data page's cached image-size table of the default dataset. Errors are logged: the page
+    that needs the thing reports it in its own words."""
     from core.config import TrainConfig
-    from core.data import datasets
+    from core.data import access, datasets
 
     try:
-        datasets.resolve(TrainConfig().dataset)
+        info = datasets.resolve(TrainConfig().dataset)
     except Exception:  # noqa: BLE001 - a warm-up never fails the server; the Data page says why
         log.exception("warm-up: preparing the default dataset failed")
+        info = None
     for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001
             log.exception("warm-up: importing %s failed", name)
+    try:
+        import plotly.graph_objects as go
+
+        go.Figure([go.Scatter(x=[0], y=[0]), go.Bar(x=[0], y=[0]), go.Heatmap(z=[[0]])]).to_json()
+        if overview and info is not None and info.task == "single_label":
+            from dashboard.views import data_choose, data_overview
+
+            items = access.items(info)
+            data_overview._sizes(str(items.root), data_choose.stamp(items), tuple(items.files))
+    except Exception:  # noqa: BLE001
+        log.exception("warm-up: drawing the first figures failed")
 
 
 def start(delay_s: float = DELAY_S) -> bool:

@@ -75,17 +75,6 @@ def csv_import(task: str | None = None):
     return act
 
 
-def predict_upload(name: str = "upload.png"):
-    """The Predict page's image upload: open_image on the uploaded bytes."""
-
-    def act(data: bytes):
-        from core.serving import predict
-
-        predict.open_image(data, name)
-
-    return act
-
-
 def zipped(entries: dict[str, bytes]):
     return lambda _tmp: zip_bytes({**GOOD, **entries})
 

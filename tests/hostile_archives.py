@@ -7,10 +7,25 @@ Inputs are made at test time (tests/hostile_builders.py does the byte surgery).
 
 from __future__ import annotations
 
+import io
+import time
+
 from tests import hostile_builders as b
 from tests.hostile import Case
 from tests.hostile_acts import DAMAGED, GOOD, _hand_zip, _lie, const, kept, upload, zipped
 from tests.inputs import png, zip_bytes
+
+
+def _catalogue_left_out(data: bytes):
+    """A catalogue download's archive whose layout leaves annotations/ out: those entries (here a
+    bomb) are never inflated, and the images are kept."""
+    from core.data import ingest
+
+    t0 = time.process_time()
+    relabel = lambda parts: None if parts[0] == "annotations" else parts  # noqa: E731
+    report = ingest.add_archive(io.BytesIO(data), "cat", shown_as="pets.zip", relabel=relabel)
+    assert report.classes == {"cats": 5, "dogs": 5}, report.classes
+    assert time.process_time() - t0 < 1.0
 
 
 def cases() -> list[Case]:
@@ -208,6 +223,18 @@ def _zip_cases() -> list[Case]:
             lambda _t: b.many_members_zip(600, 60_000),
             upload(),
             match=r"has a directory of 34.4 MB, more than the 32.0 MB limit",
+            kind=z,
+        ),
+        Case(
+            "arc_zip_catalogue_left_out_unread",
+            _hand_zip(
+                [
+                    b.Member(f"annotations/z{i}.bin", b.deflated_zeros(60), method=8, usize=60 * b.MB, crc=0)
+                    for i in range(5)
+                ]
+            ),
+            _catalogue_left_out,
+            expect="accepted",
             kind=z,
         ),
         Case(

@@ -128,6 +128,18 @@ def lying_sizes(data: bytes, member: str, file_size: int) -> bytes:
     return bytes(out)
 
 
+def many_entries(n: int) -> bytes:
+    """A zip whose central directory lists n empty entries (the end record says 65,535 at most),
+    built directly: only the directory is there, as a parser reads it first."""
+    head = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0)
+    directory = b"".join(head + b"m/%07d" % i for i in range(n))
+    local = b"PK\x03\x04" + b"\0" * 26
+    end = struct.pack(
+        "<4s4H2IH", b"PK\x05\x06", 0, 0, min(n, 0xFFFF), min(n, 0xFFFF), len(directory), len(local), 0
+    )
+    return local + directory + end
+
+
 def zip_entries(data: bytes) -> dict[str, bytes]:
     """A zip's files by name."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -240,6 +252,12 @@ def cases(import_formulas) -> list[Case]:
             "ten_thousand_classes",
             lambda t: bundle(lambda c: c.update(classes=[f"c{i}" for i in range(10_000)], n_classes=10_000)),
             "between 2 and 1000",
+        ),
+        _case("directory_of_200k_entries", lambda t: many_entries(200_000), "refused without reading"),
+        _case(
+            "weights_a_zip_of_200k_entries",
+            _weights(lambda: many_entries(200_000)),
+            "not valid JSON|safetensors",
         ),
         _case("truncated_zip", lambda t: bundle()[:-300], "zip"),
         _case("pth_pickle", lambda t: pickle.dumps({"w": [1.0]}, protocol=2), "pickle"),

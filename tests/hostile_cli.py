@@ -94,6 +94,18 @@ def _cli_case(name, argv, match, expect="refused") -> Case:
     return Case(f"in_cli_{name}", _const(argv), _cli, expect, match, "cli")
 
 
+def _cli_in(workspace: str):
+    """_cli with PLAYGROUND_WORKSPACE pointing at workspace (the case runs in its own child)."""
+
+    def act(argv: list[str]) -> int:
+        import os
+
+        os.environ["PLAYGROUND_WORKSPACE"] = workspace
+        return _cli(argv)
+
+    return act
+
+
 def _cli_table(name, flags, match) -> Case:
     """`train` on a table dataset placed in the workspace (so no built-in dataset is made)."""
 
@@ -145,6 +157,13 @@ def cli_cases() -> list[Case]:
         _cli_case("seed_negative", ["sweep", "--seed", "-5", "--lr", "1e-4:1e-2"], "seed"),
         _cli_case("worker_idle_nan", ["worker", "--idle-exit", "nan"], "number of seconds"),
         _cli_case("worker_idle_text", ["worker", "--idle-exit", "soon"], "number of seconds"),
+        Case(
+            "in_cli_workspace_is_a_file",
+            _const(["runs"]),
+            _cli_in("/etc/hostname"),
+            match="file exists",
+            kind="cli",
+        ),
         _cli_case("runs_text_with_nul", ["runs", "--text", "a\x00b"], None, "accepted"),
     ]
 

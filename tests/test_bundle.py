@@ -585,3 +585,18 @@ def test_safetensors_whose_header_length_looks_like_a_pickle_opcode_is_not_refus
     # named like a PyTorch file, it is judged by its content: weights without a config
     with pytest.raises(fmt.BundleError, match="model.pth is a bare safetensors weights file"):
         upload.import_bundle(data, "model.pth")
+
+
+def test_a_zip_directory_is_sized_from_its_end_record_before_any_entry_is_parsed():
+    """Millions of entries would cost zipfile seconds and GBs; the end record (zip64 too) tells first."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # over 65,535 entries: zipfile writes a zip64 end record
+        for i in range(70_000):
+            zf.writestr(f"m/{i}", b"")
+    entries, size = safetensors_check.zip_directory(buf.getvalue())
+    assert entries == 70_000 and size > safetensors_check.MAX_ZIP_DIRECTORY
+    with pytest.raises(UserError, match="70,000 entries .* Refused without reading them"):
+        upload.check_bundle(buf.getvalue(), "many.zip")

@@ -267,3 +267,50 @@ def test_batches_stay_on_the_cpu_unpinned_without_a_gpu(fresh_workspace, monkeyp
     assert not xb.is_pinned() and not yb.is_pinned()
     t = torch.zeros(3)
     assert dl.send(t) is t  # the CPU path copies nothing
+
+
+def test_on_a_gpu_each_batch_is_pinned_then_copied_without_blocking(fresh_workspace, monkeypatch, forget):
+    """No GPU here: torch's pin and copy are replaced by recorders, as a CUDA loader calls them."""
+    _images(fresh_workspace / "datasets" / "g")
+    monkeypatch.setenv(tensor_cache.ENV_BUDGET, "1K")
+    dl = data.build(TrainConfig(dataset="g", size=8, bs=4), device="cpu").dls.valid
+    calls = []
+
+    def pin(self):
+        calls.append(("pin", tuple(self.shape)))
+        return self
+
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        if args and isinstance(args[0], torch.device) and args[0].type == "cuda":
+            calls.append(("to", args[0].type, kwargs.get("non_blocking")))
+            return self
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin)
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    dl.device = torch.device("cuda")
+    dl.decode_batch(torch.arange(3))
+    pairs = list(zip(calls, calls[1:], strict=False))
+    assert (("pin", (3, 3, 8, 8)), ("to", "cuda", True)) in pairs  # the images: pinned, then copied
+    assert (("pin", (3,)), ("to", "cuda", True)) in pairs  # the labels
+    assert [c for c in calls if c[0] == "pin"] == [("pin", (3, 3, 8, 8)), ("pin", (3,))]
+
+
+def test_a_full_disk_is_a_sentence_and_leaves_no_temp_file(fresh_workspace, monkeypatch, forget):
+    import errno
+
+    from core.data import datasets
+
+    items = datasets.read_image_folder(_images(fresh_workspace / "datasets" / "f", n_per_class=4))
+    real = tensor_cache.NpyWriter.append
+
+    def full(self, block):
+        real(self, block)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tensor_cache.NpyWriter, "append", full)
+    with pytest.raises(UserError, match="disk holding the workspace is full"):
+        data.image_tensor(items, 8)
+    assert list((fresh_workspace / "cache").iterdir()) == []

@@ -9,6 +9,7 @@ their batches from it (DiskRows), so a dataset larger than memory still trains.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import warnings
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from core import fsutil, workspace
-from core.errors import ConfigError
+from core.errors import ConfigError, UserError
 
 ENV_BUDGET = "PLAYGROUND_CACHE_BUDGET"  # bytes of decoded pixels kept in memory ("2G", "512M" too)
 DEFAULT_BUDGET = 4 * 2**30  # when the machine's memory cannot be read
@@ -163,6 +164,13 @@ def cached_array(key: str, write: Callable[[Path], None]) -> np.ndarray:
     try:
         write(tmp)
         fsutil.publish(tmp, path)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise UserError(
+            f"The disk holding the workspace is full: the decoded images did not fit in {path.parent}. "
+            "Free some space (old caches and runs) or choose a smaller image size."
+        ) from e
     finally:
         tmp.unlink(missing_ok=True)
     return _remember(key, open_cached(path))

@@ -21,6 +21,7 @@ from core.serving.format import WEIGHTS, BundleError, PickleRefused, convert_hin
 
 MAX_HEADER_BYTES = 16 * MB  # safetensors' own parser refuses headers above 100 MB
 MAX_TENSORS = 4096
+MAX_ZIP_DIRECTORY = 64 * 1024  # bytes of a zip's central directory: a bundle's few entries take < 4 KB
 # safetensors dtypes and their sizes in bytes; anything else is refused
 DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
@@ -58,6 +59,26 @@ def _looks_like_raw_pickle(data: bytes) -> bool:
         return False
 
 
+def zip_directory(data: bytes) -> tuple[int, int]:
+    """(entries, bytes of the central directory) as a zip's end record states them (zip64 too),
+    read without parsing the directory: zipfile builds an object per entry, and a directory of
+    millions costs seconds and hundreds of MB. (0, 0) when no end record is found."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 65_535))
+    if end < 0 or end + 22 > len(data):
+        return 0, 0
+    entries, size = struct.unpack("<HI", data[end + 10 : end + 16])
+    locator = end - 20
+    if (
+        (entries == 0xFFFF or size == 0xFFFFFFFF)
+        and locator >= 0
+        and data[locator : locator + 4] == b"PK\x06\x07"
+    ):
+        (record,) = struct.unpack("<Q", data[locator + 8 : locator + 16])
+        if record + 56 <= len(data) and data[record : record + 4] == b"PK\x06\x06":
+            entries, size = struct.unpack("<QQ", data[record + 32 : record + 48])
+    return entries, size
+
+
 def pickle_names(names: list[str]) -> list[str]:
     """The names that are pickles (by extension, or torch.save's data.pkl)."""
     return [n for n in names if n.lower().endswith((".pkl", ".pickle")) or n.endswith("data.pkl")]
@@ -72,7 +93,7 @@ def refuse_pickle(data: bytes, filename: str) -> None:
             "Loading a pickle runs whatever code was put inside it, so the "
             f"playground never opens one that was uploaded. {convert_hint()}"
         )
-    if data[:4] == b"PK\x03\x04":
+    if data[:4] == b"PK\x03\x04" and zip_directory(data)[1] <= MAX_ZIP_DIRECTORY:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 inside = pickle_names(zf.namelist())

@@ -29,7 +29,13 @@ from core.serving.format import (
 )
 from core.serving.library import ModelInfo, unique_name, write_bundle
 from core.serving.rebuild import build_checked
-from core.serving.safetensors_check import parse_safetensors_header, pickle_names, refuse_pickle
+from core.serving.safetensors_check import (
+    MAX_ZIP_DIRECTORY,
+    parse_safetensors_header,
+    pickle_names,
+    refuse_pickle,
+    zip_directory,
+)
 
 MAX_UPLOAD_BYTES = 512 * MB  # a ResNet-34 bundle is about 85 MB
 MAX_WEIGHTS_BYTES = 512 * MB
@@ -138,6 +144,12 @@ def check_bundle(data: bytes, filename: str = "bundle.zip") -> tuple[str | None,
     if len(data) > MAX_UPLOAD_BYTES:
         raise BundleError(
             f"{shown} is {len(data) / MB:.0f} MB; bundles up to {MAX_UPLOAD_BYTES // MB} MB are accepted."
+        )
+    entries, directory = zip_directory(data)
+    if data[:4] == b"PK\x03\x04" and (entries > MAX_ENTRIES or directory > MAX_ZIP_DIRECTORY):
+        raise BundleError(
+            f"{shown} lists {entries:,} entries in {directory:,} bytes of zip directory; a model "
+            f"bundle holds only {', '.join(ENTRIES)}. Refused without reading them."
         )
     refuse_pickle(data, filename)
     if data[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):

@@ -65,7 +65,8 @@ def add_archive(
 
         def gather(raw: Path, budget: Budget) -> Gathered:
             read = archives.zip_entries if kind == "zip" else archives.tar_entries
-            return read(f, shown, raw, budget, progress, cancelled)
+            keep = None if relabel is None else (lambda parts: relabel(parts) is not None)
+            return read(f, shown, raw, budget, progress, cancelled, keep)
 
         what = f"archive {shown}"
         return place.build(

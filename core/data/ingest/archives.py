@@ -21,6 +21,7 @@ import tarfile
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,21 +42,13 @@ from core.data.ingest.sources import (
 from core.errors import UserError
 from core.fsutil import MB, human_size
 
+Keep = Callable[[tuple[str, ...]], bool]  # which entries a caller wants; the rest are left out unread
 RATIO = 200  # inflated : compressed bytes past which an archive is a bomb (images barely shrink)
 RATIO_FLOOR = 32 * MB  # inflated bytes always allowed, whatever the ratio
 MAX_DIRECTORY = 32 * MB  # a zip's central directory (zipfile reads it whole); 50,000 names take ~15 MB
 # What reading a damaged archive raises, from zipfile, tarfile and the decompressors.
-READ_ERRORS = (
-    zipfile.BadZipFile,
-    tarfile.TarError,
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    OSError,
-    ValueError,
-    struct.error,
-    NotImplementedError,
-)
+READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError)
+READ_ERRORS += (ValueError, struct.error, NotImplementedError)
 NOTHING = "Nothing was added."
 
 
@@ -69,7 +62,7 @@ def _size(f: BinaryIO) -> int:
 def _bomb(shown: str, inflated: int, packed: int) -> UserError:
     return UserError(
         f"{shown} inflates to more than {human_size(inflated)} from {human_size(packed)} of data, over "
-        f"{RATIO} times its size (a zip bomb?). Extraction stopped; {NOTHING}"
+        f"{RATIO} times its size (a zip bomb?). {NOTHING}"
     )
 
 
@@ -131,8 +124,11 @@ def _open_zip(f: BinaryIO, shown: str) -> zipfile.ZipFile:
         raise UserError(f"{shown} is not a readable zip file ({e}). {NOTHING}") from e
 
 
-def _check_declared(infos: list[zipfile.ZipInfo], shown: str, limits: Limits, size: int) -> None:
-    """Refuse an archive whose entries declare more than the budget, or far more than its size."""
+def _check_declared(
+    infos: list[zipfile.ZipInfo], shown: str, limits: Limits, size: int, keep: Keep | None
+) -> None:
+    """Refuse an archive whose entries declare more than the budget, or far more than its size
+    (entries keep leaves out are never inflated, so they do not count)."""
     twice = [n for n, c in Counter(i.filename for i in infos).items() if c > 1]
     if twice:
         raise UserError(
@@ -146,7 +142,7 @@ def _check_declared(infos: list[zipfile.ZipInfo], shown: str, limits: Limits, si
                 f"The entry {_shorten(info.filename)!r} in {shown} is a symbolic link; links "
                 f"could point outside the dataset. Refused, {NOTHING.lower()}"
             )
-        if parts and not info.is_dir():
+        if parts and not info.is_dir() and (keep is None or keep(parts)):
             declared += info.file_size
             inflated += info.file_size if info.file_size <= limits.max_file_bytes else 0
     if declared > limits.max_total_bytes:
@@ -165,8 +161,10 @@ def zip_entries(
     budget: Budget,
     progress: Progress | None,
     cancelled: Cancelled | None,
+    keep: Keep | None = None,
 ) -> Gathered:
-    """Check every entry of a zip, then extract its files into raw, within the budget."""
+    """Check every entry of a zip, then extract its files into raw, within the budget; keep(parts)
+    False leaves an entry out unread."""
     limits = budget.limits
     size = _size(f)
     _walk_directory(f, shown, limits)
@@ -176,7 +174,7 @@ def zip_entries(
         infos = zf.infolist()
         if len(infos) > limits.max_files:
             raise _too_many(shown, limits)
-        _check_declared(infos, shown, limits, size)
+        _check_declared(infos, shown, limits, size, keep)
         _check_overlaps(f, infos, getattr(zf, "start_dir", None), shown)
         for i, info in enumerate(infos):
             if cancelled and cancelled():
@@ -187,6 +185,8 @@ def zip_entries(
             if is_hidden(parts):
                 found.hidden += 1
                 continue
+            if keep is not None and not keep(parts):
+                continue  # left out by the caller (a catalogue's layout): never inflated or written
             budget.add_file()
             if info.flag_bits & 0x1:
                 raise UserError(
@@ -269,7 +269,7 @@ class Inflating(io.RawIOBase):
         if self.total > self.cap:
             raise UserError(
                 f"{self.shown} expands to more than {human_size(self.cap)}, the limit for one dataset "
-                f"(a zip bomb?). Extraction stopped; {NOTHING}"
+                f"(a zip bomb?). Extraction stopped, nothing was added."
             )
         if self.compressed and self.total > RATIO_FLOOR and self.total > RATIO * max(1, self.packed.tell()):
             raise _bomb(self.shown, self.total, self.packed.tell())
@@ -337,8 +337,10 @@ def tar_entries(
     budget: Budget,
     progress: Progress | None,
     cancelled: Cancelled | None,
+    keep: Keep | None = None,
 ) -> Gathered:
-    """Stream a tar (plain or compressed), refusing links and special files, into raw."""
+    """Stream a tar (plain or compressed), refusing links and special files, into raw; keep(parts)
+    False leaves an entry out (passed over, not written)."""
     limits = budget.limits
     stream = inflating(f, shown, limits)
     found, i = Gathered(), 0
@@ -377,6 +379,8 @@ def tar_entries(
             if is_hidden(parts):
                 found.hidden += 1
                 continue
+            if keep is not None and not keep(parts):
+                continue  # left out by the caller (a catalogue's layout): never inflated or written
             budget.add_file()
             if member.size > limits.max_file_bytes:  # passing it inflates it: counted by the stream
                 found.problems.append(images.Problem("/".join(parts), too_big(limits)))
