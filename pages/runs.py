@@ -3,12 +3,14 @@
 import streamlit as st
 
 from dashboard import runs, state
-from dashboard.views import runs_compare, runs_detail, runs_table
+from dashboard.views import queue, runs_compare, runs_detail, runs_table
 
 state.init()
 st.title("Runs")
 st.caption(runs_table.TEXT["intro"])
 runs_table.notice()
+with st.expander("Queue", icon=":material/queue:", expanded=bool(runs.active_jobs())):
+    queue.lanes_panel(every="2s")
 
 frame = runs_table.all_runs()
 if frame.empty and not runs_table.picked():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import os
@@ -341,6 +342,10 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
         for message in access.recover_all():  # a cleaning a crash cut short: finish or undo it
             if not quiet:
                 print(message, flush=True)
+        from core.data.download import sweep_parts
+
+        with contextlib.suppress(OSError):
+            sweep_parts()  # pieces of downloads a crash left behind
         warm_up()
         if not quiet:
             print(f"Worker {os.getpid()} ready; waiting for jobs in {store.path}", flush=True)
