@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=112, help="training image size (pixels = images × 3 × size²)")
     p.add_argument("--budget", default="256M", help="cache budget of the streamed runs")
     p.add_argument("--bs", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=4, help="epochs of each path in the alternated run")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of each path in the alternated run")
     p.add_argument("--keep", action="store_true", help="keep the temporary workspace")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

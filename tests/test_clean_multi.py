@@ -138,13 +138,9 @@ def test_a_retag_of_a_file_deleted_or_retagged_since_the_plan_is_refused(tags):
 @pytest.mark.parametrize(
     "bad",
     [
-        ["<b>x</b>"],
-        ["<script>alert(1)</script>"],
-        ["../../etc/passwd"],
-        ["a/b"],
-        ["a\\b"],
-        [".hidden"],
         ["[link](http://x)"],
+        ["a|b"],
+        ["a;b"],
         ["two words"],
         ["tab\there"],
         ["nul\x00"],
@@ -154,7 +150,7 @@ def test_a_retag_of_a_file_deleted_or_retagged_since_the_plan_is_refused(tags):
         None,
     ],
 )
-def test_a_tag_that_is_markup_a_path_or_not_a_tag_is_refused(tags, bad):
+def test_a_tag_with_a_separator_a_space_or_not_a_tag_is_refused(tags, bad):
     before = folder_bytes(tags)
     with pytest.raises(UserError):
         marks.set_mark(DATASET, "images/im0.png", "retag", bad)
@@ -285,3 +281,15 @@ def test_the_data_version_follows_the_tags_and_comes_back_with_undo(tags):
     plans.undo_last(DATASET)
     assert retagged != before
     assert layouts.fingerprint(access.items(DATASET)) == before
+
+
+@pytest.mark.parametrize("text", ["<b>x</b>", "../../etc/passwd", "a/b", "a\\b", ".hidden", "=1+1", "@x"])
+def test_a_new_tag_follows_the_import_rule_markup_paths_and_formulas_are_text(tags, text):
+    # what an import accepts as a tag, a retag accepts too (it used to refuse markup and paths);
+    # it is only text in labels.csv, escaped where shown and framed in a CSV download
+    before = folder_bytes(tags)
+    marks.set_mark(DATASET, "images/im0.png", "retag", [text])
+    assert marks.load_marks(DATASET)["images/im0.png"]["to"] == text
+    assert folder_bytes(tags) == before  # a mark changes no file until the plan is applied
+    with pytest.raises(UserError, match="holds '\\|'"):
+        marks.check_tags(["a|b"])

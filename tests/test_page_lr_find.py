@@ -181,3 +181,12 @@ def test_the_suggestion_buttons_are_short_and_say_what_they_do(fresh_workspace):
         button = at.button(key=state.use_key(name))
         assert button.label == f"Use {value:.2e}" and len(button.label) <= 12  # fits its column
         assert button.help.startswith("Use this learning rate") and name in button.help
+
+
+def test_a_curve_that_never_diverges_keeps_its_whole_axis():
+    from dashboard.figures import lr_find_figure, lr_loss_range
+
+    calm = [2.3 - 0.01 * i for i in range(100)]
+    assert lr_loss_range(calm) is None
+    fig = lr_find_figure([1e-7 * 1.2**i for i in range(100)], calm, {})
+    assert fig.layout.yaxis.range is None and [t.name for t in fig.data] == ["loss"]

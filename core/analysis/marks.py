@@ -20,8 +20,6 @@ from core.fsutil import atomic_write
 
 ACTIONS = ("keep", "delete", "relabel", "retag")
 MARKS_WAIT = 5.0  # seconds to wait for another tab saving marks of the same dataset
-# Characters a new tag may not hold: a tag is shown as text and never names a path.
-NOT_IN_TAGS = set("<>/\\`[]{}|*$")
 
 
 def marks_path(dataset: str) -> Path:
@@ -53,7 +51,8 @@ def check_tags(tags: object, known: set[str] | frozenset[str] = frozenset()) -> 
     """Tags (a list, or a labels cell) as a labels cell, sorted and unique; UserError on a bad tag.
 
     Every tag obeys the dataset format's rules (core.data.layouts.parse_tags: text, no space); a
-    tag the dataset does not have yet (not in known) must also not look like markup or a path.
+    tag the dataset does not have yet (not in known) must also pass the import's tag rule
+    (labels.check_tag): markup, paths and formulas are kept as text, separators are refused.
     """
     from core.data.layouts import parse_tags
 
@@ -66,10 +65,8 @@ def check_tags(tags: object, known: set[str] | frozenset[str] = frozenset()) -> 
             raise UserError(f"The tag {t[:40]!r} holds a space; a tag is one word (use - or _).")
     cell = join_tags(parse_tags(" ".join(tags), "A tag"))
     for t in cell.split():
-        if t not in known and (NOT_IN_TAGS & set(t) or t.startswith(".")):
-            raise UserError(
-                f"The new tag {t[:40]!r} looks like markup or a path; use letters, digits, - _ or ."
-            )
+        if t not in known:
+            labels.check_tag(t, "The new tag")  # the import's own rule, so both agree
     return cell
 
 
