@@ -158,7 +158,7 @@ def monitors(task: str) -> list[str]:
     return ["valid_loss", tasks.get(task).main_metric] if known else ["valid_loss"]
 
 
-def _finite(x: Any) -> bool:
+def finite(x: Any) -> bool:
     """A number that is not a bool, NaN, infinite, or an int too large to be a float."""
     if not isinstance(x, (int, float)) or isinstance(x, bool):
         return False
@@ -169,7 +169,7 @@ def _finite(x: Any) -> bool:
 
 
 def _within(x: Any, low: float, high: float) -> bool:
-    return _finite(x) and low <= x <= high
+    return finite(x) and low <= x <= high
 
 
 def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
@@ -199,16 +199,16 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
                 f"{cfg.arch!r} is not an architecture for {task.title.lower()}; choose one of: "
                 f"{', '.join(task.archs)}."
             )
-    if isinstance(cfg.lr, (int, float)) and not _finite(cfg.lr) and cfg.lr > 0:  # inf, or 10**400
+    if isinstance(cfg.lr, (int, float)) and not finite(cfg.lr) and cfg.lr > 0:  # inf, or 10**400
         out.append("The learning rate must be a finite number below 10 (try 3e-3).")
-    elif not _finite(cfg.lr) or cfg.lr <= 0:
+    elif not finite(cfg.lr) or cfg.lr <= 0:
         out.append("The learning rate must be greater than 0 (try 3e-3).")
     elif cfg.lr >= 10:
         out.append("A learning rate of 10 or more makes training diverge; use one below 10.")
     if cfg.lr_low is not None:
-        if not _finite(cfg.lr_low) or cfg.lr_low <= 0:
+        if not finite(cfg.lr_low) or cfg.lr_low <= 0:
             out.append("The low end of the learning-rate range must be greater than 0.")
-        elif _finite(cfg.lr) and cfg.lr_low > cfg.lr:
+        elif finite(cfg.lr) and cfg.lr_low > cfg.lr:
             out.append("The low end of the learning-rate range must not exceed the high end.")
     if not isinstance(cfg.bs, int) or cfg.bs < 1:
         out.append("The batch size must be at least 1.")
@@ -224,7 +224,7 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
             f"The batch size ({cfg.bs}) is larger than the training set ({n_train} {what}); "
             f"use at most {n_train}."
         )
-    if not _finite(cfg.wd) or not 0 <= cfg.wd <= 1:
+    if not finite(cfg.wd) or not 0 <= cfg.wd <= 1:
         out.append("Weight decay must be between 0 and 1 (fastai's default is 0.01).")
     if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
         out.append("Train for at least 1 epoch.")
@@ -238,7 +238,7 @@ def config_problems(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         out.append("The seed must be a whole number from 0 to 4294967295.")
     if cfg.size is not None and (not isinstance(cfg.size, int) or not 8 <= cfg.size <= 512):
         out.append("The image size must be between 8 and 512 pixels.")
-    if not _finite(cfg.valid_pct) or not 0.05 <= cfg.valid_pct <= 0.5:
+    if not finite(cfg.valid_pct) or not 0.05 <= cfg.valid_pct <= 0.5:
         out.append("The validation share must be between 0.05 and 0.5.")
     if not isinstance(cfg.patience, int) or isinstance(cfg.patience, bool) or not 1 <= cfg.patience <= 100:
         out.append("Patience must be a whole number of epochs from 1 to 100.")

@@ -42,7 +42,12 @@ def workspace_root() -> Path:
     """The workspace folder (created when missing): $PLAYGROUND_WORKSPACE or ./workspace."""
     folder = Path(os.environ.get(ENV_VAR) or PROJECT_ROOT / "workspace").expanduser().resolve()
     if folder not in _checked:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(
+                f"{ENV_VAR}={folder} must name a folder the playground can write ({e.strerror or e})."
+            ) from e
         migrate(folder)
         _checked.add(folder)
     return folder
@@ -54,7 +59,7 @@ def format_of(folder: Path) -> int:
         return int(json.loads((folder / STAMP).read_text(encoding="utf-8"))["format"])
     except FileNotFoundError:
         return 1
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise UserError(
             f"{folder / STAMP} cannot be read ({e}); it says which version wrote the workspace."
         ) from e

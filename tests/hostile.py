@@ -27,7 +27,7 @@ CPU_TARGET_S = 5.0
 MEMORY_TARGET_MB = 300.0
 # Files a refusal may touch without leaving "half-written state": the store and its journals,
 # logs, locks, and lock-like empties the workspace keeps on purpose.
-IGNORED = re.compile(r"(^|/)(workspace\.json|playground\.db(-wal|-shm|-journal)?|[^/]*\.log|[^/]*\.lock)$")
+IGNORED = re.compile(r"(^|/)(workspace\.json|(playground\.db|runs\.sqlite)(-wal|-shm|-journal)?|[^/]*\.log|[^/]*\.lock)$")
 
 
 @dataclass(frozen=True)

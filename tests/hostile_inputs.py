@@ -9,7 +9,6 @@ predictions), and only a CSV made for a person to download frames such a cell wi
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from pathlib import Path
@@ -293,16 +292,4 @@ def cases() -> list[Case]:
     """Every input case of this corpus."""
     from tests import hostile_cli
 
-    every = hb.cases(_import_formulas) + csv_cases() + hostile_cli.cases() + json_cases()
-    return [dataclasses.replace(c, make=_in_workspace(c.make)) for c in every]
-
-
-def _in_workspace(make):
-    """make, run after the case's workspace is stamped as the dashboard leaves it on start (so
-    the stamp written on a workspace's first use is not counted as something left behind)."""
-
-    def made(tmp: Path):
-        _workspace(tmp)
-        return make(tmp)
-
-    return made
+    return hb.cases(_import_formulas) + csv_cases() + hostile_cli.cases() + json_cases()

@@ -97,7 +97,7 @@ def cached(run_id: int, version: str) -> dict | None:
     """The kept baseline of a run for this data version, or None."""
     try:
         data = json.loads(path(run_id).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) and data.get("data_fingerprint") == version else None
 

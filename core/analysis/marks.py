@@ -31,7 +31,7 @@ def load_marks(dataset: str) -> dict[str, dict]:
     """The marks of a dataset: {file: {"action": keep|delete|relabel|retag, "to": label, tags or None}}."""
     try:
         data = json.loads(marks_path(dataset).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return {k: v for k, v in data.items() if isinstance(v, dict) and v.get("action") in ACTIONS}
 

@@ -168,7 +168,7 @@ GENERATED = {
 def _read_meta(path: Path) -> dict:
     try:
         return json.loads((path / META_FILE).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
 
 
@@ -287,7 +287,7 @@ def flipped_files(info: DatasetInfo) -> list[dict]:
     """The label errors planted in a flipped variant (empty for other datasets)."""
     try:
         return json.loads((info.path / FLIPPED_FILE).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []
 
 

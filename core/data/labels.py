@@ -125,7 +125,7 @@ def parse_mapping(text: str | None, shown: str = MAPPING_FILE) -> dict[str, str]
         return {}
     try:
         data = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise UserError(f"{shown} is damaged ({e}); it maps class folders to their labels.") from e
     folders = data.get("folders") if isinstance(data, dict) else None
     if not isinstance(folders, dict) or not all(isinstance(v, str) for v in folders.values()):

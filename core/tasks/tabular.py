@@ -12,11 +12,11 @@ in bundles, from which the network is rebuilt (core.train.tabular).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.config import finite
 from core.train.archs import archs_for
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def parse_layers(text: str) -> list[int]:
 
 
 def _fraction_problem(value: Any, what: str) -> list[str]:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = finite(value)
     return [] if ok and 0 <= value < 1 else [f"The {what} must be at least 0 and below 1."]
 
 
@@ -90,11 +90,7 @@ class RegressionOptions(TabularOptions):
         if self.loss not in LOSSES:
             out.append(f"The loss must be one of {', '.join(LOSSES)}.")
         d = self.huber_delta
-        if (
-            not isinstance(d, (int, float))
-            or isinstance(d, bool)
-            or not (math.isfinite(d) and 0.01 <= d <= 100)
-        ):
+        if not (finite(d) and 0.01 <= d <= 100):
             out.append("Huber's delta must be from 0.01 to 100 (standard deviations of the target).")
         return out
 
