@@ -27,7 +27,9 @@ CPU_TARGET_S = 5.0
 MEMORY_TARGET_MB = 300.0
 # Files a refusal may touch without leaving "half-written state": the store and its journals,
 # logs, locks, and lock-like empties the workspace keeps on purpose.
-IGNORED = re.compile(r"(^|/)(workspace\.json|(playground\.db|runs\.sqlite)(-wal|-shm|-journal)?|[^/]*\.log|[^/]*\.lock)$")
+IGNORED = re.compile(
+    r"(^|/)(workspace\.json|(playground\.db|runs\.sqlite)(-wal|-shm|-journal)?|[^/]*\.log|[^/]*\.lock)$"
+)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,8 @@ def run_case(case: Case, tmp: Path, guard_s: float = GUARD_S) -> Outcome:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
             os.close(read_fd)
-            return Outcome(case.name, case.kind, "timeout", f"still running after {guard_s:.0f} s", wall_s=guard_s)
+            late = f"still running after {guard_s:.0f} s"
+            return Outcome(case.name, case.kind, "timeout", late, wall_s=guard_s)
         time.sleep(0.02)
     with os.fdopen(read_fd, "rb") as f:
         data = f.read()
@@ -192,8 +195,9 @@ def report(outcomes: list[Outcome]) -> str:
     if outcomes:
         cpu = sorted(o.cpu_s for o in outcomes)
         mem = sorted(o.extra_mb for o in outcomes)
-        lines.append(f"  CPU s: median {cpu[len(cpu) // 2]:.3f}, max {cpu[-1]:.2f} (target ≤ {CPU_TARGET_S})")
-        lines.append(f"  extra MB: median {mem[len(mem) // 2]:.1f}, max {mem[-1]:.1f} (target ≤ {MEMORY_TARGET_MB})")
+        mid = len(cpu) // 2
+        lines.append(f"  CPU s: median {cpu[mid]:.3f}, max {cpu[-1]:.2f} (target ≤ {CPU_TARGET_S})")
+        lines.append(f"  extra MB: median {mem[mid]:.1f}, max {mem[-1]:.1f} (target ≤ {MEMORY_TARGET_MB})")
         over = [o for o in outcomes if o.cpu_s > CPU_TARGET_S or o.extra_mb > MEMORY_TARGET_MB]
         lines.append(f"  over a target: {len(over)}")
         for o in sorted(outcomes, key=lambda o: -o.cpu_s)[:5]:
