@@ -31,7 +31,7 @@ def read_meta(run_id: int) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise UserError(f"Run {run_id}'s checkpoint cannot be read: {e}") from e
     if not isinstance(meta, dict) or not isinstance(meta.get("tensors"), str):
         raise UserError(f"Run {run_id}'s checkpoint.json is not a checkpoint.")

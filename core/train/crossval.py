@@ -114,7 +114,7 @@ def crossval(cfg: TrainConfig, k: int, store, job_id: int) -> dict:
             items, arr, print_ = multi_loaders.read(cfg, info, size)
         else:
             items = interpret.dataset_items(cfg)
-            arr = torch.from_numpy(data.image_tensor(items, size))
+            arr = data.image_tensor(items, size)  # numpy: a memory-mapped cache stays on disk
             print_ = interpret.fingerprint(items)
     if multi:
         labels = multi_loaders.targets(items)
@@ -201,7 +201,7 @@ def load_result(job_id: int) -> dict | None:
     """The predictions a finished crossval job wrote (None when there are none)."""
     try:
         return json.loads(result_path(job_id).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from core import config_args
 from core.config import TrainConfig
 
 DEFAULTS = TrainConfig()
@@ -28,7 +29,7 @@ def add_args(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--continue",
         dest="continue_run",
-        type=int,
+        type=config_args.run_id,
         metavar="RUN",
         help="train RUN further from its last completed epoch (weights and optimizer state); "
         "--epochs, --lr, --schedule change it, the other settings are RUN's",
