@@ -26,7 +26,7 @@ DELAY_S = 1.0  # after the first page has drawn: the warm-up must not slow the f
 
 _lock = threading.Lock()
 _started = threading.Event()
-_done = threading.Event()
+_dataset_ready = threading.Event()  # the default dataset is written (or writing it failed)
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +43,8 @@ def warm_up(modules: tuple[str, ...] = MODULES, overview: bool = True) -> None:
     except Exception:  # noqa: BLE001 - a warm-up never fails the server; the Data page says why
         log.exception("warm-up: preparing the default dataset failed")
         info = None
+    finally:
+        _dataset_ready.set()
     for name in modules:
         try:
             importlib.import_module(name)
@@ -61,6 +63,13 @@ def warm_up(modules: tuple[str, ...] = MODULES, overview: bool = True) -> None:
         log.exception("warm-up: drawing the first figures failed")
 
 
+def wait_for_dataset(timeout: float = 60.0) -> None:
+    """Wait until the warm-up has written the default dataset, when it is doing so now: a page that
+    needs it then reads it instead of writing a second copy alongside."""
+    if _started.is_set():
+        _dataset_ready.wait(timeout)
+
+
 def start(delay_s: float = DELAY_S) -> bool:
     """Start the warm-up once per server process; True when this call started it."""
     with _lock:
@@ -70,10 +79,7 @@ def start(delay_s: float = DELAY_S) -> bool:
 
     def run() -> None:
         time.sleep(delay_s)
-        try:
-            warm_up()
-        finally:
-            _done.set()
+        warm_up()
 
     threading.Thread(target=run, name="playground-warm-up", daemon=True).start()
     return True

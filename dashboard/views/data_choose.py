@@ -10,7 +10,7 @@ import streamlit as st
 from core import workspace
 from core.data import access, datasets
 from core.errors import UserError
-from dashboard import state
+from dashboard import state, warm
 from dashboard.markup import md
 from dashboard.text import sections
 
@@ -62,6 +62,7 @@ def load(name: str) -> tuple[datasets.DatasetInfo, datasets.Items]:
     """The dataset and its items (train/valid as training splits them by default), or stop."""
     try:
         with st.spinner(f"Preparing {name}…"):
+            warm.wait_for_dataset()  # the server may be writing the default dataset right now
             info = datasets.resolve(name)
             items = access.items(info)
     except UserError as e:
