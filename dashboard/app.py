@@ -72,6 +72,12 @@ pages = [
         help="Your saved models: download, import, rename, delete.",
     ),
     st.Page(
+        "../pages/storage.py",
+        title="Storage",
+        icon=":material/hard_drive:",
+        help="What the workspace holds, how much disk each part uses, and freeing it.",
+    ),
+    st.Page(
         "../pages/predict.py",
         title="Predict",
         icon=":material/image_search:",

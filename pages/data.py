@@ -10,6 +10,7 @@ from dashboard.views import (
     data_augment,
     data_checks,
     data_choose,
+    data_manage,
     data_multi,
     data_overview,
     data_pipeline,
@@ -50,6 +51,7 @@ st.caption(TEXT["intro"])
 data_choose.show_notice()
 
 name = data_choose.choose_dataset()
+data_manage.manage_dataset(name)
 data_add.add_dataset()
 info, items = data_choose.load(name)
 st.caption(md(info.description))

@@ -34,6 +34,21 @@ cfg = form.config
 for problem in form.problems:
     st.error(problem)
 
+
+@st.cache_data(show_spinner=False, ttl=30)
+def pixels_note(name: str, size: int | None) -> str:
+    """Whether an image dataset's pixels are held in memory or streamed from disk, at size."""
+    from core.data import loaders
+
+    return loaders.dataset_path_note(name, size)
+
+
+if tasks.get(cfg.task).inputs == "images" and not form.problems:
+    try:
+        st.caption(f"Pixels: {pixels_note(cfg.dataset, cfg.size)}.", help=TEXT["pixels"])
+    except UserError as e:
+        st.caption(md(e))
+
 with st.expander(
     "Schedule preview: the learning rate and momentum this run will follow", expanded=not form.problems
 ):

@@ -309,7 +309,7 @@ def test_cli_compare_prints_json_and_refuses_bad_input_in_one_line(fresh_workspa
     for argv, message in (
         (["compare", str(a)], "at least 2"),
         (["compare", str(a), "999"], "no run 999"),
-        (["compare", str(a), "seven"], "invalid int"),
+        (["compare", str(a), "seven"], "invalid run id"),
     ):
         try:
             code = cli.main(argv)

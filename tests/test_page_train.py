@@ -271,3 +271,12 @@ def test_the_live_chart_is_light_and_polls_slower_than_the_progress_line(
     x = values(spec["data"][0]["x"])
     assert len(x) <= figures.LIVE_POINTS and x[-1] == 3000  # thinned, and up to the newest batch
     assert any("training — 50%" in p.proto.text for p in at.get("progress"))
+
+
+def test_the_page_says_whether_the_pixels_are_held_in_memory_or_streamed(fresh_workspace, monkeypatch):
+    at = open_train()
+    assert any("Pixels: in memory" in c.value for c in at.caption)
+    monkeypatch.setenv("PLAYGROUND_CACHE_BUDGET", "1024")  # far less than Digits' pixels
+    st.cache_data.clear()
+    at = open_train()
+    assert any("Pixels: streamed from disk" in c.value and "cache budget" in c.value for c in at.caption)

@@ -302,3 +302,20 @@ def test_a_deleted_dataset_is_listed_on_the_storage_page_and_restored(fresh_work
     assert any("toys is back on the Data page." in s.value for s in at.success)
     assert (workspace.subdir("datasets") / "toys" / "cat" / "0.png").read_bytes() == bytes([0]) * 100
     assert manage.trashed_datasets() == []
+
+
+def test_the_real_data_page_offers_rename_and_delete_for_a_dataset_of_your_own(fresh_workspace):
+    from PIL import Image
+
+    from dashboard import state
+    from tests.apptest import open_page
+
+    root = workspace.subdir("datasets") / "pets"
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (16, 16), (40 * i, 100 if cls == "cat" else 200, 0)).save(root / cls / f"{i}.png")
+    at = open_page("../pages/data.py", **{state.DATASET: "pets"})
+    assert any(e.label == "Rename or delete this dataset" for e in at.expander)
+    at = open_page("../pages/data.py", **{state.DATASET: "digits"})
+    assert not any(e.label == "Rename or delete this dataset" for e in at.expander)
