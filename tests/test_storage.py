@@ -314,7 +314,8 @@ def test_the_real_data_page_offers_rename_and_delete_for_a_dataset_of_your_own(f
     for cls in ("cat", "dog"):
         (root / cls).mkdir(parents=True)
         for i in range(4):
-            Image.new("RGB", (16, 16), (40 * i, 100 if cls == "cat" else 200, 0)).save(root / cls / f"{i}.png")
+            colour = (40 * i, 100 if cls == "cat" else 200, 0)
+            Image.new("RGB", (16, 16), colour).save(root / cls / f"{i}.png")
     at = open_page("../pages/data.py", **{state.DATASET: "pets"})
     assert any(e.label == "Rename or delete this dataset" for e in at.expander)
     at = open_page("../pages/data.py", **{state.DATASET: "digits"})
