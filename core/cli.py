@@ -81,7 +81,7 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False, 
     job_id: follow that job, already queued, instead of queueing one. Returns the finished Job.
     """
     from core.jobs import worker
-    from core.jobs.store import Store
+    from core.jobs.store import LANE_OF, Store
 
     store = Store()
     if job_id is None:
@@ -92,7 +92,8 @@ def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False, 
         job = own.get(job_id)
         if job is None or job.finished_state:
             return None  # e.g. failed as an orphan of the worker that died
-        return {"until_job": job_id}
+        # its own lane only: a command waits for its job, not for a download queued meanwhile
+        return {"until_job": job_id, "lanes": (LANE_OF[job.kind],)}
 
     def run_here_if_no_worker() -> bool:
         runner = worker.start_inline(store, plan)

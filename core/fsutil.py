@@ -1,4 +1,5 @@
-"""Plumbing written once: atomic writes, file locks, SHA-256, sizes, durations and safe CSV."""
+"""Plumbing written once: atomic writes, file locks, SHA-256, file stamps, a zip's end record, sizes,
+durations and safe CSV."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import csv
 import fcntl
 import hashlib
 import io
+import itertools
 import os
+import struct
 import threading
 import time
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO, NamedTuple
 
 MB = 2**20  # one mebibyte, the unit sizes and limits are written in
 CHUNK = MB
@@ -132,6 +136,63 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# --- stamps: what changes when a file does, read without opening it ---------------------------
+
+
+def stamp(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(name, mtime_ns, size) of each of paths that exists, in the order given: a cache key that
+    changes when a file is rewritten, added or removed, read without opening any of them."""
+    out = []
+    for path in paths:
+        try:
+            st = Path(path).stat()
+        except OSError:
+            continue
+        out.append((Path(path).name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def files_digest(root: Path, files: Iterable[str], head: str, tags: Iterable[object] | None = None) -> str:
+    """SHA-256 (hex) of head, then of each file's name under root, its tag (when tags are given),
+    size and mtime: it changes when a file is rewritten, renamed, added or removed, and no file is
+    read. OSError when one is missing."""
+    h = hashlib.sha256(head.encode())
+    for rel, tag in zip(files, itertools.repeat(None) if tags is None else tags):
+        st = (Path(root) / rel).stat()
+        middle = "" if tag is None else f"|{tag}"
+        h.update(f"|{rel}{middle}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+# --- a zip's end record ----------------------------------------------------------------------
+
+
+class ZipEnd(NamedTuple):
+    """A zip's central directory as its end record states it."""
+
+    entries: int  # entries it claims
+    size: int  # bytes of the directory
+    start: int  # where the directory starts in the file (past any bytes put before the zip)
+
+
+def zip_end(f: BinaryIO) -> ZipEnd | None:
+    """The central directory as the end record states it (zip64 too), found the way zipfile finds
+    it, before any entry is parsed: zipfile builds an object per entry, and a directory of millions
+    costs seconds and hundreds of MB. None when there is no readable end record (zipfile then
+    refuses the file in its own words)."""
+    try:
+        end = zipfile._EndRecData(f)  # the same reading of the end record zipfile makes
+    except (OSError, ValueError, EOFError, struct.error, zipfile.BadZipFile):
+        return None
+    if not end:
+        return None
+    size = end[zipfile._ECD_SIZE]
+    start = end[zipfile._ECD_LOCATION] - size
+    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+        start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+    return ZipEnd(end[zipfile._ECD_ENTRIES_TOTAL], size, start)
 
 
 # --- what a person reads ---------------------------------------------------------------------

@@ -28,7 +28,8 @@ MAX_BYTES = 1 * MB
 MAX_DEPTH = 64  # objects and lists inside each other; our own files nest fewer than 10 deep
 MAX_DIGITS = 40  # an integer's digits; 2**64 has 20, a safetensors offset fits easily
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string, escapes included; possessive, so an unclosed string costs one pass, not one per quote
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 

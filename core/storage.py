@@ -120,8 +120,16 @@ def _file_bytes(path: Path) -> int:
     return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
+def _listing(folder: Path) -> list[Path]:
+    """What a folder holds now (empty when it went away while we looked)."""
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
 def _children(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    return sorted(p for p in _listing(folder) if not p.name.startswith("."))
 
 
 def _remove(path: Path) -> int:
@@ -160,9 +168,12 @@ def _busy_runs() -> set[int]:
         for state in ACTIVE:
             for job in store.jobs(limit=10_000, state=state):
                 busy.add(job.id)
-                parent = ((job.params or {}).get("resume") or {}).get("parent")
-                if parent is not None:
-                    busy.add(int(parent))
+                # a continuation restores its parent's checkpoint (params["continue"]["parent"]);
+                # a retrain names its source in job.parent
+                cont = (job.params or {}).get("continue")
+                for parent in (job.parent, cont.get("parent") if isinstance(cont, dict) else None):
+                    if isinstance(parent, int):
+                        busy.add(parent)
     finally:
         store.close()
     return busy
@@ -267,13 +278,13 @@ def usage() -> list[Part]:
     root = workspace.root()
     runs_folders = _run_folders()
     checkpoints = [f for p in runs_folders for f in _checkpoint_files(p)]
-    ckpt_bytes = sum(f.stat().st_size for f in checkpoints if f.is_file())
+    ckpt_bytes = sum(_file_bytes(f) for f in checkpoints)  # a file may go while we look
     freeable = freeable_checkpoints()
     downloads = cache_dir()
     parts = list(downloads.glob(f".*{PART_SUFFIX}"))
     archives = [p for p in _children(downloads) if p.is_file()]
     trash = workspace.subdir("trash")
-    trash_items = [c for d in trash.iterdir() if d.is_dir() for c in d.iterdir()]
+    trash_items = [c for d in _listing(trash) if d.is_dir() for c in _listing(d)]
     datasets_dir = workspace.subdir("datasets")
     listed = {
         "datasets": (folder_bytes(datasets_dir), len([p for p in _children(datasets_dir) if p.is_dir()])),
@@ -282,8 +293,8 @@ def usage() -> list[Part]:
         "checkpoints": (ckpt_bytes, len({f.parent for f in checkpoints})),
         "models": (folder_bytes(workspace.subdir("models")), len(_children(workspace.subdir("models")))),
         "trash": (folder_bytes(trash), len(trash_items)),
-        "downloads": (sum(p.stat().st_size for p in archives), len(archives)),
-        "parts": (sum(p.stat().st_size for p in parts), len(parts)),
+        "downloads": (sum(_file_bytes(p) for p in archives), len(archives)),
+        "parts": (sum(_file_bytes(p) for p in parts), len(parts)),
     }
     known = {"datasets", "cache", "runs", "models", "trash", downloads.name}
     rest = [p for p in root.iterdir() if p.name not in known]

@@ -227,6 +227,7 @@ def cases(import_formulas) -> list[Case]:
         ("config_lone_surrogate", b'{"a": "\xed\xa0\x80"}', "not UTF-8"),
         ("config_a_list", b"[1, 2]", "JSON object"),
         ("config_truncated_json", b'{"format": ', "not valid JSON"),
+        ("config_unclosed_escaped_quotes", b'"' + b'\\"' * 400_000, "not valid JSON|JSON object"),
     ]
     out = [
         Case(f"in_bundle_{n}", lambda t, text=text: bundle(raw_config=text), _import, match=m, kind="json")

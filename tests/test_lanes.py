@@ -357,3 +357,24 @@ def test_a_job_queued_as_an_idle_worker_exits_is_still_run(ws, fakes, monkeypatc
     assert calls == [45, 45]  # it took the lock again and served once more
     assert ws.get(queued[0]).state == DONE
     assert not worker.worker_alive()
+
+
+def test_a_command_returns_when_its_job_ends_not_after_a_download_queued_meanwhile(ws, monkeypatch):
+    import threading
+
+    from core import cli
+
+    lane_fakes.reset()
+    monkeypatch.setitem(worker.HANDLERS, "train", f"{FAKES}:quick")
+    monkeypatch.setitem(worker.HANDLERS, "download", f"{FAKES}:blocking")  # a long download
+    download = ws.submit("download", {"key": "PETS"})
+    done: list = []
+    t = threading.Thread(target=lambda: done.append(cli.run_and_follow("train", {}, quiet=True)), daemon=True)
+    t.start()
+    try:
+        t.join(20)
+        assert done and done[0].state == DONE  # the command's own run, and it came back
+        assert ws.get(download).state == QUEUED  # left for a worker: the command never took it
+    finally:
+        lane_fakes.RELEASE.set()
+        t.join(20)

@@ -50,3 +50,14 @@ def test_read_refuses_a_missing_or_oversized_file_in_a_sentence(tmp_path):
     with pytest.raises(UserError, match="more than"):
         safejson.read(big, max_bytes=100)
     assert safejson.read(big)[:2] == [0, 0]
+
+
+def test_an_unclosed_string_of_escaped_quotes_is_measured_in_one_pass():
+    import time
+
+    text = '"' + '\\"' * 400_000  # 800 KB: each \" used to start a scan to the end of the text
+    start = time.process_time()
+    with pytest.raises(UserError):
+        safejson.loads(text)
+    assert time.process_time() - start < 1.0
+    assert safejson.depth(b'["x", "[", "a\\"[b"]') == 1

@@ -12,6 +12,7 @@ from core import runs, storage, workspace
 from core.data import access, download, journal, manage
 from core.errors import UserError
 from core.jobs.store import DONE, Store
+from core.train import continuing
 
 
 def write(path, data: bytes):
@@ -39,7 +40,8 @@ def run_files(run_id: int, epoch: int = 2) -> None:
     write(folder / "model.safetensors", b"w" * 1000)
     write(folder / "run.json", b"{}")
     write(folder / f"checkpoint-{epoch}.safetensors", b"c" * 5000)
-    write(folder / runs.CHECKPOINT, json.dumps({"tensors": f"checkpoint-{epoch}.safetensors"}).encode())
+    meta = {"tensors": f"checkpoint-{epoch}.safetensors", "epoch": epoch, "step": 10 * epoch}
+    write(folder / runs.CHECKPOINT, json.dumps(meta).encode())
 
 
 def parts() -> dict[str, storage.Part]:
@@ -70,7 +72,7 @@ def test_usage_counts_every_part_and_adds_up_to_the_workspace(fresh_workspace):
     ]
     assert (found["datasets"].bytes, found["datasets"].count) == (600, 1)
     assert (found["cache"].bytes, found["cache"].count) == (700, 1)
-    ckpt = 5000 + len(json.dumps({"tensors": "checkpoint-2.safetensors"}))
+    ckpt = 5000 + len(json.dumps({"tensors": "checkpoint-2.safetensors", "epoch": 2, "step": 20}))
     assert (found["checkpoints"].bytes, found["checkpoints"].count) == (ckpt, 1)
     assert (found["runs"].bytes, found["runs"].count) == (1002, 1)  # checkpoints not counted twice
     assert (found["models"].bytes, found["trash"].bytes, found["downloads"].bytes) == (300, 40, 90)
@@ -84,7 +86,7 @@ def test_freeing_checkpoints_keeps_the_weights_and_spares_a_continued_run(fresh_
     ended, continued = finished_run(store), finished_run(store)
     run_files(ended, epoch=3)
     run_files(continued)
-    store.submit("train", {"config": {"dataset": "toys"}, "resume": {"parent": continued}})  # queued
+    store.submit("train", continuing.plan(store, continued, epochs=1), parent=continued)  # queued
     store.close()
     expected = parts()["checkpoints"].bytes - sum(
         p.stat().st_size for p in runs.run_dir(continued).glob("checkpoint*")
@@ -320,3 +322,15 @@ def test_the_real_data_page_offers_rename_and_delete_for_a_dataset_of_your_own(f
     assert any(e.label == "Rename or delete this dataset" for e in at.expander)
     at = open_page("../pages/data.py", **{state.DATASET: "digits"})
     assert not any(e.label == "Rename or delete this dataset" for e in at.expander)
+
+
+def test_the_view_survives_files_that_go_while_it_looks(fresh_workspace, monkeypatch):
+    # a checkpoint rotated at the end of an epoch, a .part renamed as its download finishes
+    store = Store()
+    run = finished_run(store)
+    run_files(run)
+    store.close()
+    on_disk = sum(p.stat().st_size for p in runs.run_dir(run).glob("checkpoint*"))
+    real = storage._checkpoint_files
+    monkeypatch.setattr(storage, "_checkpoint_files", lambda p: [*real(p), p / "checkpoint-9.safetensors"])
+    assert parts()["checkpoints"].bytes == on_disk  # the file that went counts 0, no error

@@ -115,3 +115,20 @@ def test_callbacks_see_the_same_events_as_under_fastais_learner(fresh_workspace,
         seen[kind] = (events.seen, OnlyAfterBatch.calls)
     assert seen["engine"] == seen["fastai"]
     assert pd.Series(seen["engine"][0]).value_counts()["after_batch"] == seen["engine"][1]
+
+
+def test_an_error_mid_epoch_keeps_the_batches_trained_before_it(fresh_workspace, one_thread, monkeypatch):
+    from fastai.callback.core import Callback
+
+    monkeypatch.setattr(callbacks, "FLUSH_EVERY", 3600.0)  # only the end of the fit would write them
+
+    class Boom(Callback):
+        def after_batch(self):
+            if self.training and self.iter == 4:
+                raise RuntimeError("out of memory")
+
+    store = Store()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        _fit(SMALL, store, extra=(Boom(),))
+    job_id = store.jobs(limit=1)[0].id
+    assert store.batches(job_id)["step"].tolist() == [1, 2, 3, 4]  # the fifth raised before its record

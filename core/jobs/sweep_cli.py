@@ -129,7 +129,9 @@ def follow(store, sweep_id: int, quiet: bool = False):
     runners: list[threading.Thread] = []
 
     def run_here_if_no_worker() -> bool:
-        runner = worker.start_inline(store, lambda own: {"until": lambda: sweeps.finished(own, sweep_id)})
+        runner = worker.start_inline(
+            store, lambda own: {"until": lambda: sweeps.finished(own, sweep_id), "lanes": ("compute",)}
+        )
         if runner is not None:
             runners.append(runner)
         return runner is not None

@@ -45,7 +45,8 @@ class StreamToStore(Callback):
         self._last_flush = 0.0
         self._epoch_start = 0.0
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the batches recorded since the last write, and the progress, to the store."""
         rows = [(step, float(loss), lr, mom) for step, loss, lr, mom in self._buffer]  # one read each
         self.store.add_batches(self.job_id, rows)
         self._buffer = []
@@ -67,7 +68,7 @@ class StreamToStore(Callback):
             lr, mom = float(hypers["lr"]), None if mom is None else float(mom)
             self._buffer.append((self.step, learn.smooth_loss, lr, mom))
         if time.monotonic() - self._last_flush > FLUSH_EVERY:
-            self._flush()
+            self.flush()
             if self.store.cancel_requested(self.job_id):
                 self.cancelled = True
                 raise CancelFitException()
@@ -78,7 +79,7 @@ class StreamToStore(Callback):
         return self.first_epoch + self.epochs_done
 
     def after_epoch(self):
-        self._flush()
+        self.flush()
         if not self.record_epochs:
             return
         names = list(self.recorder.metric_names[3:-1])  # after epoch, train_loss, valid_loss
@@ -99,7 +100,7 @@ class StreamToStore(Callback):
         self.epochs_done += 1
 
     def after_fit(self):
-        self._flush()
+        self.flush()
 
 
 class SaveCheckpoint(Callback):

@@ -103,6 +103,14 @@ def fit(
     extra: more callbacks for every phase (checkpoint, early stopping, keep-best); frozen: the
     learner was restored frozen (a continued run) and trains its epochs so.
     """
+    try:
+        _fit(learn, cfg, stream, extra, frozen)
+    finally:
+        if stream:
+            stream.flush()  # fastai skips after_fit on an error: keep the batches trained so far
+
+
+def _fit(learn: Learner, cfg: TrainConfig, stream: StreamToStore | None, extra: tuple, frozen: bool) -> None:
     cbs = ([stream] if stream else []) + list(extra)
     schedules = {
         "one_cycle": engine_loop.fit_one_cycle,

@@ -40,7 +40,7 @@ from core.data.ingest.sources import (
     too_big,
 )
 from core.errors import UserError
-from core.fsutil import MB, human_size
+from core.fsutil import MB, human_size, zip_end
 
 Keep = Callable[[tuple[str, ...]], bool]  # which entries a caller wants; the rest are left out unread
 RATIO = 200  # inflated : compressed bytes past which an archive is a bomb (images barely shrink)
@@ -83,19 +83,10 @@ def _shorten(name: str, n: int = 80) -> str:
 def _walk_directory(f: BinaryIO, shown: str, limits: Limits) -> None:
     """Count the central directory's entries (as zipfile will read them) and refuse too many, or a
     name holding a NUL byte (zipfile would cut the name there), before zipfile parses them."""
-    try:
-        end = zipfile._EndRecData(f)  # the same reading of the end record zipfile makes
-    except (OSError, ValueError, struct.error, EOFError):
+    end = zip_end(f)
+    if end is None or end.start < 0:
         return  # zipfile refuses it with its own words
-    if not end:
-        return
-    size_cd, offset_cd = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]
-    concat = end[zipfile._ECD_LOCATION] - size_cd - offset_cd
-    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
-        concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
-    pos, done, count = offset_cd + concat, 0, 0
-    if pos < 0:
-        return
+    pos, size_cd, done, count = end.start, end.size, 0, 0
     if size_cd > MAX_DIRECTORY:
         raise UserError(
             f"{shown} has a directory of {human_size(size_cd)}, more than the {human_size(MAX_DIRECTORY)} "
