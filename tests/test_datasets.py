@@ -243,3 +243,28 @@ def test_a_damaged_labels_json_is_reported_not_read_as_folder_names(fresh_worksp
     (root / "labels.json").write_text('{"format": 1, "folders": {"lt-50k": 7}}')
     with pytest.raises(UserError, match="does not map folder names to labels"):
         datasets.read_image_folder(root)
+
+
+def test_digits_are_read_as_scikit_learn_gives_them_without_importing_it():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from core.data.datasets import digits_arrays; im, lab = digits_arrays(); "
+        "print(im.shape, lab.shape, int(im.max()), 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=True,
+    )
+    assert out.stdout.split() == ["(1797,", "8,", "8)", "(1797,)", "16", "False"]
+    from sklearn.datasets import load_digits
+
+    from core.data.datasets import digits_arrays
+
+    images, labels = digits_arrays()
+    bunch = load_digits()
+    assert (images == bunch.images).all() and (labels == bunch.target).all()

@@ -195,16 +195,28 @@ def ensure_digits() -> Path:
     target = root / "digits"
     if (target / META_FILE).exists():
         return target
-    from sklearn.datasets import load_digits  # only when writing: it takes a second or more
-
-    bunch = load_digits()
-    pixels = np.round(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
-    labels = bunch.target
+    images, labels = digits_arrays()
+    pixels = np.round(images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
     valid = _stratified_valid(labels, DIGITS_VALID_PCT, DIGITS_SPLIT_SEED)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-digits-", dir=root))
     with _removed_on_failure(tmp):
         _write_digits(tmp, pixels, labels, valid)
     return _publish(tmp, target)
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as load_digits gives them (images 1797×8×8 of 0–16, int targets),
+    read from the CSV it ships without importing sklearn (which takes a second or more)."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("scikit-learn is not installed; it carries the built-in Digits dataset.")
+    csv = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(csv, "rt") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
 
 
 def _write_digits(tmp: Path, pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> None:

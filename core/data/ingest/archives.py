@@ -6,8 +6,9 @@ of millions of entries is refused before zipfile builds them; sizes it declares 
 against the limits and against the archive's own size (a 1 MB file that claims gigabytes is a
 bomb), and a member too large to keep is skipped without being inflated. A tar is read as a
 stream, its decompression done here: every byte inflated (kept, skipped or header) counts, and
-the stream is cut off past the total budget or when it inflates more than RATIO times the bytes
-read so far, so a bomb costs a bounded amount of work whatever its headers claim.
+the stream is cut off past the total budget or when, past RATIO_FLOOR, it inflates more than RATIO
+times the bytes read so far, so a bomb costs a bounded amount of work whatever its headers claim.
+Below RATIO_FLOOR any ratio passes: masks saved uncompressed shrink hundreds of times in a zip.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ from core.errors import UserError
 from core.fsutil import MB, human_size, zip_end
 
 Keep = Callable[[tuple[str, ...]], bool]  # which entries a caller wants; the rest are left out unread
-RATIO = 200  # inflated : compressed bytes past which an archive is a bomb (images barely shrink)
-RATIO_FLOOR = 32 * MB  # inflated bytes always allowed, whatever the ratio
+RATIO = 200  # inflated : compressed bytes past which a large archive is a bomb (photos barely shrink)
+# Inflated bytes always allowed, whatever the ratio: uncompressed masks (BMP, TIFF) of few shapes
+# shrink 100-1000 times, so a legal segmentation set may inflate far more than RATIO below this.
+RATIO_FLOOR = 256 * MB
+STREAM_SLACK = 32 * MB  # a tar stream's headers and skipped members, inflated on top of the budget
 MAX_DIRECTORY = 32 * MB  # a zip's central directory (zipfile reads it whole); 50,000 names take ~15 MB
 # What reading a damaged archive raises, from zipfile, tarfile and the decompressors.
 READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError)
@@ -241,7 +245,7 @@ def _check_overlaps(f: BinaryIO, infos: list[zipfile.ZipInfo], start_dir: int | 
 
 
 class Inflating(io.RawIOBase):
-    """An archive's bytes as they inflate, cut off past `cap` bytes or past RATIO times the
+    """An archive's bytes as they inflate, cut off past `cap` bytes or, past RATIO_FLOOR, RATIO times the
     compressed bytes read so far (a bomb); what tarfile reads, so every byte it inflates counts."""
 
     def __init__(self, packed: BinaryIO, inner: BinaryIO, shown: str, cap: int, compressed: bool):
@@ -285,7 +289,7 @@ def inflating(f: BinaryIO, shown: str, limits: Limits) -> Inflating:
         inner = lzma.LZMAFile(f, "rb")
     else:
         return Inflating(f, f, shown, _size(f), False)
-    return Inflating(f, inner, shown, limits.max_total_bytes + RATIO_FLOOR, True)
+    return Inflating(f, inner, shown, limits.max_total_bytes + STREAM_SLACK, True)
 
 
 MAX_EXTENDED = MB  # a pax header or GNU long name: paths and attributes, never this long
