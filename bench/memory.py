@@ -35,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 
+from core.fsutil import human_size
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DATASET = "bench_memory"
@@ -166,10 +168,6 @@ def _run_child(kind: str, args, budget: str, epochs: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _mb(n: float) -> str:
-    return f"{n / 2**20:7.0f} MB"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Generate, decode, and compare the in-memory and streamed paths; print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -197,10 +195,10 @@ def main(argv: list[str] | None = None) -> None:
         big = str(max(4 * pixels, 2**31))
         shape = "×".join(str(d) for d in dec["shape"])
         took = dec["seconds"]
-        print(f"decoded at {args.size} px ({shape}): {_mb(pixels).strip()} of pixels in {took:.1f} s")
+        print(f"decoded at {args.size} px ({shape}): {human_size(pixels)} of pixels in {took:.1f} s")
         print(
-            f"  decode: peak RSS {_mb(dec['peak_rss']).strip()}, anonymous memory grew by "
-            f"{_mb(dec['peak_anon'] - dec['baseline_anon']).strip()} over the process's start"
+            f"  decode: peak RSS {human_size(dec['peak_rss'])}, anonymous memory grew by "
+            f"{human_size(dec['peak_anon'] - dec['baseline_anon'])} over the process's start"
         )
         print(f"  Train page: {dec['note']}")
 
@@ -220,9 +218,12 @@ def main(argv: list[str] | None = None) -> None:
             r = runs[kind] = _run_child(kind, args, big if kind == "memory" else args.budget, 1)
             growth[kind] = r["peak_anon"] - r["baseline_anon"]
             rate = r["images_per_s"][0]
-            print(f"{kind:8} {rate:9.0f} {r['build_s']:6.1f}s {_mb(r['peak_rss'])} {_mb(growth[kind])}")
+            print(
+                f"{kind:8} {rate:9.0f} {r['build_s']:6.1f}s "
+                f"{human_size(r['peak_rss']):>10} {human_size(growth[kind]):>12}"
+            )
         print(
-            f"pixels {_mb(pixels).strip()}, streamed budget {_mb(runs['disk']['budget']).strip()}: "
+            f"pixels {human_size(pixels)}, streamed budget {human_size(runs['disk']['budget'])}: "
             f"anonymous memory grew by {growth['disk'] / pixels:.2f}× the pixels streamed, "
             f"{growth['memory'] / pixels:.2f}× in memory"
         )

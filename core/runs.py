@@ -9,7 +9,6 @@ normalisation) and which version of its data it saw (the dataset's fingerprint).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,11 +277,7 @@ def normalise(x, mean: list[float], std: list[float]):
 def data_fingerprint(root: Path, files: list[str], is_valid: list[bool]) -> str:
     """A short hash of a dataset's files, splits, sizes and times: it changes when the data change."""
     root = Path(root)
-    h = hashlib.sha256(str(root).encode())
-    for rel, valid in zip(files, is_valid):
-        st = (root / rel).stat()
-        h.update(f"|{rel}|{int(valid)}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+    return fsutil.files_digest(root, files, str(root), tags=[int(v) for v in is_valid])[:16]
 
 
 def trash_dir(run_id: int) -> Path:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from core import fsutil
 from dashboard.markup import md
 from dashboard.text import sections
 
@@ -201,14 +202,7 @@ META = "dataset.json"  # the roles, the split and the task
 def files_stamp(folder: str | Path) -> tuple:
     """(name, mtime_ns, size) of each data file of a table or ratings folder: a cache key that
     changes when a file is rewritten, without reading it."""
-    out = []
-    for name in DATA_FILES:
-        try:
-            stat = (Path(folder) / name).stat()
-        except OSError:
-            continue
-        out.append((name, stat.st_mtime_ns, stat.st_size))
-    return tuple(out)
+    return fsutil.stamp(Path(folder) / name for name in DATA_FILES)
 
 
 def dataset_meta(folder: str | Path) -> str:

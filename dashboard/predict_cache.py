@@ -9,6 +9,7 @@ import hashlib
 
 import streamlit as st
 
+from core.fsutil import sha256_bytes
 from core.serving import predict
 from core.serving.library import ModelInfo
 
@@ -26,13 +27,13 @@ class Upload(bytes):
 
     def __new__(cls, data: bytes, digest: str | None = None):
         self = super().__new__(cls, data)
-        self.digest = digest or hashlib.sha256(data).hexdigest()
+        self.digest = digest or sha256_bytes(data)
         return self
 
 
 def digest_of(data: bytes) -> str:
     """The SHA-256 of an image's bytes: an Upload's own, else computed."""
-    return data.digest if isinstance(data, Upload) else hashlib.sha256(data).hexdigest()
+    return data.digest if isinstance(data, Upload) else sha256_bytes(data)
 
 
 def read_uploads(files, memo: dict) -> list[tuple[str, Upload]]:
@@ -97,7 +98,7 @@ def image_digest(image: predict.PreparedImage) -> str:
     for key, value in kept(_PREPARED).items():
         if value is image:
             return key[0]
-    return hashlib.sha256(image.pixels.tobytes()).hexdigest()
+    return sha256_bytes(image.pixels.tobytes())
 
 
 def predictions(loaded: predict.LoadedModel, prepared: list[predict.PreparedImage]) -> list:

@@ -8,18 +8,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import fsutil
 from core import runs as runs_files
 from core.data.access import journals_stamp
 from core.data.journal import renames
 
 
-def file_stamp(path) -> tuple[int, int] | None:
-    """(mtime_ns, size) of a file, for cache keys; None when it is missing."""
-    try:
-        st_ = path.stat()
-    except OSError:
-        return None
-    return st_.st_mtime_ns, st_.st_size
+def file_stamp(path) -> tuple | None:
+    """fsutil.stamp of one file, for cache keys; None when it is missing (nothing to read)."""
+    return fsutil.stamp([path]) or None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

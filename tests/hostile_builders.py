@@ -244,17 +244,23 @@ def end_of_tar() -> bytes:
 
 def gzip_zeros_after(head: bytes, n_mb: int) -> bytes:
     """A gzip stream of head followed by n_mb MiB of zeros, built from a repeated block."""
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
+    return gzip_parts(head, n_mb)
+
+
+def gzip_parts(*parts: bytes | int) -> bytes:
+    """A gzip stream of parts in order: bytes as given, an int as that many MiB of zeros (a block
+    compressed once and repeated, so hundreds of MiB cost a few hundred KB to build)."""
     c2 = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = c2.compress(b"\0" * MB) + c2.flush(zlib.Z_FULL_FLUSH)
-    body = first + block * n_mb + b"\x03\x00"
+    body, n = b"", 0
+    for part in parts:
+        if isinstance(part, int):
+            body, n = body + block * part, n + part * MB
+        else:
+            c = zlib.compressobj(9, zlib.DEFLATED, -15)
+            body, n = body + c.compress(part) + c.flush(zlib.Z_FULL_FLUSH), n + len(part)
     crc = 0  # a lie: the stream is cut off long before its end is checked
-    return (
-        b"\x1f\x8b\x08\x00\0\0\0\0\x00\xff"
-        + body
-        + struct.pack("<II", crc, (len(head) + n_mb * MB) & 0xFFFFFFFF)
-    )
+    return b"\x1f\x8b\x08\x00\0\0\0\0\x00\xff" + body + b"\x03\x00" + struct.pack("<II", crc, n & 0xFFFFFFFF)
 
 
 def bz2_zeros_after(head: bytes, n_mb: int) -> bytes:

@@ -104,3 +104,48 @@ def test_downloaded_csv_cells_that_look_like_formulas_are_neutralised():
     assert [r[1] for r in rows[1:]] == ["'=SUM(1)", "'-rf", "cat"]
     assert rows[1][2] == "-0.5"  # numbers are numbers, not formulas
     assert fsutil.neutralise_cell("@cmd") == "'@cmd" and fsutil.neutralise_cell("\tx") == "'\tx"
+
+
+def test_a_stamp_changes_when_a_file_is_rewritten_and_leaves_out_missing_ones(tmp_path):
+    import os
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("1")
+    first = fsutil.stamp([a, b])
+    assert [s[0] for s in first] == ["a.csv"]  # b is missing: left out, not an error
+    a.write_text("12")
+    os.utime(a, ns=(first[0][1] + 10**9, first[0][1] + 10**9))
+    b.write_text("x")
+    assert [s[0] for s in fsutil.stamp([a, b])] == ["a.csv", "b.csv"]
+    assert fsutil.stamp([a])[0][1:] != first[0][1:]
+
+
+def test_a_files_digest_changes_with_a_file_its_tag_or_its_name(tmp_path):
+    import os
+
+    for name in ("x.png", "y.png"):
+        (tmp_path / name).write_bytes(b"abc")
+    base = fsutil.files_digest(tmp_path, ["x.png", "y.png"], "v1")
+    assert base == fsutil.files_digest(tmp_path, ["x.png", "y.png"], "v1")  # a key: stable
+    assert base != fsutil.files_digest(tmp_path, ["x.png", "y.png"], "v2")
+    assert base != fsutil.files_digest(tmp_path, ["x.png", "y.png"], "v1", tags=[1, 0])
+    st = (tmp_path / "y.png").stat()
+    os.utime(tmp_path / "y.png", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert base != fsutil.files_digest(tmp_path, ["x.png", "y.png"], "v1")
+    with pytest.raises(OSError):
+        fsutil.files_digest(tmp_path, ["gone.png"], "v1")
+
+
+def test_a_zips_end_record_finds_its_directory_where_zipfile_does(tmp_path):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(3):
+            zf.writestr(f"m/{i}.txt", b"data" * i)
+        zf.comment = b"a comment after the end record"
+    for data in (buf.getvalue(), b"#!/bin/sh prepended, as in a self-extracting zip\n" + buf.getvalue()):
+        end = fsutil.zip_end(io.BytesIO(data))
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            assert end == (3, end.size, zf.start_dir) and end.size > 0
+    assert fsutil.zip_end(io.BytesIO(b"not a zip at all")) is None

@@ -16,14 +16,13 @@ workspace.Busy with BUSY.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from core import workspace
+from core import fsutil, workspace
 from core.data import changes, journal, layouts
 from core.data.datasets import DatasetInfo, Items, resolve
 from core.errors import PathEscapeError, UserError
@@ -39,7 +38,7 @@ def lock_name(dataset: str) -> str:
     """The space lock of a dataset: dataset-<name> (a hash for names a lock name cannot hold)."""
     if _PLAIN.match(dataset):
         return f"dataset-{dataset}"
-    return f"dataset-{hashlib.sha256(dataset.encode()).hexdigest()[:24]}"
+    return f"dataset-{fsutil.sha256_bytes(dataset.encode())[:24]}"
 
 
 def _depths() -> dict[str, int]:
@@ -84,14 +83,7 @@ def journals_stamp(dataset: str) -> tuple:
     from core.data.places import journal_dir
 
     folder = journal_dir(dataset, create=False)
-    out = []
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        out.append((path.name, st.st_mtime_ns, st.st_size))
-    return tuple(out)
+    return fsutil.stamp(sorted(folder.glob("*.jsonl")) if folder.is_dir() else [])
 
 
 _clean: dict[tuple, bool] = {}  # (workspace, dataset, journals_stamp) found with nothing to recover

@@ -8,7 +8,6 @@ read whole into memory; over it, it comes back memory-mapped and loaders stream 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -32,11 +31,7 @@ CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused
 
 
 def _cache_key(items: Items, size: int) -> str:
-    h = hashlib.sha256(f"v{CACHE_VERSION}|{items.root}|{size}".encode())
-    for rel in items.files:
-        st = (items.root / rel).stat()
-        h.update(f"|{rel}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:24]
+    return fsutil.files_digest(items.root, items.files, f"v{CACHE_VERSION}|{items.root}|{size}")[:24]
 
 
 def decode_image(path: Path, size: int) -> np.ndarray:

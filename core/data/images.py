@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.fsutil import human_size
+
 # Formats a dataset may hold, by Pillow's name for them, with the extension files get.
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp", "TIFF": ".tif"}
 FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
@@ -80,8 +82,8 @@ def too_big_to_decode(mode: str, width: int, height: int, limit: int) -> str | N
     if need <= limit:
         return None
     return (
-        f"it is {width:,}×{height:,} pixels in {mode}, {need / 2**20:,.0f} MB once decoded, more than the "
-        f"{limit // 2**20} MB one image may take (a decompression bomb?)"
+        f"it is {width:,}×{height:,} pixels in {mode}, {human_size(need)} once decoded, more than the "
+        f"{human_size(limit)} one image may take (a decompression bomb?)"
     )
 
 
@@ -233,9 +235,7 @@ def inspect(path: Path, max_pixels: int = PILLOW_MAX_PIXELS, max_bytes: int = MA
     if size == 0:
         raise BadImage("it is empty (0 bytes)")
     if size > max_bytes:
-        raise BadImage(
-            f"it is {size / 2**20:.0f} MB, more than the {max_bytes / 2**20:.0f} MB limit for one image"
-        )
+        raise BadImage(f"it is {human_size(size)}, more than the {human_size(max_bytes)} limit for one image")
     try:
         with Image.open(path, formats=list(FORMATS)) as img:
             width, height = img.size

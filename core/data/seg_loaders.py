@@ -11,7 +11,6 @@ Batches are plain tensors: normalised float images and long masks, augmented tog
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +29,8 @@ MASK_MODES = ("1", "L", "P")  # single-channel 8-bit (or 1-bit) images whose val
 
 
 def _mask_key(items: SegItems, size: int) -> str:
-    h = hashlib.sha256(f"mask-v{MASK_CACHE_VERSION}|{items.root}|{size}|{len(items.codes)}".encode())
-    for rel in items.masks:
-        st = (items.root / rel).stat()
-        h.update(f"|{rel}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return "mask-" + h.hexdigest()[:24]
+    head = f"mask-v{MASK_CACHE_VERSION}|{items.root}|{size}|{len(items.codes)}"
+    return "mask-" + fsutil.files_digest(items.root, items.masks, head)[:24]
 
 
 def mask_values(path: Path, n_codes: int, shown: str | None = None) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,6 +30,9 @@ MEMORY_ENTRIES = 4  # arrays kept per process (each clean-up makes a new one)
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 _MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()
+# The dashboard's sessions are threads of one process: every look at _MEMORY and every change to it
+# holds this lock (a decode does not: it runs outside, and two sessions may then make one array twice).
+_MEMORY_LOCK = threading.Lock()
 
 
 def cache_budget() -> int:
@@ -121,15 +125,23 @@ def read_rows(path: Path, offset: int, shape: tuple[int, ...], start: int, stop:
     return data.reshape((stop - start, *shape[1:]))
 
 
+def _recall(key: str) -> np.ndarray | None:
+    """The array kept under key, or None."""
+    with _MEMORY_LOCK:
+        return _MEMORY.get(key)
+
+
 def _remember(key: str, arr: np.ndarray) -> np.ndarray:
     """Keep arr for reuse: at most MEMORY_ENTRIES, and in-memory ones within the budget together."""
-    _MEMORY[key] = arr
-    _MEMORY.move_to_end(key)
     budget = cache_budget()
-    while len(_MEMORY) > 1 and (
-        len(_MEMORY) > MEMORY_ENTRIES or sum(a.nbytes for a in _MEMORY.values() if not on_disk(a)) > budget
-    ):
-        _MEMORY.popitem(last=False)
+    with _MEMORY_LOCK:
+        _MEMORY[key] = arr
+        _MEMORY.move_to_end(key)
+        while len(_MEMORY) > 1 and (
+            len(_MEMORY) > MEMORY_ENTRIES
+            or sum(a.nbytes for a in _MEMORY.values() if not on_disk(a)) > budget
+        ):
+            _MEMORY.popitem(last=False)
     return arr
 
 
@@ -152,8 +164,9 @@ def cached_array(key: str, write: Callable[[Path], None]) -> np.ndarray:
     A damaged cache file is made again. Arrays over the cache budget come back memory-mapped
     read-only (np.memmap): read rows of them; anything that writes must copy first.
     """
-    if key in _MEMORY:
-        return _remember(key, _MEMORY[key])
+    kept = _recall(key)
+    if kept is not None:
+        return _remember(key, kept)  # now the most recently used
     path = cache_path(key)
     if path.exists():
         try:

@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 
 from core import safejson
-from core.fsutil import MB
+from core.fsutil import MB, zip_end
 from core.serving.format import WEIGHTS, BundleError, PickleRefused, convert_hint
 
 MAX_HEADER_BYTES = 16 * MB  # safetensors' own parser refuses headers above 100 MB
@@ -61,22 +61,9 @@ def _looks_like_raw_pickle(data: bytes) -> bool:
 
 def zip_directory(data: bytes) -> tuple[int, int]:
     """(entries, bytes of the central directory) as a zip's end record states them (zip64 too),
-    read without parsing the directory: zipfile builds an object per entry, and a directory of
-    millions costs seconds and hundreds of MB. (0, 0) when no end record is found."""
-    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 65_535))
-    if end < 0 or end + 22 > len(data):
-        return 0, 0
-    entries, size = struct.unpack("<HI", data[end + 10 : end + 16])
-    locator = end - 20
-    if (
-        (entries == 0xFFFF or size == 0xFFFFFFFF)
-        and locator >= 0
-        and data[locator : locator + 4] == b"PK\x06\x07"
-    ):
-        (record,) = struct.unpack("<Q", data[locator + 8 : locator + 16])
-        if record + 56 <= len(data) and data[record : record + 4] == b"PK\x06\x06":
-            entries, size = struct.unpack("<QQ", data[record + 32 : record + 48])
-    return entries, size
+    read by fsutil.zip_end without parsing the directory. (0, 0) when no end record is found."""
+    end = zip_end(io.BytesIO(data))
+    return (end.entries, end.size) if end else (0, 0)
 
 
 def pickle_names(names: list[str]) -> list[str]:

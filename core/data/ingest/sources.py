@@ -161,34 +161,6 @@ def too_big(limits: Limits) -> str:
     return f"it is larger than the {human_size(limits.max_file_bytes)} limit for one file"
 
 
-def zip_entries(
-    f: BinaryIO,
-    shown: str,
-    raw: Path,
-    budget: Budget,
-    progress: Progress | None,
-    cancelled: Cancelled | None,
-) -> Gathered:
-    """Check every entry of a zip, then extract its files into raw (core.data.ingest.archives)."""
-    from core.data.ingest import archives  # archives builds on this module
-
-    return archives.zip_entries(f, shown, raw, budget, progress, cancelled)
-
-
-def tar_entries(
-    f: BinaryIO,
-    shown: str,
-    raw: Path,
-    budget: Budget,
-    progress: Progress | None,
-    cancelled: Cancelled | None,
-) -> Gathered:
-    """Stream a tar (plain or compressed) into raw, within budgets (core.data.ingest.archives)."""
-    from core.data.ingest import archives
-
-    return archives.tar_entries(f, shown, raw, budget, progress, cancelled)
-
-
 def check_import_root(path: Path) -> None:
     """Refuse a resolved path outside $PLAYGROUND_IMPORT_ROOT, when that is set."""
     allowed = os.environ.get(IMPORT_ROOT_VAR)

@@ -26,7 +26,7 @@ import pandas as pd
 from core import workspace
 from core.data import datasets, tables
 from core.data.csv_reader import DEFAULT_LIMITS, CsvLimits, read_csv, write_csv
-from core.data.ingest import place, sources
+from core.data.ingest import archives, place, sources
 from core.data.ingest.names import check_free, dataset_name
 from core.data.ingest.sources import Budget, Cancelled, Limits, Progress
 from core.data.tables import RatingRoles, Split, TableRoles
@@ -185,7 +185,7 @@ def add_download(
         with open(archive, "rb") as f:
             kind = sources.archive_kind(f.read(512), shown)
             f.seek(0)
-            read = sources.zip_entries if kind == "zip" else sources.tar_entries
+            read = archives.zip_entries if kind == "zip" else archives.tar_entries
             found = read(f, shown, scratch, Budget(limits, shown), progress, cancelled)
         file = _member(found.entries, layout.file, shown)
         if progress:
