@@ -26,39 +26,64 @@ notice = st.session_state.pop(NOTICE, None)
 if notice:
     st.success(notice, icon=":material/check_circle:")
 
+PENDING = "storage_pending"  # the part whose freeing waits for its confirmation
+
+
+def counted(n: int, unit: str) -> str:
+    """'1 dataset', '3 datasets': a count with its unit, singular for one."""
+    return f"{n} {unit.removesuffix('s') if n == 1 and unit.endswith('s') else unit}"
+
+
 parts = storage.usage()
-st.metric("Workspace", human_size(sum(p.bytes for p in parts)))
+total = sum(p.bytes for p in parts)
+st.metric("Workspace", human_size(total))
 st.dataframe(
     pd.DataFrame(
         {
             "part": [p.title for p in parts],
             "size": [human_size(p.bytes) for p in parts],
-            "bytes": [p.bytes for p in parts],
-            "holds": [f"{p.count} {p.unit}" if p.unit else "" for p in parts],
+            "share": [100 * p.bytes / max(1, total) for p in parts],
+            "holds": [counted(p.count, p.unit) if p.unit else "" for p in parts],
             "what it is": [p.note for p in parts],
         }
     ),
     hide_index=True,
     width="stretch",
-    column_config={"bytes": st.column_config.ProgressColumn(max_value=max(1, max(p.bytes for p in parts)))},
+    column_config={
+        "share": st.column_config.ProgressColumn(
+            "share of the workspace", min_value=0, max_value=100, format="%.0f%%"
+        ),
+        "what it is": st.column_config.TextColumn(width="large"),
+    },
 )
 
 st.subheader("Free space", anchor=False)
+pending = st.session_state.get(PENDING)
 for part in (p for p in parts if p.can_free):
     label, cost = CONFIRM[part.key]
-    with st.popover(
+    if st.button(
         f"{label} ({human_size(part.bytes)})",
-        disabled=part.bytes == 0,
+        key=f"storage_ask_{part.key}",
+        disabled=part.bytes == 0 or pending == part.key,
         icon=":material/delete_sweep:",
         help=part.note,
     ):
+        st.session_state[PENDING] = pending = part.key
+    if pending != part.key:
+        continue
+    with st.container(border=True):
         st.write(f"{part.title}: {human_size(part.bytes)}. {cost}")
-        if st.button(
+        yes, no = st.columns(2)
+        if no.button("Cancel", key=f"storage_cancel_{part.key}"):
+            st.session_state.pop(PENDING, None)
+            st.rerun()
+        if yes.button(
             f"Yes, {label[0].lower()}{label[1:]}",
             key=f"storage_free_{part.key}",
             type="primary",
             help=f"{cost} Nothing else in the workspace is touched.",
         ):
+            st.session_state.pop(PENDING, None)
             try:
                 freed = storage.free(part.key)
             except UserError as e:
@@ -73,7 +98,7 @@ if deleted:
     st.caption("Each can come back under its name until the trash is emptied.")
 for folder, name, when in deleted:
     left, right = st.columns([3, 1])
-    left.write(f"**{name}**, deleted {when} UTC ({human_size(storage.folder_bytes(folder))})")
+    left.write(f"**{name}**, deleted {manage.when_text(when)} ({human_size(storage.folder_bytes(folder))})")
     if right.button(
         "Restore",
         key=f"storage_restore_{folder.name}",

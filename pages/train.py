@@ -68,8 +68,10 @@ if st.button(
 ):
     st.session_state[state.RUN] = runs.submit("train", {"config": cfg.to_dict()})
 
-queued = [j for j in runs.active_jobs() if j.state == "QUEUED" and j.kind == "train"]
-if queued:
-    st.caption("Waiting: " + ", ".join(f"run {j.id} (position {i + 1})" for i, j in enumerate(queued)))
+current = runs.resolve_run(state.RUN, "train")
+# other runs waiting (the one followed below says its own place in the queue, live)
+others = [j for j in runs.active_jobs() if j.state == "QUEUED" and j.kind == "train" and j.id != current]
+if others:
+    st.caption("Also waiting: " + ", ".join(f"run {j.id}" for j in others) + " (see the Queue on Runs).")
 
-widgets.run_monitor(runs.resolve_run(state.RUN, "train"))
+widgets.run_monitor(current)

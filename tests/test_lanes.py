@@ -137,7 +137,7 @@ def test_queue_position_counts_only_jobs_of_the_same_lane(ws):
     compute, io = snapshot.lanes(ws)
     assert [j.id for j in compute.running] == [a] and [j.id for j in compute.queued] == [b, d]
     assert [j.id for j in io.running] == [c] and [j.id for j in io.queued] == [e]
-    assert snapshot.job_title(ws.get(b)) == f"job {b}: training resnet18 on pets"
+    assert snapshot.job_title(ws.get(b)) == f"run {b}: training resnet18 on pets"
     assert snapshot.job_title(ws.get(e)) == f"job {e}: download of IMAGENETTE_160"
 
 
@@ -161,8 +161,8 @@ def test_the_queue_panel_shows_each_lane_with_positions(fresh_workspace):
     text = [m.value.replace("\\", "") for m in at.markdown]  # as shown, without md()'s escapes
     assert [c.value for c in at.caption] == ["**Training and other compute**", "**Downloads**"]
     compute, io = text
-    assert f"job {first}: training mnist_cnn on digits (42%)" in compute
-    assert f"1. job {second}: training resnet18 on pets" in compute
+    assert f"run {first}: training mnist_cnn on digits (42%)" in compute
+    assert f"1. run {second}: training resnet18 on pets" in compute
     assert f"1. job {dl}: download of PETS" in io  # first in its lane, not third
 
 

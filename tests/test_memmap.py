@@ -127,12 +127,13 @@ def test_a_dataset_over_the_old_4_gib_limit_is_streamed_not_refused(fresh_worksp
     items = datasets.read_image_folder(_images(fresh_workspace / "datasets" / "big", n_per_class=2))
     size = 20_000  # 4 images of 3 × 20000² pixels: 4.5 GB, never decoded here
     monkeypatch.setenv(tensor_cache.ENV_BUDGET, "2G")
-    assert data.data_path(items, size) == ("disk", 4 * 3 * size * size)
+    assert data.data_path(items, size) == ("disk", 4 * 3 * size * size, False)
     assert data.data_path_note(items, size) == (
-        "streamed from disk: 4.5 GB of pixels, more than the 2.0 GB cache budget (PLAYGROUND_CACHE_BUDGET)"
+        "streamed from disk: up to 4.5 GB of pixels, more than the 2.0 GB cache budget "
+        "(PLAYGROUND_CACHE_BUDGET)"
     )
     monkeypatch.setenv(tensor_cache.ENV_BUDGET, "8G")
-    assert data.data_path_note(items, size) == "in memory (4.5 GB of pixels)"
+    assert data.data_path_note(items, size) == "in memory (up to 4.5 GB of pixels, once decoded)"
 
     made = []
     monkeypatch.setattr(image_cache, "cached_array", lambda key, write: made.append(key) or "mapped")
@@ -145,9 +146,9 @@ def test_the_note_reads_the_cache_once_it_exists(fresh_workspace, monkeypatch, f
     from core.data import datasets
 
     items = datasets.read_image_folder(_images(fresh_workspace / "datasets" / "g", grey_first=12))
-    assert data.data_path(items, 8) == ("memory", 24 * 3 * 64)  # before decoding: three channels at most
+    assert data.data_path(items, 8) == ("memory", 24 * 3 * 64, False)  # before decoding: 3 channels at most
     data.image_tensor(items, 8)
-    assert data.data_path(items, 8) == ("memory", 24 * 1 * 64)  # the cache's own size: grey, one channel
+    assert data.data_path(items, 8) == ("memory", 24 * 1 * 64, True)  # the cache's own size: grey
     monkeypatch.setenv(tensor_cache.ENV_BUDGET, "1000")
     assert data.data_path_note(items, 8) == (
         "streamed from disk: 2 KB of pixels, more than the 1000 bytes cache budget (PLAYGROUND_CACHE_BUDGET)"

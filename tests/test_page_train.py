@@ -156,6 +156,8 @@ def test_start_queues_a_job_and_shows_its_place(fresh_workspace, no_worker):
     assert job.state == QUEUED and job.params["config"]["lr"] == pytest.approx(TrainConfig().lr)
     assert no_worker, "the page must make sure a worker will run the job"
     assert any("position 2" in i.value for i in at.info)
+    waiting = [c.value for c in at.caption if "waiting" in c.value.lower()]
+    assert waiting == [f"Also waiting: run {blocker} (see the Queue on Runs)."]  # not the run followed
 
 
 def test_a_finished_run_renders_its_curve_table_and_metrics(fresh_workspace):

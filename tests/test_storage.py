@@ -242,14 +242,23 @@ def test_the_storage_page_shows_each_part_and_empties_the_trash_after_a_confirma
     table = at.dataframe[0].value
     shown = dict(zip(table["part"], table["size"]))
     assert shown["Trash"] == human_size(200) and shown["Datasets"] == human_size(400)
-    labels = [p.proto.popover.label for p in at.get("popover")]
-    assert f"Empty the trash ({human_size(200)})" in labels
+    assert dict(zip(table["part"], table["holds"]))["Datasets"] == "1 dataset"
+    shares = dict(zip(table["part"], table["share"]))
+    assert 0 < shares["Trash"] < shares["Datasets"] <= 100 and abs(sum(shares.values()) - 100) < 1e-6
+    ask = next(b for b in at.button if b.key == "storage_ask_trash")
+    assert ask.label == f"Empty the trash ({human_size(200)})"
+    assert not any(b.key == "storage_free_trash" for b in at.button)  # asked first
+    ask.click().run()
     assert (workspace.subdir("trash") / "toys").is_dir()  # nothing removed before the confirmation
+    next(b for b in at.button if b.key == "storage_cancel_trash").click().run()
+    assert not any(b.key == "storage_free_trash" for b in at.button)  # cancelled: the box closed
+    next(b for b in at.button if b.key == "storage_ask_trash").click().run()
     next(b for b in at.button if b.key == "storage_free_trash").click().run()
     assert not at.exception, at.exception
     assert any(f"Empty the trash: {human_size(200)} freed." in s.value for s in at.success)
     assert storage.folder_bytes(workspace.subdir("trash")) == 0
-    assert dict(zip(at.dataframe[0].value["part"], at.dataframe[0].value["bytes"]))["Trash"] == 0
+    assert not any(b.key == "storage_free_trash" for b in at.button)  # done: the box closed
+    assert dict(zip(at.dataframe[0].value["part"], at.dataframe[0].value["size"]))["Trash"] == human_size(0)
 
 
 def _manage_app():

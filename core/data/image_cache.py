@@ -102,24 +102,25 @@ def _is_grey(block: np.ndarray) -> bool:
     return bool((block[:, 0] == block[:, 1]).all() and (block[:, 1] == block[:, 2]).all())
 
 
-def data_path(items: Items, size: int) -> tuple[str, int]:
-    """("memory" or "disk", bytes of pixels): where training will read items' pixels at size from.
-
-    The bytes are the cache file's when it exists, else an upper bound (three channels).
-    """
+def data_path(items: Items, size: int) -> tuple[str, int, bool]:
+    """("memory" or "disk", bytes of pixels, whether they are decoded yet): where training will
+    read items' pixels at size from. The bytes are the cache file's when it exists, else an upper
+    bound (three channels: a grey dataset turns out a third of it)."""
     n_bytes = cached_nbytes(_cache_key(items, size))
+    decoded = n_bytes is not None
     if n_bytes is None:
         n_bytes = len(items.files) * 3 * size * size
-    return ("memory" if fits_in_memory(n_bytes) else "disk"), n_bytes
+    return ("memory" if fits_in_memory(n_bytes) else "disk"), n_bytes, decoded
 
 
 def data_path_note(items: Items, size: int) -> str:
     """One sentence for the Train page: whether the pixels are held in memory or streamed."""
-    where, n_bytes = data_path(items, size)
+    where, n_bytes, decoded = data_path(items, size)
+    amount = fsutil.human_size(n_bytes) if decoded else f"up to {fsutil.human_size(n_bytes)}"
     if where == "memory":
-        return f"in memory ({fsutil.human_size(n_bytes)} of pixels)"
+        return f"in memory ({amount} of pixels{'' if decoded else ', once decoded'})"
     return (
-        f"streamed from disk: {fsutil.human_size(n_bytes)} of pixels, more than the "
+        f"streamed from disk: {amount} of pixels, more than the "
         f"{fsutil.human_size(cache_budget())} cache budget ({ENV_BUDGET})"
     )
 

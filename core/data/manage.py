@@ -121,6 +121,14 @@ def trashed_datasets() -> list[tuple[Path, str, str]]:
     return found
 
 
+def when_text(stamp: str) -> str:
+    """A deletion's stamp (20261130-105915, UTC) as a person reads it: 2026-11-30 10:59 UTC."""
+    try:
+        return datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return stamp
+
+
 def restore_dataset(trashed: Path) -> str:
     """Put a dataset deleted to the trash back under its name; returns the name. Refused when taken."""
     from core.data.ingest.names import dataset_name

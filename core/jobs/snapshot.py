@@ -73,11 +73,12 @@ class Lane:
 
 
 def job_title(job: Job) -> str:
-    """A job in a few words: 'job 7: training mnist_cnn on digits' (a field it lacks shows as ?)."""
+    """A job in a few words: 'run 7: training mnist_cnn on digits', 'job 8: LR finder …' (a
+    training job is a run, as the Runs page calls it; a field it lacks shows as ?)."""
     fields = {**job.params, **(job.params.get("config") or {})}
     known = {k: fields.get(k, "?") for k in ("arch", "dataset", "source_run", "k", "key")}
     text = _KIND_TEXT.get(job.kind, job.kind).format(**known)
-    return f"job {job.id}: {job.name or text}"
+    return f"{'run' if job.kind == 'train' else 'job'} {job.id}: {job.name or text}"
 
 
 def lanes(store: Store) -> list[Lane]:
