@@ -132,3 +132,27 @@ def test_an_error_mid_epoch_keeps_the_batches_trained_before_it(fresh_workspace,
         _fit(SMALL, store, extra=(Boom(),))
     job_id = store.jobs(limit=1)[0].id
     assert store.batches(job_id)["step"].tolist() == [1, 2, 3, 4]  # the fifth raised before its record
+
+
+def test_stop_is_seen_even_when_every_epoch_is_shorter_than_the_flush_interval(
+    fresh_workspace, one_thread, monkeypatch
+):
+    from fastai.callback.core import Callback
+
+    monkeypatch.setattr(callbacks, "FLUSH_EVERY", 0.5)  # longer than one epoch of SMALL here
+    store = Store()
+    real_submit = store.submit
+
+    def submit_and_claim(*args, **kwargs):
+        job_id = real_submit(*args, **kwargs)
+        store.claim_next(pid=1)
+        return job_id
+
+    class StopAfterTwoEpochs(Callback):  # a person presses Stop during the third epoch
+        def after_epoch(self):
+            if self.epoch == 1:
+                store.request_cancel(store.jobs(limit=1)[0].id)
+
+    monkeypatch.setattr(store, "submit", submit_and_claim)
+    _, stream, job_id = _fit(SMALL.replace(epochs=60), store, extra=(StopAfterTwoEpochs(),))
+    assert stream.cancelled and stream.epochs_done < 60  # it used to train all 60 epochs

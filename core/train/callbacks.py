@@ -43,6 +43,7 @@ class StreamToStore(Callback):
         self.cancelled = False
         self._buffer: list[tuple] = []
         self._last_flush = 0.0
+        self._last_check = 0.0
         self._epoch_start = 0.0
 
     def flush(self) -> None:
@@ -67,8 +68,13 @@ class StreamToStore(Callback):
             # the smoothed loss stays a tensor until the flush (no device sync per batch)
             lr, mom = float(hypers["lr"]), None if mom is None else float(mom)
             self._buffer.append((self.step, learn.smooth_loss, lr, mom))
-        if time.monotonic() - self._last_flush > FLUSH_EVERY:
+        now = time.monotonic()
+        if now - self._last_flush > FLUSH_EVERY:
             self.flush()
+        # its own clock: the flush at each epoch's end must not put off the check when epochs
+        # are shorter than FLUSH_EVERY (Stop would then never be seen)
+        if now - self._last_check > FLUSH_EVERY:
+            self._last_check = now
             if self.store.cancel_requested(self.job_id):
                 self.cancelled = True
                 raise CancelFitException()
