@@ -38,7 +38,7 @@ class _EpochTimes:
             order = 0
 
             def before_fit(self):
-                self.times, self.cpu = [], []
+                self.times, self.cpu_times = [], []  # not "cpu": a Learner method
 
             def before_epoch(self):
                 self.t0, self.c0 = time.perf_counter(), time.process_time()
@@ -46,7 +46,7 @@ class _EpochTimes:
             def after_epoch(self):
                 devices.synchronize(self.dls.device)
                 self.times.append(time.perf_counter() - self.t0)
-                self.cpu.append(time.process_time() - self.c0)
+                self.cpu_times.append(time.process_time() - self.c0)
 
         return EpochTimes()
 
@@ -76,7 +76,7 @@ def run_engine(cfg: TrainConfig, device: str = "cpu") -> dict:
     acc = float(learn.final_record[2])
     return {
         "epoch_seconds": timer.times,
-        "cpu_seconds": timer.cpu,
+        "cpu_seconds": timer.cpu_times,
         "accuracy": acc,
         "n_train": bundle.n_train,
     }
@@ -121,7 +121,7 @@ def run_fastai_default(cfg: TrainConfig, device: str = "cpu") -> dict:
     learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=[timer])
     return {
         "epoch_seconds": timer.times,
-        "cpu_seconds": timer.cpu,
+        "cpu_seconds": timer.cpu_times,
         "accuracy": float(learn.final_record[2]),
         "n_train": len(dls.train_ds),
     }
