@@ -19,7 +19,7 @@ from core.jobs import schema, snapshot, worker
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
 from tests import lane_fakes
 from tests.conftest import subprocess_env
-from tests.test_worker import InProcessWorker, wait_for
+from tests.test_worker import wait_for, workers, ws_store  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES = "tests.lane_fakes"
@@ -37,28 +37,17 @@ def fakes(monkeypatch):
 
 
 @pytest.fixture
-def ws(fresh_workspace):
-    store = Store()
-    yield store
-    store.close()
+def ws(ws_store):  # noqa: F811 (the worker tests' fixture)
+    """The store of a workspace of this test's own."""
+    return ws_store
 
 
 @pytest.fixture
-def serving():
-    """Start serve() in threads of this process; stopped (jobs released) afterwards."""
-    started: list[InProcessWorker] = []
-
-    def start(path: Path, **kwargs) -> InProcessWorker:
-        w = InProcessWorker(path, coordinate=False, **kwargs)
-        started.append(w)
-        return w
-
-    yield start
+def serving(workers):  # noqa: F811 (the worker tests' fixture)
+    """Start serve() in threads of this process (no sweeps coordinator); afterwards the blocking
+    jobs are released first, then the workers are stopped (by the workers fixture)."""
+    yield lambda path, **kwargs: workers(path, coordinate=False, **kwargs)
     lane_fakes.RELEASE.set()
-    for w in started:
-        w.stop.set()
-    for w in started:
-        w.thread.join(30)
 
 
 def test_a_download_finishes_while_a_training_run_is_running(ws, fakes, serving):

@@ -59,11 +59,17 @@ CREATE TABLE IF NOT EXISTS workers (
 STORE_VERSION = 4
 
 
+def _add_columns(con: sqlite3.Connection, *columns: tuple[str, str]) -> None:
+    """Add each (name, SQL type) column the jobs table lacks (a migration may be re-run)."""
+    have = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+    for name, kind in columns:
+        if name not in have:
+            con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+
+
 def _add_task_column(con: sqlite3.Connection) -> None:
     """2: jobs.task, the kind of problem a job works on (train jobs before it: single_label)."""
-    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
-    if "task" not in columns:
-        con.execute("ALTER TABLE jobs ADD COLUMN task TEXT")
+    _add_columns(con, ("task", "TEXT"))
     con.execute(
         "UPDATE jobs SET task = coalesce(json_extract(params, '$.config.task'), 'single_label') "
         "WHERE task IS NULL AND json_extract(params, '$.config') IS NOT NULL"
@@ -72,16 +78,14 @@ def _add_task_column(con: sqlite3.Connection) -> None:
 
 def _add_run_history(con: sqlite3.Connection) -> None:
     """3: run history: a name, a note, the parent run, the sweep, deletion; the sweeps table."""
-    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
-    for name, kind in (
+    _add_columns(
+        con,
         ("name", "TEXT"),  # what a person calls the run
         ("note", "TEXT"),
         ("parent", "INTEGER"),  # the run this one continues, or retrains after cleaning
         ("sweep_id", "INTEGER"),  # the sweep it is a member of
         ("deleted", "REAL"),  # when it was moved to the trash; NULL while it is listed
-    ):
-        if name not in columns:
-            con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    )
     con.execute(
         "UPDATE jobs SET parent = json_extract(params, '$.retrain_of') "
         "WHERE parent IS NULL AND json_extract(params, '$.retrain_of') IS NOT NULL"
@@ -109,9 +113,7 @@ CREATE TABLE IF NOT EXISTS sweeps (
 
 def _add_lane_column(con: sqlite3.Connection) -> None:
     """4: jobs.lane, the worker loop that runs a job: downloads in "io", the rest in "compute"."""
-    columns = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
-    if "lane" not in columns:
-        con.execute("ALTER TABLE jobs ADD COLUMN lane TEXT")
+    _add_columns(con, ("lane", "TEXT"))
     # The kinds as they were at version 4; later kinds are placed by Store.submit.
     con.execute(
         "UPDATE jobs SET lane = CASE WHEN kind = 'download' THEN 'io' ELSE 'compute' END WHERE lane IS NULL"
