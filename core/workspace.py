@@ -1,14 +1,19 @@
 """Where the program writes: one workspace folder, spaces inside it, and paths kept inside.
 
 A *space* is the folder everything of one person lives in (datasets, runs, models, marks,
-trash, the job store). Today there is one space, the workspace itself; with sign-in each person
-gets one. Every path and id is resolved inside a space, and every lock is taken through
-`Space.lock`, so the file locks used today can become database locks when workers share a store.
+trash). Alone on a laptop there is one space, the workspace itself; when the dashboard is shared
+(core.people) each signed-in person gets one under spaces/. The *current* space is a context
+variable: the dashboard sets it for each script run, the worker for each job, the CLI for the
+person who runs it, so every `root()`/`subdir()` below resolves inside that person's folder.
+Every path and id is resolved inside a space, and every lock is taken through `Space.lock`
+(file locks, or the shared store's advisory locks when PLAYGROUND_DB names a server).
+The job store itself is one for the whole workspace (jobs carry their owner's space).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import re
@@ -23,6 +28,13 @@ ENV_VAR = "PLAYGROUND_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACE = ""  # the workspace itself: a single person on a laptop
 _LOCK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# A person's space name (core.people.space_name makes one from an identity); names starting with
+# "_" are the program's own (PUBLISHED), never a person's.
+_SPACE_NAME = re.compile(r"^_?[a-z0-9][a-z0-9_-]{0,79}$")
+PUBLISHED = "_published"  # what a teacher published to the class: readable by all, written by teachers
+_CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("playground_space", default=DEFAULT_SPACE)
+# Set by core.jobs.locks when the store is shared: name -> context manager(wait, busy_message).
+LOCK_BACKEND: dict[str, object] = {}
 
 
 class Busy(UserError):
@@ -86,6 +98,10 @@ class Space:
 
     name: str = DEFAULT_SPACE
 
+    def __post_init__(self):
+        if self.name and not _SPACE_NAME.match(self.name):
+            raise PathEscapeError(f"{self.name!r} is not a space name.")
+
     @property
     def root(self) -> Path:
         """The space's folder (created when missing)."""
@@ -109,6 +125,11 @@ class Space:
         """Hold the space's lock called name for the `with` block (raises Busy past `wait` s)."""
         if not _LOCK_NAME.match(name):
             raise PathEscapeError(f"{name!r} is not a lock name.")
+        shared = LOCK_BACKEND.get("lock")
+        if shared is not None:  # a shared filesystem: the store's advisory locks, not flock
+            with shared(f"{self.name}/{name}", wait, busy_message):  # type: ignore[operator]
+                yield
+            return
         try:
             with fsutil.file_lock(self.subdir("locks") / f"{name}.lock", wait):
                 yield
@@ -116,9 +137,30 @@ class Space:
             raise Busy(busy_message or f"{name} is busy; try again in a moment.") from None
 
 
-def space(name: str = DEFAULT_SPACE) -> Space:
-    """The space called name (the one default space until sign-in exists)."""
-    return Space(name)
+def space(name: str | None = None) -> Space:
+    """The space called name; without a name, the current one (see use_space)."""
+    return Space(_CURRENT.get() if name is None else name)
+
+
+def current_name() -> str:
+    """The current space's name ("" alone on a laptop)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def use_space(name: str) -> Iterator[Space]:
+    """Make the space called name current for the `with` block (in this thread/context)."""
+    token = _CURRENT.set(Space(name).name)
+    try:
+        yield Space(name)
+    finally:
+        _CURRENT.reset(token)
+
+
+def set_space(name: str) -> None:
+    """Make the space called name current for the rest of this context (a dashboard script run,
+    which sets it again at the top of every run)."""
+    _CURRENT.set(Space(name).name)
 
 
 def subdir_of(base: Path, name: str) -> Path:
@@ -129,7 +171,7 @@ def subdir_of(base: Path, name: str) -> Path:
 
 
 def root() -> Path:
-    """The current space's folder (today: the workspace)."""
+    """The current space's folder (the workspace itself alone on a laptop)."""
     return space().root
 
 
@@ -139,8 +181,9 @@ def subdir(name: str) -> Path:
 
 
 def db_path() -> Path:
-    """The SQLite store shared by the dashboard, the CLI and the worker (in the current space)."""
-    return root() / "runs.sqlite"
+    """The SQLite store shared by the dashboard, the CLI and the worker: one per workspace,
+    whoever the current space is (PLAYGROUND_DB names a PostgreSQL server instead)."""
+    return workspace_root() / "runs.sqlite"
 
 
 def safe_join(base: Path, *parts: str | os.PathLike) -> Path:

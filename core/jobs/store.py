@@ -19,10 +19,10 @@ from core.jobs.schema import migrate
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
 ACTIVE = (QUEUED, RUNNING)
-KINDS = ("train", "lr_find", "crossval", "download", "memory")
+KINDS = ("train", "lr_find", "crossval", "download", "memory", "wait")
 # Each kind runs in one lane, a loop of its own in the worker: one compute job at a time on the
 # device, while an I/O job (a download) progresses beside it.
-LANES = {"compute": ("train", "lr_find", "crossval", "memory"), "io": ("download",)}
+LANES = {"compute": ("train", "lr_find", "crossval", "memory", "wait"), "io": ("download",)}
 LANE_OF = {kind: lane for lane, kinds in LANES.items() for kind in kinds}
 _FIELD = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")  # a JSON path latest() may match on
 

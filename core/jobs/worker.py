@@ -24,6 +24,7 @@ HANDLERS = {
     "crossval": "core.train.crossval:run_crossval_job",  # out-of-sample ranking for the cleaner
     "download": "core.data.download:run_download_job",  # fastai's catalogue, when online
     "memory": "core.labs.memory:run_memory_job",  # the Inside lab: a measured forward/backward
+    "wait": "core.jobs.waiting:run_wait_job",  # a job that only waits: queue benches, cluster tests
 }
 HEARTBEAT_EVERY = 1.0  # seconds
 TICK_EVERY = 0.5  # seconds between the coordinator's looks at the sweeps
@@ -38,7 +39,7 @@ QUEUED_ANY = "SELECT 1 FROM jobs WHERE state = ? LIMIT 1"
 
 def lock_path() -> Path:
     """The file whose lock says 'a worker is running' (released by the OS if it dies)."""
-    return workspace.root() / "worker.lock"
+    return workspace.workspace_root() / "worker.lock"
 
 
 def acquire_lock(wait: float = 0.0, probe: bool = False) -> IO | None:
@@ -382,7 +383,7 @@ def ensure_running() -> bool:
     if worker_alive():
         return False
     idle_exit_seconds()  # a bad PLAYGROUND_WORKER_IDLE_S is refused here, where it can be shown
-    log = open(workspace.root() / "worker.log", "ab")
+    log = open(workspace.workspace_root() / "worker.log", "ab")
     subprocess.Popen(
         [sys.executable, "-m", "core", "worker"],
         cwd=str(workspace.PROJECT_ROOT),
