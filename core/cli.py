@@ -1,10 +1,17 @@
-"""The command line: train, lr-find, bench, worker and datasets, all through the job store."""
+"""The command line: train, lr-find, bench, worker and datasets, all through the job store.
+
+On a shared class server (core.people) every command acts in the space of the person who runs
+it: the server account's name is their identity. An administrator (an account the class file
+lists under admins) may act as anyone with `--as IDENTITY`; the worker acts for no one (it runs
+each job in its owner's space).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -47,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run queued jobs (the dashboard starts one itself)")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
     w.add_argument("--idle-exit", type=_seconds, default=None, help="exit after N idle seconds")
+    w.add_argument(
+        "--slot", type=int, default=0, help="which of several workers serving one store (default 0)"
+    )
     b = sub.add_parser("bench", help="engine vs a plain PyTorch loop (and fastai's default pipeline)")
     b.add_argument("--epochs", type=int, default=4, help="epochs per fit (default 4)")
     b.add_argument("--rounds", type=int, default=5, help="alternating engine/plain rounds (default 5)")
@@ -71,7 +81,55 @@ def _parser() -> argparse.ArgumentParser:
     from core.analysis import label_issues_cli
 
     label_issues_cli.add_parser(sub)  # `label-issues`: confident learning on the out-of-sample job
+    # --as before or after the command: the subcommands' copy only overrides when given
+    p.add_argument("--as", dest="as_identity", metavar="IDENTITY", default=None, help=AS_HELP)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--as", dest="as_identity", metavar="IDENTITY", default=argparse.SUPPRESS, help=AS_HELP
+        )
     return p
+
+
+AS_HELP = "on a shared class server, act as this person (administrators only)"
+
+
+def os_account() -> str:
+    """The name of the server account running this command, from the operating system (not from
+    $USER, which anyone can set)."""
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        raise UserError(f"The account running this command (uid {uid}) has no name on this server.") from None
+
+
+def person_for_command(args: argparse.Namespace):
+    """The person a command acts for: None alone on a laptop and for the worker; on a shared
+    class server, the account running it, or (an administrator only) the one --as names."""
+    from core import people
+
+    asked = getattr(args, "as_identity", None)
+    if not people.shared():
+        if asked is not None:
+            raise UserError(
+                "--as acts as a person of a shared class; without a class file that shares the "
+                "playground (PLAYGROUND_CLASS, shared = true) there is one space and no one to act as."
+            )
+        return None
+    if args.command == "worker":
+        if asked is not None:
+            raise UserError(
+                "The worker runs every person's jobs, each in its owner's space; --as does not apply."
+            )
+        return None
+    account = os_account()
+    if asked is None:
+        return people.person_for(account)
+    if account not in people.config().admins:
+        raise UserError(f"Only an administrator named in the class file may use --as; {account} is not one.")
+    return people.person_for(asked)
 
 
 def run_and_follow(kind: str, params: dict, on_epoch=None, quiet: bool = False, job_id: int | None = None):
@@ -221,10 +279,11 @@ def _finish(job, keys: list[str]) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """`worker`: run queued jobs until stopped (or idle, with --idle-exit)."""
+    """`worker`: run queued jobs until stopped (or idle, with --idle-exit); --slot N for the
+    N-th of several workers serving one store."""
     from core.jobs import worker
 
-    return worker.main(once=args.once, idle_exit=args.idle_exit)
+    return worker.main(once=args.once, idle_exit=args.idle_exit, slot=args.slot)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -314,9 +373,12 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Parse argv and run the command; user errors print one line and exit with status 2 (an
     unusable workspace or file: one line, status 1), never a traceback."""
+    from core import people
+
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with people.acting_as(person_for_command(args)):  # their space for every path and job
+            return COMMANDS[args.command](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,9 +15,10 @@ if str(ROOT) not in sys.path:  # so `streamlit run dashboard/app.py` finds core/
 import streamlit as st  # noqa: E402
 from streamlit import config  # noqa: E402
 
-from dashboard import learn, state, warm, widgets  # noqa: E402
+from dashboard import identity, learn, state, warm, widgets  # noqa: E402
 
 st.set_page_config(page_title="fastai playground", page_icon=":material/school:", layout="wide")
+identity.enter_session()  # first: who this is, in which space (a sign-in screen stops here)
 if not config.get_option("global.appTest"):  # a real server: prepare what first visits would wait for
     warm.start()
 state.init()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import fsutil
+from core import fsutil, workspace
 from core import runs as runs_files
 from core.data.access import journals_stamp
 from core.data.journal import renames
@@ -20,7 +20,7 @@ def file_stamp(path) -> tuple | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _cached_crossval_result(path: str, stamp: tuple, job_id: int):
+def _cached_crossval_result(space: str, path: str, stamp: tuple, job_id: int):
     from core.train.crossval import load_result
 
     return load_result(job_id)
@@ -33,19 +33,19 @@ def crossval_result(job_id: int):
 
     path = result_path(job_id)
     stamp = file_stamp(path)
-    return None if stamp is None else _cached_crossval_result(str(path), stamp, job_id)
+    if stamp is None:
+        return None
+    return _cached_crossval_result(workspace.current_name(), str(path), stamp, job_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _renames(root: str, dataset: str, since: float, stamp: tuple) -> dict[str, str]:
+def _renames(space: str, root: str, dataset: str, since: float, stamp: tuple) -> dict[str, str]:
     return renames(dataset, since)
 
 
 def dataset_renames(dataset: str, since: float) -> dict[str, str]:
     """core.data.journal.renames, read again only when one of the dataset's journals changes."""
-    from core import workspace
-
-    return _renames(str(workspace.root()), dataset, since, journals_stamp(dataset))
+    return _renames(workspace.current_name(), str(workspace.root()), dataset, since, journals_stamp(dataset))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -65,6 +65,7 @@ def oos_frame(cv_id: int, interp, dataset: str) -> pd.DataFrame | None:
         return None
     renamed = dataset_renames(dataset, result["created"])
     key = (
+        workspace.current_name(),
         str(result_path(cv_id)),
         file_stamp(result_path(cv_id)),
         interp.run_id,

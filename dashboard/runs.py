@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from core import workspace
@@ -11,13 +13,22 @@ from core.jobs.worker import ensure_running, lock_holder, worker_alive
 
 
 @st.cache_resource(show_spinner=False)
-def _store_at(path: str) -> Store:
-    return Store(path)
+def _store_at(url: str, space: str) -> Store:
+    # one handle per store and space: a handle never answers for another person's space
+    return Store(url)
 
 
 def store() -> Store:
-    """The job store of the current workspace (one handle per server process)."""
-    return _store_at(str(workspace.db_path()))
+    """The job store of the current workspace ($PLAYGROUND_DB, else its SQLite file), as the current
+    space sees it (one handle per server process and space)."""
+    url = os.environ.get("PLAYGROUND_DB") or str(workspace.db_path())
+    return _store_at(url, workspace.current_name())
+
+
+def everyone() -> Store:
+    """The store's view of every person's jobs: a teacher's (and the laptop's); a learner gets a
+    UserError (core.jobs.store)."""
+    return store().everyone()
 
 
 def resolve_run(key: str, kind: str) -> int | None:

@@ -12,7 +12,7 @@ from core import tasks
 from core.fsutil import format_duration
 from core.jobs.snapshot import Snapshot, snapshot
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED
-from dashboard import figures, live, runs, state
+from dashboard import figures, identity, live, runs, state
 
 # Streamlit's Material icons (a font Streamlit serves), not emoji: they render without an emoji font.
 STATE_ICONS = {
@@ -79,7 +79,7 @@ def job_monitor(
         _finished_view(job_id, head, body)
         return first
 
-    @st.fragment(run_every=every)
+    @identity.fragment(run_every=every)
     def progress() -> None:
         snap = live.job_snapshot(runs.store(), job_id)
         if snap is None:
@@ -101,7 +101,7 @@ def job_monitor(
         if _due(f"worker_check_{job_id}", WORKER_CHECK_S):
             runs.keep_worker_alive()  # a worker that died is replaced (and its job marked failed)
 
-    @st.fragment(run_every=body_every)
+    @identity.fragment(run_every=body_every)
     def records() -> None:
         snap = live.full_snapshot(runs.store(), job_id)
         if snap is not None:
@@ -125,7 +125,7 @@ def _due(key: str, seconds: float) -> bool:
 def _finished_view(job_id: int, head, body) -> None:
     """A finished job's head and body, drawn once (a fragment: their buttons rerun only it)."""
 
-    @st.fragment
+    @identity.fragment
     def view() -> None:
         snap = snapshot(runs.store(), job_id)
         if snap is None:

@@ -14,6 +14,7 @@ from dashboard.views import (
     data_multi,
     data_overview,
     data_pipeline,
+    data_publish,
     data_ratings,
     data_seg,
     data_table,
@@ -51,6 +52,7 @@ st.caption(TEXT["intro"])
 data_choose.show_notice()
 
 name = data_choose.choose_dataset()
+data_publish.publish_panel(name)
 data_manage.manage_dataset(name)
 data_add.add_dataset()
 info, items = data_choose.load(name)

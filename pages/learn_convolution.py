@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from core import workspace
 from core.errors import UserError
 from core.labs import convolution as conv
 from core.runs import stamp as run_stamp
@@ -31,7 +32,7 @@ def load_preset() -> None:
 
 
 @st.cache_data(show_spinner=False, ttl="1m")
-def files_of(dataset: str) -> tuple[str, list[str]]:
+def files_of(space: str, dataset: str) -> tuple[str, list[str]]:
     """The dataset's folder and its image files (relative), as training lists them."""
     from core.data import access
 
@@ -46,7 +47,7 @@ def grey(path: str) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def model_of(run_id: int, stamp: str):
+def model_of(space: str, run_id: int, stamp: str):
     """The run's rebuilt model (None when it saved no weights); stamp names which one (runs.stamp)."""
     from core import runs
 
@@ -59,7 +60,7 @@ st.write(TEXT["intro"])
 dataset = st.session_state[state.DATASET]
 try:
     with st.spinner("Reading the dataset's folder…"):
-        root, files = files_of(dataset)
+        root, files = files_of(workspace.current_name(), dataset)
 except UserError as e:
     st.error(str(e))
     st.stop()
@@ -140,7 +141,7 @@ with learn.section(SLUG, "filters"):
     if run_id is not None:
         try:
             with st.spinner("Loading the run's model…"):
-                loaded = model_of(int(run_id), run_stamp(int(run_id)))
+                loaded = model_of(workspace.current_name(), int(run_id), run_stamp(int(run_id)))
         except UserError as e:
             st.error(str(e))
     if loaded is None:

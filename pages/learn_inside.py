@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from core import workspace
 from core.errors import UserError
 from core.jobs.store import DONE
 from core.labs import inside, memory
@@ -24,14 +25,14 @@ st.write(TEXT["intro"])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def stats(run_id: int, index: int) -> list[dict]:
+def stats(space: str, run_id: int, index: int) -> list[dict]:
     """Activation statistics of the run's model for one of its validation images."""
     _, _, x = learn_run.images(run_id, N_IMAGES)
     return inside.activation_stats(learn_run.loaded(run_id).model, x[index : index + 1])
 
 
 @st.cache_data(show_spinner=False, ttl="1m")
-def input_of(dataset: str) -> model_view.DatasetInput:
+def input_of(space: str, dataset: str) -> model_view.DatasetInput:
     """Classes, channels and image size of a dataset, as training sees them."""
     return model_view.dataset_input(dataset)
 
@@ -53,7 +54,7 @@ with learn.section(SLUG, "activations"):
         index = left.slider("Image", 0, len(x) - 1, 0, key=IMAGE, help=TEXT["image"])
         left.image(x[index].transpose(1, 2, 0), caption=f"label: {labels[index]}", width=96, clamp=True)
         right.caption(f"Run {run.run_id}: {run.config.arch} on {run.config.dataset}")
-        rows = stats(run.run_id, index)
+        rows = stats(workspace.current_name(), run.run_id, index)
         right.plotly_chart(figures.activation_stats(rows), key="inside_stats_chart")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.markdown(TEXT["batchnorm"])
@@ -88,7 +89,7 @@ with learn.section(SLUG, "memory"):
     st.markdown(TEXT["memory"])
     arch, dataset = st.session_state[state.ARCH], st.session_state[state.DATASET]
     try:
-        given = input_of(dataset)
+        given = input_of(workspace.current_name(), dataset)
         with st.spinner("Building the model…"):
             est = estimate_of(arch, given.n_classes, given.channels, given.size)
     except UserError as e:

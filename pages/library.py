@@ -6,6 +6,7 @@ from core.errors import UserError
 from core.serving import library, upload
 from dashboard import bundle_view, state
 from dashboard.text import sections
+from dashboard.views import model_publish
 
 IMPORT_ROUND = "library_import_round"  # bumped after an import, to empty the uploader
 CHOSEN = "library_model"  # the model picked below
@@ -72,10 +73,15 @@ if pending in by_name:
 if st.session_state.get(CHOSEN) not in by_name:
     st.session_state[CHOSEN] = models[0].name
 name = st.selectbox(
-    "Model", list(by_name), key=CHOSEN, help="The saved model to look at, download, rename or delete."
+    "Model",
+    list(by_name),
+    key=CHOSEN,
+    format_func=lambda n: f"{n} · published, read-only" if by_name[n].published else n,
+    help="The saved model to look at, download, rename or delete.",
 )
 info = by_name[name]
 bundle_view.model_details(info)
+model_publish.publish_panel(info, PENDING)
 bundle_view.download_buttons(info.name, key="library", task=info.task)
 if st.button(
     "Predict with this model",
@@ -86,6 +92,8 @@ if st.button(
     st.session_state[state.PREDICT_MODEL] = info.name
     st.switch_page("../pages/predict.py")
 
+if info.published:  # read-only: its copy can be renamed or deleted instead
+    st.stop()
 with st.expander("Rename or delete", icon=":material/edit:"):
     new_name = st.text_input(
         "New name",

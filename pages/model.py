@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import tasks
+from core import tasks, workspace
 from core.errors import UserError
 from core.train.archs import ARCHS
 from dashboard import model_view, state
@@ -18,7 +18,7 @@ st.write(TEXT["intro"])
 
 
 @st.cache_data(show_spinner=False, ttl="1m")
-def input_of(dataset: str) -> model_view.DatasetInput:
+def input_of(space: str, dataset: str) -> model_view.DatasetInput:
     """Classes, channels and image size of a dataset, as training will see them (cached)."""
     return model_view.dataset_input(dataset)
 
@@ -54,7 +54,7 @@ if task.inputs != "images":  # a table or ratings network: shaped by its data's 
 
 try:
     with st.spinner("Reading the dataset's folder (the first time, Digits is written out)…"):
-        given = input_of(dataset)
+        given = input_of(workspace.current_name(), dataset)
 except UserError as e:
     st.error(str(e))
     st.stop()

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core import people
 from dashboard import runs, state
 from dashboard.views import queue, runs_compare, runs_detail, runs_table
 
@@ -11,6 +12,9 @@ st.caption(runs_table.TEXT["intro"])
 runs_table.notice()
 with st.expander("Queue", icon=":material/queue:", expanded=bool(runs.active_jobs())):
     queue.lanes_panel(every="2s")
+if people.is_teacher():
+    with st.expander("Everyone's jobs (teacher)", icon=":material/groups:"):
+        queue.class_panel()
 
 frame = runs_table.all_runs()
 if frame.empty and not runs_table.picked():

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import tasks
+from core import tasks, workspace
 from core.data import access, datasets
 from core.errors import UserError
 from core.train.schedule import GROUPS, preview
@@ -19,10 +19,15 @@ if notice := st.session_state.get(state.TRAIN_NOTICE):
 
 
 @st.cache_data(show_spinner=False, ttl=30)
-def n_train_of(name: str) -> int:
-    """How many training examples (images, rows or ratings) a dataset has, without decoding any."""
+def _n_train_of(space: str, name: str) -> int:
+    """How many training examples (images, rows or ratings) a dataset of space has, without decoding any."""
     items = access.items(name)
     return sum(not v for v in items.is_valid)
+
+
+def n_train_of(name: str) -> int:
+    """How many training examples the current person's dataset called name has (cached per space)."""
+    return _n_train_of(workspace.current_name(), name)
 
 
 try:
@@ -36,7 +41,7 @@ for problem in form.problems:
 
 
 @st.cache_data(show_spinner=False, ttl=30)
-def pixels_note(name: str, size: int | None) -> str:
+def pixels_note(space: str, name: str, size: int | None) -> str:
     """Whether an image dataset's pixels are held in memory or streamed from disk, at size."""
     from core.data import loaders
 
@@ -45,7 +50,9 @@ def pixels_note(name: str, size: int | None) -> str:
 
 if tasks.get(cfg.task).inputs == "images" and not form.problems:
     try:
-        st.caption(f"Pixels: {pixels_note(cfg.dataset, cfg.size)}.", help=TEXT["pixels"])
+        st.caption(
+            f"Pixels: {pixels_note(workspace.current_name(), cfg.dataset, cfg.size)}.", help=TEXT["pixels"]
+        )
     except UserError as e:
         st.caption(md(e))
 

@@ -48,10 +48,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(workspace: Path, timeout: float = 60):
-    """Run `streamlit run dashboard/app.py` on 127.0.0.1; yields its base URL."""
-    port = free_port()
-    env = dict(os.environ, PLAYGROUND_WORKSPACE=str(workspace), PYTHONUNBUFFERED="1")
+def streamlit_server(
+    workspace: Path,
+    timeout: float = 60,
+    *,
+    port: int | None = None,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+):
+    """Run `streamlit run dashboard/app.py` on 127.0.0.1; yields its base URL.
+
+    port: a free one unless given; args: more `streamlit run` options; env: more variables.
+    """
+    port = port or free_port()
+    env = {**os.environ, "PLAYGROUND_WORKSPACE": str(workspace), "PYTHONUNBUFFERED": "1", **(env or {})}
     log = open(workspace / "streamlit.log", "w")
     proc = subprocess.Popen(
         [
@@ -68,6 +78,7 @@ def streamlit_server(workspace: Path, timeout: float = 60):
             "true",
             "--browser.gatherUsageStats",
             "false",
+            *args,
         ],
         cwd=ROOT,
         env=env,
@@ -136,5 +147,18 @@ def browser_page():
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
+def chromium():
+    """The system Chromium under Playwright; each person gets their own browser.new_context()."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
         finally:
             browser.close()

@@ -6,7 +6,11 @@ Paths of the app and the repository live in tests/apptest.py (ROOT, APP); fixtur
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,3 +80,48 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory) -> Iterator[str]:
+    """A PostgreSQL server for the session: $PLAYGROUND_TEST_PG, else one tests/pg.py starts on
+    127.0.0.1 (skipped when PostgreSQL is not installed, unless REQUIRE_PG=1). Tests take a
+    database of their own from it (pg_database)."""
+    from tests import pg
+
+    given = os.environ.get("PLAYGROUND_TEST_PG", "").strip()
+    if given:
+        yield given
+        return
+    if not pg.available():
+        if os.environ.get("REQUIRE_PG") == "1":
+            pytest.fail("REQUIRE_PG=1 but PostgreSQL is not installed (no initdb).")
+        pytest.skip("PostgreSQL is not installed; the store's PostgreSQL tests need it.")
+    folder = Path(tempfile.mkdtemp(prefix="playground-pg-"))
+    try:
+        yield pg.start(folder)
+    finally:
+        pg.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database(pg_url, monkeypatch) -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own (dropped afterwards), set as PLAYGROUND_DB,
+    so this test's stores, workers and locks are independent of every other test's."""
+    import psycopg
+
+    from core.jobs import db
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    url = pg_url.rsplit("/", 1)[0] + "/" + name
+    monkeypatch.setenv(db.ENV_VAR, url)
+    saved = dict(workspace.LOCK_BACKEND)
+    yield url
+    db.close_pg(url)
+    workspace.LOCK_BACKEND.clear()
+    workspace.LOCK_BACKEND.update(saved)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

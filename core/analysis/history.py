@@ -16,9 +16,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from core import runs, tasks
+from core import runs, tasks, workspace
 from core.config import TrainConfig
 from core.errors import UserError
+from core.jobs.db import Dialect
 from core.jobs.store import ACTIVE, Job, Store
 
 MAX_NAME = 120  # characters of a run's name
@@ -32,36 +33,39 @@ COLUMNS = [
 ]  # fmt: skip
 
 _CONFIG_FIELDS = ("arch", "lr", "lr_low", "bs", "wd", "epochs", "schedule", "freeze_epochs", "seed")
+_TEXT_FIELDS = ("arch", "schedule")  # the rest are numbers
 
 # The run's last epoch record, for runs without a result yet (running, failed): the table still
 # shows how far they got.
 _LAST_EPOCH = "(SELECT {col} FROM epochs e WHERE e.job_id = j.id ORDER BY e.epoch DESC LIMIT 1)"
 
 
-def _runs_sql(where: str) -> str:
-    config = ",\n".join(f"json_extract(j.params, '$.config.{f}') AS {f}" for f in _CONFIG_FIELDS)
-    metric_path = "'$.\"' || m.metric || '\"'"
+def _runs_sql(d: Dialect, where: str) -> str:
+    def cfg(field: str) -> str:
+        return (d.json_text if field in _TEXT_FIELDS else d.json_num)("j.params", "config", field)
+
+    config = ",\n".join(f"{cfg(f)} AS {f}" for f in _CONFIG_FIELDS)
     return f"""
         SELECT j.id, j.name, j.note,
             CASE WHEN j.sweep_id IS NOT NULL THEN 'sweep'
-                 WHEN json_extract(j.params, '$.retrain_of') IS NOT NULL THEN 'retrain'
-                 WHEN j.parent IS NOT NULL OR json_extract(j.params, '$.continue') IS NOT NULL
+                 WHEN {d.json_text("j.params", "retrain_of")} IS NOT NULL THEN 'retrain'
+                 WHEN j.parent IS NOT NULL OR {d.json_text("j.params", "continue")} IS NOT NULL
                       THEN 'continued'
                  ELSE 'train' END AS kind,
-            json_extract(j.params, '$.config.dataset') AS dataset,
-            coalesce(j.task, json_extract(j.params, '$.config.task')) AS task,
+            {d.json_text("j.params", "config", "dataset")} AS dataset,
+            coalesce(j.task, {d.json_text("j.params", "config", "task")}) AS task,
             {config},
-            json_extract(j.params, '$.config.augment') AS augment,
+            {d.json_num("j.params", "config", "augment")} AS augment,
             m.metric AS metric_name,
-            coalesce(json_extract(j.result, {metric_path}),
-                     {_LAST_EPOCH.format(col=f"json_extract(e.metrics, {metric_path})")}) AS metric,
-            coalesce(json_extract(j.result, '$.valid_loss'), {_LAST_EPOCH.format(col="e.valid_loss")})
+            coalesce({d.json_num("j.result", expr="m.metric")},
+                     {_LAST_EPOCH.format(col=d.json_num("e.metrics", expr="m.metric"))}) AS metric,
+            coalesce({d.json_num("j.result", "valid_loss")}, {_LAST_EPOCH.format(col="e.valid_loss")})
                 AS valid_loss,
-            coalesce(json_extract(j.result, '$.seconds'),
+            coalesce({d.json_num("j.result", "seconds")},
                      (SELECT sum(e.seconds) FROM epochs e WHERE e.job_id = j.id)) AS seconds,
-            json_extract(j.result, '$.images_per_second') AS images_per_second,
+            {d.json_num("j.result", "images_per_second")} AS images_per_second,
             j.state, j.created, j.parent, j.sweep_id,
-            json_extract(j.result, '$.data_fingerprint') AS data_fingerprint,
+            {d.json_text("j.result", "data_fingerprint")} AS data_fingerprint,
             j.deleted
         FROM jobs j LEFT JOIN metrics m ON m.task = coalesce(j.task, 'single_label')
         WHERE j.kind = 'train' {where}
@@ -82,16 +86,19 @@ def runs_frame(
 
     dataset, arch and state keep exact matches (state may be several); text keeps runs whose id,
     name, note, dataset or architecture contains it (any case). Deleted runs are left out unless
-    include_deleted. One SQL query over the job store: no file is read.
+    include_deleted. One SQL query over the job store: no file is read. Only the current space's
+    runs, unless the store sees everyone (a teacher's store.everyone()).
     """
-    where, args = [], []
+    d = store.dialect
+    scope, args = store.scope("j")
+    where = [scope.removeprefix(" AND ")] if scope else []
     if not include_deleted:
         where.append("j.deleted IS NULL")
     if dataset:
-        where.append("json_extract(j.params, '$.config.dataset') = ?")
+        where.append(f"{d.json_text('j.params', 'config', 'dataset')} = ?")
         args.append(dataset)
     if arch:
-        where.append("json_extract(j.params, '$.config.arch') = ?")
+        where.append(f"{d.json_text('j.params', 'config', 'arch')} = ?")
         args.append(arch)
     if state:
         states = [state] if isinstance(state, str) else list(state)
@@ -100,14 +107,14 @@ def runs_frame(
     if text and text.strip():
         haystack = (
             "coalesce(j.name, '') || ' ' || coalesce(j.note, '') || ' ' || j.id || ' ' || "
-            "coalesce(json_extract(j.params, '$.config.dataset'), '') || ' ' || "
-            "coalesce(json_extract(j.params, '$.config.arch'), '')"
+            f"coalesce({d.json_text('j.params', 'config', 'dataset')}, '') || ' ' || "
+            f"coalesce({d.json_text('j.params', 'config', 'arch')}, '')"
         )
         where.append(f"instr(lower({haystack}), lower(?)) > 0")
         args.append(text.strip())
     metrics = [(name, t.main_metric) for name, t in tasks.TASKS.items()]
     cte = "WITH metrics(task, metric) AS (VALUES " + ", ".join("(?, ?)" for _ in metrics) + ")"
-    sql = cte + _runs_sql("".join(f" AND {w}" for w in where))
+    sql = cte + _runs_sql(d, "".join(f" AND {w}" for w in where))
     rows = store.read(sql, (*[v for pair in metrics for v in pair], *args))
     frame = pd.DataFrame([tuple(r) for r in rows], columns=COLUMNS)
     frame["augment"] = frame["augment"].map(lambda v: None if v is None else bool(v)).astype(object)
@@ -166,7 +173,7 @@ def delete(store: Store, run_id: int) -> None:
             raise UserError(f"Run {run_id} is {state.lower()}; stop it before deleting it.")
         user = con.execute(
             f"SELECT id FROM jobs WHERE state IN ({', '.join('?' * len(ACTIVE))}) AND "
-            "(parent = ? OR json_extract(params, '$.source_run') = ?) ORDER BY id LIMIT 1",
+            f"(parent = ? OR {store.dialect.json_num('params', 'source_run')} = ?) ORDER BY id LIMIT 1",
             (*ACTIVE, job.id, job.id),
         ).fetchone()
         if user is not None:
@@ -175,7 +182,8 @@ def delete(store: Store, run_id: int) -> None:
             )
         con.execute("UPDATE jobs SET deleted = ? WHERE id = ?", (time.time(), job.id))
     try:
-        runs.move_to_trash(job.id)
+        with workspace.use_space(job.owner):  # a teacher's everyone() view: the owner's folder
+            runs.move_to_trash(job.id)
     except BaseException:
         with store.transaction() as con:  # the folder stayed where it was: so does the run
             con.execute("UPDATE jobs SET deleted = NULL WHERE id = ?", (job.id,))
@@ -187,7 +195,8 @@ def restore(store: Store, run_id: int) -> None:
     job = get_run(store, run_id)
     if job.deleted is None:
         raise UserError(f"Run {run_id} is not in the trash.")
-    runs.restore_from_trash(job.id)  # first the folder: a run listed again always has its files
+    with workspace.use_space(job.owner):  # first the folder: a run listed again always has its files
+        runs.restore_from_trash(job.id)
     with store.transaction() as con:
         con.execute("UPDATE jobs SET deleted = NULL WHERE id = ?", (job.id,))
 
@@ -217,10 +226,18 @@ def repeat_with_seeds(store: Store, run_id: int, n: int = 2) -> list[int]:
         raise UserError(f"Run {run_id} is in the trash; restore it first.")
     cfg = _config(job).validate()
     key = _same_but_seed(cfg.to_dict())
+    room = store.room()
+    if room is not None and room < n:
+        raise UserError(
+            f"You may queue {room} more job{'s' if room != 1 else ''} now (the class's fair share); "
+            f"{n} were asked. Wait for a run to finish, or ask for fewer seeds."
+        )
+    d, (scope, scope_args) = store.dialect, store.scope()
     rows = store.read(
         "SELECT params FROM jobs WHERE kind = 'train' AND parent IS ? AND "
-        "json_extract(params, '$.config.dataset') = ? AND json_extract(params, '$.config.arch') = ?",
-        (job.parent, cfg.dataset, cfg.arch),
+        f"{d.json_text('params', 'config', 'dataset')} = ? AND {d.json_text('params', 'config', 'arch')} = ?"
+        + scope,
+        (job.parent, cfg.dataset, cfg.arch, *scope_args),
     )
     used = set()
     for row in rows:

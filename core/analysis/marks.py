@@ -37,7 +37,14 @@ def load_marks(dataset: str) -> dict[str, dict]:
 
 
 def edit_marks(dataset: str, change: Callable[[dict], None]) -> dict[str, dict]:
-    """Apply change(marks) to the stored marks under the marks' lock, saved atomically; the result."""
+    """Apply change(marks) to the stored marks under the marks' lock, saved atomically; the result.
+    A published dataset (read-only for everyone) takes no marks: its refusal says how to copy it."""
+    from core.data.datasets import is_published
+
+    if is_published(dataset):
+        from core import publish
+
+        raise publish.read_only(dataset)
     path = marks_path(dataset)
     name = "marks-" + lock_name(dataset).removeprefix("dataset-")
     with workspace.space().lock(name, MARKS_WAIT, "The marks are being saved; try again."):

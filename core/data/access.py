@@ -47,33 +47,39 @@ def _depths() -> dict[str, int]:
     return _held.depths
 
 
-def holds(dataset: str) -> bool:
-    """True when this thread holds the dataset's lock."""
-    return _depths().get(lock_name(dataset), 0) > 0
+def _key(dataset: str, space: str | None) -> str:
+    """A held lock's key in this thread: the space it is taken in, and its name."""
+    return f"{workspace.current_name() if space is None else space}/{lock_name(dataset)}"
+
+
+def holds(dataset: str, space: str | None = None) -> bool:
+    """True when this thread holds the dataset's lock (in space; the current one by default)."""
+    return _depths().get(_key(dataset, space), 0) > 0
 
 
 @contextlib.contextmanager
-def lock(dataset: str, wait: float | None = None) -> Iterator[None]:
+def lock(dataset: str, wait: float | None = None, space: str | None = None) -> Iterator[None]:
     """Hold the dataset's lock for the `with` block (no recovery; see `dataset` for that).
 
     Re-entrant within a thread. Waits up to `wait` seconds (LOCK_WAIT by default), then raises
-    workspace.Busy saying the dataset is busy.
+    workspace.Busy saying the dataset is busy. space: the space whose lock it is (the current one
+    by default; workspace.PUBLISHED for a dataset a teacher published).
     """
-    name, depths = lock_name(dataset), _depths()
-    if depths.get(name):
-        depths[name] += 1
+    key, depths = _key(dataset, space), _depths()
+    if depths.get(key):
+        depths[key] += 1
         try:
             yield
         finally:
-            depths[name] -= 1
+            depths[key] -= 1
         return
     busy = BUSY.format(dataset=dataset)
-    with workspace.space().lock(name, LOCK_WAIT if wait is None else wait, busy):
-        depths[name] = 1
+    with workspace.space(space).lock(lock_name(dataset), LOCK_WAIT if wait is None else wait, busy):
+        depths[key] = 1
         try:
             yield
         finally:
-            depths.pop(name, None)
+            depths.pop(key, None)
 
 
 def journals_stamp(dataset: str) -> tuple:
@@ -108,10 +114,16 @@ def needs_recovery(dataset: str) -> bool:
 
 def _info(dataset: str | DatasetInfo) -> DatasetInfo:
     info = dataset if isinstance(dataset, DatasetInfo) else resolve(dataset)
-    # The folder must be named inside the datasets folder; a link placed there by whoever runs the
-    # server (a large dataset kept elsewhere) is theirs to make, and resolve() refuses user names
-    # that lead out.
-    if Path(os.path.abspath(info.path)).parent != workspace.subdir("datasets"):
+    # The folder must be named inside the datasets folder (the current space's, or the published
+    # space's for a published one); a link placed there by whoever runs the server (a large dataset
+    # kept elsewhere) is theirs to make, and resolve() refuses user names that lead out.
+    if info.published:
+        from core import publish
+
+        home = publish.published_dir("datasets")
+    else:
+        home = workspace.subdir("datasets")
+    if Path(os.path.abspath(info.path)).parent != home:
         raise PathEscapeError(f"The dataset {info.name!r} is not inside the workspace's datasets folder.")
     return info
 
@@ -121,13 +133,31 @@ def dataset(name: str | DatasetInfo, wait: float | None = None) -> Iterator[Data
     """Lock a dataset and finish or roll back any change a crash cut short; yields its DatasetInfo.
 
     Built-ins are written out first (before the lock). Inside the block the files are as the
-    last complete change left them, and no other process or thread changes or reads them.
+    last complete change left them, and no other process or thread changes or reads them. A
+    published dataset is locked in the published space and never changed, so never recovered.
     """
     info = _info(name)
+    if info.published:
+        with lock(info.name, wait, space=workspace.PUBLISHED):
+            yield info
+        return
     first = not holds(info.name)
     with lock(info.name, wait):
         if first and needs_recovery(info.name):
             changes.recover_locked(info.name)
+        yield info
+
+
+@contextlib.contextmanager
+def for_writing(name: str | DatasetInfo, wait: float | None = None) -> Iterator[DatasetInfo]:
+    """`dataset`, for a change: a published dataset (read-only for everyone) is refused with a
+    sentence saying how to get a copy of one's own."""
+    info = _info(name)
+    if info.published:
+        from core import publish
+
+        raise publish.read_only(info.name)
+    with dataset(info, wait) as info:
         yield info
 
 
@@ -157,7 +187,7 @@ def move_to_trash(name: str | DatasetInfo, files: list[str]) -> Path:
     """
     from core.data import places
 
-    with dataset(name) as info:
+    with for_writing(name) as info:
         actions = []
         for rel in files:
             path = places.check_file(info.path, rel)
@@ -174,13 +204,13 @@ def move_to_trash(name: str | DatasetInfo, files: list[str]) -> Path:
 
 def apply_change(name: str, record: dict, actions: Sequence[changes.FileAction]) -> changes.ApplyReport:
     """Apply deletes and relabels as one journalled change (see core.data.changes.apply_locked)."""
-    with dataset(name) as info:
+    with for_writing(name) as info:
         return changes.apply_locked(info.name, record, actions)
 
 
 def undo_last(name: str) -> changes.UndoReport:
     """Reverse the dataset's most recent applied change (see core.data.changes.undo_last_locked)."""
-    with dataset(name) as info:
+    with for_writing(name) as info:
         return changes.undo_last_locked(info.name)
 
 

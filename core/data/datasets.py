@@ -41,6 +41,7 @@ class DatasetInfo:
     description: str
     default_size: int = 32
     task: str = "single_label"  # the kind of problem its layout is for (core/tasks)
+    published: bool = False  # a teacher published it to the class (core.publish): read-only
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,38 @@ def builtin_names() -> list[str]:
 
 
 def available() -> list[str]:
-    """Every dataset name that can be trained on now: built-ins, synthetic, workspace folders."""
+    """Every dataset name that can be trained on now: built-ins, synthetic, the current space's
+    folders, then what a teacher published to the class (one of the person's own shadows it)."""
+    from core import publish
+
     root = workspace.subdir("datasets")
     own = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return builtin_names() + list(SYNTHETIC) + [n for n in own if n not in BUILTINS]
+    own = [n for n in own if n not in BUILTINS]
+    shared = [n for n in publish.published_names("datasets") if n not in BUILTINS and n not in own]
+    return builtin_names() + list(SYNTHETIC) + own + shared
+
+
+def is_published(name: str) -> bool:
+    """True when name is a published dataset that the current person has no own dataset of that name
+    to shadow (what resolve() finds is read-only)."""
+    from core import publish
+
+    if name in BUILTINS or publish.published_path("datasets", name) is None:
+        return False
+    return not _own_path(name)
+
+
+def _own_path(name: str) -> Path | None:
+    """The current space's folder of the dataset called name, or None (names that would leave
+    the datasets folder are None too)."""
+    root = workspace.subdir("datasets")
+    try:
+        path = workspace.safe_join(root, name)
+    except UserError:
+        return None
+    if not name or path.parent != root or not path.is_dir():
+        return None
+    return path
 
 
 def resolve(name: str) -> DatasetInfo:
@@ -130,12 +159,12 @@ def resolve(name: str) -> DatasetInfo:
 
         module, _, function = GENERATED[name].partition(":")
         return getattr(importlib.import_module(module), function or "info")()
-    root = workspace.subdir("datasets")
-    try:
-        path = workspace.safe_join(root, name)
-    except UserError:
-        path = None
-    if not name or path is None or path.parent != root or not path.is_dir():
+    path, published = _own_path(name), False
+    if path is None:
+        from core import publish
+
+        path, published = publish.published_path("datasets", name), True
+    if path is None:
         choices = ", ".join(available())
         raise UserError(f"Unknown dataset {name!r}. Choose one of: {choices}.")
     meta = _read_meta(path)
@@ -149,6 +178,7 @@ def resolve(name: str) -> DatasetInfo:
         meta.get("description", ""),
         int(meta.get("default_size", 64)),
         task,
+        published,
     )
 
 

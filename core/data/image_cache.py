@@ -1,7 +1,8 @@
 """The decoded-image cache: every image of a dataset decoded once to uint8 N×C×H×W on disk.
 
 Images are decoded DECODE_CHUNK at a time straight into a .npy file (core.data.tensor_cache),
-never all held in memory, and the file is published atomically under workspace/cache/, keyed
+never all held in memory, and the file is published atomically under workspace/cache/ (or
+PLAYGROUND_CACHE_DIR on the machine's own disk, tensor_cache.cache_dir), keyed
 by the files' names, sizes and times and the image size. Within the cache budget the array is
 read whole into memory; over it, it comes back memory-mapped and loaders stream its rows.
 """

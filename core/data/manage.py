@@ -30,6 +30,10 @@ def _folder(name: str) -> Path:
     """workspace/datasets/<name> of a dataset of the workspace, refusing built-ins and unknown names."""
     if name in datasets.BUILTINS:
         raise UserError(f"{name} is a built-in dataset; it cannot be deleted or renamed.")
+    if datasets.is_published(name):
+        from core import publish
+
+        raise publish.read_only(name)
     root = workspace.subdir("datasets")
     path = workspace.safe_join(root, name)
     if path.parent != root or not path.is_dir() or path.is_symlink():

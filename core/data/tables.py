@@ -273,7 +273,7 @@ def save_roles(name: str, roles: TableRoles | RatingRoles, split: Split, task: s
     """
     from core.data import access, datasets
 
-    with access.dataset(name) as info:
+    with access.for_writing(name) as info:
         folder = Path(info.path)
         ratings = isinstance(roles, RatingRoles)
         raw = _read(folder / (RATINGS_CSV if ratings else TABLE_CSV))

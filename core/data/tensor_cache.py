@@ -1,7 +1,8 @@
 """Decoded arrays cached on disk as .npy files: written in chunks, opened whole or memory-mapped.
 
 An array is made once (images, masks) by a writer that appends rows to a temp .npy file, so a
-decode never holds every pixel in memory, then published atomically under workspace/cache/.
+decode never holds every pixel in memory, then published atomically under workspace/cache/
+(or under PLAYGROUND_CACHE_DIR, a folder on the machine's own disk: see cache_dir).
 When it fits the cache budget (PLAYGROUND_CACHE_BUDGET, see cache_budget) it is read whole into
 memory, as before; when it does not, it is opened read-only with mmap_mode="r" and loaders read
 their batches from it (DiskRows), so a dataset larger than memory still trains.
@@ -24,6 +25,7 @@ import torch
 from core import fsutil, workspace
 from core.errors import ConfigError, UserError
 
+ENV_DIR = "PLAYGROUND_CACHE_DIR"  # a folder on this machine's own disk for the decoded arrays
 ENV_BUDGET = "PLAYGROUND_CACHE_BUDGET"  # bytes of decoded pixels kept in memory ("2G", "512M" too)
 DEFAULT_BUDGET = 4 * 2**30  # when the machine's memory cannot be read
 MEMORY_ENTRIES = 4  # arrays kept per process (each clean-up makes a new one)
@@ -81,9 +83,27 @@ def as_tensor(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
+def cache_dir() -> Path:
+    """The folder of decoded arrays, created: the current space's cache/ in the workspace, or,
+    with PLAYGROUND_CACHE_DIR set (each machine of a cluster keeps its own on local disk, not on
+    the shared workspace), a folder per space under it."""
+    local = os.environ.get(ENV_DIR, "").strip()
+    if not local:
+        return workspace.subdir("cache")
+    try:
+        folder = Path(local).expanduser().resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        name = workspace.current_name()  # laid out as the workspace: spaces/<name>, or the top
+        return workspace.subdir_of(workspace.subdir_of(folder, "spaces"), name) if name else folder
+    except OSError as e:
+        raise UserError(
+            f"{ENV_DIR}={local} must name a folder the playground can write ({e.strerror or e})."
+        ) from e
+
+
 def cache_path(key: str) -> Path:
     """Where the array cached under key lives."""
-    return workspace.subdir("cache") / f"{key}.npy"
+    return cache_dir() / f"{key}.npy"
 
 
 class NpyWriter:
@@ -158,7 +178,7 @@ def open_cached(path: Path) -> np.ndarray:
 
 
 def cached_array(key: str, write: Callable[[Path], None]) -> np.ndarray:
-    """The array cached under key: from memory, else from workspace/cache/<key>.npy, else made by
+    """The array cached under key: from memory, else from cache_dir()/<key>.npy, else made by
     write(tmp), which writes a whole .npy file at tmp a chunk at a time, published atomically.
 
     A damaged cache file is made again. Arrays over the cache budget come back memory-mapped

@@ -1,20 +1,31 @@
-"""The SQLite job store: jobs and their live records, shared by the dashboard, CLI and worker."""
+"""The job store: jobs and their live records, shared by the dashboard, CLI and workers.
+
+One interface on two backends (core.jobs.db): an SQLite file in the workspace (the default) or
+a PostgreSQL server (PLAYGROUND_DB=postgresql://…) that workers on several machines share.
+Each job belongs to the space that queued it (its owner); a Store sees only the current
+space's jobs unless it was made for everyone (workers) or is a teacher's `everyone()` view.
+The worker side (claims, heartbeats, recovery) lives in core.jobs.claims, the records of
+batches and epochs in core.jobs.records.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from core import workspace
-from core.jobs.schema import migrate
+from core import people, workspace
+from core.errors import UserError
+from core.jobs import db
+from core.jobs.claims import WorkerSide
+from core.jobs.locks import lock_key, register
+from core.jobs.records import Records
+from core.jobs.schema import migrate, migrate_postgres
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -24,7 +35,10 @@ KINDS = ("train", "lr_find", "crossval", "download", "memory", "wait")
 # device, while an I/O job (a download) progresses beside it.
 LANES = {"compute": ("train", "lr_find", "crossval", "memory", "wait"), "io": ("download",)}
 LANE_OF = {kind: lane for lane, kinds in LANES.items() for kind in kinds}
-_FIELD = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")  # a JSON path latest() may match on
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a parameter name latest() may match on
+_migrated: set[str] = set()  # PostgreSQL stores whose schema this process has checked
+if db.is_postgres(_shared := os.environ.get(db.ENV_VAR, "").strip()):
+    register(_shared)  # space locks are advisory from the start, before any Store is opened
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,9 @@ class Job:
     deleted: float | None = None  # when it was moved to the trash
     traceback: str | None = None  # a failed job's traceback (the run history shows its tail)
     lane: str | None = None  # the worker loop that runs it (LANES)
+    owner: str = ""  # the space of the person who queued it ('' alone on a laptop)
+    attempts: int = 0  # how many times a worker started it (a cluster never runs one twice)
+    worker: str | None = None  # "host:pid" of the worker that runs (or ran) it
 
     @property
     def finished_state(self) -> bool:
@@ -61,9 +78,10 @@ class Job:
 
 
 _OPTIONAL = ("task", "name", "note", "parent", "sweep_id", "deleted", "traceback", "lane")
+_OPTIONAL += ("owner", "attempts", "worker")
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row) -> Job:
     return Job(
         id=row["id"],
         kind=row["kind"],
@@ -83,47 +101,96 @@ def _job(row: sqlite3.Row) -> Job:
     )
 
 
-class Store:
-    """A handle on the store; each thread gets its own SQLite connection."""
+class Store(WorkerSide, Records):
+    """A handle on the store; each thread gets its own connection.
 
-    def __init__(self, path: Path | str | None = None):
-        self.path = Path(path) if path else workspace.db_path()
+    url: an SQLite file or a postgresql:// address (None: $PLAYGROUND_DB, else the workspace's
+    runs.sqlite). everyone: see every owner's jobs (workers, the dispatcher), instead of the
+    current space's only.
+    """
+
+    def __init__(self, url: Path | str | None = None, *, everyone: bool = False):
+        self.url = db.resolve(url)
+        self.shared = db.is_postgres(self.url)
+        self.dialect = db.POSTGRES if self.shared else db.SQLITE
+        self.path: Path | str = self.url if self.shared else Path(self.url)  # for old callers
+        self._everyone = everyone
         self._local = threading.local()
-        migrate(self._con())
+        if self.shared:
+            register(self.url)
+            if self.url not in _migrated:
+                migrate_postgres(self._con())
+                _migrated.add(self.url)
+        else:
+            migrate(self._con())
 
-    def _con(self) -> sqlite3.Connection:
+    def _con(self):
+        if self.shared:
+            return db.pg_connection(self.url)
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
+            con = self._local.con = db.sqlite_connection(self.url)
         return con
 
     class _Tx:
-        def __init__(self, con: sqlite3.Connection, immediate: bool):
-            self.con, self.immediate = con, immediate
+        def __init__(self, con, begin: str):
+            self.con, self.begin = con, begin
 
-        def __enter__(self) -> sqlite3.Connection:
-            self.con.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+        def __enter__(self):
+            self.con.execute(self.begin)
             return self.con
 
         def __exit__(self, exc_type, *_):
             self.con.execute("ROLLBACK" if exc_type else "COMMIT")
 
     def _tx(self, immediate: bool = True) -> Store._Tx:
-        return Store._Tx(self._con(), immediate)
+        return Store._Tx(self._con(), self.dialect.begin if immediate else "BEGIN")
 
     def transaction(self, immediate: bool = True) -> Store._Tx:
         """`with store.transaction() as con:` for modules that keep their own tables in the store
-        (sweeps, run history): one transaction on this thread's connection (rows as sqlite3.Row)."""
+        (sweeps, run history): one transaction on this thread's connection; con.execute takes
+        the store's SQL (core.jobs.db) and its rows read like sqlite3.Row."""
         return self._tx(immediate)
 
-    def read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query on this thread's connection."""
+    def read(self, sql: str, args: tuple = ()) -> list:
+        """Rows of a read-only query on this thread's connection (no owner filter: see scope())."""
         return self._con().execute(sql, args).fetchall()
+
+    # --- whose jobs -------------------------------------------------------------------
+
+    @property
+    def sees_everyone(self) -> bool:
+        """True when this store reads and changes every owner's jobs."""
+        return self._everyone
+
+    def everyone(self) -> Store:
+        """A view of the same store that sees every owner's jobs: for a teacher, or with no
+        person set (a laptop, the CLI, a worker); a learner gets UserError."""
+        if people.current() is not None and not people.is_teacher():
+            raise UserError("Only a teacher sees everyone's jobs.")
+        return Store(self.url, everyone=True)
+
+    def scope(self, alias: str = "", column: str = "owner") -> tuple[str, list]:
+        """(" AND <alias.>owner = ?", [space]) limiting a query to the current space's rows, or
+        ("", []) for a store that sees everyone."""
+        if self._everyone:
+            return "", []
+        return f" AND {alias + '.' if alias else ''}{column} = ?", [workspace.current_name()]
+
+    def _owns(self, job_id: int) -> bool:
+        where, args = self.scope()
+        return bool(self.read(f"SELECT 1 FROM jobs WHERE id = ?{where}", (job_id, *args)))
+
+    def room(self, owner: str | None = None) -> int | None:
+        """How many more jobs the owner (the current space) may queue under the class's fair
+        share (people.config().max_jobs); None when there is no limit."""
+        limit = people.config().max_jobs
+        if limit is None:
+            return None
+        owner = workspace.current_name() if owner is None else owner
+        sql = "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN (?, ?)"
+        (n,) = self.read(sql, (owner, *ACTIVE))[0]
+        return max(0, limit - int(n))
 
     # --- jobs -------------------------------------------------------------------------
 
@@ -135,35 +202,65 @@ class Store:
         parent: int | None = None,
         sweep_id: int | None = None,
         name: str | None = None,
+        owner: str | None = None,
     ) -> int:
-        """Queue a job; returns its id. parent: the run it continues (a retrain's source by default)."""
+        """Queue a job for owner (the current space); returns its id. parent: the run it
+        continues (a retrain's source by default). Refused (UserError) past the fair share."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
+        mine = workspace.current_name()
+        owner = mine if owner is None else owner
+        if owner != mine and not self._everyone:
+            raise UserError("A job can only be queued in your own space.")
         if parent is None and params.get("retrain_of") is not None:
             parent = int(params["retrain_of"])
+        limit = people.config().max_jobs
         with self._tx() as con:
+            if limit is not None:
+                if self.shared:  # two pages of one person submitting at once count one by one
+                    con.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(f"submit/{owner}"),))
+                sql = "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN (?, ?)"
+                (n,) = con.execute(sql, (owner, *ACTIVE)).fetchone()
+                if n >= limit:
+                    raise UserError(
+                        f"{'You already have' if owner == mine else f'{owner} already has'} {n} jobs "
+                        f"queued or running, the most one person may have at once ({limit}); wait for "
+                        "one to finish, or stop one, then queue this again."
+                    )
             task = (params.get("config") or {}).get("task", "single_label") if "config" in params else None
-            cur = con.execute(
-                "INSERT INTO jobs(kind, params, state, created, task, parent, sweep_id, name, lane) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, json.dumps(params), QUEUED, time.time(), task, parent, sweep_id, name, LANE_OF[kind]),
-            )
-            return int(cur.lastrowid)
+            row = con.execute(
+                "INSERT INTO jobs(kind, params, state, created, task, parent, sweep_id, name, lane, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    kind,
+                    json.dumps(params),
+                    QUEUED,
+                    time.time(),
+                    task,
+                    parent,
+                    sweep_id,
+                    name,
+                    LANE_OF[kind],
+                    owner,
+                ),
+            ).fetchone()
+            return int(row[0])
 
     def get(self, job_id: int) -> Job | None:
-        """The job with this id, or None."""
-        row = self._con().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job(row) if row else None
+        """The job with this id, or None (also for another person's job)."""
+        where, args = self.scope()
+        rows = self.read(f"SELECT * FROM jobs WHERE id = ?{where}", (int(job_id), *args))
+        return _job(rows[0]) if rows else None
 
     def jobs(self, limit: int = 50, kind: str | None = None, state: str | None = None) -> list[Job]:
         """The newest jobs first, optionally of one kind or state."""
-        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        where, args = self.scope()
+        sql = "SELECT * FROM jobs WHERE 1=1" + where
         if kind:
             sql, args = sql + " AND kind = ?", args + [kind]
         if state:
             sql, args = sql + " AND state = ?", args + [state]
-        rows = self._con().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
-        return [_job(r) for r in rows]
+        return [_job(r) for r in self.read(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))]
 
     def latest(
         self, kind: str, *, states: tuple[str, ...] | None = None, config: dict | None = None, **params: Any
@@ -173,109 +270,84 @@ class Store:
         `params` match top-level parameters (latest("crossval", source_run=3)), `config` matches
         fields of params["config"] (latest("lr_find", config={"dataset": "digits"})), and
         `states` keeps only jobs in those states (latest("download", states=ACTIVE)). A value of
-        None matches a missing field too. SQLite matches over every job of the kind, not a
+        None matches a missing field too. The match runs over every job of the kind, not a
         window of the newest.
         """
-        sql, args = "SELECT * FROM jobs WHERE kind = ?", [kind]
-        fields = [(f"$.{k}", v) for k, v in params.items()]
-        fields += [(f"$.config.{k}", v) for k, v in (config or {}).items()]
-        for path, value in fields:
-            if not _FIELD.fullmatch(path):
-                raise ValueError(f"not a parameter name: {path[2:]!r}")
-            sql, args = sql + " AND json_extract(params, ?) IS ?", [*args, path, value]
+        where, scope_args = self.scope()
+        sql, args = "SELECT * FROM jobs WHERE kind = ?" + where, [kind, *scope_args]
+        fields = [((k,), v) for k, v in params.items()]
+        fields += [(("config", k), v) for k, v in (config or {}).items()]
+        for keys, value in fields:
+            if not _FIELD.fullmatch(keys[-1]):
+                raise ValueError(f"not a parameter name: {keys[-1]!r}")
+            if not self.shared:
+                sql, args = sql + f" AND {self.dialect.json_text('params', *keys)} IS ?", [*args, value]
+            elif value is None:
+                sql += " AND coalesce(json_doc(params) #> ?::text[], 'null') = 'null'"
+                args.append(list(keys))
+            else:
+                sql, args = sql + " AND json_doc(params) #> ?::text[] = ?::jsonb", [*args, list(keys)]
+                args.append(json.dumps(value))
         if states is not None:
             sql += f" AND state IN ({', '.join('?' * len(states))})"
             args += list(states)
-        row = self._con().execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
-        return _job(row) if row else None
+        rows = self.read(sql + " ORDER BY id DESC LIMIT 1", tuple(args))
+        return _job(rows[0]) if rows else None
 
     def queue_position(self, job_id: int) -> int | None:
-        """1 for the next job of its lane to run (a download waits on no training), 2…; None if not queued."""
+        """1 for the next job of its lane to run (a download waits on no training), 2…; None if
+        not queued. Every owner's jobs ahead count (the worker serves them all)."""
         job = self.get(job_id)
         if job is None or job.state != QUEUED:
             return None
         sql = "SELECT COUNT(*) FROM jobs WHERE state = ? AND id < ? AND lane IS ?"
-        (ahead,) = self._con().execute(sql, (QUEUED, job_id, job.lane)).fetchone()
-        return ahead + 1
+        (ahead,) = self.read(sql, (QUEUED, job.id, job.lane))[0]
+        return int(ahead) + 1
 
     def active(self, lane: str | None = None) -> list[Job]:
         """Jobs queued or running (of one lane, or all), running first, then in queue order."""
-        sql, args = "SELECT * FROM jobs WHERE state IN (?, ?)", [QUEUED, RUNNING]
+        where, scope_args = self.scope()
+        sql, args = "SELECT * FROM jobs WHERE state IN (?, ?)" + where, [QUEUED, RUNNING, *scope_args]
         if lane is not None:
             sql, args = sql + " AND lane = ?", args + [lane]
-        rows = self._con().execute(sql + " ORDER BY state = ?, id", (*args, QUEUED)).fetchall()
-        return [_job(r) for r in rows]
-
-    def claim_next(self, pid: int, lane: str | None = None) -> Job | None:
-        """Atomically move the oldest QUEUED job (of that lane, or of any) to RUNNING for worker pid."""
-        now = time.time()
-        sql, args = "SELECT id FROM jobs WHERE state = ?", [QUEUED]
-        if lane is not None:
-            sql, args = sql + " AND lane = ?", args + [lane]
-        if self._con().execute(sql + " LIMIT 1", args).fetchone() is None:
-            return None  # an idle poll takes no write lock
-        with self._tx() as con:
-            row = con.execute(sql + " ORDER BY id LIMIT 1", args).fetchone()
-            if row is None:
-                return None
-            con.execute(
-                "UPDATE jobs SET state = ?, started = ?, heartbeat = ?, worker_pid = ? WHERE id = ?",
-                (RUNNING, now, now, pid, row["id"]),
-            )
-        return self.get(row["id"])
-
-    def heartbeat(self, job_id: int | None, pid: int, also: tuple[int, ...] = ()) -> None:
-        """Say that worker pid, its job (if any) and its jobs in other lanes (`also`) are alive."""
-        now = time.time()
-        with self._tx() as con:
-            con.execute(
-                "INSERT INTO workers(pid, started, heartbeat, job_id) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(pid) DO UPDATE SET heartbeat = excluded.heartbeat, "
-                "job_id = excluded.job_id",
-                (pid, now, now, job_id),
-            )
-            for job in [j for j in (job_id, *also) if j is not None]:
-                con.execute("UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = ?", (now, job, RUNNING))
-
-    def worker_gone(self, pid: int) -> None:
-        """Forget worker pid (it exited cleanly)."""
-        with self._tx() as con:
-            con.execute("DELETE FROM workers WHERE pid = ?", (pid,))
+        return [_job(r) for r in self.read(sql + " ORDER BY state = ?, id", (*args, QUEUED))]
 
     def set_progress(self, job_id: int, progress: float, message: str | None = None) -> None:
         """Record how far a job has come (0…1) and, optionally, what it is doing."""
+        where, args = self.scope()
         with self._tx() as con:
             if message is None:
-                con.execute("UPDATE jobs SET progress = ? WHERE id = ?", (progress, job_id))
+                con.execute(f"UPDATE jobs SET progress = ? WHERE id = ?{where}", (progress, job_id, *args))
             else:
                 con.execute(
-                    "UPDATE jobs SET progress = ?, message = ? WHERE id = ?",
-                    (progress, message, job_id),
+                    f"UPDATE jobs SET progress = ?, message = ? WHERE id = ?{where}",
+                    (progress, message, job_id, *args),
                 )
 
     def request_cancel(self, job_id: int) -> str | None:
         """Ask a job to stop: a queued job is cancelled at once, a running one within a batch.
 
-        Returns the job's state afterwards (None when there is no such job).
+        Returns the job's state afterwards (None when there is no such job of this space).
         """
-        now = time.time()
+        where, args = self.scope()
         with self._tx() as con:
             con.execute(
                 "UPDATE jobs SET state = ?, finished = ?, message = 'cancelled before it started' "
-                "WHERE id = ? AND state = ?",
-                (CANCELLED, now, job_id, QUEUED),
+                f"WHERE id = ? AND state = ?{where}",
+                (CANCELLED, time.time(), job_id, QUEUED, *args),
             )
             con.execute(
-                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?",
-                (job_id, RUNNING),
+                f"UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?{where}",
+                (job_id, RUNNING, *args),
             )
         job = self.get(job_id)
         return job.state if job else None
 
     def cancel_requested(self, job_id: int) -> bool:
         """True when someone asked this job to stop."""
-        row = self._con().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return bool(row and row[0])
+        where, args = self.scope()
+        rows = self.read(f"SELECT cancel_requested FROM jobs WHERE id = ?{where}", (job_id, *args))
+        return bool(rows and rows[0][0])
 
     def finish(
         self,
@@ -287,110 +359,28 @@ class Store:
     ) -> None:
         """Move a running job to DONE, FAILED or CANCELLED."""
         assert state in FINISHED
+        where, args = self.scope()
         with self._tx() as con:
             con.execute(
                 "UPDATE jobs SET state = ?, finished = ?, result = ?, error = ?, traceback = ?, "
-                "progress = CASE WHEN ? = 'DONE' THEN 1 ELSE progress END WHERE id = ?",
+                f"progress = CASE WHEN ? THEN 1 ELSE progress END WHERE id = ?{where}",
                 (
                     state,
                     time.time(),
                     json.dumps(result) if result is not None else None,
                     error,
                     traceback,
-                    state,
+                    state == DONE,
                     job_id,
+                    *args,
                 ),
             )
 
-    def fail_orphans(self, reason: str) -> list[int]:
-        """Mark every RUNNING job, of every lane, FAILED (call only while holding the worker lock)."""
-        now = time.time()
-        failed = []
-        with self._tx() as con:
-            rows = con.execute(
-                "SELECT id, worker_pid, heartbeat FROM jobs WHERE state = ?", (RUNNING,)
-            ).fetchall()
-            for r in rows:
-                ago = f"{now - r['heartbeat']:.0f} s ago" if r["heartbeat"] else "never"
-                msg = f"{reason} (worker pid {r['worker_pid']}, last heartbeat {ago})."
-                con.execute(
-                    "UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
-                    (FAILED, now, msg, r["id"]),
-                )
-                failed.append(r["id"])
-            con.execute("DELETE FROM workers")
-        return failed
-
-    # --- records ----------------------------------------------------------------------
-
-    def add_batches(self, job_id: int, rows: list[tuple[int, float, float, float | None]]) -> None:
-        """Append per-batch records: (step, smoothed loss, learning rate, momentum)."""
-        if not rows:
-            return
-        with self._tx() as con:
-            con.executemany(
-                "INSERT OR REPLACE INTO batches(job_id, step, loss, lr, mom) VALUES (?, ?, ?, ?, ?)",
-                [(job_id, *r) for r in rows],
-            )
-
-    def add_epoch(
-        self,
-        job_id: int,
-        epoch: int,
-        train_loss: float | None,
-        valid_loss: float | None,
-        metrics: dict[str, float],
-        seconds: float,
-        step: int,
-        phase: str = "",
-    ) -> None:
-        """Append one epoch's record."""
-        with self._tx() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO epochs(job_id, epoch, phase, step, train_loss, valid_loss, "
-                "metrics, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, epoch, phase, step, train_loss, valid_loss, json.dumps(metrics), seconds),
-            )
-
-    def batches(self, job_id: int, after_step: int = 0) -> pd.DataFrame:
-        """Per-batch records of a job (step, loss, lr, mom), optionally only after a step."""
-        rows = (
-            self._con()
-            .execute(
-                "SELECT step, loss, lr, mom FROM batches WHERE job_id = ? AND step > ? ORDER BY step",
-                (job_id, after_step),
-            )
-            .fetchall()
-        )
-        return pd.DataFrame([tuple(r) for r in rows], columns=["step", "loss", "lr", "mom"])
-
-    def epochs(self, job_id: int) -> pd.DataFrame:
-        """Per-epoch records, one column per metric."""
-        rows = (
-            self._con()
-            .execute(
-                "SELECT epoch, phase, step, train_loss, valid_loss, metrics, seconds FROM epochs "
-                "WHERE job_id = ? ORDER BY epoch",
-                (job_id,),
-            )
-            .fetchall()
-        )
-        records = []
-        for r in rows:
-            rec = {k: r[k] for k in ("epoch", "phase", "step", "train_loss", "valid_loss")}
-            rec.update(json.loads(r["metrics"] or "{}"))
-            rec["seconds"] = r["seconds"]
-            records.append(rec)
-        columns = ["epoch", "phase", "step", "train_loss", "valid_loss", "seconds"]
-        return pd.DataFrame(records, columns=None if records else columns)
-
-    def workers(self) -> list[dict]:
-        """Workers that said they are alive: pid, started, heartbeat, job_id."""
-        rows = self._con().execute("SELECT * FROM workers ORDER BY pid").fetchall()
-        return [dict(r) for r in rows]
-
     def close(self) -> None:
         """Close this thread's connection."""
+        if self.shared:
+            db.close_pg(self.url)
+            return
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()

@@ -156,12 +156,14 @@ def estimate_seconds(store: Store, spec: SweepSpec) -> float:
     """
     from core.jobs.store import DONE
 
+    d = store.dialect
+    where, args = store.scope()
     rows = store.read(
-        "SELECT json_extract(params, '$.config.arch') AS arch, json_extract(result, '$.seconds') AS s, "
-        "json_extract(result, '$.total_seconds') AS total, json_extract(result, '$.epochs_done') AS e "
-        "FROM jobs WHERE kind = 'train' AND state = ? AND json_extract(params, '$.config.dataset') = ? "
-        "AND json_extract(result, '$.epochs_done') > 0 ORDER BY id DESC LIMIT 200",
-        (DONE, spec.base.dataset),
+        f"SELECT {d.json_text('params', 'config', 'arch')} AS arch, {d.json_num('result', 'seconds')} AS s, "
+        f"{d.json_num('result', 'total_seconds')} AS total, {d.json_num('result', 'epochs_done')} AS e "
+        f"FROM jobs WHERE kind = 'train' AND state = ? AND {d.json_text('params', 'config', 'dataset')} = ? "
+        f"AND {d.json_num('result', 'epochs_done')} > 0{where} ORDER BY id DESC LIMIT 200",
+        (DONE, spec.base.dataset, *args),
     )
     per_epoch: dict[str, list[float]] = {}
     starts = [r["total"] - r["s"] for r in rows if r["total"] is not None and r["s"] is not None]

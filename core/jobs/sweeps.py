@@ -1,11 +1,11 @@
 """Sweeps: many training runs whose settings Optuna chooses, each a normal train job of the queue.
 
-A sweep is a row of the `sweeps` table plus an Optuna study kept in the same SQLite file through
-Optuna's RDB storage (sqlite:///<store path>), so it survives restarts and could later live on a
-shared database server. Nothing here trains: `tick` asks the study for the next trial and
-submits it as a "train" job with sweep_id, and tells the study how each finished member did
-(its task's main metric; a failed or cancelled member as FAIL). The worker runs `tick` in a
-thread beside its training loop, so asking Optuna never occupies the queue it feeds.
+A sweep is a row of the `sweeps` table plus an Optuna study in the same store (Optuna's RDB
+storage on its SQLite file or PostgreSQL database), so it survives restarts. Nothing here
+trains: `tick` asks the study for the next trial and submits it as a "train" job with sweep_id
+for the sweep's owner (waiting while the owner is at the class's fair share), and tells the
+study how each finished member did (its task's main metric; failed or cancelled: FAIL). The
+worker runs `tick` in a thread beside its training loop, so Optuna never occupies the queue.
 
     spec = SweepSpec(TrainConfig(), lr=(1e-4, 1e-2), bs=(32, 64), budget=8)
     sweep_id = create(store, spec)          # validated, study created, first member queued
@@ -25,8 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from core import fsutil, tasks
+from core import fsutil, tasks, workspace
 from core.errors import UserError
+from core.jobs import db, locks
 from core.jobs.store import ACTIVE, DONE, FINISHED, QUEUED, Job, Store
 from core.jobs.sweep_spec import (  # noqa: F401 - the sweep's API, one import for its callers
     DEFAULT_EPOCH_SECONDS,
@@ -73,18 +74,17 @@ _told: dict[tuple[str, str], set[int]] = {}
 
 
 def _storage(store: Store):
-    """Optuna's RDB storage on the store's own SQLite file (one engine per process)."""
+    """Optuna's RDB storage in the store's own database (one engine per process)."""
     import os
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    key = (str(store.path.resolve()), os.getpid())
+    key = (db.sqlalchemy_url(store.url), os.getpid())
     with _storages_lock:
         if key not in _storages:
-            _storages[key] = optuna.storages.RDBStorage(
-                f"sqlite:///{key[0]}", engine_kwargs={"connect_args": {"timeout": 30}}
-            )
+            connect = {"connect_timeout": 10} if store.shared else {"timeout": 30}
+            _storages[key] = optuna.storages.RDBStorage(key[0], engine_kwargs={"connect_args": connect})
         return _storages[key]
 
 
@@ -132,11 +132,12 @@ def create(store: Store, spec: SweepSpec, name: str | None = None) -> int:
     import optuna
 
     with store.transaction() as con:
-        cur = con.execute(
-            "INSERT INTO sweeps(name, spec, state, created, budget) VALUES (?, ?, 'QUEUED', ?, ?)",
-            (name, json.dumps(spec.to_dict()), time.time(), spec.budget),
-        )
-        sweep_id = int(cur.lastrowid)
+        row = con.execute(
+            "INSERT INTO sweeps(name, spec, state, created, budget, owner) VALUES (?, ?, 'QUEUED', ?, ?, ?) "
+            "RETURNING id",
+            (name, json.dumps(spec.to_dict()), time.time(), spec.budget, workspace.current_name()),
+        ).fetchone()
+        sweep_id = int(row[0])
     study = f"sweep-{sweep_id}-{uuid.uuid4().hex[:8]}"
     try:
         direction = "maximize" if tasks.get(spec.base.task).higher_is_better else "minimize"
@@ -151,13 +152,18 @@ def create(store: Store, spec: SweepSpec, name: str | None = None) -> int:
     return sweep_id
 
 
-def _lock_path(store: Store):
-    return store.path.with_name(store.path.name + ".sweeps.lock")
+def _tick_lock(store: Store, wait: float):
+    """The sweeps' lock (a file, or an advisory lock when shared); None if held past `wait`."""
+    if store.shared:
+        return locks.try_advisory(store.url, "sweeps", wait)
+    return fsutil.try_lock(store.path.with_name(store.path.name + ".sweeps.lock"), wait)
 
 
 def pending(store: Store) -> bool:
     """True while some sweep may still queue runs (a worker told to stop when idle waits for it)."""
-    return bool(store.read("SELECT 1 FROM sweeps WHERE state IN ('QUEUED', 'RUNNING') LIMIT 1"))
+    where, args = store.scope()
+    sql = f"SELECT 1 FROM sweeps WHERE state IN ('QUEUED', 'RUNNING'){where} LIMIT 1"
+    return bool(store.read(sql, tuple(args)))
 
 
 def tick(store: Store, wait: float = 0.0) -> None:
@@ -166,15 +172,12 @@ def tick(store: Store, wait: float = 0.0) -> None:
     Idempotent; one process or thread at a time does the work (a file lock beside the store),
     the others return at once.
     """
-    ids = [
-        r["id"]
-        for r in store.read(
-            "SELECT id FROM sweeps WHERE state IN ('QUEUED', 'RUNNING') AND study IS NOT NULL"
-        )
-    ]
+    where, args = store.scope()
+    sql = f"SELECT id FROM sweeps WHERE state IN ('QUEUED', 'RUNNING') AND study IS NOT NULL{where}"
+    ids = [r["id"] for r in store.read(sql, tuple(args))]
     if not ids:
         return
-    handle = fsutil.try_lock(_lock_path(store), wait)
+    handle = _tick_lock(store, wait)
     if handle is None:
         return
     try:
@@ -190,7 +193,8 @@ def tick(store: Store, wait: float = 0.0) -> None:
 
 
 def _row(store: Store, sweep_id: int):
-    rows = store.read("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
+    where, args = store.scope()
+    rows = store.read(f"SELECT * FROM sweeps WHERE id = ?{where}", (int(sweep_id), *args))
     if not rows:
         raise UserError(f"There is no sweep {sweep_id}.")
     return rows[0]
@@ -198,7 +202,7 @@ def _row(store: Store, sweep_id: int):
 
 def _members(store: Store, sweep_id: int) -> list[Job]:
     rows = store.read("SELECT id FROM jobs WHERE sweep_id = ? ORDER BY id", (sweep_id,))
-    return [store.get(r["id"]) for r in rows]
+    return [job for r in rows if (job := store.get(r["id"])) is not None]
 
 
 def _metric(job: Job, metric: str) -> float | None:
@@ -213,7 +217,7 @@ def _tick_one(store: Store, sweep_id: int) -> None:
         return
     spec = SweepSpec.from_dict(json.loads(row["spec"]))
     members = _members(store, sweep_id)
-    key = (str(store.path), row["study"])
+    key = (store.url, row["study"])
     told = _told.get(key)
     if told is None or any(m.finished_state and m.id not in told for m in members):
         _tell(store, row, spec, members)
@@ -251,13 +255,22 @@ def _tell(store: Store, row, spec: SweepSpec, members: list[Job]) -> None:
         con.execute("UPDATE sweeps SET best_run = ? WHERE id = ?", (best, sweep_id))
 
 
-def _submit_next(store: Store, sweep_id: int, row, spec: SweepSpec, n_before: int) -> int:
+def _submit_next(store: Store, sweep_id: int, row, spec: SweepSpec, n_before: int) -> int | None:
+    """Queue the sweep's next run for its owner; None (it waits) while the owner is at the fair share."""
+    if store.room(row["owner"]) == 0:
+        return None
     study = _study(store, row["study"], _sampler(spec, n_before))
     trial = study.ask(_distributions(spec))
     cfg = spec.base.replace(**spec.fixed(), **trial.params)
     name = f"{row['name'] or f'sweep {sweep_id}'} #{n_before + 1}"
     params = {"config": cfg.to_dict(), "sweep": {"id": sweep_id, "trial": trial.number}}
-    job_id = store.submit("train", params, sweep_id=sweep_id, name=name)
+    try:
+        job_id = store.submit("train", params, sweep_id=sweep_id, name=name, owner=row["owner"])
+    except UserError:  # the owner queued something meanwhile: this trial is given up, the sweep waits
+        from optuna.trial import TrialState
+
+        study.tell(trial.number, state=TrialState.FAIL)
+        return None
     trial.set_user_attr("run", job_id)
     with store.transaction() as con:
         con.execute("UPDATE sweeps SET state = 'RUNNING' WHERE id = ? AND state = 'QUEUED'", (sweep_id,))
@@ -352,7 +365,8 @@ def status(store: Store, sweep_id: int) -> SweepStatus:
 
 def recent(store: Store, limit: int = 20) -> list[SweepStatus]:
     """The newest sweeps first."""
-    rows = store.read("SELECT id FROM sweeps ORDER BY id DESC LIMIT ?", (limit,))
+    where, args = store.scope()
+    rows = store.read(f"SELECT id FROM sweeps WHERE 1=1{where} ORDER BY id DESC LIMIT ?", (*args, limit))
     return [status(store, r["id"]) for r in rows]
 
 

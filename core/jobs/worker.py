@@ -1,9 +1,15 @@
-"""The worker process: one loop per lane (compute, io) claims that lane's jobs one at a time."""
+"""The worker process: one loop per lane (compute, io) claims that lane's jobs one at a time.
+
+Several workers may serve one store (`python -m core worker --slot N`, each slot its own lock;
+on a shared PostgreSQL store, on several machines). Each job runs in its owner's space. A lone
+worker of a laptop store fails every job left RUNNING when it starts (it holds the only lock,
+so their worker died); wherever more than one worker can exist, a job is failed only when its
+worker is known dead (a pid gone on this host) or its heartbeat is older than stale_after().
+"""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib
 import os
 import signal
@@ -11,11 +17,25 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO
 
-from core import fsutil, workspace
+from core import workspace
 from core.errors import UserError
+from core.jobs import db, locks
+from core.jobs.claims import pid_of, worker_name
+from core.jobs.locks import (  # noqa: F401 - the worker lock's API, where its callers look for it
+    acquire_lock,
+    lock_holder,
+    lock_path,
+    release_lock,
+    worker_alive,
+)
+from core.jobs.recovery import (  # noqa: F401 - ORPHAN_REASON: callers look for it here
+    HEARTBEAT_EVERY,
+    ORPHAN_REASON,
+    dead_here,
+    recover,
+    stale_after,
+)
 from core.jobs.store import CANCELLED, DONE, FAILED, LANES, QUEUED, Job, Store
 
 HANDLERS = {
@@ -26,63 +46,14 @@ HANDLERS = {
     "memory": "core.labs.memory:run_memory_job",  # the Inside lab: a measured forward/backward
     "wait": "core.jobs.waiting:run_wait_job",  # a job that only waits: queue benches, cluster tests
 }
-HEARTBEAT_EVERY = 1.0  # seconds
 TICK_EVERY = 0.5  # seconds between the coordinator's looks at the sweeps
 NICENESS = 10  # the background worker yields the CPU to the dashboard when both want it
 # Compute threads for training, set once per worker; PLAYGROUND_THREADS overrides.
 THREADS = int(os.environ.get("PLAYGROUND_THREADS") or max(1, os.cpu_count() or 1))
-ORPHAN_REASON = "The worker running this job stopped before it finished"
 IDLE_ENV = "PLAYGROUND_WORKER_IDLE_S"  # seconds an idle worker waits before it exits; 0: never
 IDLE_DEFAULT = 600.0
 QUEUED_ANY = "SELECT 1 FROM jobs WHERE state = ? LIMIT 1"
-
-
-def lock_path() -> Path:
-    """The file whose lock says 'a worker is running' (released by the OS if it dies)."""
-    return workspace.workspace_root() / "worker.lock"
-
-
-def acquire_lock(wait: float = 0.0, probe: bool = False) -> IO | None:
-    """Take the worker lock, retrying for up to `wait` seconds; None when another holds it.
-
-    A probe only checks: it does not write its pid, so it never looks like a worker.
-    """
-    handle = fsutil.try_lock(lock_path(), wait)
-    if handle is None:
-        return None
-    if not probe:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-    return handle
-
-
-def release_lock(handle: IO) -> None:
-    """Give the worker lock back; the file no longer names a pid (a stale one could be reused)."""
-    handle.seek(0)
-    handle.truncate()
-    fcntl.flock(handle, fcntl.LOCK_UN)
-    handle.close()
-
-
-def worker_alive() -> bool:
-    """True while some process holds the worker lock."""
-    handle = acquire_lock(probe=True)
-    if handle is None:
-        return True
-    release_lock(handle)
-    return False
-
-
-def lock_holder() -> int | None:
-    """The pid written by the process holding the worker lock, when there is one."""
-    if not worker_alive():
-        return None
-    try:
-        return int(lock_path().read_text().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
+STALE_CHECK_EVERY = 5.0  # seconds between a worker's looks for other workers' dead jobs
 
 
 def load_handler(kind: str) -> Callable[[Job, Store], dict]:
@@ -121,23 +92,30 @@ def idle_exit_seconds(value: float | None = None) -> float | None:
 
 
 class _Heartbeat(threading.Thread):
-    """Beats for the worker and the job of each lane; on shutdown, asks the running jobs to stop."""
+    """Beats for the worker and the job of each lane; on shutdown, asks the running jobs to stop.
+    Where several workers can exist, it also fails the jobs of workers that died (recover)."""
 
-    def __init__(self, store_path: Path, pid: int, shutdown: threading.Event):
+    def __init__(self, store_url: str, worker: str, shutdown: threading.Event, slot: int = 0):
         super().__init__(daemon=True, name="heartbeat")
-        self.store_path, self.pid, self.shutdown = store_path, pid, shutdown
+        self.store_url, self.worker, self.shutdown, self.slot = store_url, worker, shutdown, slot
+        self.pid = pid_of(worker)
         self.jobs: dict[str, int] = {}  # lane -> the job it runs
         self.stop = threading.Event()
 
     def run(self) -> None:
-        store = Store(self.store_path)
+        store = Store(self.store_url, everyone=True)
+        checked = time.monotonic()
         while not self.stop.is_set():
             try:
                 jobs = [self.jobs.get(lane) for lane in LANES]  # compute first: the workers row's job
                 running = [j for j in jobs if j is not None]
-                store.heartbeat(running[0] if running else None, self.pid, tuple(running[1:]))
+                store.heartbeat(running[0] if running else None, self.worker, tuple(running[1:]))
                 for job_id in running if self.shutdown.is_set() else ():
                     store.request_cancel(job_id)
+                if time.monotonic() - checked > STALE_CHECK_EVERY:
+                    checked = time.monotonic()
+                    if store.shared or locks.other_slots_alive(self.slot):
+                        store.fail_stale(ORPHAN_REASON, stale_after(), gone=dead_here(store))
             except Exception:  # noqa: BLE001 - a busy database must not kill the heartbeat
                 pass
             self.stop.wait(0.2 if self.shutdown.is_set() else HEARTBEAT_EVERY)
@@ -148,15 +126,15 @@ class _Coordinator(threading.Thread):
     """Ticks the sweeps beside the training loop: asks Optuna for their next runs and tells it
     how the finished ones did, so the queue it feeds never waits on it (core.jobs.sweeps)."""
 
-    def __init__(self, store_path: Path):
+    def __init__(self, store_url: str):
         super().__init__(daemon=True, name="sweep-coordinator")
-        self.store_path = store_path
+        self.store_url = store_url
         self.stop = threading.Event()
 
     def run(self) -> None:
         from core.jobs import sweeps
 
-        store = Store(self.store_path)
+        store = Store(self.store_url, everyone=True)
         while not self.stop.is_set():
             try:
                 sweeps.tick(store)
@@ -185,26 +163,28 @@ def run_job(store: Store, job: Job) -> str:
 class _Lane(threading.Thread):
     """One lane's loop: claims the lane's oldest queued job, runs it, and again, until drained."""
 
-    def __init__(self, lane: str, store_path: Path, beat: _Heartbeat, drain: threading.Event, **kw):
+    def __init__(self, lane: str, store_url: str, beat: _Heartbeat, drain: threading.Event, **kw):
         super().__init__(daemon=True, name=f"lane-{lane}")
-        self.lane, self.store_path, self.beat, self.drain = lane, store_path, beat, drain
+        self.lane, self.store_url, self.beat, self.drain = lane, store_url, beat, drain
         self.poll, self.on_state, self.done = kw["poll"], kw["on_state"], kw["done"]
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        store = Store(self.store_path)
+        store = Store(self.store_url, everyone=True)
         try:
             while not self.drain.is_set():
                 if self.done(store):  # checked before each claim: nothing starts after the end
                     self.drain.set()
                     break
-                job = store.claim_next(self.beat.pid, lane=self.lane)
+                job = store.claim_next(self.beat.worker, lane=self.lane)
                 if job is None:
                     self.drain.wait(self.poll)
                     continue
                 self.beat.jobs[self.lane] = job.id
                 try:
-                    state = run_job(store, job)
+                    store.start_attempt(job.id, self.beat.worker)
+                    with workspace.use_space(job.owner):  # its owner's datasets, runs and models
+                        state = run_job(store, job)
                 finally:
                     self.beat.jobs.pop(self.lane, None)
                 if self.on_state:
@@ -228,6 +208,7 @@ def serve(
     until: Callable[[], bool] | None = None,
     coordinate: bool = True,
     lanes: tuple[str, ...] = tuple(LANES),
+    slot: int = 0,
 ) -> None:
     """The worker loop: one thread per lane, each running its lane's jobs one at a time, so a
     download progresses beside a training run; the caller must hold the worker lock.
@@ -236,15 +217,15 @@ def serve(
     jobs). once: return when no job is queued or running and no sweep will queue one. idle_exit:
     return after that many such idle seconds. stop: return soon, asking the running jobs to stop.
     Jobs already started always finish (or stop) before serve returns. coordinate: run the
-    sweeps' coordinator thread beside the lanes.
+    sweeps' coordinator thread beside the lanes. slot: the worker slot whose lock is held.
     """
     from core.jobs import sweeps
 
-    pid = os.getpid()
+    me = worker_name()
     stop = stop or threading.Event()
-    beat = _Heartbeat(store.path, pid, stop)
+    beat = _Heartbeat(store.url, me, stop, slot)
     beat.start()
-    coordinator = _Coordinator(store.path) if coordinate else None
+    coordinator = _Coordinator(store.url) if coordinate else None
     if coordinator:
         coordinator.start()
 
@@ -255,9 +236,7 @@ def serve(
         return until_job is not None and (target is None or target.finished_state)
 
     drain = threading.Event()
-    runners = [
-        _Lane(lane, store.path, beat, drain, poll=poll, on_state=on_state, done=done) for lane in lanes
-    ]
+    runners = [_Lane(lane, store.url, beat, drain, poll=poll, on_state=on_state, done=done) for lane in lanes]
     for runner in runners:
         runner.start()
     queued = f"SELECT 1 FROM jobs WHERE state = ? AND lane IN ({', '.join('?' * len(lanes))}) LIMIT 1"
@@ -281,7 +260,7 @@ def serve(
             coordinator.join(timeout=5)
         beat.stop.set()
         beat.join(timeout=5)
-        store.worker_gone(pid)
+        store.worker_gone(me)
     for runner in runners:
         if runner.error is not None:
             raise runner.error
@@ -297,11 +276,11 @@ def start_inline(store: Store, plan: Callable[[Store], dict | None]) -> threadin
     handle = acquire_lock()
     if handle is None:
         return None
-    store.fail_orphans(ORPHAN_REASON)  # a worker that died left these RUNNING
+    recover(store)  # a worker that died left these RUNNING
 
     def work():
         try:
-            own = Store(store.path)
+            own = Store(store.url, everyone=True)
             args = plan(own)
             if args is None:
                 return
@@ -315,18 +294,28 @@ def start_inline(store: Store, plan: Callable[[Store], dict | None]) -> threadin
     return runner
 
 
-def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False) -> int:
-    """`python -m core worker`: take the lock, recover orphans, then serve until stopped, or
-    until idle for idle_exit_seconds(idle_exit) (SIGTERM stops it after the current batch)."""
+def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False, slot: int = 0) -> int:
+    """`python -m core worker [--slot N]`: take the slot's lock, recover the jobs of workers that
+    died, then serve until stopped, or until idle for idle_exit_seconds(idle_exit) (SIGTERM stops
+    it after the current batch). Workers of different slots serve one store side by side."""
     idle = idle_exit_seconds(idle_exit)
-    handle = acquire_lock(wait=2.0)  # a probe may hold the lock for an instant
+    if isinstance(slot, bool) or not isinstance(slot, int) or slot < 0:
+        raise UserError(f"A worker slot is a whole number from 0; {slot!r} is not one.")
+    stale_after()  # a bad PLAYGROUND_STALE_S is refused before anything starts
+    address = os.environ.get("PLAYGROUND_SCHEDULER", "").strip()
+    if address:  # the jobs run on a Dask cluster: this process dispatches them there
+        from core.jobs import cluster
+
+        return cluster.main(address, once=once, idle_exit=idle_exit, quiet=quiet, slot=slot)
+    handle = acquire_lock(wait=2.0, slot=slot)  # a probe may hold the lock for an instant
     if handle is None:
-        print(f"A worker is already running (pid {lock_holder()}); not starting another.")
+        where = f" in slot {slot}" if slot else ""
+        print(f"A worker is already running{where} (pid {lock_holder(slot)}); not starting another.")
         return 1
     # Interactive work first: the dashboard server and the browser share these cores, and a
     # page switch should not wait behind a training batch.
     os.nice(NICENESS)
-    store = Store()
+    store = Store(everyone=True)
     stop = threading.Event()
 
     def on_signal(_signum, _frame):
@@ -335,7 +324,7 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        failed = store.fail_orphans(ORPHAN_REASON)
+        failed = recover(store, slot)
         if failed and not quiet:
             print(f"Marked {len(failed)} interrupted job(s) as FAILED: {failed}", flush=True)
         from core.data import access
@@ -349,20 +338,25 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
             sweep_parts()  # pieces of downloads a crash left behind
         warm_up()
         if not quiet:
-            print(f"Worker {os.getpid()} ready; waiting for jobs in {store.path}", flush=True)
+            where = f"slot {slot}, " if slot else ""
+            print(
+                f"Worker {os.getpid()} ({where}ready); waiting for jobs in {db.redact(store.url)}", flush=True
+            )
 
         def report(job: Job, state: str) -> None:
             if not quiet:
                 print(f"job {job.id} ({job.kind}): {state}", flush=True)
 
         while True:
-            serve(store, once=once, idle_exit=idle, stop=stop, on_state=report)
+            serve(store, once=once, idle_exit=idle, stop=stop, on_state=report, slot=slot)
             release_lock(handle)
             handle = None
             # A job queued while this worker was deciding to exit saw it alive and started none.
-            if stop.is_set() or not store.read(QUEUED_ANY, (QUEUED,)) or (handle := acquire_lock()) is None:
+            if stop.is_set() or not store.read(QUEUED_ANY, (QUEUED,)):
                 break
-            store.fail_orphans(ORPHAN_REASON)  # another worker may have come and died meanwhile
+            if (handle := acquire_lock(slot=slot)) is None:
+                break
+            recover(store, slot)  # another worker may have come and died meanwhile
         if not quiet:
             print(f"Worker {os.getpid()} exiting: {'stopped' if stop.is_set() else 'idle'}.", flush=True)
     finally:

@@ -63,6 +63,7 @@ class ModelInfo:
     threshold: float | None = None  # multi-label: a label is given when its probability is above it
     # tables and ratings: the processing state (columns, vocabularies, users, items); None for images
     state: dict | None = None
+    published: bool = False  # a teacher published it to the class (core.publish): read-only
 
     @property
     def n_classes(self) -> int:
@@ -119,6 +120,34 @@ def folder(name: str) -> Path:
     if not is_model_name(name):
         raise UserError(f"{name!r} is not a model name (letters, digits, - and _ only).")
     return workspace.safe_join(models_root(), name)
+
+
+def find(name: str) -> tuple[Path, bool]:
+    """Where the saved model called name is: (its folder, False) in the current space, else
+    (the published one's folder, True) when a teacher published one of that name; UserError when
+    there is neither."""
+    from core import publish
+
+    own = folder(name)
+    if (own / CONFIG).is_file():
+        return own, False
+    shared = publish.published_path("models", name)
+    if shared is not None and (shared / CONFIG).is_file():
+        return shared, True
+    raise UserError(f"There is no saved model called {name}.")
+
+
+def _own(name: str) -> Path:
+    """The current space's folder of the model called name, for a change: a published one is
+    refused as read-only, a missing one as unknown."""
+    from core import publish
+
+    own = folder(name)
+    if own.is_dir():
+        return own
+    if publish.published_path("models", name) is not None:
+        raise publish.read_only(name, "models")
+    raise UserError(f"There is no saved model called {name}.")
 
 
 def _clean_stale_temps(root: Path) -> None:
@@ -201,32 +230,39 @@ def info_from(path: Path, config: dict) -> ModelInfo:
 
 def read_config(name: str) -> dict:
     """A saved model's config.json, checked (and migrated in memory when older)."""
-    path = folder(name) / CONFIG
-    if not path.is_file():
-        raise UserError(f"There is no saved model called {name}.")
+    path = find(name)[0] / CONFIG
     shown = f"The model {name}'s config.json"
     config = safejson.read(path, shown, max_bytes=MAX_SAVED_CONFIG_BYTES, error=BundleError)
     return validate_config(config)
 
 
 def get(name: str) -> ModelInfo:
-    """The saved model called name (its config checked again)."""
-    return info_from(folder(name), read_config(name))
+    """The saved model called name (its config checked again): the current space's, else one a
+    teacher published (marked published)."""
+    path, published = find(name)
+    info = info_from(path, read_config(name))
+    info.published = published
+    return info
 
 
 def list_models() -> list[ModelInfo]:
-    """Every saved model, newest first (folders whose config is damaged are left out)."""
+    """Every saved model of the current space, newest first, then those a teacher published that
+    no own model's name shadows (folders whose config is damaged are left out)."""
+    from core import publish
+
     root = models_root()
     _clean_stale_temps(root)
+    own = [p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    names = own + [n for n in publish.published_names("models") if n not in own]
     out = []
-    for path in root.iterdir():
-        if not path.is_dir() or path.name.startswith(".") or not is_model_name(path.name):
+    for name in names:
+        if not is_model_name(name):
             continue
         try:
-            out.append(get(path.name))
+            out.append(get(name))
         except UserError:
             continue
-    return sorted(out, key=lambda m: (m.created, m.name), reverse=True)
+    return sorted(out, key=lambda m: (not m.published, m.created, m.name), reverse=True)
 
 
 # --- changing the library ----------------------------------------------------------------------
@@ -235,9 +271,7 @@ def list_models() -> list[ModelInfo]:
 def rename(old: str, new: str) -> ModelInfo:
     """Give a saved model another name (one atomic folder rename)."""
     new_name = model_name(new)
-    source = folder(old)
-    if not source.is_dir():
-        raise UserError(f"There is no saved model called {old}.")
+    source = _own(old)
     if new_name == old:
         return get(old)
     target = folder(new_name)
@@ -252,9 +286,7 @@ def rename(old: str, new: str) -> ModelInfo:
 
 def delete(name: str) -> Path:
     """Move a saved model to workspace/trash/models/<time>-<name>/ (nothing is destroyed)."""
-    source = folder(name)
-    if not source.is_dir():
-        raise UserError(f"There is no saved model called {name}.")
+    source = _own(name)
     trash = workspace.subdir("trash") / "models"
     trash.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.data import coloured_shapes, ingest
+from core.data.ingest import sources
 from core.data.ingest.names import check_free
 from core.data.ingest.report import Report
 from core.errors import UserError
@@ -147,10 +148,24 @@ def upload_tab() -> None:
         )
 
 
+def server_files_note() -> bool:
+    """Whether server folders may be read here; when not, say so (the class file turns it off),
+    and when only one folder may be read, name it."""
+    if not sources.folders_allowed():
+        st.info(sources.FOLDERS_OFF, icon=":material/lock:")
+        return False
+    root = sources.import_root()
+    if root is not None:
+        st.caption(f"Only files inside {md(str(root))} may be read on this server.")
+    return True
+
+
 def folder_tab() -> None:
     """Copy in a folder on the machine running the dashboard."""
     text = sections("data")
     st.caption(text["folder"])
+    if not server_files_note():
+        return
     path = st.text_input(
         "Folder path", key="add_folder_path", placeholder="/data/pets", help=text["folder_path"]
     )
@@ -175,6 +190,8 @@ def csv_tab() -> None:
     """Copy in the images a CSV of file,label names, with the labels as written."""
     text = sections("data")
     st.caption(text["csv"])
+    if not server_files_note():
+        return
     csv_path = st.text_input(
         "CSV path", key="add_csv_path", placeholder="/data/pets/labels.csv", help=text["csv_path"]
     )
@@ -222,12 +239,14 @@ def table_tab() -> None:
             max_cell=f"{limits.max_cell:,}",
         ),
     )
-    path = st.text_input(
-        "Or a CSV path on the server",
-        key="add_table_path",
-        placeholder="/data/adult.csv",
-        help=text["add_path"],
-    )
+    path = ""
+    if sources.folders_allowed():
+        path = st.text_input(
+            "Or a CSV path on the server",
+            key="add_table_path",
+            placeholder="/data/adult.csv",
+            help=text["add_path"],
+        )
     tname = st.text_input(
         "Name for the table", key="add_table_name", placeholder="the file's name", help=text["add_name"]
     )

@@ -30,9 +30,11 @@ def show_notice() -> None:
 
 
 def _kind(name: str) -> str:
-    """built-in, upload, folder, CSV or download: where a dataset came from."""
+    """built-in, published, upload, folder, CSV or download: where a dataset came from."""
     if name in datasets.BUILTINS:
         return "built-in"
+    if datasets.is_published(name):
+        return "published · read-only"
     source = str(datasets.metadata(workspace.subdir("datasets") / name).get("source", ""))
     return source.split(" ", 1)[0].replace("archive", "upload") or "folder"
 

@@ -38,9 +38,10 @@ def _runs_line(name: str) -> str:
 
 
 def manage_dataset(name: str) -> None:
-    """The "Rename or delete" expander of a dataset of the workspace (nothing for a built-in)."""
-    if name in datasets.BUILTINS:
-        return
+    """The "Rename or delete" expander of a dataset of the workspace (nothing for a built-in or a
+    dataset the teacher published)."""
+    if name in datasets.BUILTINS or datasets.is_published(name):
+        return  # built-ins and published datasets are read-only
     with st.expander("Rename or delete this dataset", icon=":material/edit:"):
         left, right = st.columns(2)
         new = left.text_input(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import tasks
+from core import tasks, workspace
 from core.data import datasets, summaries
 from dashboard import state
 from dashboard.markup import md
@@ -28,7 +28,7 @@ PIPE_TITLES = {
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _normalisation(name: str, stamp_: str, size: int) -> tuple[list[float], list[float], int]:
+def _normalisation(space: str, name: str, stamp_: str, size: int) -> tuple[list[float], list[float], int]:
     from core.data import access, pipeline
 
     with access.dataset(name) as info:
@@ -60,7 +60,7 @@ def pipeline_view(info: datasets.DatasetInfo, items: datasets.Items) -> None:
         st.session_state["pipe_seed"] = st.session_state.get("pipe_seed", 0) + 1
     file = files[min(int(number), len(files)) - 1]
     with st.spinner("Decoding every image once into the tensor cache (training reuses it)…"):
-        mean, std, _n = _normalisation(info.name, stamp(items), int(size))
+        mean, std, _n = _normalisation(workspace.current_name(), info.name, stamp(items), int(size))
     norm = pipeline.Normalisation(torch.tensor(mean), torch.tensor(std), _n)
     steps = pipeline.image_steps(
         items,

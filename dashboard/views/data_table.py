@@ -222,7 +222,7 @@ def check_and_save(
         "Save roles and split",
         key=W_SAVE,
         type="primary",
-        disabled=bool(problems) or unchanged,
+        disabled=bool(problems) or unchanged or info.published,  # published: read-only
         icon=":material/save:",
         help=TEXT["save"],
     ):

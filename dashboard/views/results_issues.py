@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import workspace
 from core.analysis import marks as marks_
 from core.analysis import plans
 from core.errors import UserError
@@ -38,7 +39,9 @@ def crossval_result(job) -> tuple[int, dict] | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _find(cv_id: int, stamp: tuple, dataset: str, method: str, renamed: tuple[tuple[str, str], ...]):
+def _find(
+    space: str, cv_id: int, stamp: tuple, dataset: str, method: str, renamed: tuple[tuple[str, str], ...]
+):
     from core.analysis import label_issues
 
     return label_issues.find(results_view.crossval_result(cv_id), dataset, method, dict(renamed))
@@ -65,7 +68,7 @@ def current(job, dataset: str):
     if stamp is None:
         return None
     renamed = tuple(sorted(results_view.dataset_renames(dataset, result["created"]).items()))
-    return _find(cv_id, stamp, dataset, chosen_method(), renamed)
+    return _find(workspace.current_name(), cv_id, stamp, dataset, chosen_method(), renamed)
 
 
 def likely_rows(rows: pd.DataFrame, issues, files: list[str] | None = None) -> pd.DataFrame:

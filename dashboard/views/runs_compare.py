@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import tasks
+from core import tasks, workspace
 from core.errors import UserError
 from core.jobs.store import Job
-from dashboard import compare_figures, runs, state
+from dashboard import compare_figures, identity, runs, state
 from dashboard.markup import md
 from dashboard.text import sections
 from dashboard.views.runs_table import link
@@ -24,7 +24,7 @@ def labels(jobs: list[Job]) -> dict[int, str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _curves(db: str, ids: tuple[int, ...], x: str, version: tuple) -> pd.DataFrame:
+def _curves(db: str, space: str, ids: tuple[int, ...], x: str, version: tuple) -> pd.DataFrame:
     """compare.curves, cached while the runs' records do not change (version: states, progress)."""
     from core.analysis import compare
 
@@ -35,7 +35,7 @@ def _curves(db: str, ids: tuple[int, ...], x: str, version: tuple) -> pd.DataFra
 def curves(jobs: list[Job], x: str) -> pd.DataFrame:
     """The runs' curves on a common x (cached for finished runs; always fresh for live ones)."""
     version = tuple((j.id, j.state, round(j.progress, 4), j.finished) for j in jobs)
-    return _curves(str(runs.store().path), tuple(j.id for j in jobs), x, version)
+    return _curves(str(runs.store().path), workspace.current_name(), tuple(j.id for j in jobs), x, version)
 
 
 def show(jobs: list[Job]) -> None:
@@ -84,7 +84,7 @@ def _group_label(group, i: int) -> str:
     return f"group {i + 1}: {group.label}"
 
 
-@st.fragment
+@identity.fragment
 def curves_section(jobs: list[Job]) -> None:
     """The x-axis choice and the overlaid curves: a fragment, so changing the axis redraws only this."""
     x = st.segmented_control(  # persisted: the axis stays chosen across page switches

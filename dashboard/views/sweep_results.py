@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import tasks
 from core.jobs.store import ACTIVE
-from dashboard import compare_figures, runs, state
+from dashboard import compare_figures, identity, runs, state
 from dashboard.train_form import fill_from_config
 from dashboard.views.sweep_form import TEXT
 
@@ -43,7 +43,7 @@ def progress(sweep_id: int) -> None:
     first = sweeps.status(runs.store(), sweep_id)
     live = first.state in ACTIVE
 
-    @st.fragment(run_every="2s" if live else None)
+    @identity.fragment(run_every="2s" if live else None)
     def view() -> None:
         status = sweeps.status(runs.store(), sweep_id)
         if live and status.state not in ACTIVE:

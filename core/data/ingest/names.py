@@ -35,6 +35,10 @@ def check_free(name: str) -> None:
         raise UserError(f"{name} is the name of a built-in dataset; choose another name.")
     if (workspace.subdir("datasets") / name).exists():
         raise UserError(f"A dataset called {name} already exists; choose another name.")
+    from core import publish  # late: publish reads the dataset registry
+
+    if publish.published_path("datasets", name) is not None:
+        raise UserError(f"{name} is the name of a dataset the teacher published; choose another name.")
 
 
 def safe_stem(raw: str) -> str:

@@ -161,11 +161,40 @@ def too_big(limits: Limits) -> str:
     return f"it is larger than the {human_size(limits.max_file_bytes)} limit for one file"
 
 
-def check_import_root(path: Path) -> None:
-    """Refuse a resolved path outside $PLAYGROUND_IMPORT_ROOT, when that is set."""
+FOLDERS_OFF = (
+    "Importing a folder from the server's disk is off on a shared dashboard: the server's files are "
+    "not the class's. Upload a zip instead, or ask the teacher to set import_root in the class file."
+)
+
+
+def import_root() -> Path | None:
+    """The only server folder imports may read from: the class file's import_root on a shared
+    dashboard (None there: folder imports are off), else $PLAYGROUND_IMPORT_ROOT when set (None:
+    any folder, alone on a laptop)."""
+    from core import people
+
+    cfg = people.config()
+    if cfg.shared:
+        return cfg.import_root
     allowed = os.environ.get(IMPORT_ROOT_VAR)
-    if allowed and not workspace.inside(path, Path(allowed)):
-        raise UserError(f"Only folders inside {allowed} may be imported on this server ({IMPORT_ROOT_VAR}).")
+    return Path(allowed) if allowed else None
+
+
+def folders_allowed() -> bool:
+    """False on a shared dashboard without an import_root: nobody may read the server's folders."""
+    from core import people
+
+    return not people.shared() or people.config().import_root is not None
+
+
+def check_import_root(path: Path) -> None:
+    """Refuse a resolved path outside the import root (import_root()); on a shared dashboard
+    without one, refuse every server folder."""
+    if not folders_allowed():
+        raise UserError(FOLDERS_OFF)
+    allowed = import_root()
+    if allowed is not None and not workspace.inside(path, allowed):
+        raise UserError(f"Only folders inside {allowed} may be imported on this server.")
 
 
 def full_path(text: str | Path, what: str, example: str) -> Path:
@@ -195,6 +224,9 @@ def outside_folder(path: str | Path) -> Path:
         raise UserError(
             f"{folder} is already one of the workspace's datasets; choose it from the list instead."
         )
+    if import_root() is not None and workspace.inside(folder, workspace.workspace_root()):
+        # on a shared server the workspace holds everyone's spaces: never a source of an import
+        raise UserError(f"{folder} is inside the playground's own workspace; it cannot be imported.")
     return folder
 
 
