@@ -10,7 +10,8 @@ named by PLAYGROUND_CLASS) such as:
     import_root = "/srv/class-data"    # the only server folder "Import a folder" may read
     identity = "oidc"                  # st.login (OpenID Connect), or "header" behind a proxy
     header = "X-Forwarded-Email"       # identity = "header": the header the proxy sets ...
-    trusted_proxies = ["127.0.0.1"]    # ... and the only addresses allowed to set it
+    trusted_proxies = ["127.0.0.1"]    # ... the only addresses allowed to set it, and the proxy
+                                       # must also send [playground] proxy_secret (secrets.toml)
     admins = ["root"]                  # server accounts whose CLI may act as anyone (--as)
 
 The person is a context variable like the current space (core.workspace): the dashboard sets
