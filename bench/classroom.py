@@ -185,7 +185,7 @@ class Workers:
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Return once every worker said it is ready; raise when one died or took too long."""
         deadline = time.monotonic() + timeout
-        while not all(any(" ready" in line for line in lines) for lines in self.lines):
+        while not all(any("ready" in line for line in lines) for lines in self.lines):
             dead = [p for p in self.procs if p.poll() is not None]
             if dead or time.monotonic() > deadline:
                 why = "exited" if dead else f"was not ready after {timeout:.0f} s"

@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.conftest import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
-DASK = str(Path(sys.executable).with_name("dask"))
+DASK = [sys.executable, "-m", "dask"]  # the `dask` command of this Python
 START_S = 60.0
 
 
@@ -38,7 +38,7 @@ class LocalCluster:
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed by close()
         self.logs.append(log)
         proc = subprocess.Popen(
-            [DASK, *args],
+            [*DASK, *args],
             cwd=ROOT,
             env=subprocess_env(PYTHONPATH=str(ROOT), PLAYGROUND_THREADS="1", OMP_NUM_THREADS="1", **env),
             stdout=log,

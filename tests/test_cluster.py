@@ -213,6 +213,7 @@ def test_each_machine_keeps_decoded_images_on_its_own_disk(fresh_workspace, tmp_
     from core.data import tensor_cache
 
     assert tensor_cache.cache_dir() == fresh_workspace / "cache"  # unset: in the workspace, as before
+    assert cluster.CACHE_ENV == tensor_cache.ENV_DIR  # what a cluster task sets
     monkeypatch.setenv(tensor_cache.ENV_DIR, str(tmp_path / "local"))
     with workspace.use_space("ann"):
         assert tensor_cache.cache_path("k") == tmp_path / "local" / "spaces" / "ann" / "k.npy"

@@ -29,17 +29,18 @@ from core import workspace
 from core.errors import UserError
 from core.jobs import db
 from core.jobs.claims import worker_name
+from core.jobs.recovery import HEARTBEAT_EVERY
 from core.jobs.store import CANCELLED, FAILED, LANES, RUNNING, Job, Store
 
 SCHEDULER_ENV = "PLAYGROUND_SCHEDULER"  # tcp://host:port of a dask scheduler: jobs run there
-CACHE_ENV = "PLAYGROUND_CACHE_DIR"  # core.data.tensor_cache: where decoded images are cached
+CACHE_ENV = "PLAYGROUND_CACHE_DIR"  # tensor_cache.ENV_DIR (not imported: it imports torch)
 GPU = "GPU"  # the Dask worker resource a job that wants a GPU asks for (`--resources GPU=1`)
 GPU_KINDS = tuple(k for k in LANES["compute"] if k != "wait")  # kinds that compute on the device
 DIED = "its machine died while running it; not run a second time"
 # a running job whose heartbeat is older than recovery.stale_after() (PLAYGROUND_STALE_S)
 STALE_REASON = "Its machine stopped answering while running it; not run a second time"
-BEAT_S = 1.0  # seconds between heartbeats, as the worker's (core.jobs.worker.HEARTBEAT_EVERY)
-CONNECT_TIMEOUT_S = 20
+BEAT_S = HEARTBEAT_EVERY  # seconds between a job's heartbeats, as on a worker
+CONNECT_TIMEOUT_S = 20  # seconds the dispatcher tries to reach the scheduler before it gives up
 
 
 def job_device(job: Job) -> str:
@@ -96,9 +97,9 @@ def _use_settings(settings: dict) -> None:
     this machine's own disk (PLAYGROUND_CACHE_DIR, else a folder under its temp dir)."""
     os.environ[workspace.ENV_VAR] = settings["workspace"]
     if settings.get("db"):
-        os.environ["PLAYGROUND_DB"] = settings["db"]
+        os.environ[db.ENV_VAR] = settings["db"]
     else:
-        os.environ.pop("PLAYGROUND_DB", None)
+        os.environ.pop(db.ENV_VAR, None)
     if not os.environ.get(CACHE_ENV):
         os.environ[CACHE_ENV] = os.path.join(tempfile.gettempdir(), "playground-cache")
 
@@ -139,12 +140,12 @@ def run_task(job_id: int, settings: dict) -> str:
                 job_id, FAILED, error=f"It ran on {first}: {DIED} (the cluster started it again on {where})."
             )
             return FAILED
-        if job.kind in GPU_KINDS:
-            _warm_up_once()
         stop = threading.Event()
         beat = threading.Thread(target=_beat, args=(settings["store"], job_id, where, stop), daemon=True)
         beat.start()
         try:
+            if job.kind in GPU_KINDS:
+                _warm_up_once()  # fastai's import, once per worker process, while the job beats
             with workspace.use_space(job.owner):
                 return worker.run_job(store, job)
         finally:
@@ -159,8 +160,12 @@ def run_task(job_id: int, settings: dict) -> str:
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
     """A dask.distributed Client on the scheduler at address (UserError when it cannot be reached)."""
-    from distributed import Client
-
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UserError(
+            f"{SCHEDULER_ENV} is set but dask.distributed is not installed (pip install -r requirements.txt)."
+        ) from None
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as e:

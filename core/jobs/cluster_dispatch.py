@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from core import workspace
+from core.jobs import db
 from core.jobs.claims import worker_name
 from core.jobs.cluster import (
     BEAT_S,
@@ -26,6 +27,7 @@ from core.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, Job, Store
 
 POLL_S = 0.5  # seconds between looks at the cluster and the store
 STALE_EVERY_S = 5.0  # seconds between looks for jobs whose machine stopped beating
+LOST_WAIT_S = 2.0  # seconds between tries while the scheduler does not answer
 SHUTDOWN_S = 60.0  # how long a stopping dispatcher waits for its running jobs to stop
 NO_GPU = (
     "It asks for a GPU and no worker of the cluster offers one "
@@ -66,7 +68,7 @@ class Dispatcher:
         self.settings = {
             "workspace": str(workspace.workspace_root()),
             "store": str(store.url),
-            "db": os.environ.get("PLAYGROUND_DB") or None,
+            "db": os.environ.get(db.ENV_VAR) or None,
         }
         self._beat_at = self._stale_at = self._tick_at = 0.0
         self._said_empty = False
@@ -78,12 +80,12 @@ class Dispatcher:
         queued and running jobs as seen now."""
         cap = capacity(self.client)
         active = self.store.active()
-        self._follow(cap, {j.id: j for j in active if j.state == RUNNING})
-        self._stops(active)
+        running = {j.id: j for j in active if j.state == RUNNING}
+        self._follow(cap, running)
+        self._stops(running)
         now = time.monotonic()
         if now - self._beat_at >= BEAT_S:
             self._beat_at = now
-            running = {j.id: j for j in active if j.state == RUNNING}
             waiting = tuple(i for i in self.flights if i in running and not running[i].attempts)
             self.store.heartbeat(None, self.me, waiting)  # not started yet, waiting in Dask: alive
         if now - self._stale_at >= STALE_EVERY_S:
@@ -140,10 +142,10 @@ class Dispatcher:
         if job is not None and job.state == RUNNING:
             self.store.finish(job_id, FAILED, error=reason)
 
-    def _stops(self, active: list[Job]) -> None:
+    def _stops(self, running: dict[int, Job]) -> None:
         """Forget jobs that ended in the store (cancelling their futures); cancel a job asked to
-        stop while its task still waits in Dask, not started (a running one reads the store)."""
-        running = {j.id: j for j in active if j.state == RUNNING}
+        stop while its task still waits in Dask, not started (a running one reads the store).
+        running: the store's RUNNING jobs by id."""
         for job_id, flight in list(self.flights.items()):
             job = running.get(job_id)
             if job is None:  # ended, or failed as stale
@@ -205,7 +207,12 @@ class Dispatcher:
         idle_since = time.monotonic()
         try:
             while not stop.is_set():
-                active = self.step()
+                try:
+                    active = self.step()
+                except (OSError, TimeoutError) as e:  # the client reconnects by itself
+                    self.log(f"The Dask scheduler does not answer ({e}); trying again.")
+                    stop.wait(LOST_WAIT_S)
+                    continue
                 queued = any(j.state == QUEUED for j in active)
                 if self.flights or queued or sweeps.pending(self.store):
                     idle_since = time.monotonic()
@@ -221,6 +228,9 @@ class Dispatcher:
             self.store.request_cancel(job_id)
         deadline = time.monotonic() + wait
         while self.flights and time.monotonic() < deadline:
-            self.step(claim=False)
+            try:
+                self.step(claim=False)
+            except (OSError, TimeoutError):
+                break  # no scheduler to wait on: the tasks that run record their own end
             time.sleep(self.poll)
         self.store.worker_gone(self.me)

@@ -51,7 +51,7 @@ def _orphaned(store: Store) -> bool:
     if handle is None:
         return False  # a worker is alive: the run really is running
     try:
-        store.fail_orphans(worker.ORPHAN_REASON)
+        worker.recover(store)
     finally:
         worker.release_lock(handle)
     return True
