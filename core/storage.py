@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import workspace
+from core.data import tensor_cache
 
 # trash/.datasets/<time>-<name>: whole deleted datasets (no dataset name starts with a dot)
 TRASH_DATASETS = ".datasets"
@@ -210,7 +211,7 @@ def free_cache() -> int:
     Files being written (hidden temporary names) are left; a training that has a cache open keeps
     reading it (the file goes only when it is closed).
     """
-    folder = workspace.subdir("cache")
+    folder = tensor_cache.cache_dir()
     return sum(_remove(p) for p in _children(folder))
 
 
@@ -288,7 +289,7 @@ def usage() -> list[Part]:
     datasets_dir = workspace.subdir("datasets")
     listed = {
         "datasets": (folder_bytes(datasets_dir), len([p for p in _children(datasets_dir) if p.is_dir()])),
-        "cache": (folder_bytes(workspace.subdir("cache")), len(_children(workspace.subdir("cache")))),
+        "cache": (folder_bytes(tensor_cache.cache_dir()), len(_children(tensor_cache.cache_dir()))),
         "runs": (folder_bytes(workspace.subdir("runs")) - ckpt_bytes, len(runs_folders)),
         "checkpoints": (ckpt_bytes, len({f.parent for f in checkpoints})),
         "models": (folder_bytes(workspace.subdir("models")), len(_children(workspace.subdir("models")))),

@@ -271,8 +271,12 @@ def start_inline(store: Store, plan: Callable[[Store], dict | None]) -> threadin
 
     The command line does this so a job runs without a separate worker. plan(store) gives the
     serve() arguments (when to return) from the thread's own store, or None to do nothing.
-    Returns the running thread, or None when another worker is alive.
+    Returns the running thread, or None when another worker is alive. On a cluster
+    (PLAYGROUND_SCHEDULER) the job runs there: the dispatcher is started instead, and None returned.
     """
+    if os.environ.get("PLAYGROUND_SCHEDULER"):
+        ensure_running()
+        return None
     handle = acquire_lock()
     if handle is None:
         return None
