@@ -16,6 +16,7 @@ For each: the queue wait (claimed - queued) p50/p95, the total time (first queue
 finished), the scaling efficiency T1/(n·Tn), and whether every job finished exactly once (each
 DONE, each reported once by the one worker that ran it, none lost). Last, an estimate for
 thirty learners on four GPUs, built from these figures and labelled with its assumption.
+bench.classroom_dask runs the same wait jobs on a Dask cluster (core.jobs.cluster).
 """
 
 from __future__ import annotations
@@ -80,11 +81,12 @@ class Outcome:
 
 
 def summarise(
-    kind: str, workers: int, queued: list[int], jobs: list, reports: dict[int, list[int]]
+    kind: str, workers: int, queued: list[int], jobs: list, reports: dict[int, list[int]], dispatched=False
 ) -> Outcome:
     """The figures of one scenario: the ids queued, the jobs as the store has them at the end,
     and the pids of the workers that reported ending each job (a job run twice is reported
-    twice; one never run, never)."""
+    twice; one never run, never). dispatched: the jobs ran on a cluster, reported by its one
+    dispatcher, and each task counted its start (attempts must be 1)."""
     found = {j.id: j for j in jobs}
     problems = [f"job {i} is not in the store" for i in queued if i not in found]
     problems += [f"job {j.id} ended {j.state}: {j.error or ''}".strip() for j in jobs if j.state != "DONE"]
@@ -94,10 +96,10 @@ def summarise(
         f"a worker reported job {i}, which was never queued" for i in sorted(set(reports) - set(queued))
     ]
     for j in jobs:
-        if getattr(j, "attempts", 0) > 1:
+        if getattr(j, "attempts", 0) > 1 or (dispatched and j.attempts != 1):
             problems.append(f"job {j.id} was started {j.attempts} times")
         ran_by = ran_by_pid(j)
-        if ran_by is not None and j.id in reports and reports[j.id] != [ran_by]:
+        if not dispatched and ran_by is not None and j.id in reports and reports[j.id] != [ran_by]:
             problems.append(f"job {j.id} was claimed by pid {ran_by} but reported by {reports[j.id]}")
     waits = [j.started - j.created for j in jobs if j.started is not None]
     runs = [j.finished - j.started for j in jobs if j.started is not None and j.finished is not None]
@@ -123,9 +125,10 @@ def job_params(kind: str, seconds: float, epochs: int) -> dict:
     if kind == "wait":
         return {"seconds": seconds, "steps": 10}
     from core import tasks
+    from core.train import device
 
     cfg = tasks.default_config("single_label", dataset="digits", arch="mnist_cnn", epochs=epochs, bs=64)
-    return {"config": cfg.replace(mixed_precision=False).validate().to_dict()}
+    return {"config": cfg.replace(mixed_precision=device.cuda_available()).validate().to_dict()}  # as the CLI
 
 
 def prepare_spaces(identities: list[str], kind: str) -> None:
@@ -158,7 +161,7 @@ class Workers:
     """n `python -m core worker --slot i` processes serving the current workspace's store; each
     worker's output is read on a thread of its own (its 'ready' line, its 'job N (kind): STATE' lines)."""
 
-    def __init__(self, n: int, env: dict[str, str]):
+    def __init__(self, n: int, env: dict[str, str], ready: str = "ready"):
         self.procs = [
             subprocess.Popen(
                 worker_command(slot),
@@ -172,6 +175,7 @@ class Workers:
             for slot in range(n)
         ]
         self.lines: list[list[str]] = [[] for _ in self.procs]
+        self.ready = ready  # the word of a worker's line that says it is ready
         self.readers = [
             threading.Thread(target=self._read, args=(i,), daemon=True) for i in range(len(self.procs))
         ]
@@ -185,7 +189,7 @@ class Workers:
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Return once every worker said it is ready; raise when one died or took too long."""
         deadline = time.monotonic() + timeout
-        while not all(any("ready" in line for line in lines) for lines in self.lines):
+        while not all(any(self.ready in line for line in lines) for lines in self.lines):
             dead = [p for p in self.procs if p.poll() is not None]
             if dead or time.monotonic() > deadline:
                 why = "exited" if dead else f"was not ready after {timeout:.0f} s"
@@ -271,7 +275,7 @@ def class_workspace(keep: bool = False):
 
 def scenario(kind: str, learners: int, workers: int, *, seconds=2.0, epochs=2, threads=None, keep=False):
     """Queue one job per learner against `workers` fresh worker processes; returns the Outcome."""
-    with class_workspace(keep) as _ws:
+    with class_workspace(keep):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"}
         if threads:
             env["PLAYGROUND_THREADS"] = str(threads)
@@ -314,15 +318,19 @@ def estimate(waits: list[Outcome], runs: list[Outcome], learners: int = 30, gpus
     per_run = one.total / one.learners  # seconds of a run, start overhead included
     per_wait = queue_1.total / queue_1.learners
     eff = efficiency(queue_1.total, gpus, queue_k.total)
-    scale = per_run / per_wait  # a FIFO queue filled at once: waits grow with the job's length
+    more = learners / queue_k.learners  # a FIFO queue filled at once: waits grow with its length
+    in_runs = {  # in lengths of one run: the same for any run, under the assumption
+        "total": learners / (gpus * eff),
+        "wait_p50": queue_k.wait_p50 / per_wait * more,
+        "wait_p95": queue_k.wait_p95 / per_wait * more,
+    }
     return {
         "learners": learners,
         "gpus": gpus,
         "seconds_per_run": round(per_run, 2),
         "queue_efficiency": round(eff, 2),
-        "total_s": round(learners * per_run / (gpus * eff), 1),
-        "wait_p50_s": round(queue_k.wait_p50 * scale * learners / queue_k.learners, 1),
-        "wait_p95_s": round(queue_k.wait_p95 * scale * learners / queue_k.learners, 1),
+        **{f"{k}_runs": round(v, 1) for k, v in in_runs.items()},
+        **{f"{k}_s": round(v * per_run, 1) for k, v in in_runs.items()},
         "assumption": (
             f"an estimate, not a measurement: each of the {gpus} GPUs has a worker of its own that "
             "runs one job at a time without slowing the others, a run takes there what one "
@@ -332,7 +340,8 @@ def estimate(waits: list[Outcome], runs: list[Outcome], learners: int = 30, gpus
     }
 
 
-def _counts(text: str) -> list[int]:
+def worker_counts(text: str) -> list[int]:
+    """argparse type of worker counts: whole numbers of at least 1, like 1,2,4."""
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -346,10 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the wait-job and the training scenarios, print a table, the estimate and a JSON line."""
     p = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.splitlines()[0])
     p.add_argument("--learners", type=int, default=30, help="learners queuing a wait job (default 30)")
-    p.add_argument("--workers", type=_counts, default=[1, 2, 4], help="worker counts (default 1,2,4)")
+    p.add_argument("--workers", type=worker_counts, default=[1, 2, 4], help="worker counts (default 1,2,4)")
     p.add_argument("--seconds", type=float, default=2.0, help="length of a wait job (default 2 s)")
     p.add_argument("--train-learners", type=int, default=8, help="learners queuing a run (0: none)")
-    p.add_argument("--train-workers", type=_counts, default=[1, 2], help="worker counts for runs")
+    p.add_argument("--train-workers", type=worker_counts, default=[1, 2], help="worker counts for runs")
     p.add_argument("--epochs", type=int, default=2, help="epochs of each Digits run (default 2)")
     p.add_argument("--keep", action="store_true", help="keep the workspaces (their paths are printed)")
     args = p.parse_args(argv)
@@ -366,9 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     guess = estimate(waits, runs)
     if guess:
         print(
-            f"Estimate for {guess['learners']} learners on {guess['gpus']} GPUs: all runs done in about "
-            f"{guess['total_s']:.0f} s; queue wait p50 about {guess['wait_p50_s']:.0f} s, p95 about "
-            f"{guess['wait_p95_s']:.0f} s ({guess['assumption']})."
+            f"Estimate for {guess['learners']} learners on {guess['gpus']} GPUs, in lengths of one run: "
+            f"all done after {guess['total_runs']:.1f}, queue wait p50 {guess['wait_p50_runs']:.1f}, p95 "
+            f"{guess['wait_p95_runs']:.1f}; with runs like these ({guess['seconds_per_run']:.2f} s): "
+            f"{guess['total_s']:.0f} s, {guess['wait_p50_s']:.0f} s, {guess['wait_p95_s']:.0f} s "
+            f"({guess['assumption']})."
         )
     print(json.dumps({"outcomes": [asdict(o) for o in waits + runs], "estimate": guess}))
     return 0 if all(o.exactly_once for o in waits + runs) else 1

@@ -72,7 +72,8 @@ class Person:
 
 
 _cache: dict[tuple[str, float], ClassConfig] = {}
-_PERSON: contextvars.ContextVar[Person | None] = contextvars.ContextVar("playground_person", default=None)
+_UNSET = object()
+_PERSON: contextvars.ContextVar[object] = contextvars.ContextVar("playground_person", default=_UNSET)
 
 
 def config() -> ClassConfig:
@@ -131,8 +132,8 @@ def space_name(identity: str) -> str:
     text = identity.strip().lower()
     if not text:
         raise UserError("An empty identity has no space.")
-    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:48] or "person"
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:40] or "person"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]  # 128 bits: no made-up collision
     return f"{slug}-{digest}"
 
 
@@ -143,13 +144,19 @@ def person_for(identity: str) -> Person:
 
 
 def current() -> Person | None:
-    """The person the current context acts for (None alone on a laptop, or in the worker)."""
-    return _PERSON.get()
+    """The person the current context acts for (None alone on a laptop, or in the worker): the one
+    entered in this context, else the one workspace.RESOLVERS["person"] gives (the dashboard's
+    browser session, for widget callbacks that run before app.py)."""
+    person = _PERSON.get()
+    if person is _UNSET:
+        resolve = workspace.RESOLVERS.get("person")
+        person = resolve() if resolve is not None else None  # type: ignore[operator]
+    return person if isinstance(person, Person) else None
 
 
 def is_teacher() -> bool:
     """True when the current person is a teacher (always False alone on a laptop)."""
-    person = _PERSON.get()
+    person = current()
     return bool(person and person.teacher)
 
 

@@ -32,7 +32,11 @@ _LOCK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # "_" are the program's own (PUBLISHED), never a person's.
 _SPACE_NAME = re.compile(r"^_?[a-z0-9][a-z0-9_-]{0,79}$")
 PUBLISHED = "_published"  # what a teacher published to the class: readable by all, written by teachers
-_CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("playground_space", default=DEFAULT_SPACE)
+_CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("playground_space", default=None)
+# When no space was set in this context (a Streamlit widget callback or fragment runs before or
+# without app.py), RESOLVERS["space"]() says whose it is: the dashboard registers one reading the
+# browser session's person (core.people does the same for the person). None: the default space.
+RESOLVERS: dict[str, object] = {}
 # Set by core.jobs.locks when the store is shared: name -> context manager(wait, busy_message).
 LOCK_BACKEND: dict[str, object] = {}
 
@@ -139,12 +143,17 @@ class Space:
 
 def space(name: str | None = None) -> Space:
     """The space called name; without a name, the current one (see use_space)."""
-    return Space(_CURRENT.get() if name is None else name)
+    return Space(current_name() if name is None else name)
 
 
 def current_name() -> str:
-    """The current space's name ("" alone on a laptop)."""
-    return _CURRENT.get()
+    """The current space's name ("" alone on a laptop): the one set in this context, else the one
+    RESOLVERS["space"] gives (the dashboard's browser session), else the default space."""
+    name = _CURRENT.get()
+    if name is None:
+        resolve = RESOLVERS.get("space")
+        name = resolve() if resolve is not None else None  # type: ignore[operator]
+    return DEFAULT_SPACE if name is None else name
 
 
 @contextlib.contextmanager

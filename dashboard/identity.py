@@ -37,7 +37,7 @@ from typing import Any
 import streamlit as st
 from streamlit import config as st_config
 
-from core import people
+from core import people, workspace
 from core.errors import UserError
 from dashboard.markup import md
 
@@ -114,6 +114,42 @@ def restore() -> people.Person | None:
     return person
 
 
+def _session_person() -> people.Person | None:
+    """The browser session's person, for code of a script run that runs before app.py entered it
+    (Streamlit runs widget callbacks first, in a fresh thread): None on a laptop, or outside a
+    script run (a thread of the server's own); a shared dashboard with nobody signed in refuses."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx() is None or not people.shared():
+        return None
+    person = st.session_state.get(_PERSON_KEY)
+    if not isinstance(person, people.Person):  # a browser can send strings, never a Person
+        raise UserError("Sign in first: this dashboard is shared; nothing runs for someone not signed in.")
+    return person
+
+
+def _session_space() -> str | None:
+    person = _session_person()
+    return person.space if person else None
+
+
+workspace.RESOLVERS["space"] = _session_space
+workspace.RESOLVERS["person"] = _session_person
+
+
+def bound(func: Callable) -> Callable:
+    """func, made to run later as the person drawing the page now: for what Streamlit calls
+    outside the script run (a download button's data=callable runs in a server thread)."""
+    person = people.current()
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with people.acting_as(person):
+            return func(*args, **kwargs)
+
+    return run
+
+
 def fragment(func: Callable | None = None, *, run_every: Any = None) -> Callable:
     """st.fragment that first acts as the session's person (use it instead of st.fragment)."""
 
@@ -129,14 +165,15 @@ def fragment(func: Callable | None = None, *, run_every: Any = None) -> Callable
 
 
 def claims_identity(claims: Mapping[str, Any]) -> str:
-    """The identity an OpenID Connect sign-in gives: the e-mail (unless the provider says it is
-    not verified), else the subject."""
+    """The identity an OpenID Connect sign-in gives: the e-mail when the provider says it is
+    verified (`email_verified` is true), else issuer|subject, which can never equal an e-mail in
+    the class file (so an unverified address never makes anyone a teacher)."""
     email = str(claims.get("email") or "").strip()
-    if email and claims.get("email_verified") is not False:
+    if email and claims.get("email_verified") is True:
         return email
     subject = str(claims.get("sub") or "").strip()
     if subject:
-        return subject
+        return f"{str(claims.get('iss') or '').strip()}|{subject}"
     raise UserError("The sign-in provider did not say who you are (no e-mail, no subject); sign in again.")
 
 

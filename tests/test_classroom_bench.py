@@ -87,6 +87,8 @@ def test_the_estimate_scales_the_measured_run_by_the_queues_efficiency():
     assert guess["queue_efficiency"] == pytest.approx(60 / 64, abs=0.01)
     assert guess["total_s"] == pytest.approx(30 * 5 / (4 * 60 / 64), abs=0.1)
     assert guess["wait_p95_s"] == pytest.approx(12.0 * 5 / 2, abs=0.1)  # runs 2.5× a wait job
+    assert guess["wait_p95_runs"] == 6.0 and guess["wait_p50_runs"] == 3.0  # in wait-job lengths
+    assert guess["total_runs"] == pytest.approx(30 / (4 * 60 / 64), abs=0.05)
     assert "estimate" in guess["assumption"]
     assert classroom.estimate(waits, []) is None  # no measured run, no estimate
 

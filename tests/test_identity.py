@@ -115,10 +115,19 @@ def test_a_signed_in_person_works_in_their_own_space_and_a_teacher_is_shown_as_o
 
 def test_streamlit_s_own_user_seeds_sign_in_too(fresh_workspace, class_file):
     class_file()
-    at = _run(user={"is_logged_in": True, "email": BOB, "sub": "bob-123"})
+    at = _run(user={"is_logged_in": True, "email": BOB, "email_verified": True, "sub": "bob-123"})
     assert _signed_in_line(at) == "Signed in as **bob\\@school.org**"
-    at = _run(user={"is_logged_in": True, "email": TEACHER, "email_verified": False, "sub": "mallory-9"})
-    assert _signed_in_line(at) == "Signed in as **mallory-9**"  # an unverified e-mail is not the teacher
+    claims = {
+        "is_logged_in": True,
+        "email": TEACHER,
+        "email_verified": False,
+        "sub": "mallory-9",
+        "iss": "idp",
+    }
+    at = _run(user=claims)
+    assert (
+        _signed_in_line(at) == "Signed in as **idp\\|mallory-9**"
+    )  # an unverified e-mail is not the teacher
 
 
 def test_the_test_seam_is_ignored_outside_apptest(class_file):
@@ -129,10 +138,18 @@ def test_the_test_seam_is_ignored_outside_apptest(class_file):
     assert identity.TEST_IDENTITY is identity._UNSET
 
 
-def test_claims_give_the_e_mail_else_the_subject():
+def test_claims_give_a_verified_e_mail_else_issuer_and_subject(monkeypatch):
+    iss = "https://id.example.org"
+    monkeypatch.setattr(
+        people, "config", lambda: people.ClassConfig(shared=True, teachers=frozenset({TEACHER}))
+    )
+    assert people.person_for(identity.claims_identity({"email": TEACHER, "email_verified": True})).teacher
     assert identity.claims_identity({"email": ALICE, "email_verified": True, "sub": "1"}) == ALICE
-    assert identity.claims_identity({"email": ALICE, "sub": "1"}) == ALICE
-    assert identity.claims_identity({"email": ALICE, "email_verified": False, "sub": "1"}) == "1"
+    # missing, false, or a string "true"/"false": not verified, so never a teacher's address
+    for verified in ({}, {"email_verified": False}, {"email_verified": "false"}, {"email_verified": "true"}):
+        claims = {"email": TEACHER, "sub": "1", "iss": iss, **verified}
+        assert identity.claims_identity(claims) == f"{iss}|1"
+        assert not people.person_for(identity.claims_identity(claims)).teacher
     with pytest.raises(UserError, match="did not say who you are"):
         identity.claims_identity({"is_logged_in": True})
 
