@@ -5,8 +5,9 @@ Run: .venv/bin/python -m bench.classroom_dask [--learners 30] [--workers 1,2,4] 
 A `dask scheduler` and n `dask worker` processes (one thread each, no nanny) on 127.0.0.1 only,
 and one `python -m core worker` with PLAYGROUND_SCHEDULER set: the dispatcher that hands each
 queued job to the cluster (core.jobs.cluster). The learners queue "wait" jobs as in
-bench.classroom; the same figures, and exactly once means here: each job DONE, reported once by
-the dispatcher, its start counted once (store.start_attempt) on the worker that ran it.
+bench.classroom; the same figures, and exactly once means here: each job DONE, its start
+counted once (store.start_attempt, which a second start of the task would make 2), and no job
+reported twice by the dispatcher.
 """
 
 from __future__ import annotations

@@ -178,7 +178,13 @@ def copy_dataset(name: str) -> str:
         raise UserError(f"{name} is your own dataset already; there is nothing to copy.")
     new = copy_name(info.name)
     with access.dataset(info) as info:
-        _copy_into(info.path, workspace.subdir("datasets") / new, {"copied_from": info.name})
+        try:
+            _copy_into(info.path, workspace.subdir("datasets") / new, {"copied_from": info.name})
+        except (OSError, shutil.Error) as e:  # withdrawn while it was read: the copy was removed
+            why = getattr(e, "strerror", None) or e
+            raise UserError(
+                f"{name} could not be copied ({why}); the teacher may have withdrawn it. Nothing was added."
+            ) from e
     return new
 
 

@@ -12,7 +12,7 @@ from core.fsutil import human_size
 from core.jobs.store import Job
 from core.serving import export, library
 from core.serving.format import script_text
-from dashboard import state
+from dashboard import identity, state
 from dashboard.markup import md
 from dashboard.text import sections
 
@@ -127,7 +127,7 @@ def download_buttons(name: str, key: str, task: str | None = None) -> None:
     left, right = st.columns(2)
     left.download_button(
         "Download bundle (.zip)",
-        data=lambda: library.zip_bytes(name),
+        data=identity.bound(lambda: library.zip_bytes(name)),
         file_name=f"{name}.zip",
         mime="application/zip",
         on_click="ignore",

@@ -40,8 +40,21 @@ def job_snapshot(store: Store, job_id: int) -> Snapshot | None:
     return snapshot(_JobOnly(store), job_id)
 
 
+def visible(store: Store, job_id: int) -> bool:
+    """True when the store's scope holds the job (the current space's, or everyone's for a store
+    that sees everyone): the records of any other job are nobody else's to read."""
+    where, args = store.scope()
+    return bool(store.read(f"SELECT 1 FROM jobs WHERE id = ?{where}", (int(job_id), *args)))
+
+
 def version(store: Store, job_id: int) -> tuple[int, int, int]:
-    """(batch records, last step, epoch records) of a job: changes exactly when records arrive."""
+    """(batch records, last step, epoch records) of a job: changes exactly when records arrive;
+    (0, 0, 0) for a job outside the store's scope."""
+    return _counts(store, job_id) if visible(store, job_id) else (0, 0, 0)
+
+
+def _counts(store: Store, job_id: int) -> tuple[int, int, int]:
+    """version() without the scope check (its caller made it)."""
     row = store.read(
         "SELECT (SELECT COUNT(*) FROM batches WHERE job_id = ?), "
         "(SELECT COALESCE(MAX(step), 0) FROM batches WHERE job_id = ?), "
@@ -70,8 +83,11 @@ _LOCK = threading.Lock()
 
 def records(store: Store, job_id: int) -> Records:
     """A job's batch and epoch records, read again only when version() changed, and then only the
-    batches after the last step held (the epochs only when their count changed)."""
-    now = version(store, job_id)
+    batches after the last step held (the epochs only when their count changed). Empty records
+    for a job outside the store's scope."""
+    if not visible(store, job_id):
+        return Records((0, 0, 0), EMPTY_BATCHES, EMPTY_EPOCHS)
+    now = _counts(store, job_id)
     key = (str(store.path), job_id)
     with _LOCK:
         held = _CACHE.get(key)

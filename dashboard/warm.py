@@ -1,5 +1,6 @@
-"""Warm-up at server start, in a background thread: the default built-in dataset is written and the
-pages' heavier modules imported before a person first opens them, so no first visit waits for it."""
+"""Warm-up at server start, in a background thread: the default built-in dataset is written (alone on
+a laptop) and the pages' heavier modules imported before a person first opens them, so no first
+visit waits for it."""
 
 from __future__ import annotations
 
@@ -34,12 +35,16 @@ def warm_up(modules: tuple[str, ...] = MODULES, overview: bool = True) -> None:
     """Write the default dataset if the workspace lacks it, import modules, build one figure of each
     kind the pages draw (plotly loads each trace type's validators on first use) and, with overview,
     fill the Data page's cached image-size table of the default dataset. Errors are logged: the page
-    that needs the thing reports it in its own words."""
+    that needs the thing reports it in its own words. On a shared dashboard (a class file) only
+    the modules and figures: this thread belongs to nobody, so it would write into the default
+    space, which no person uses; each person's own first visit writes their copy."""
     from core.config import TrainConfig
     from core.data import access, datasets
 
+    info = None
     try:
-        info = datasets.resolve(TrainConfig().dataset)
+        if not _shared():
+            info = datasets.resolve(TrainConfig().dataset)
     except Exception:  # noqa: BLE001 - a warm-up never fails the server; the Data page says why
         log.exception("warm-up: preparing the default dataset failed")
         info = None
@@ -61,6 +66,16 @@ def warm_up(modules: tuple[str, ...] = MODULES, overview: bool = True) -> None:
             data_overview._sizes(str(items.root), data_choose.stamp(items), tuple(items.files))
     except Exception:  # noqa: BLE001
         log.exception("warm-up: drawing the first figures failed")
+
+
+def _shared() -> bool:
+    """True when the dashboard is shared, or its class file cannot be read (then write nothing)."""
+    from core import people
+
+    try:
+        return people.shared()
+    except Exception:  # noqa: BLE001 - the app's own run says what is wrong with the class file
+        return True
 
 
 def wait_for_dataset(timeout: float = 60.0) -> None:

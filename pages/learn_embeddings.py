@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import workspace
 from core.labs import embeddings
 from dashboard import learn, learn_run, state
 from dashboard import learn_figures_embeddings as figures
@@ -21,8 +22,9 @@ st.write(TEXT["intro"])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def features(run_id: int, n: int) -> tuple[np.ndarray, list[str], list[str]]:
-    """The last learned layer's inputs for n validation images, their labels and the predictions."""
+def features(space: str, run_id: int, n: int) -> tuple[np.ndarray, list[str], list[str]]:
+    """The last learned layer's inputs for n validation images, their labels and the predictions
+    (space, the current one, keys the cache: run ids of two people's spaces are not the same run)."""
     import torch
 
     run = learn_run.loaded(run_id)
@@ -33,9 +35,9 @@ def features(run_id: int, n: int) -> tuple[np.ndarray, list[str], list[str]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def components(run_id: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def components(space: str, run_id: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The features' projection on their first two principal components, and every component's share."""
-    feats = features(run_id, n)[0]
+    feats = features(space, run_id, n)[0]
     coords, ratio = embeddings.pca(feats, min(10, feats.shape[1]))
     return coords[:, :2], ratio
 
@@ -81,8 +83,9 @@ with learn.section(SLUG, "pca"):
             horizontal=True,
             help=TEXT["colour"],
         )
-        feats, labels, predicted = features(run.run_id, n)
-        coords, ratio = components(run.run_id, n)
+        space = workspace.current_name()
+        feats, labels, predicted = features(space, run.run_id, n)
+        coords, ratio = components(space, run.run_id, n)
         st.caption(
             f"Run {run.run_id}: {run.config.arch} on {run.config.dataset} · {len(feats)} images × "
             f"{feats.shape[1]} features"

@@ -100,3 +100,9 @@ def test_four_learners_on_two_workers_each_job_runs_exactly_once():
     assert 0.2 <= out.run_mean < 2.0
     assert out.total >= 2 * 0.2  # two rounds of 0.2 s jobs at least
     assert 0 <= out.wait_p50 <= out.wait_p95 < out.total
+
+
+def test_on_a_cluster_each_jobs_counted_start_is_the_evidence():
+    jobs = [job(1, 0, 0, 1, worker="h:21"), job(2, 0, 0, 1, worker="h:22", attempts=0)]
+    out = classroom.summarise("wait, Dask", 2, [1, 2], jobs, {1: [99]}, dispatched=True)
+    assert out.problems == ["job 2 was started 0 times"]  # job 2 unreported: fine; uncounted: not

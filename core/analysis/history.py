@@ -161,8 +161,9 @@ def set_note(store: Store, run_id: int, note: str | None) -> None:
 def delete(store: Store, run_id: int) -> None:
     """Move a finished run to the trash: hidden from the table, its folder in trash/runs/<id>.
 
-    Refused while the run, or a job that reads it (a continuation, a cross-validation), is
-    queued or running. Undo with restore().
+    Refused while the run, or a job of its owner that reads it (a continuation, a
+    cross-validation), is queued or running: no other person's job can name it (Store.submit
+    refuses that), so nobody else's job numbers are ever shown. Undo with restore().
     """
     job = get_run(store, run_id)
     if job.deleted is not None:
@@ -173,8 +174,9 @@ def delete(store: Store, run_id: int) -> None:
             raise UserError(f"Run {run_id} is {state.lower()}; stop it before deleting it.")
         user = con.execute(
             f"SELECT id FROM jobs WHERE state IN ({', '.join('?' * len(ACTIVE))}) AND "
-            f"(parent = ? OR {store.dialect.json_num('params', 'source_run')} = ?) ORDER BY id LIMIT 1",
-            (*ACTIVE, job.id, job.id),
+            f"(parent = ? OR {store.dialect.json_num('params', 'source_run')} = ?) AND owner = ? "
+            "ORDER BY id LIMIT 1",
+            (*ACTIVE, job.id, job.id, job.owner),
         ).fetchone()
         if user is not None:
             raise UserError(

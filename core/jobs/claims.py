@@ -74,18 +74,22 @@ class WorkerSide:
     def start_attempt(self, job_id: int, where: str) -> int:
         """Count one start of the job on `where` (a worker id) and return how many there have
         been: 1 the first time; a cluster task that sees 2 was started again after its first
-        machine died, and must not run the job twice."""
+        machine died, and must not run the job twice. 0 for no such job in this store's scope
+        (a store that does not see everyone counts only the current space's jobs)."""
+        scope, args = self.scope()
         with self._tx() as con:
             row = con.execute(
-                "UPDATE jobs SET attempts = attempts + 1, worker = ?, worker_pid = ? WHERE id = ? "
+                f"UPDATE jobs SET attempts = attempts + 1, worker = ?, worker_pid = ? WHERE id = ?{scope} "
                 "RETURNING attempts",
-                (where, pid_of(where), job_id),
+                (where, pid_of(where), job_id, *args),
             ).fetchone()
         return int(row[0]) if row else 0
 
     def heartbeat(self, job_id: int | None, worker: str | int, also: tuple[int, ...] = ()) -> None:
-        """Say that the worker, its job (if any) and its jobs in other lanes (`also`) are alive."""
+        """Say that the worker, its job (if any) and its jobs in other lanes (`also`) are alive;
+        only jobs in this store's scope (every owner's for a store that sees everyone)."""
         name = worker_name(worker)
+        scope, args = self.scope()
         now = time.time()
         with self._tx() as con:
             con.execute(
@@ -94,7 +98,10 @@ class WorkerSide:
                 (name, host_of(name), pid_of(name) or 0, now, now, job_id),
             )
             for job in [j for j in (job_id, *also) if j is not None]:
-                con.execute("UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = ?", (now, job, RUNNING))
+                con.execute(
+                    f"UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = ?{scope}",
+                    (now, job, RUNNING, *args),
+                )
 
     def worker_gone(self, worker: str | int) -> None:
         """Forget a worker (it exited cleanly)."""

@@ -101,6 +101,17 @@ def _job(row) -> Job:
     )
 
 
+def _references(params: dict[str, Any], parent: Any) -> list[int]:
+    """The runs a job's params build on: its parent, retrain_of, continue's parent, source_run."""
+    cont = params.get("continue")
+    refs = [parent, params.get("retrain_of"), params.get("source_run")]
+    refs.append(cont.get("parent") if isinstance(cont, dict) else None)
+    try:
+        return [int(r) for r in refs if r is not None]
+    except (TypeError, ValueError):
+        raise UserError("A job names the run it builds on by its id, a whole number.") from None
+
+
 class Store(WorkerSide, Records):
     """A handle on the store; each thread gets its own connection.
 
@@ -205,13 +216,18 @@ class Store(WorkerSide, Records):
         owner: str | None = None,
     ) -> int:
         """Queue a job for owner (the current space); returns its id. parent: the run it
-        continues (a retrain's source by default). Refused (UserError) past the fair share."""
+        continues (a retrain's source by default). Refused (UserError) past the fair share, and
+        when it builds on (parent, retrain_of, continue, source_run) another owner's run."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         mine = workspace.current_name()
         owner = mine if owner is None else owner
         if owner != mine and not self._everyone:
             raise UserError("A job can only be queued in your own space.")
+        for ref in _references(params, parent):  # another person's run: as if there were none
+            rows = self.read("SELECT owner FROM jobs WHERE id = ?", (ref,))
+            if rows and rows[0][0] != owner:
+                raise UserError(f"There is no run {ref}.")
         if parent is None and params.get("retrain_of") is not None:
             parent = int(params["retrain_of"])
         limit = people.config().max_jobs
@@ -231,18 +247,8 @@ class Store(WorkerSide, Records):
             row = con.execute(
                 "INSERT INTO jobs(kind, params, state, created, task, parent, sweep_id, name, lane, owner) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    kind,
-                    json.dumps(params),
-                    QUEUED,
-                    time.time(),
-                    task,
-                    parent,
-                    sweep_id,
-                    name,
-                    LANE_OF[kind],
-                    owner,
-                ),
+                (kind, json.dumps(params), QUEUED, time.time(), task, parent, sweep_id, name)
+                + (LANE_OF[kind], owner),
             ).fetchone()
             return int(row[0])
 

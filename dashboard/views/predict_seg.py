@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.serving import predict, predict_seg
-from dashboard import predict_view
+from dashboard import identity, predict_view
 from dashboard.markup import md
 from dashboard.text import sections
 
@@ -85,7 +85,9 @@ def show_one(
     )
     st.download_button(
         "Download the mask (PNG)",
-        data=lambda: predict_seg.mask_png(predict_seg.full_mask(pred, image), len(pred.codes)),
+        data=identity.bound(
+            lambda: predict_seg.mask_png(predict_seg.full_mask(pred, image), len(pred.codes))
+        ),
         file_name=f"{image.name.rsplit('.', 1)[0]}_mask.png",
         mime="image/png",
         on_click="ignore",

@@ -13,8 +13,11 @@ from dashboard.views.sweep_form import TEXT
 
 
 def sweep_list() -> list[tuple[int, str]]:
-    """(id, label) of every sweep, newest first."""
-    rows = runs.store().read("SELECT id, name, state FROM sweeps ORDER BY id DESC")
+    """(id, label) of every sweep of the current space (all of them for a store that sees
+    everyone), newest first."""
+    store = runs.store()
+    where, args = store.scope()
+    rows = store.read(f"SELECT id, name, state FROM sweeps WHERE 1=1{where} ORDER BY id DESC", tuple(args))
     return [
         (
             int(r["id"]),

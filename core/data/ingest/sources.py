@@ -189,12 +189,20 @@ def folders_allowed() -> bool:
 
 def check_import_root(path: Path) -> None:
     """Refuse a resolved path outside the import root (import_root()); on a shared dashboard
-    without one, refuse every server folder."""
+    without one, refuse every server folder, and with one, anything inside the workspace (it
+    holds everyone's spaces, so an import root around it must not open them)."""
+    from core import people
+
     if not folders_allowed():
         raise UserError(FOLDERS_OFF)
     allowed = import_root()
     if allowed is not None and not workspace.inside(path, allowed):
         raise UserError(f"Only folders inside {allowed} may be imported on this server.")
+    if people.shared() and workspace.inside(path, workspace.workspace_root()):
+        raise UserError(
+            f"{path} is inside the playground's own workspace, which holds everyone's spaces; "
+            "it cannot be imported. Nothing was added."
+        )
 
 
 def full_path(text: str | Path, what: str, example: str) -> Path:

@@ -86,7 +86,7 @@ def _outside_file(text: str | Path) -> Path:
     if not path.is_absolute():
         raise UserError(f"{text} is not a full path; give it from the root, e.g. /data/table.csv.")
     path = path.resolve()  # a link is judged (and read) where it really lies
-    sources.check_import_root(path)
+    sources.check_import_root(path)  # shared: never a file of the workspace (anyone's space)
     if not path.is_file():
         raise UserError(f"There is no file {path} on the machine running the dashboard.")
     if workspace.inside(path, workspace.subdir("datasets")):
