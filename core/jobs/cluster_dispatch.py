@@ -151,6 +151,9 @@ class Dispatcher:
             if job is None:  # ended, or failed as stale
                 flight.future.cancel()
                 del self.flights[job_id]
+                ended = self.store.get(job_id)
+                if ended is not None:
+                    self.log(f"job {job_id} ({ended.kind}): {ended.state}")
             elif job.cancel_requested and not job.attempts:
                 flight.future.cancel()
                 self.store.finish(job_id, CANCELLED, result={"cancelled": True})
