@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import json
 import os
 import re
 import tomllib
@@ -30,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import workspace
+from core import fsutil, safejson, workspace
 from core.errors import UserError
 
 CONFIG_ENV = "PLAYGROUND_CLASS"
@@ -165,6 +166,30 @@ def enter(person: Person | None) -> None:
     dashboard script run calls this at its top; None is the laptop's one space)."""
     _PERSON.set(person)
     workspace.set_space(person.space if person else workspace.DEFAULT_SPACE)
+    if person is not None:
+        remember(person)
+
+
+PERSON_FILE = "person.json"  # in a person's space: who it belongs to (what a teacher is shown)
+
+
+def remember(person: Person) -> None:
+    """Write who a space belongs to into it, once (so a teacher reads names, not space folders)."""
+    path = workspace.Space(person.space).root / PERSON_FILE
+    if not path.exists():
+        fsutil.atomic_write(path, json.dumps({"identity": person.identity}) + "\n")
+
+
+def identity_of(space: str) -> str:
+    """The identity a space belongs to ("this machine" for the laptop's space; the space's own
+    name when it never recorded one)."""
+    if not space:
+        return "this machine"
+    try:
+        path = workspace.Space(space).root / PERSON_FILE
+        return str(safejson.loads(path.read_text(encoding="utf-8"))["identity"])
+    except (OSError, UserError, KeyError, TypeError, ValueError):
+        return space
 
 
 @contextlib.contextmanager

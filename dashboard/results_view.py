@@ -264,10 +264,9 @@ def out_of_sample(
                 key="results_cv_again",
                 help=TEXT["recompute"],
             ):
-                runs.submit(
-                    "crossval", {"config": job.params["config"], "k": result["k"], "source_run": job.id}
-                )
-                st.rerun()
+                params = {"config": job.params["config"], "k": result["k"], "source_run": job.id}
+                if runs.submit("crossval", params) is not None:
+                    st.rerun()
             return frame
     elif cv is not None and cv.state == FAILED:
         st.error(f"The cross-validation failed: {cv.error}")
@@ -288,8 +287,8 @@ def out_of_sample(
         icon=":material/model_training:",
         help=TEXT["compute_oos"],
     ):
-        runs.submit("crossval", {"config": job.params["config"], "k": int(k), "source_run": job.id})
-        st.rerun()
+        if runs.submit("crossval", {"config": job.params["config"], "k": int(k), "source_run": job.id}):
+            st.rerun()
     return None
 
 

@@ -10,6 +10,7 @@ from core import workspace
 from core.errors import UserError
 from core.jobs.store import Job, Store
 from core.jobs.worker import ensure_running, lock_holder, worker_alive
+from dashboard.markup import md
 
 
 @st.cache_resource(show_spinner=False)
@@ -62,9 +63,15 @@ def keep_worker_alive() -> str:
     return "idle (starts when you queue a job)"
 
 
-def submit(kind: str, params: dict) -> int:
-    """Queue a job and make sure a worker will run it (the sidebar says why when it cannot)."""
-    job_id = store().submit(kind, params)
+def submit(kind: str, params: dict) -> int | None:
+    """Queue a job and make sure a worker will run it (the sidebar says why when it cannot).
+    A refusal (the class's fair share, a run that is not yours) is shown where the button is,
+    and None returned: the caller keeps following what it followed."""
+    try:
+        job_id = store().submit(kind, params)
+    except UserError as e:
+        st.error(md(e), icon=":material/block:")
+        return None
     try:
         ensure_running()
     except UserError:

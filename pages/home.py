@@ -31,8 +31,9 @@ if st.button(
     icon=":material/rocket_launch:",
     help=TEXT["first_model_help"],
 ):
-    st.session_state[state.RUN] = runs.submit("train", {"config": first.to_dict()})
-    st.switch_page("../pages/train.py")
+    if (job_id := runs.submit("train", {"config": first.to_dict()})) is not None:
+        st.session_state[state.RUN] = job_id
+        st.switch_page("../pages/train.py")
 st.caption(TEXT["next"])
 
 st.subheader("Datasets")

@@ -136,7 +136,8 @@ with learn.section(SLUG, "memory"):
             key="inside_measure",
             help=TEXT["measure_button"],
         ):
-            st.session_state[JOB] = runs.submit("memory", {**params, "batch_sizes": sizes})
+            if (job_id := runs.submit("memory", {**params, "batch_sizes": sizes})) is not None:
+                st.session_state[JOB] = job_id
         job = runs.store().get(st.session_state[JOB]) if st.session_state.get(JOB) else None
         measured = None
         if job is not None and job.state == DONE and all(job.params.get(k) == v for k, v in params.items()):

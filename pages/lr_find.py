@@ -28,8 +28,9 @@ if st.button(
     disabled=active,
     help=TEXT["run"],
 ):
-    st.session_state[state.LR_RUN] = runs.submit("lr_find", params)
-    st.rerun()
+    if (job_id := runs.submit("lr_find", params)) is not None:
+        st.session_state[state.LR_RUN] = job_id
+        st.rerun()
 
 if job is None:
     st.info(TEXT["none_yet"])

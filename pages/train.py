@@ -73,7 +73,8 @@ if st.button(
     disabled=bool(form.problems),
     help=TEXT["start"],
 ):
-    st.session_state[state.RUN] = runs.submit("train", {"config": cfg.to_dict()})
+    if (job_id := runs.submit("train", {"config": cfg.to_dict()})) is not None:
+        st.session_state[state.RUN] = job_id
 
 current = runs.resolve_run(state.RUN, "train")
 # other runs waiting (the one followed below says its own place in the queue, live)

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import people, publish
+from core.config import TrainConfig
 from core.data import datasets
 from core.jobs.store import Store
 from core.serving import library
@@ -109,12 +110,10 @@ def test_the_runs_page_shows_alice_her_runs_and_the_teacher_everyones_with_stop(
     at = as_page(TEACHER, RUNS)
     everyone = next(d.value for d in at.dataframe if "owner" in d.value.columns)
     owners = dict(zip(everyone["id"], everyone["owner"]))
-    assert owners[alices] == owners[going] == people.space_name(ALICE)
-    assert owners[bobs] == people.space_name(BOB)
-    assert [b.label for b in at.button if b.label.startswith("Stop job")] == [
-        f"Stop job {going} of {people.space_name(ALICE)}"
-    ]
-    click(at, f"Stop job {going} of {people.space_name(ALICE)}", TEACHER)
+    assert owners[alices] == owners[going] == ALICE  # she signed in: her identity, not her folder
+    assert owners[bobs] == people.space_name(BOB)  # never signed in on the dashboard: his space
+    assert [b.label for b in at.button if b.label.startswith("Stop job")] == [f"Stop job {going} of {ALICE}"]
+    click(at, f"Stop job {going} of {ALICE}", TEACHER)
     with who(ALICE):
         assert Store().get(going).state == "CANCELLED"
 
@@ -140,3 +139,20 @@ def test_the_models_page_shows_a_published_model_read_only(klass, tmp_path_facto
     click(at, "Make my own copy", ALICE)
     with who(ALICE):
         assert [m.name for m in library.list_models() if not m.published] == ["lesson_model_copy"]
+
+
+def test_the_fair_share_refusal_is_a_sentence_and_the_page_keeps_working(klass, no_worker):  # noqa: F811
+    """alice at the class's limit (3 jobs) presses Start training: one sentence where the button
+    is, no traceback, nothing queued, and the run she follows is still followed."""
+    with who(ALICE):
+        store = Store()
+        config = TrainConfig(dataset="digits", arch="mnist_cnn", epochs=1).to_dict()
+        held = [store.submit("train", {"config": config}) for _ in range(3)]
+    at = as_page(ALICE, "../pages/train.py", **{state.RUN: held[0]})
+    with identity.as_person(ALICE), who(ALICE):
+        next(b for b in at.button if "Start training" in b.label).click().run()
+    assert not at.exception, at.exception
+    assert any("3 jobs queued or running" in str(e.value) for e in at.error)
+    assert at.session_state[state.RUN] == held[0]
+    with who(ALICE):
+        assert len(Store().active()) == 3

@@ -43,9 +43,9 @@ def catalogue_tab() -> None:
             disabled=(not online and not cached) or active is not None,
             help=why,
         ):
-            job_id = runs.submit("download", {"key": entry.key})
-            st.session_state[state.DOWNLOAD_JOB] = job_id
-            st.rerun()
+            if (job_id := runs.submit("download", {"key": entry.key})) is not None:
+                st.session_state[state.DOWNLOAD_JOB] = job_id
+                st.rerun()
     download_monitor()
 
 

@@ -42,7 +42,7 @@ def class_frame(jobs: list) -> pd.DataFrame:
         [
             {
                 "id": j.id,
-                "owner": getattr(j, "owner", "") or "(this machine)",
+                "owner": people.identity_of(getattr(j, "owner", "")),
                 "kind": j.kind,
                 "state": j.state,
                 "progress": j.progress,
@@ -74,7 +74,7 @@ def class_panel() -> None:
     )
     going = sorted((j for j in jobs if j.state in ACTIVE), key=lambda j: j.id)[:CLASS_STOPS]
     for job in going:
-        owner = getattr(job, "owner", "") or "this machine"
+        owner = people.identity_of(getattr(job, "owner", ""))
         if st.button(
             f"Stop job {job.id} of {owner}",
             key=f"class_stop_{job.id}",

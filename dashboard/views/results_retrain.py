@@ -97,8 +97,9 @@ def retrain_section(
         disabled=busy,
         help=TABLE_TEXT["retrain_button"] if change else TEXT["retrain_button"],
     ):
-        st.session_state[state.RUN] = runs.submit("train", {"config": config, "retrain_of": job.id})
-        st.rerun()
+        if (new_run := runs.submit("train", {"config": config, "retrain_of": job.id})) is not None:
+            st.session_state[state.RUN] = new_run
+            st.rerun()
     if new is None:
         return
     if busy:
