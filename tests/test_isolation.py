@@ -317,3 +317,21 @@ def test_the_warm_up_of_a_shared_dashboard_writes_no_dataset_for_nobody(klass): 
     assert not (workspace.workspace_root() / "datasets").exists() or not any(
         (workspace.workspace_root() / "datasets").iterdir()
     )
+
+
+def test_the_worker_recovers_cut_short_cleanings_in_every_persons_space(klass, monkeypatch):  # noqa: F811
+    """A crash mid-cleaning leaves a journal in whichever space it happened; the worker's start-up
+    finishes or undoes each one in its own space (not only the laptop's)."""
+    for identity in (ALICE, BOB):
+        with who(identity):
+            (workspace.subdir("journals") / "pets").mkdir()
+    (workspace.subdir("journals") / "digits").mkdir()  # the laptop's own space
+    seen = []
+    monkeypatch.setattr(
+        access, "recover", lambda name: seen.append((workspace.current_name(), name)) or ["ok"]
+    )
+    messages = access.recover_every_space()
+    assert sorted(seen) == sorted(
+        [("", "digits"), (people.space_name(ALICE), "pets"), (people.space_name(BOB), "pets")]
+    )
+    assert f"{people.space_name(BOB)}: ok" in messages

@@ -231,11 +231,26 @@ def recover(name: str, wait: float = 0.0) -> list[str]:
 
 
 def recover_all() -> list[str]:
-    """recover() for every dataset that has journals (call at start-up)."""
+    """recover() for every dataset that has journals, in the current space (call at start-up)."""
     messages = []
     for folder in sorted(p for p in workspace.subdir("journals").iterdir() if p.is_dir()):
         try:
             messages += recover(folder.name)
         except UserError as e:
             messages.append(f"{folder.name}: {e}")
+    return messages
+
+
+def recover_every_space() -> list[str]:
+    """recover_all() in the laptop's space and in every person's (the worker's start-up): a
+    cleaning a crash cut short is finished or undone wherever it was."""
+    messages = recover_all()
+    people_root = workspace.workspace_root() / "spaces"
+    names = sorted(p.name for p in people_root.iterdir() if p.is_dir()) if people_root.is_dir() else []
+    for name in names:
+        try:
+            with workspace.use_space(name):
+                messages += [f"{name}: {m}" for m in recover_all()]
+        except UserError as e:  # a folder that is not a space (its name is refused)
+            messages.append(f"{name}: {e}")
     return messages

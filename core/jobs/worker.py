@@ -333,7 +333,7 @@ def main(once: bool = False, idle_exit: float | None = None, quiet: bool = False
             print(f"Marked {len(failed)} interrupted job(s) as FAILED: {failed}", flush=True)
         from core.data import access
 
-        for message in access.recover_all():  # a cleaning a crash cut short: finish or undo it
+        for message in access.recover_every_space():  # cleanings a crash cut short: finish or undo
             if not quiet:
                 print(message, flush=True)
         from core.data.download import sweep_parts
