@@ -20,7 +20,7 @@ import streamlit as st
 
 from core.analysis import marks as marks_
 from core.analysis import plans
-from core.data import journal, labels
+from core.data import datasets, journal, labels
 from core.data.label_rows import current_tags
 from core.data.places import dataset_root
 from core.errors import UserError
@@ -89,8 +89,16 @@ def _on_relabel(dataset: str, file: str, key: str) -> None:
 def image_grid(
     rows: pd.DataFrame, dataset: str, root: Path, classes: list[str], prefix: str, columns: int = 6
 ) -> None:
-    """Images with actual, predicted, probability, loss and split, each with its mark controls."""
+    """Images with actual, predicted, probability, loss and split, each with its mark controls
+    (shown disabled, with a sentence saying why, for a dataset the teacher published)."""
     marks = marks_.load_marks(dataset)
+    read_only = datasets.is_published(dataset)
+    if read_only:
+        st.info(
+            f"{md(dataset)} is published by the teacher and read-only: to clean it, make your own "
+            "copy on the Data page, train on the copy, and mark its images here.",
+            icon=":material/lock:",
+        )
     for n, row in enumerate(rows.itertuples(index=False)):
         if n % columns == 0:
             grid = st.columns(columns)  # one row at a time: reading order is ranking order
@@ -118,6 +126,7 @@ def image_grid(
                 label_visibility="collapsed",
                 on_change=on_mark,
                 args=(dataset, row.file, key, default_to),
+                disabled=read_only,
                 help="keep: the label is right; delete: move the image to the trash; "
                 "relabel: move it to another class. Nothing changes until you apply.",
             )
@@ -131,6 +140,7 @@ def image_grid(
                     key=rkey,
                     on_change=_on_relabel,
                     args=(dataset, row.file, rkey),
+                    disabled=read_only,
                     help="The class this image really shows; it moves to that folder.",
                 )
 

@@ -335,3 +335,22 @@ def test_the_worker_recovers_cut_short_cleanings_in_every_persons_space(klass, m
         [("", "digits"), (people.space_name(ALICE), "pets"), (people.space_name(BOB), "pets")]
     )
     assert f"{people.space_name(BOB)}: ok" in messages
+
+
+def test_the_results_of_a_published_dataset_show_its_marks_disabled_and_say_why(alices_results, monkeypatch):
+    """On a dataset the teacher published, the cleaner's marks are shown disabled with a sentence
+    (marking it would be refused), instead of offering a change that fails on click."""
+    from core.data import datasets
+    from dashboard import cleaner, identity
+    from tests.apptest import open_page
+
+    monkeypatch.setattr(datasets, "is_published", lambda name: name == alices_results)
+    with identity.as_person(ALICE):
+        at = open_page("../pages/results.py")
+        with who(ALICE):
+            from core.analysis import interpret
+
+            file = interpret.top_losses(interpret.interpret(1).frame)["file"].iloc[0]
+    assert not at.exception, at.exception
+    assert at.radio(key=cleaner.mark_key("top", file)).disabled
+    assert any("published by the teacher and read-only" in str(i.value) for i in at.info)
