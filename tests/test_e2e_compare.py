@@ -26,10 +26,12 @@ TRACES = """() => {
 }"""
 
 
-def _set_number(page, label: str, value: str) -> None:
+def _set_number(page, label: str, value: str, key: str = "Enter") -> None:
+    """Type value into the number input labelled label; Enter applies it (inside a form Enter
+    would submit the form, so a form's field is left with Tab and its button pressed instead)."""
     box = page.get_by_label(label, exact=True)
     box.fill(value)
-    box.press("Enter")
+    box.press(key)
 
 
 def _wait_done(store: Store, job_id: int, timeout: float = 180) -> None:
@@ -87,7 +89,7 @@ def test_train_two_compare_and_continue(fresh_workspace):
         # Continue run 1 by 2 epochs, from its own page (opened by its link).
         page.goto(f"{url}/runs?run=1")
         page.get_by_role("heading", name="Run 1").first.wait_for(timeout=60_000)
-        _set_number(page, "More epochs", "2")
+        _set_number(page, "More epochs", "2", key="Tab")  # in the Continue form: no submit yet
         page.get_by_role("button", name="Continue training").click()
         page.get_by_role("heading", name="Compare 2 runs").wait_for(timeout=60_000)
         child = max(j.id for j in store.jobs(limit=10))
