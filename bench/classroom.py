@@ -201,18 +201,23 @@ class Workers:
 
     def stop(self) -> dict[int, list[int]]:
         """Stop every worker (SIGTERM: after its current batch); which workers reported each job."""
-        for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(self.procs, timeout=60)
         for reader in self.readers:
             reader.join(timeout=5)
         return reported({proc.pid: lines for proc, lines in zip(self.procs, self.lines)})
+
+
+def stop_all(procs: list[subprocess.Popen], timeout: float) -> None:
+    """SIGTERM every process, in order, then wait for each (SIGKILL after timeout seconds)."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def ran_by_pid(job) -> int | None:

@@ -61,14 +61,7 @@ def local_cluster(folder: Path, workers: int):
             client.wait_for_workers(workers, timeout=START_S)
         yield address
     finally:
-        for proc in reversed(procs):  # workers first, then the scheduler
-            proc.terminate()
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        classroom.stop_all(procs[::-1], timeout=30)  # workers first, then the scheduler
         log.close()
 
 

@@ -166,15 +166,14 @@ def enter(person: Person | None) -> None:
     dashboard script run calls this at its top; None is the laptop's one space)."""
     _PERSON.set(person)
     workspace.set_space(person.space if person else workspace.DEFAULT_SPACE)
-    if person is not None:
-        remember(person)
 
 
 PERSON_FILE = "person.json"  # in a person's space: who it belongs to (what a teacher is shown)
 
 
 def remember(person: Person) -> None:
-    """Write who a space belongs to into it, once (so a teacher reads names, not space folders)."""
+    """Write who a space belongs to into it, unless it says so already (so a teacher reads names,
+    not space folders); the dashboard calls it when someone signs in, not on every run."""
     path = workspace.Space(person.space).root / PERSON_FILE
     if not path.exists():
         fsutil.atomic_write(path, json.dumps({"identity": person.identity}) + "\n")

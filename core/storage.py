@@ -287,9 +287,10 @@ def usage() -> list[Part]:
     trash = workspace.subdir("trash")
     trash_items = [c for d in _listing(trash) if d.is_dir() for c in _listing(d)]
     datasets_dir = workspace.subdir("datasets")
+    cache = tensor_cache.cache_dir()
     listed = {
         "datasets": (folder_bytes(datasets_dir), len([p for p in _children(datasets_dir) if p.is_dir()])),
-        "cache": (folder_bytes(tensor_cache.cache_dir()), len(_children(tensor_cache.cache_dir()))),
+        "cache": (folder_bytes(cache), len(_children(cache))),
         "runs": (folder_bytes(workspace.subdir("runs")) - ckpt_bytes, len(runs_folders)),
         "checkpoints": (ckpt_bytes, len({f.parent for f in checkpoints})),
         "models": (folder_bytes(workspace.subdir("models")), len(_children(workspace.subdir("models")))),

@@ -159,9 +159,10 @@ def current_name() -> str:
 @contextlib.contextmanager
 def use_space(name: str) -> Iterator[Space]:
     """Make the space called name current for the `with` block (in this thread/context)."""
-    token = _CURRENT.set(Space(name).name)
+    chosen = Space(name)  # checks the name
+    token = _CURRENT.set(chosen.name)
     try:
-        yield Space(name)
+        yield chosen
     finally:
         _CURRENT.reset(token)
 

@@ -15,8 +15,10 @@ When the class file says `shared = true`, it finds out who the visitor is:
   peer, and its web server (uvicorn) replaces a loopback peer's address with the one the peer
   names in X-Forwarded-For, so any program on the server machine could pose as the proxy.
 
-Fragments (st.fragment) rerun without app.py, so without this module's entry: use `fragment`
-below instead of st.fragment wherever a fragment reads the person's space.
+Fragments (st.fragment) rerun without app.py, so without this module's entry. The resolvers
+registered below in workspace.RESOLVERS already give them the session's person and space (and
+refuse, with an error, a shared session nobody signed in to); `fragment` below, used instead of
+st.fragment, enters the person once per rerun and stops such a session quietly instead.
 
 Test seam: AppTest runs act as a person inside `with identity.as_person("alice@school.org"):`
 (`as_person(None)`: a visitor not signed in). It sets a module variable of the test process,
@@ -91,7 +93,9 @@ def enter_session() -> people.Person | None:
         _sign_in_screen()
     person = people.person_for(identity)
     people.enter(person)
-    st.session_state[_PERSON_KEY] = person
+    if st.session_state.get(_PERSON_KEY) != person:  # a sign-in: say whose the space is, once
+        people.remember(person)
+        st.session_state[_PERSON_KEY] = person
     _sidebar_line(person, signs_out=cfg.identity == "oidc")
     return person
 

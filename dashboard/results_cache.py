@@ -20,7 +20,7 @@ def file_stamp(path) -> tuple | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _cached_crossval_result(space: str, path: str, stamp: tuple, job_id: int):
+def _cached_crossval_result(path: str, stamp: tuple, job_id: int):
     from core.train.crossval import load_result
 
     return load_result(job_id)
@@ -35,17 +35,17 @@ def crossval_result(job_id: int):
     stamp = file_stamp(path)
     if stamp is None:
         return None
-    return _cached_crossval_result(workspace.current_name(), str(path), stamp, job_id)
+    return _cached_crossval_result(str(path), stamp, job_id)  # the path is in the person's space
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _renames(space: str, root: str, dataset: str, since: float, stamp: tuple) -> dict[str, str]:
+def _renames(root: str, dataset: str, since: float, stamp: tuple) -> dict[str, str]:
     return renames(dataset, since)
 
 
 def dataset_renames(dataset: str, since: float) -> dict[str, str]:
     """core.data.journal.renames, read again only when one of the dataset's journals changes."""
-    return _renames(workspace.current_name(), str(workspace.root()), dataset, since, journals_stamp(dataset))
+    return _renames(str(workspace.root()), dataset, since, journals_stamp(dataset))  # root: the space's
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -65,8 +65,7 @@ def oos_frame(cv_id: int, interp, dataset: str) -> pd.DataFrame | None:
         return None
     renamed = dataset_renames(dataset, result["created"])
     key = (
-        workspace.current_name(),
-        str(result_path(cv_id)),
+        str(result_path(cv_id)),  # in the person's space
         file_stamp(result_path(cv_id)),
         interp.run_id,
         runs_files.stamp(interp.run_id),

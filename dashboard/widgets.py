@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import tasks
+from core.errors import UserError
 from core.fsutil import format_duration
 from core.jobs.snapshot import Snapshot, snapshot
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED
 from dashboard import figures, identity, live, runs, state
+from dashboard.markup import md
 
 # Streamlit's Material icons (a font Streamlit serves), not emoji: they render without an emoji font.
 STATE_ICONS = {
@@ -111,6 +115,29 @@ def job_monitor(
     if body is not None:
         records()
     return first
+
+
+def action_button(
+    label: str,
+    action: Callable[[], Any],
+    done: Callable[[Any], None],
+    *,
+    key: str,
+    icon: str,
+    help: str,
+    spinner: str | None = None,
+) -> None:
+    """A button that, when pressed, runs action (under a spinner saying spinner, if given): its
+    UserError is shown where the button is, else done gets what it returned (to say so and rerun)."""
+    if not st.button(label, key=key, icon=icon, help=help):
+        return
+    try:
+        with st.spinner(spinner) if spinner else contextlib.nullcontext():
+            result = action()
+    except UserError as e:
+        st.error(md(e))
+    else:
+        done(result)
 
 
 def _due(key: str, seconds: float) -> bool:

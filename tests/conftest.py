@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -80,6 +81,25 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+def run_worker_once(timeout: float) -> subprocess.CompletedProcess:
+    """Run `python -m core worker --once` in the current workspace; its output is captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "core", "worker", "--once"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def kill_and_reap(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGKILL a child process unless it has already ended, and wait for it."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ takes its job to FAILED with the reason; no job is left RUNNING."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,8 +13,8 @@ from core.config import TrainConfig
 from core.errors import UserError
 from core.jobs import cluster
 from core.jobs.store import ACTIVE, CANCELLED, DONE, FAILED, RUNNING, Job, Store
-from tests.cluster_helpers import ROOT, LocalCluster, ThreadDispatcher, flush_every_batch
-from tests.conftest import subprocess_env
+from tests.cluster_helpers import LocalCluster, ThreadDispatcher, flush_every_batch
+from tests.conftest import run_worker_once
 from tests.test_worker import wait_for
 
 PEOPLE = ("ann", "ben", "cleo")
@@ -76,14 +74,7 @@ def test_jobs_of_three_people_each_run_once_on_the_cluster(lab):
     }
     on_gpu = submit_as(store, "ann", "wait", {"seconds": 0.2, "steps": STEPS, "device": "cuda"})
     # `python -m core worker` with PLAYGROUND_SCHEDULER set is the dispatcher
-    done = subprocess.run(
-        [sys.executable, "-m", "core", "worker", "--once"],
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_worker_once(timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert local.address in done.stdout
 

@@ -241,11 +241,13 @@ def _fragment_script():
     from core import workspace
     from dashboard import identity
 
-    if st.session_state.get("phase") == "fragment":  # what a fragment rerun has: no app.py
+    phase = st.session_state.get("phase")
+    if phase == "fragment":  # what a fragment rerun has: no app.py
         person = identity.restore()
-    else:
+    elif phase != "fragment only":  # "fragment only": nothing but the fragment's own restore
         person = identity.enter_session()
-    st.text(f"{person and person.identity} in space={workspace.current_name()}")
+    if phase != "fragment only":
+        st.text(f"{person and person.identity} in space={workspace.current_name()}")
 
     @identity.fragment
     def inside() -> None:
@@ -266,6 +268,12 @@ def test_a_fragment_rerun_acts_in_the_session_s_space_and_a_forged_person_is_ref
     at.session_state["phase"] = "fragment"
     at.run()  # a fresh script thread: only restore() tells it who this is
     assert at.text[0].value == f"{ALICE} in space={people.space_name(ALICE)}"
+    at.session_state["phase"] = "fragment only"
+    at.run()  # only identity.fragment acts as the session's person
+    assert [t.value for t in at.text] == [f"fragment in space={people.space_name(ALICE)}"]
     at.session_state[identity._PERSON_KEY] = ALICE  # a string, as a browser could send: no Person
+    at.run()
+    assert not at.text and not at.exception  # the fragment stops quietly, before drawing anything
+    at.session_state["phase"] = "fragment"
     at.run()
     assert not at.text  # stopped before anything was drawn

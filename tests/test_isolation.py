@@ -18,7 +18,7 @@ from core.data import access
 from core.data.ingest import sources, table
 from core.errors import UserError
 from core.jobs.store import DONE, Store
-from tests.test_spaces import ALICE, BOB, TEACHER, klass, make_images, who  # noqa: F401
+from tests.test_spaces import ALICE, BOB, TEACHER, klass, make_images, use_class, who  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = {"config": {"dataset": "digits", "arch": "mnist_cnn", "lr": 0.01, "bs": 32, "epochs": 1}}
@@ -207,10 +207,7 @@ def test_live_records_of_another_persons_job_are_empty(klass):  # noqa: F811
 @pytest.fixture
 def class_with_root(fresh_workspace, tmp_path, monkeypatch) -> Path:
     """A shared class whose import_root holds the whole workspace (tmp_path/ws) and a data folder."""
-    path = tmp_path / "class.toml"
-    path.write_text(f'shared = true\nteachers = ["{TEACHER}"]\nimport_root = "{tmp_path}"\n')
-    monkeypatch.setenv(people.CONFIG_ENV, str(path))
-    monkeypatch.delenv(sources.IMPORT_ROOT_VAR, raising=False)
+    use_class(tmp_path, monkeypatch, f'import_root = "{tmp_path}"')
     return tmp_path
 
 

@@ -4,7 +4,6 @@ queue position counts the job's own lane, an old store gains its lanes, and an i
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,7 +17,7 @@ from core.errors import UserError
 from core.jobs import schema, snapshot, worker
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
 from tests import lane_fakes
-from tests.conftest import subprocess_env
+from tests.conftest import kill_and_reap, subprocess_env
 from tests.test_worker import wait_for, workers, ws_store  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,12 +213,9 @@ def test_a_dead_workers_jobs_in_both_lanes_are_failed(ws, restore_signals, monke
             10,
             "heartbeats of both jobs",
         )
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        kill_and_reap(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        kill_and_reap(proc)
     assert not worker.worker_alive()
     assert {ws.get(i).state for i in started} == {RUNNING}  # nobody is left to end them
 
@@ -247,9 +243,7 @@ def test_sigterm_stops_the_job_in_each_lane_and_the_worker(ws):
         proc.send_signal(signal.SIGTERM)  # `kill PID`
         assert proc.wait(20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        kill_and_reap(proc)
     assert (ws.get(train).state, ws.get(download).state) == (CANCELLED, CANCELLED)
     assert not worker.worker_alive() and ws.workers() == []
     assert lock.read_text() == ""  # no stale pid left to kill by mistake

@@ -24,7 +24,7 @@ from core import people
 from core.errors import UserError
 from dashboard import share
 from tests.apptest import APP, ROOT
-from tests.browser import free_port
+from tests.browser import free_port, running
 from tests.oidc import write_class_file, write_secrets
 
 ISSUER = "http://127.0.0.1:9"  # never contacted: the server only starts, nobody signs in
@@ -59,9 +59,7 @@ def _serving(argv: list[str], workspace: Path, env: dict[str, str] | None = None
     """Start argv in the project folder; yields (pid, listening addresses) once it listens."""
     full_env = {k: v for k, v in os.environ.items() if k != people.CONFIG_ENV}
     full_env.update(PLAYGROUND_WORKSPACE=str(workspace), **(env or {}))
-    log = open(workspace / "serve.log", "w")
-    proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with running(argv, workspace / "serve.log", full_env) as proc:
         deadline = time.monotonic() + timeout
         while not _listening(proc.pid):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -69,13 +67,6 @@ def _serving(argv: list[str], workspace: Path, env: dict[str, str] | None = None
             time.sleep(0.2)
         time.sleep(0.5)  # every socket it opens is open by now
         yield proc.pid, _listening(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _healthy(address: str, port: int) -> bool:

@@ -22,13 +22,19 @@ from core.serving import library
 ALICE, BOB, TEACHER = "alice@x.org", "bob@x.org", "teacher@x.org"
 
 
+def use_class(tmp_path: Path, monkeypatch, more: str) -> None:
+    """Write and use a class file of alice, bob and a teacher (plus the lines in more); no import
+    root from the environment."""
+    path = tmp_path / "class.toml"
+    path.write_text(f'shared = true\nteachers = ["{TEACHER}"]\n{more}\n')
+    monkeypatch.setenv(people.CONFIG_ENV, str(path))
+    monkeypatch.delenv(sources.IMPORT_ROOT_VAR, raising=False)
+
+
 @pytest.fixture
 def klass(fresh_workspace, tmp_path, monkeypatch) -> Path:
     """A shared class of alice, bob and a teacher, with a fair share of 3 jobs each."""
-    path = tmp_path / "class.toml"
-    path.write_text(f'shared = true\nteachers = ["{TEACHER}"]\nmax_jobs = 3\n')
-    monkeypatch.setenv(people.CONFIG_ENV, str(path))
-    monkeypatch.delenv(sources.IMPORT_ROOT_VAR, raising=False)
+    use_class(tmp_path, monkeypatch, "max_jobs = 3")
     return fresh_workspace
 
 

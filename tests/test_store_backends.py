@@ -5,8 +5,6 @@ process."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,8 @@ from core.errors import UserError
 from core.jobs import worker
 from core.jobs.recovery import ORPHAN_REASON
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
-from tests.conftest import subprocess_env
+from tests.conftest import kill_and_reap, subprocess_env
+from tests.test_worker import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = {"config": {"dataset": "digits", "arch": "mnist_cnn", "lr": 0.01, "bs": 32, "epochs": 2}}
@@ -52,15 +51,6 @@ def classroom(tmp_path, monkeypatch):
         people.person_for("bob@school.org"),
         people.person_for("teacher@school.org"),
     )
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 def test_a_job_lives_its_life_and_its_records_are_complete(store):
@@ -218,12 +208,9 @@ def test_a_killed_workers_job_is_failed_by_stale_detection(store, tmp_path, monk
         assert worker.lock_holder(slot=1) == proc.pid and not worker.worker_alive(slot=0)
         time.sleep(1.5)  # longer than `after_s` below, yet the job is alive and beating
         assert store.fail_stale(ORPHAN_REASON, after_s=1.0) == []
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        kill_and_reap(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        kill_and_reap(proc)
     assert store.get(job_id).state == RUNNING  # nobody has noticed yet
     wait_for(lambda: time.time() - store.get(job_id).heartbeat > 1.0, 10, "the heartbeat to age")
     assert store.fail_stale(ORPHAN_REASON, after_s=1.0) == [job_id]

@@ -18,7 +18,7 @@ from core.config import TrainConfig
 from core.jobs import worker
 from core.jobs.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
 from core.train import callbacks
-from tests.conftest import subprocess_env
+from tests.conftest import kill_and_reap, run_worker_once, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,14 +219,7 @@ def test_the_worker_lock_keeps_a_second_worker_out(fresh_workspace):
         assert worker.worker_alive()
         assert worker.lock_holder() == os.getpid()
         t = time.monotonic()
-        second = subprocess.run(
-            [sys.executable, "-m", "core", "worker", "--once"],
-            cwd=ROOT,
-            env=subprocess_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = run_worker_once(timeout=60)
         assert time.monotonic() - t < 15  # it refuses at once instead of loading fastai first
         assert second.returncode != 0
         assert "already running" in second.stdout + second.stderr
@@ -265,12 +258,9 @@ def test_a_killed_workers_job_is_failed_by_the_next_worker(ws_store, tmp_path, r
         )
         assert ws_store.get(long_job).worker_pid == proc.pid
         assert worker.worker_alive() and worker.lock_holder() == proc.pid
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        kill_and_reap(proc, 30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        kill_and_reap(proc, 30)
         log.close()
     assert proc.returncode == -signal.SIGKILL
 

@@ -91,7 +91,7 @@ def runs_frame(
     """
     d = store.dialect
     scope, args = store.scope("j")
-    where = [scope.removeprefix(" AND ")] if scope else []
+    where = []
     if not include_deleted:
         where.append("j.deleted IS NULL")
     if dataset:
@@ -114,7 +114,7 @@ def runs_frame(
         args.append(text.strip())
     metrics = [(name, t.main_metric) for name, t in tasks.TASKS.items()]
     cte = "WITH metrics(task, metric) AS (VALUES " + ", ".join("(?, ?)" for _ in metrics) + ")"
-    sql = cte + _runs_sql(d, "".join(f" AND {w}" for w in where))
+    sql = cte + _runs_sql(d, scope + "".join(f" AND {w}" for w in where))
     rows = store.read(sql, (*[v for pair in metrics for v in pair], *args))
     frame = pd.DataFrame([tuple(r) for r in rows], columns=COLUMNS)
     frame["augment"] = frame["augment"].map(lambda v: None if v is None else bool(v)).astype(object)

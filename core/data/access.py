@@ -25,7 +25,7 @@ from pathlib import Path
 
 from core import fsutil, workspace
 from core.data import changes, journal, layouts
-from core.data.datasets import DatasetInfo, Items, resolve
+from core.data.datasets import DatasetInfo, Items, home, resolve
 from core.errors import PathEscapeError, UserError
 from core.fsutil import sha256_file
 
@@ -118,13 +118,7 @@ def _info(dataset: str | DatasetInfo) -> DatasetInfo:
     # The folder must be named inside the datasets folder (the current space's, or the published
     # space's for a published one); a link placed there by whoever runs the server (a large dataset
     # kept elsewhere) is theirs to make, and resolve() refuses user names that lead out.
-    if info.published:
-        from core import publish
-
-        home = publish.published_dir("datasets")
-    else:
-        home = workspace.subdir("datasets")
-    if Path(os.path.abspath(info.path)).parent != home:
+    if Path(os.path.abspath(info.path)).parent != home(info):
         raise PathEscapeError(f"The dataset {info.name!r} is not inside the workspace's datasets folder.")
     return info
 

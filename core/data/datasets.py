@@ -129,6 +129,14 @@ def is_published(name: str) -> bool:
     return not _own_path(name)
 
 
+def home(info: DatasetInfo) -> Path:
+    """The folder a dataset's folder lies in: the current space's datasets folder, or the published
+    space's for a dataset a teacher published."""
+    from core import publish
+
+    return publish.published_dir("datasets") if info.published else workspace.subdir("datasets")
+
+
 def _own_path(name: str) -> Path | None:
     """The current space's folder of the dataset called name, or None (names that would leave
     the datasets folder are None too)."""

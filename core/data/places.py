@@ -11,13 +11,11 @@ from core.errors import PathEscapeError
 def dataset_root(dataset: str) -> Path:
     """The folder of a dataset in the workspace (built-ins are written out on first use): the
     current space's, or the published space's for a dataset a teacher published (read-only)."""
-    from core import publish
-    from core.data.datasets import resolve
+    from core.data.datasets import home, resolve
 
     info = resolve(dataset)
     root = info.path.resolve()
-    home = publish.published_dir("datasets") if info.published else workspace.subdir("datasets")
-    if not workspace.inside(root, home):
+    if not workspace.inside(root, home(info)):
         raise PathEscapeError(f"The dataset {dataset!r} is not inside the workspace's datasets folder.")
     return root
 

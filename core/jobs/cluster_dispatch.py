@@ -22,11 +22,10 @@ from core.jobs.cluster import (
     run_task,
     wants_gpu,
 )
-from core.jobs.recovery import dead_here, stale_after
+from core.jobs.recovery import STALE_CHECK_EVERY, fail_dead
 from core.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, Job, Store
 
 POLL_S = 0.5  # seconds between looks at the cluster and the store
-STALE_EVERY_S = 5.0  # seconds between looks for jobs whose machine stopped beating
 LOST_WAIT_S = 2.0  # seconds between tries while the scheduler does not answer
 SHUTDOWN_S = 60.0  # how long a stopping dispatcher waits for its running jobs to stop
 NO_GPU = (
@@ -88,10 +87,10 @@ class Dispatcher:
             self._beat_at = now
             waiting = tuple(i for i in self.flights if i in running and not running[i].attempts)
             self.store.heartbeat(None, self.me, waiting)  # not started yet, waiting in Dask: alive
-        if now - self._stale_at >= STALE_EVERY_S:
+        if now - self._stale_at >= STALE_CHECK_EVERY:
             self._stale_at = now
             # a worker on this host whose process is gone, or a heartbeat too old
-            for job_id in self.store.fail_stale(STALE_REASON, stale_after(), gone=dead_here(self.store)):
+            for job_id in fail_dead(self.store, STALE_REASON):
                 self.log(f"job {job_id}: FAILED (its machine stopped answering)")
         if claim:
             self._claim(cap)

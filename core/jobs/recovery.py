@@ -19,6 +19,7 @@ ORPHAN_REASON = "The worker running this job stopped before it finished"
 STALE_ENV = "PLAYGROUND_STALE_S"  # seconds without a heartbeat after which a job lost its worker
 STALE_DEFAULT = 60.0
 HEARTBEAT_EVERY = 1.0  # seconds, as the worker beats (core.jobs.worker)
+STALE_CHECK_EVERY = 5.0  # seconds between a worker's (or the dispatcher's) looks for dead jobs
 
 
 def stale_after() -> float:
@@ -52,9 +53,15 @@ def dead_here(store: Store) -> tuple[str, ...]:
     )
 
 
+def fail_dead(store: Store, reason: str = ORPHAN_REASON) -> list[int]:
+    """Fail the RUNNING jobs whose worker is known dead on this host (dead_here) or whose
+    heartbeat is older than stale_after(); returns their ids."""
+    return store.fail_stale(reason, stale_after(), gone=dead_here(store))
+
+
 def recover(store: Store, slot: int = 0) -> list[int]:
     """Fail the jobs whose worker died; call while holding the slot's worker lock. The lone
     worker of a laptop store fails every RUNNING job; elsewhere only known-dead or stale ones."""
     if not store.shared and not locks.other_slots_alive(slot):
         return store.fail_orphans(ORPHAN_REASON)
-    return store.fail_stale(ORPHAN_REASON, stale_after(), gone=dead_here(store))
+    return fail_dead(store)

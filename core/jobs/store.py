@@ -30,6 +30,7 @@ from core.jobs.schema import migrate, migrate_postgres
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
 ACTIVE = (QUEUED, RUNNING)
+_ACTIVE_OF = "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN (?, ?)"  # one owner's active jobs
 KINDS = ("train", "lr_find", "crossval", "download", "memory", "wait")
 # Each kind runs in one lane, a loop of its own in the worker: one compute job at a time on the
 # device, while an I/O job (a download) progresses beside it.
@@ -199,8 +200,7 @@ class Store(WorkerSide, Records):
         if limit is None:
             return None
         owner = workspace.current_name() if owner is None else owner
-        sql = "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN (?, ?)"
-        (n,) = self.read(sql, (owner, *ACTIVE))[0]
+        (n,) = self.read(_ACTIVE_OF, (owner, *ACTIVE))[0]
         return max(0, limit - int(n))
 
     # --- jobs -------------------------------------------------------------------------
@@ -235,8 +235,7 @@ class Store(WorkerSide, Records):
             if limit is not None:
                 if self.shared:  # two pages of one person submitting at once count one by one
                     con.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(f"submit/{owner}"),))
-                sql = "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN (?, ?)"
-                (n,) = con.execute(sql, (owner, *ACTIVE)).fetchone()
+                (n,) = con.execute(_ACTIVE_OF, (owner, *ACTIVE)).fetchone()
                 if n >= limit:
                     raise UserError(
                         f"{'You already have' if owner == mine else f'{owner} already has'} {n} jobs "

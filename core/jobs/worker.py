@@ -32,7 +32,8 @@ from core.jobs.locks import (  # noqa: F401 - the worker lock's API, where its c
 from core.jobs.recovery import (  # noqa: F401 - ORPHAN_REASON: callers look for it here
     HEARTBEAT_EVERY,
     ORPHAN_REASON,
-    dead_here,
+    STALE_CHECK_EVERY,
+    fail_dead,
     recover,
     stale_after,
 )
@@ -53,7 +54,6 @@ THREADS = int(os.environ.get("PLAYGROUND_THREADS") or max(1, os.cpu_count() or 1
 IDLE_ENV = "PLAYGROUND_WORKER_IDLE_S"  # seconds an idle worker waits before it exits; 0: never
 IDLE_DEFAULT = 600.0
 QUEUED_ANY = "SELECT 1 FROM jobs WHERE state = ? LIMIT 1"
-STALE_CHECK_EVERY = 5.0  # seconds between a worker's looks for other workers' dead jobs
 
 
 def load_handler(kind: str) -> Callable[[Job, Store], dict]:
@@ -115,7 +115,7 @@ class _Heartbeat(threading.Thread):
                 if time.monotonic() - checked > STALE_CHECK_EVERY:
                     checked = time.monotonic()
                     if store.shared or locks.other_slots_alive(self.slot):
-                        store.fail_stale(ORPHAN_REASON, stale_after(), gone=dead_here(store))
+                        fail_dead(store)
             except Exception:  # noqa: BLE001 - a busy database must not kill the heartbeat
                 pass
             self.stop.wait(0.2 if self.shutdown.is_set() else HEARTBEAT_EVERY)

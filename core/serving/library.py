@@ -230,9 +230,13 @@ def info_from(path: Path, config: dict) -> ModelInfo:
 
 def read_config(name: str) -> dict:
     """A saved model's config.json, checked (and migrated in memory when older)."""
-    path = find(name)[0] / CONFIG
+    return _config_at(find(name)[0], name)
+
+
+def _config_at(path: Path, name: str) -> dict:
+    """read_config of the model called name whose folder is path (found already)."""
     shown = f"The model {name}'s config.json"
-    config = safejson.read(path, shown, max_bytes=MAX_SAVED_CONFIG_BYTES, error=BundleError)
+    config = safejson.read(path / CONFIG, shown, max_bytes=MAX_SAVED_CONFIG_BYTES, error=BundleError)
     return validate_config(config)
 
 
@@ -240,7 +244,7 @@ def get(name: str) -> ModelInfo:
     """The saved model called name (its config checked again): the current space's, else one a
     teacher published (marked published)."""
     path, published = find(name)
-    info = info_from(path, read_config(name))
+    info = info_from(path, _config_at(path, name))
     info.published = published
     return info
 

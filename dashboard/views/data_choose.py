@@ -7,7 +7,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from core import workspace
+from core import publish, workspace
 from core.data import access, datasets
 from core.errors import UserError
 from dashboard import state, warm
@@ -29,13 +29,16 @@ def show_notice() -> None:
             st.dataframe(pd.DataFrame(notice["skipped"]), hide_index=True)
 
 
-def _kind(name: str) -> str:
-    """built-in, published, upload, folder, CSV or download: where a dataset came from."""
+def _kind(name: str, published: set[str]) -> str:
+    """built-in, published, upload, folder, CSV or download: where a dataset came from. published:
+    the names a teacher published (listed once per selector, not once per name); an own dataset of
+    the same name shadows one (as datasets.is_published says)."""
     if name in datasets.BUILTINS:
         return "built-in"
-    if datasets.is_published(name):
+    own = workspace.subdir("datasets") / name
+    if name in published and not own.is_dir():
         return "published · read-only"
-    source = str(datasets.metadata(workspace.subdir("datasets") / name).get("source", ""))
+    source = str(datasets.metadata(own).get("source", ""))
     return source.split(" ", 1)[0].replace("archive", "upload") or "folder"
 
 
@@ -50,12 +53,13 @@ def choose_dataset() -> str:
     if current not in names:
         current = st.session_state[state.DATASET] = names[0]
     st.session_state[W_DATASET] = current
+    published = set(publish.published_names("datasets"))
     return st.selectbox(
         "Dataset",
         names,
         key=W_DATASET,
         on_change=_chosen,
-        format_func=lambda n: f"{n} · {_kind(n)}",
+        format_func=lambda n: f"{n} · {_kind(n, published)}",
         help=sections("data")["dataset"],
     )
 

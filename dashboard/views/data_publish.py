@@ -10,9 +10,9 @@ import streamlit as st
 
 from core import people, publish
 from core.data import datasets
-from core.errors import UserError
 from dashboard import state
 from dashboard.markup import md
+from dashboard.widgets import action_button
 
 READ_ONLY = "Published by the teacher — read-only. Train on it as it is, or make your own copy to clean it."
 
@@ -29,19 +29,15 @@ def publish_panel(name: str) -> None:
     teacher. Nothing alone on a laptop with nothing published."""
     if datasets.is_published(name):
         st.info(READ_ONLY, icon=":material/lock:")
-        if st.button(
+        action_button(
             "Make my own copy",
+            lambda: publish.copy_dataset(name),
+            lambda mine: _done(f"{name} was copied to {mine}, your own: clean it as you like.", mine),
             key="data_copy_published",
             icon=":material/content_copy:",
             help="Copy this dataset into your own space under a free name; the copy is yours to clean.",
-        ):
-            try:
-                with st.spinner(f"Copying {name}…"):
-                    mine = publish.copy_dataset(name)
-            except UserError as e:
-                st.error(md(e))
-            else:
-                _done(f"{name} was copied to {mine}, your own: clean it as you like.", mine)
+            spinner=f"Copying {name}…",
+        )
         if people.is_teacher():
             _withdraw(name)
         return
@@ -51,32 +47,27 @@ def publish_panel(name: str) -> None:
         st.caption(f"{md(name)} is published to the class (your copy stays yours).")
         _withdraw(name)
         return
-    if st.button(
+    action_button(
         "Publish to the class",
+        lambda: publish.publish_dataset(name),
+        lambda _: _done(f"{name} is published: everyone sees it, read-only.", name),
         key="data_publish",
         icon=":material/share:",
         help="Copy this dataset to every person's list, read-only: they can train on it or copy it.",
-    ):
-        try:
-            with st.spinner(f"Publishing {name}…"):
-                publish.publish_dataset(name)
-        except UserError as e:
-            st.error(md(e))
-        else:
-            _done(f"{name} is published: everyone sees it, read-only.", name)
+        spinner=f"Publishing {name}…",
+    )
 
 
 def _withdraw(name: str) -> None:
-    if st.button(
+    def withdrawn(_) -> None:
+        now = name if name in datasets.available() else datasets.available()[0]
+        _done(f"{name} is no longer published.", now)
+
+    action_button(
         "Withdraw from the class",
+        lambda: publish.withdraw_dataset(name),
+        withdrawn,
         key="data_withdraw",
         icon=":material/unpublished:",
         help="Take the published copy away from everyone's list (your own dataset stays).",
-    ):
-        try:
-            publish.withdraw_dataset(name)
-        except UserError as e:
-            st.error(md(e))
-        else:
-            now = name if name in datasets.available() else datasets.available()[0]
-            _done(f"{name} is no longer published.", now)
+    )

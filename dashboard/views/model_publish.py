@@ -10,10 +10,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core import people, publish
-from core.errors import UserError
 from core.serving.library import ModelInfo
 from dashboard import state
-from dashboard.markup import md
+from dashboard.widgets import action_button
 
 READ_ONLY = "Published by the teacher — read-only. Predict with it as it is, or make your own copy."
 
@@ -28,45 +27,34 @@ def _done(kind: str, text: str, pick: str | None, pending: str) -> None:
 def publish_panel(info: ModelInfo, pending: str) -> None:
     """Read-only notice and Make my own copy for a published model; Publish or Withdraw for a
     teacher. pending: the page's session key of the model to pick on the next run."""
+    name = info.name
     if info.published:
         st.info(READ_ONLY, icon=":material/lock:")
-        if st.button(
+        action_button(
             "Make my own copy",
+            lambda: publish.copy_model(name),
+            lambda mine: _done("success", f"{name} was copied to {mine}, your own.", mine, pending),
             key="models_copy_published",
             icon=":material/content_copy:",
             help="Copy this model into your own library under a free name.",
-        ):
-            try:
-                mine = publish.copy_model(info.name)
-            except UserError as e:
-                st.error(md(e))
-            else:
-                _done("success", f"{info.name} was copied to {mine}, your own.", mine, pending)
+        )
     if not people.is_teacher():
         return
-    if info.published or publish.published_path("models", info.name) is not None:
-        if st.button(
+    if info.published or publish.published_path("models", name) is not None:
+        action_button(
             "Withdraw from the class",
+            lambda: publish.withdraw_model(name),
+            lambda _: _done("info", f"{name} is no longer published.", None, pending),
             key="models_withdraw",
             icon=":material/unpublished:",
             help="Take the published copy away from everyone's library (your own model stays).",
-        ):
-            try:
-                publish.withdraw_model(info.name)
-            except UserError as e:
-                st.error(md(e))
-            else:
-                _done("info", f"{info.name} is no longer published.", None, pending)
+        )
         return
-    if st.button(
+    action_button(
         "Publish to the class",
+        lambda: publish.publish_model(name),
+        lambda _: _done("success", f"{name} is published: everyone sees it, read-only.", name, pending),
         key="models_publish",
         icon=":material/share:",
         help="Copy this model to every person's library, read-only: they can predict with it or copy it.",
-    ):
-        try:
-            publish.publish_model(info.name)
-        except UserError as e:
-            st.error(md(e))
-        else:
-            _done("success", f"{info.name} is published: everyone sees it, read-only.", info.name, pending)
+    )
